@@ -1,0 +1,101 @@
+//! Account (organisation) states and their transitions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+/// Where an account stands. Stored as its spelling plus, for `suspended`, reason and until.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountState {
+    Active,
+    Suspended,
+    Terminated,
+}
+
+impl AccountState {
+    /// The stored and wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Active => "active",
+            AccountState::Suspended => "suspended",
+            AccountState::Terminated => "terminated",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<AccountState> {
+        match s {
+            "active" => Some(AccountState::Active),
+            "suspended" => Some(AccountState::Suspended),
+            "terminated" => Some(AccountState::Terminated),
+            _ => None,
+        }
+    }
+
+    /// The state as it applies at `now_ms`: a suspension whose `until` has passed has lapsed.
+    pub fn effective(self, suspended_until_ms: Option<i64>, now_ms: i64) -> AccountState {
+        match (self, suspended_until_ms) {
+            (AccountState::Suspended, Some(until)) if until <= now_ms => AccountState::Active,
+            (state, _) => state,
+        }
+    }
+
+    /// Checks that moving to `to` is allowed. Termination is final.
+    pub fn check_transition(self, to: AccountState) -> Result<(), DomainError> {
+        match (self, to) {
+            (AccountState::Terminated, _) => Err(DomainError::invalid(
+                "account",
+                "account_terminated",
+                "The account is terminated; termination is final.",
+            )),
+            (AccountState::Active, AccountState::Active) => Err(DomainError::invalid(
+                "account",
+                "account_not_suspended",
+                "The account is not suspended.",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspension_lapses_at_until() {
+        let s = AccountState::Suspended;
+        assert_eq!(s.effective(Some(1_000), 999), AccountState::Suspended);
+        assert_eq!(s.effective(Some(1_000), 1_000), AccountState::Active);
+        assert_eq!(s.effective(None, i64::MAX), AccountState::Suspended);
+        assert_eq!(
+            AccountState::Terminated.effective(Some(0), 5),
+            AccountState::Terminated
+        );
+    }
+
+    #[test]
+    fn termination_is_final() {
+        assert!(
+            AccountState::Terminated
+                .check_transition(AccountState::Active)
+                .is_err()
+        );
+        assert!(
+            AccountState::Active
+                .check_transition(AccountState::Active)
+                .is_err()
+        );
+        assert!(
+            AccountState::Active
+                .check_transition(AccountState::Suspended)
+                .is_ok()
+        );
+        assert!(
+            AccountState::Suspended
+                .check_transition(AccountState::Terminated)
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! The audit log's vocabulary: who did what.
+//!
+//! Entries are append-only (the database refuses updates and deletes) and are written in the
+//! same transaction as the change they record, so the log can never disagree with the state.
+
+use serde::{Deserialize, Serialize};
+
+/// Who performed an audited action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorType {
+    /// The operator, through `easel admin` or the console.
+    Operator,
+    /// A member, through the console.
+    User,
+    /// An API key.
+    ApiKey,
+    /// Easel itself (a background job, first-start setup).
+    System,
+}
+
+impl ActorType {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActorType::Operator => "operator",
+            ActorType::User => "user",
+            ActorType::ApiKey => "api_key",
+            ActorType::System => "system",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<ActorType> {
+        match s {
+            "operator" => Some(ActorType::Operator),
+            "user" => Some(ActorType::User),
+            "api_key" => Some(ActorType::ApiKey),
+            "system" => Some(ActorType::System),
+            _ => None,
+        }
+    }
+}
+
+/// The actor of an action: its type and id (`op_…`, `user_…`, `key_…`, or `easel`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorType,
+    pub id: String,
+}
+
+impl Actor {
+    /// Easel itself.
+    pub fn system() -> Actor {
+        Actor {
+            kind: ActorType::System,
+            id: "easel".into(),
+        }
+    }
+
+    /// The operator at the command line (no login: the shell user is the operator).
+    pub fn cli() -> Actor {
+        Actor {
+            kind: ActorType::Operator,
+            id: "cli".into(),
+        }
+    }
+
+    /// An API key.
+    pub fn key(key_id: &str) -> Actor {
+        Actor {
+            kind: ActorType::ApiKey,
+            id: key_id.into(),
+        }
+    }
+}
+
+/// Audited actions, spelled as dotted event-like names.
+pub mod action {
+    pub const ACCOUNT_CREATED: &str = "account.created";
+    pub const ACCOUNT_SUSPENDED: &str = "account.suspended";
+    pub const ACCOUNT_UNSUSPENDED: &str = "account.unsuspended";
+    pub const ACCOUNT_TERMINATED: &str = "account.terminated";
+    pub const MEMBER_ADDED: &str = "member.added";
+    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const KEY_CREATED: &str = "key.created";
+    pub const KEY_ROTATED: &str = "key.rotated";
+    pub const KEY_REVOKED: &str = "key.revoked";
+    pub const OPERATOR_CREATED: &str = "operator.created";
+    pub const OPERATOR_LOGIN: &str = "operator.login";
+    pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";
+}

@@ -1,0 +1,20 @@
+//! Easel's domain: the rules that do not depend on HTTP or on a database.
+//!
+//! Everything here is plain data and pure functions (plus argon2 and the OS RNG), so the
+//! server, the store and the CLI share one definition of what a key, a role or an account
+//! state is. The HTTP layer maps [`DomainError`]s to the error envelope.
+
+#![forbid(unsafe_code)]
+
+pub mod account;
+pub mod api_key;
+pub mod audit;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod mode;
+pub mod password;
+pub mod roles;
+pub mod time;
+
+pub use error::DomainError;

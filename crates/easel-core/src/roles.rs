@@ -1,0 +1,227 @@
+//! Organisation roles, API key scopes, and the one permission matrix that relates them.
+//!
+//! Every authorisation decision in Easel goes through [`Role::allows`] and [`Scope`]: a key's
+//! effective rights are its scopes intersected with what its member's role allows *now*, so
+//! demoting a member narrows their existing keys at once.
+
+use serde::{Deserialize, Serialize};
+
+/// A member's role in an organisation.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Developer,
+    Viewer,
+}
+
+/// Something a member may be allowed to do. Scopes are the subset an API key can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// An API-key scope.
+    Scope(Scope),
+    /// Change billing settings (plan, payment, spend caps beyond a key's own).
+    ManageBilling,
+    /// Add or remove members and change roles.
+    ManageMembers,
+    /// Hand ownership to another member.
+    TransferOwnership,
+    /// Delete the organisation and its data.
+    DeleteAccount,
+}
+
+/// An API key scope, as written in the spec (`generations:write`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+pub enum Scope {
+    #[serde(rename = "generations:read")]
+    GenerationsRead,
+    #[serde(rename = "generations:write")]
+    GenerationsWrite,
+    #[serde(rename = "keys:read")]
+    KeysRead,
+    #[serde(rename = "keys:write")]
+    KeysWrite,
+    #[serde(rename = "webhooks:read")]
+    WebhooksRead,
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
+    #[serde(rename = "billing:read")]
+    BillingRead,
+    #[serde(rename = "logs:read")]
+    LogsRead,
+    #[serde(rename = "account:read")]
+    AccountRead,
+}
+
+impl Scope {
+    /// Every scope, in a stable order.
+    pub const ALL: [Scope; 9] = [
+        Scope::GenerationsRead,
+        Scope::GenerationsWrite,
+        Scope::KeysRead,
+        Scope::KeysWrite,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
+        Scope::BillingRead,
+        Scope::LogsRead,
+        Scope::AccountRead,
+    ];
+
+    /// The spelling used on the wire and in storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::GenerationsRead => "generations:read",
+            Scope::GenerationsWrite => "generations:write",
+            Scope::KeysRead => "keys:read",
+            Scope::KeysWrite => "keys:write",
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
+            Scope::BillingRead => "billing:read",
+            Scope::LogsRead => "logs:read",
+            Scope::AccountRead => "account:read",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    /// Whether this scope only reads.
+    pub const fn is_read(self) -> bool {
+        matches!(
+            self,
+            Scope::GenerationsRead
+                | Scope::KeysRead
+                | Scope::WebhooksRead
+                | Scope::BillingRead
+                | Scope::LogsRead
+                | Scope::AccountRead
+        )
+    }
+}
+
+impl Role {
+    /// Every role, most powerful first.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Developer, Role::Viewer];
+
+    /// The spelling used on the wire and in storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Developer => "developer",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The permission matrix of the spec ("Roles and scopes"), in one place.
+    ///
+    /// - owner: everything, including billing, members, ownership transfer and deletion;
+    /// - admin: everything but ownership transfer and account deletion;
+    /// - developer: keys, webhooks, generations, logs (and reading usage and spend);
+    ///   no billing changes, no members;
+    /// - viewer: read-only.
+    pub fn allows(self, action: Action) -> bool {
+        match (self, action) {
+            (Role::Owner, _) => true,
+            (Role::Admin, Action::TransferOwnership | Action::DeleteAccount) => false,
+            (Role::Admin, _) => true,
+            (Role::Developer, Action::Scope(_)) => true,
+            (Role::Developer, _) => false,
+            (Role::Viewer, Action::Scope(scope)) => scope.is_read(),
+            (Role::Viewer, _) => false,
+        }
+    }
+
+    /// The scopes this role may hold; a key created by such a member defaults to these.
+    pub fn scopes(self) -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.allows(Action::Scope(*s)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_matches_the_spec() {
+        let member_actions = [
+            Action::ManageBilling,
+            Action::ManageMembers,
+            Action::TransferOwnership,
+            Action::DeleteAccount,
+        ];
+        // (role, [billing, members, transfer, delete])
+        let expected = [
+            (Role::Owner, [true, true, true, true]),
+            (Role::Admin, [true, true, false, false]),
+            (Role::Developer, [false, false, false, false]),
+            (Role::Viewer, [false, false, false, false]),
+        ];
+        for (role, row) in expected {
+            for (action, want) in member_actions.iter().zip(row) {
+                assert_eq!(role.allows(*action), want, "{role:?} {action:?}");
+            }
+        }
+        assert_eq!(Role::Owner.scopes(), Scope::ALL.to_vec());
+        assert_eq!(Role::Admin.scopes(), Scope::ALL.to_vec());
+        assert_eq!(Role::Developer.scopes(), Scope::ALL.to_vec());
+        assert_eq!(
+            Role::Viewer.scopes(),
+            vec![
+                Scope::GenerationsRead,
+                Scope::KeysRead,
+                Scope::WebhooksRead,
+                Scope::BillingRead,
+                Scope::LogsRead,
+                Scope::AccountRead
+            ]
+        );
+    }
+
+    #[test]
+    fn spellings_round_trip() {
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+        }
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Scope::parse("keys:admin"), None);
+        assert_eq!(Role::parse("Owner"), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! Store code shared by both dialects.
+//!
+//! `rows.rs` holds the `FromRow` structs (generic over the driver) and their conversion to
+//! domain types. The `*_store.rs` files are `macro_rules!` bodies expanded once for
+//! `SqliteStore` and once for `PgStore`: sqlx's executor traits make one generic function
+//! over both drivers unreadable, while the macro keeps a single copy of each query flow.
+//! Each expanding type provides `read()` (a pool for reads) and `begin_write()`.
+
+#[macro_use]
+mod account_store;
+#[macro_use]
+mod key_store;
+#[macro_use]
+mod audit_store;
+#[macro_use]
+mod system_store;
+pub(crate) mod rows;

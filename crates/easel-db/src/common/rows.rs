@@ -1,0 +1,248 @@
+//! Row structs as the drivers decode them, and their conversion into domain types.
+
+use easel_core::account::AccountState;
+use easel_core::audit::ActorType;
+use easel_core::mode::Mode;
+use easel_core::roles::{Role, Scope};
+
+use crate::{Account, ApiKey, AuditEntry, Credential, DbError, Member, Operator, User};
+
+fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Corrupt(format!("unexpected {what} `{value}`"))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    id: String,
+    name: String,
+    legal_name: Option<String>,
+    contact_email: String,
+    contact_phone: Option<String>,
+    address: Option<String>,
+    country: Option<String>,
+    plan: String,
+    state: String,
+    suspended_reason: Option<String>,
+    suspended_until: Option<i64>,
+    terminated_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = DbError;
+    fn try_from(r: AccountRow) -> Result<Self, DbError> {
+        Ok(Account {
+            state: AccountState::parse(&r.state)
+                .ok_or_else(|| corrupt("account state", &r.state))?,
+            id: r.id,
+            name: r.name,
+            legal_name: r.legal_name,
+            contact_email: r.contact_email,
+            contact_phone: r.contact_phone,
+            address: r.address,
+            country: r.country,
+            plan: r.plan,
+            suspended_reason: r.suspended_reason,
+            suspended_until: r.suspended_until,
+            terminated_at: r.terminated_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    name: Option<String>,
+    adult_attested_at: Option<i64>,
+    terms_version: Option<String>,
+    terms_accepted_at: Option<i64>,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            adult_attested_at: r.adult_attested_at,
+            terms_version: r.terms_version,
+            terms_accepted_at: r.terms_accepted_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRow {
+    account_id: String,
+    user_id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = DbError;
+    fn try_from(r: MemberRow) -> Result<Self, DbError> {
+        Ok(Member {
+            role: Role::parse(&r.role).ok_or_else(|| corrupt("role", &r.role))?,
+            account_id: r.account_id,
+            user_id: r.user_id,
+            email: r.email,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    id: String,
+    account_id: String,
+    user_id: String,
+    mode: String,
+    name: String,
+    scopes: String,
+    allowed_models: Option<String>,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    rotated_at: Option<i64>,
+    last_used_at: Option<i64>,
+    created_at: i64,
+    display_prefix: Option<String>,
+    previous_secret_expires_at: Option<i64>,
+}
+
+/// Scopes are stored as a JSON array of their wire spellings.
+pub(crate) fn scopes_to_json(scopes: &[Scope]) -> String {
+    serde_json::to_string(&scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+/// The model allow-list is stored as a JSON array, or NULL for "any model".
+pub(crate) fn models_to_json(models: Option<&[String]>) -> Option<String> {
+    models.map(|m| serde_json::to_string(m).unwrap_or_else(|_| "[]".into()))
+}
+
+impl TryFrom<KeyRow> for ApiKey {
+    type Error = DbError;
+    fn try_from(r: KeyRow) -> Result<Self, DbError> {
+        let scope_names: Vec<String> =
+            serde_json::from_str(&r.scopes).map_err(|_| corrupt("scopes", &r.scopes))?;
+        let scopes = scope_names
+            .iter()
+            .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope", s)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_models = match &r.allowed_models {
+            Some(json) => {
+                Some(serde_json::from_str(json).map_err(|_| corrupt("allowed_models", json))?)
+            }
+            None => None,
+        };
+        Ok(ApiKey {
+            mode: Mode::parse(&r.mode).ok_or_else(|| corrupt("mode", &r.mode))?,
+            display_prefix: r
+                .display_prefix
+                .ok_or_else(|| corrupt("key without a current secret", &r.id))?,
+            id: r.id,
+            account_id: r.account_id,
+            user_id: r.user_id,
+            name: r.name,
+            scopes,
+            allowed_models,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            rotated_at: r.rotated_at,
+            previous_secret_expires_at: r.previous_secret_expires_at,
+            last_used_at: r.last_used_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CredentialRow {
+    #[sqlx(flatten)]
+    key: KeyRow,
+    secret_expires_at: Option<i64>,
+    member_role: Option<String>,
+    account_state: String,
+    account_suspended_until: Option<i64>,
+    account_plan: String,
+}
+
+impl TryFrom<CredentialRow> for Credential {
+    type Error = DbError;
+    fn try_from(r: CredentialRow) -> Result<Self, DbError> {
+        let role = match &r.member_role {
+            Some(role) => Some(Role::parse(role).ok_or_else(|| corrupt("role", role))?),
+            None => None,
+        };
+        Ok(Credential {
+            key: r.key.try_into()?,
+            secret_expires_at: r.secret_expires_at,
+            role,
+            account_state: AccountState::parse(&r.account_state)
+                .ok_or_else(|| corrupt("account state", &r.account_state))?,
+            account_suspended_until: r.account_suspended_until,
+            account_plan: r.account_plan,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: String,
+    account_id: Option<String>,
+    actor_type: String,
+    actor_id: String,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    request_id: Option<String>,
+    details: String,
+    created_at: i64,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = DbError;
+    fn try_from(r: AuditRow) -> Result<Self, DbError> {
+        Ok(AuditEntry {
+            actor_type: ActorType::parse(&r.actor_type)
+                .ok_or_else(|| corrupt("actor type", &r.actor_type))?,
+            details: serde_json::from_str(&r.details)
+                .map_err(|_| corrupt("audit details", &r.details))?,
+            id: r.id,
+            account_id: r.account_id,
+            actor_id: r.actor_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            request_id: r.request_id,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OperatorRow {
+    id: String,
+    username: String,
+    password_hash: String,
+    last_login_at: Option<i64>,
+}
+
+impl From<OperatorRow> for Operator {
+    fn from(r: OperatorRow) -> Self {
+        Operator {
+            id: r.id,
+            username: r.username,
+            password_hash: r.password_hash,
+            last_login_at: r.last_login_at,
+        }
+    }
+}

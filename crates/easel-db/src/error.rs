@@ -1,0 +1,60 @@
+//! The store's error type: what callers need to tell apart, nothing more.
+
+use easel_core::DomainError;
+use thiserror::Error;
+
+/// A store call failed.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// The row does not exist (or belongs to another account or mode, which callers must
+    /// not be able to tell apart).
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the value names the constraint.
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// A domain rule refused the change (e.g. demoting the last owner).
+    #[error(transparent)]
+    Rule(#[from] DomainError),
+    /// The database could not be reached in time (pool timeout, connection refused).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database URL or options are unusable.
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// A stored value could not be read back (a bug or a hand-edited database).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Anything else from the driver.
+    #[error(transparent)]
+    Other(sqlx::Error),
+}
+
+/// The unique constraints callers map to a field-level conflict.
+const KNOWN_UNIQUE: &[(&str, &str)] = &[
+    ("users_email_key", "users.email"),
+    ("operators_username_key", "operators.username"),
+    ("members_pkey", "members.account_id"),
+];
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => DbError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                DbError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                // PostgreSQL names the constraint; SQLite only says "UNIQUE constraint
+                // failed: users.email", so match either spelling.
+                let message = db.message();
+                let constraint = db.constraint().unwrap_or_default();
+                KNOWN_UNIQUE
+                    .iter()
+                    .find(|(name, column)| constraint == *name || message.contains(column))
+                    .map_or(DbError::Other(e), |(name, _)| DbError::Conflict(name))
+            }
+            _ => DbError::Other(e),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Easel's storage: one set of store traits, implemented for SQLite and for PostgreSQL.
+//!
+//! Each method is a whole use case in one transaction (`create_key` writes the key, its
+//! secret and the audit entry together), so callers never hold a transaction open and the
+//! two dialects own their locking. Most SQL text is shared (`sql.rs`) and the shared method
+//! bodies are expanded for each dialect by the macros in `common/`; only connection setup,
+//! write-transaction start and migrations differ.
+
+#![forbid(unsafe_code)]
+
+#[macro_use]
+mod common;
+pub mod error;
+mod migrations;
+pub mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::DbError;
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Result of a store call.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Accounts (organisations), their users and members.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account with its owner in one transaction. A taken email is
+    /// `DbError::Conflict("users_email_key")`.
+    async fn create_account(
+        &self,
+        new: NewAccount,
+        audit: AuditContext,
+    ) -> DbResult<(Account, User)>;
+    /// One account by id.
+    async fn get_account(&self, id: &str) -> DbResult<Account>;
+    /// Accounts, newest first.
+    async fn list_accounts(&self, page: Page) -> DbResult<Vec<Account>>;
+    /// Suspends, unsuspends or terminates. Termination also revokes every key.
+    async fn change_account_state(
+        &self,
+        id: &str,
+        change: StateChange,
+        audit: AuditContext,
+    ) -> DbResult<Account>;
+    /// The members of an account with their emails, owners first.
+    async fn list_members(&self, account_id: &str) -> DbResult<Vec<Member>>;
+    /// Adds an existing or new user (by email) as a member with `role`.
+    async fn add_member(
+        &self,
+        account_id: &str,
+        new: NewMember,
+        audit: AuditContext,
+    ) -> DbResult<Member>;
+    /// Changes a member's role. The last owner cannot be demoted.
+    async fn set_member_role(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        role: easel_core::roles::Role,
+        audit: AuditContext,
+    ) -> DbResult<Member>;
+    /// Removes a member and revokes the keys they own. The last owner cannot be removed.
+    async fn remove_member(
+        &self,
+        account_id: &str,
+        user_id: &str,
+        audit: AuditContext,
+    ) -> DbResult<()>;
+}
+
+/// API keys and their secrets.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a new key with its first secret.
+    async fn create_key(&self, new: NewKey, audit: AuditContext) -> DbResult<ApiKey>;
+    /// One key of an account; `mode` narrows to one world (API callers always pass it).
+    async fn get_key(
+        &self,
+        account_id: &str,
+        mode: Option<easel_core::mode::Mode>,
+        key_id: &str,
+    ) -> DbResult<ApiKey>;
+    /// Keys of an account, newest first.
+    async fn list_keys(
+        &self,
+        account_id: &str,
+        mode: Option<easel_core::mode::Mode>,
+        page: Page,
+    ) -> DbResult<Vec<ApiKey>>;
+    /// Gives a key a new secret; older secrets stop working `grace_ms` from now.
+    async fn rotate_key(
+        &self,
+        account_id: &str,
+        mode: Option<easel_core::mode::Mode>,
+        key_id: &str,
+        rotation: Rotation,
+        audit: AuditContext,
+    ) -> DbResult<ApiKey>;
+    /// Revokes a key at once. Revoking a revoked key changes nothing and is not an error.
+    async fn revoke_key(
+        &self,
+        account_id: &str,
+        mode: Option<easel_core::mode::Mode>,
+        key_id: &str,
+        audit: AuditContext,
+    ) -> DbResult<ApiKey>;
+    /// The account a key belongs to (operator tools look keys up by id alone).
+    async fn key_account(&self, key_id: &str) -> DbResult<String>;
+    /// What authentication needs to know about the key whose secret hashes to `hash`.
+    async fn find_credential(&self, hash: &str) -> DbResult<Option<Credential>>;
+    /// Records last-used times, batched: one statement per key in one transaction.
+    async fn touch_keys(&self, used: &[(String, i64)]) -> DbResult<()>;
+    /// Accounts whose account row, members or keys changed at or after `since_ms`, with the
+    /// latest change time: other nodes drop their cached credentials for these.
+    async fn changed_accounts_since(&self, since_ms: i64) -> DbResult<Vec<(String, i64)>>;
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry outside any other change (a failed login, for example).
+    async fn append_audit(
+        &self,
+        account_id: Option<&str>,
+        action: &'static str,
+        target: (&str, &str),
+        audit: AuditContext,
+    ) -> DbResult<()>;
+    /// Entries newest first; `account_id = None` lists all accounts' and global entries.
+    async fn list_audit(&self, account_id: Option<&str>, page: Page) -> DbResult<Vec<AuditEntry>>;
+}
+
+/// The instance itself: first-start setup, operators, health.
+#[async_trait]
+pub trait SystemStore: Send + Sync {
+    /// Runs the first-start setup in one transaction. Returns `false`, changing nothing, if
+    /// the instance was already set up (by an earlier start or another node).
+    async fn bootstrap(&self, setup: Bootstrap) -> DbResult<bool>;
+    /// The instance's signing secret (for sessions and signed URLs).
+    async fn instance_secret(&self) -> DbResult<String>;
+    /// An operator by username.
+    async fn get_operator(&self, username: &str) -> DbResult<Operator>;
+    /// Records an operator login and its audit entry.
+    async fn record_operator_login(&self, operator_id: &str, audit: AuditContext) -> DbResult<()>;
+    /// Whether the database answers.
+    async fn ping(&self) -> DbResult<()>;
+}
+
+/// Schema migrations; the one part that differs wholly between dialects.
+#[async_trait]
+pub trait MigrationStore: Send + Sync {
+    /// Whether every migration this binary knows has been applied.
+    async fn migrations_current(&self) -> DbResult<bool>;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> DbResult<()>;
+    /// Which dialect this is, for logs and `/readyz`.
+    fn dialect(&self) -> &'static str;
+}
+
+/// Everything the server needs from storage.
+pub trait Store: AccountStore + KeyStore + AuditStore + SystemStore + MigrationStore {}
+impl<T: AccountStore + KeyStore + AuditStore + SystemStore + MigrationStore> Store for T {}
+
+/// Opens the store named by `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
+/// needed. Does not migrate: call [`MigrationStore::migrate`].
+pub async fn connect(url: &str) -> DbResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(DbError::Config(format!(
+            "unsupported database URL scheme in `{}`: use sqlite:// or postgres://",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A URL with any password replaced by `***`, safe to log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,280 @@
+//! What the store reads and writes, in domain types.
+
+use easel_core::account::AccountState;
+use easel_core::audit::{Actor, ActorType};
+use easel_core::mode::Mode;
+use easel_core::roles::{Role, Scope};
+
+/// Cursor pagination, newest first: at most `limit` rows with ids below `starting_after`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Rows wanted; the store fetches one more to tell whether more exist.
+    pub limit: u32,
+    /// The id of the last row of the previous page.
+    pub starting_after: Option<String>,
+}
+
+impl Page {
+    /// The first `limit` rows.
+    pub fn first(limit: u32) -> Page {
+        Page {
+            limit,
+            starting_after: None,
+        }
+    }
+
+    /// SQL bind values: the id bound (an id sorts below `~`) and `limit + 1`.
+    pub(crate) fn bounds(&self) -> (String, i64) {
+        (
+            self.starting_after.clone().unwrap_or_else(|| "~".into()),
+            i64::from(self.limit) + 1,
+        )
+    }
+}
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub country: Option<String>,
+    pub plan: String,
+    pub state: AccountState,
+    pub suspended_reason: Option<String>,
+    pub suspended_until: Option<i64>,
+    pub terminated_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A person who can sign in and be a member of accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub adult_attested_at: Option<i64>,
+    pub terms_version: Option<String>,
+    pub terms_accepted_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A user's membership of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub account_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+/// A new user, with what sign-up records.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// argon2id PHC string, or `None` until the user sets a password in the console.
+    pub password_hash: Option<String>,
+    pub adult_attested_at: Option<i64>,
+    pub terms_version: Option<String>,
+    pub terms_accepted_at: Option<i64>,
+}
+
+/// A new account with its owner.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub country: Option<String>,
+    pub plan: String,
+    pub owner: NewUser,
+    pub now: i64,
+}
+
+/// A member to add; the user is created if the email is new.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub user: NewUser,
+    pub role: Role,
+    pub now: i64,
+}
+
+/// A change of account state.
+#[derive(Debug, Clone)]
+pub enum StateChange {
+    Suspend { reason: String, until: Option<i64> },
+    Unsuspend,
+    Terminate,
+}
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub mode: Mode,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub allowed_models: Option<Vec<String>>,
+    /// The current secret's first characters.
+    pub display_prefix: String,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub rotated_at: Option<i64>,
+    /// When the secrets replaced by the last rotation stop working.
+    pub previous_secret_expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A key to store, with the hash of its first secret.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub mode: Mode,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub allowed_models: Option<Vec<String>>,
+    pub expires_at: Option<i64>,
+    pub secret_hash: String,
+    pub display_prefix: String,
+    pub now: i64,
+}
+
+/// A rotation: the new secret and how long the old ones stay valid.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub secret_hash: String,
+    pub display_prefix: String,
+    pub grace_ms: i64,
+    pub now: i64,
+}
+
+/// What authenticating a secret needs, read in one query.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub key: ApiKey,
+    /// When this particular secret stops working (set on secrets replaced by a rotation).
+    pub secret_expires_at: Option<i64>,
+    /// The owning member's current role, or `None` if they are no longer a member.
+    pub role: Option<Role>,
+    pub account_state: AccountState,
+    pub account_suspended_until: Option<i64>,
+    pub account_plan: String,
+}
+
+/// What an audited change records besides the change itself.
+#[derive(Debug, Clone)]
+pub struct AuditContext {
+    pub id: String,
+    pub actor: Actor,
+    pub request_id: Option<String>,
+    pub now: i64,
+    /// Extra details (reasons, old and new values), as a JSON object.
+    pub details: serde_json::Value,
+}
+
+impl AuditContext {
+    /// An entry by `actor` now, with a fresh id and no details.
+    pub fn new(actor: Actor, request_id: Option<String>) -> AuditContext {
+        AuditContext {
+            id: easel_core::ids::IdKind::Audit.generate(),
+            actor,
+            request_id,
+            now: easel_core::time::now_ms(),
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// Adds a detail.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> AuditContext {
+        if let serde_json::Value::Object(map) = &mut self.details {
+            map.insert(key.to_string(), value.into());
+        }
+        self
+    }
+
+    /// The entry for `action` on a target; used by the stores.
+    pub(crate) fn entry(
+        &self,
+        account_id: Option<&str>,
+        action: &'static str,
+        target: (&str, &str),
+    ) -> NewAudit {
+        NewAudit {
+            id: self.id.clone(),
+            account_id: account_id.map(str::to_string),
+            actor_type: self.actor.kind.as_str(),
+            actor_id: self.actor.id.clone(),
+            action,
+            target_type: target.0.to_string(),
+            target_id: target.1.to_string(),
+            request_id: self.request_id.clone(),
+            details: self.details.to_string(),
+            created_at: self.now,
+        }
+    }
+}
+
+/// A row about to be appended to the audit log.
+#[derive(Debug, Clone)]
+pub(crate) struct NewAudit {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub actor_type: &'static str,
+    pub actor_id: String,
+    pub action: &'static str,
+    pub target_type: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub details: String,
+    pub created_at: i64,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub account_id: Option<String>,
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// An operator login.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub last_login_at: Option<i64>,
+}
+
+/// The first start's setup: the instance secret, an operator, a demo account and its key.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub secret: String,
+    pub operator_id: String,
+    pub operator_username: String,
+    pub operator_password_hash: String,
+    pub demo_account: NewAccount,
+    pub demo_key: NewKey,
+}

@@ -1,0 +1,65 @@
+//! The PostgreSQL store: for several nodes and heavy load.
+//!
+//! Transactions run at READ COMMITTED; use cases that must serialise on a row lock it with
+//! `SELECT … FOR UPDATE` (ledger and queue, in later migrations) rather than raising the
+//! isolation level for everything.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::{DbResult, MigrationStore};
+
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// A PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options).
+    pub async fn connect(url: &str) -> DbResult<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    fn read(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> DbResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+impl_account_store!(PgStore, Postgres);
+impl_key_store!(PgStore, Postgres);
+impl_audit_store!(PgStore, Postgres);
+impl_system_store!(PgStore, Postgres);
+
+#[async_trait]
+impl MigrationStore for PgStore {
+    async fn migrations_current(&self) -> DbResult<bool> {
+        crate::migrations::migrations_current(&MIGRATOR, &self.pool).await
+    }
+
+    async fn migrate(&self) -> DbResult<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| crate::DbError::Config(format!("migration failed: {e}")))
+    }
+
+    fn dialect(&self) -> &'static str {
+        "postgres"
+    }
+}

@@ -1,0 +1,83 @@
+//! The SQLite store: the out-of-the-box default.
+//!
+//! WAL mode, foreign keys on, and a busy timeout for other processes (`easel admin` beside a
+//! running server). Writes go through a one-connection pool and start with `BEGIN IMMEDIATE`:
+//! in-process writers queue fairly on the pool instead of spinning on SQLite's busy handler,
+//! and a write transaction never has to upgrade a read lock (which SQLite may refuse with
+//! SQLITE_BUSY at once). Reads use their own pool and run alongside the writer under WAL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::{DbError, DbResult, MigrationStore};
+
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// A SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`).
+    pub async fn connect(url: &str) -> DbResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::Config(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { read, write })
+    }
+
+    fn read(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    async fn begin_write(&self) -> DbResult<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl_account_store!(SqliteStore, Sqlite);
+impl_key_store!(SqliteStore, Sqlite);
+impl_audit_store!(SqliteStore, Sqlite);
+impl_system_store!(SqliteStore, Sqlite);
+
+#[async_trait]
+impl MigrationStore for SqliteStore {
+    async fn migrations_current(&self) -> DbResult<bool> {
+        crate::migrations::migrations_current(&MIGRATOR, &self.read).await
+    }
+
+    async fn migrate(&self) -> DbResult<()> {
+        MIGRATOR
+            .run(&self.write)
+            .await
+            .map_err(|e| DbError::Config(format!("migration failed: {e}")))
+    }
+
+    fn dialect(&self) -> &'static str {
+        "sqlite"
+    }
+}

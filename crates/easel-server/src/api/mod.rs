@@ -1,0 +1,3 @@
+//! The public HTTP API, versioned under `/v1`.
+
+pub mod v1;

@@ -1,0 +1,4 @@
+//! `GET /v1/account`.
+
+pub mod dto;
+pub mod get;

@@ -1,0 +1,4 @@
+//! `GET /v1/audit_log`.
+
+pub mod dto;
+pub mod list;

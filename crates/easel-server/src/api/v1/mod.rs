@@ -1,0 +1,12 @@
+//! `/v1`: one folder per resource, one file per action, plus the resource's `dto.rs`.
+
+pub mod account;
+pub mod audit_log;
+pub mod keys;
+
+/// The OpenAPI tag of each resource.
+pub mod tags {
+    pub const ACCOUNT: &str = "Account";
+    pub const KEYS: &str = "API keys";
+    pub const AUDIT: &str = "Audit log";
+}

@@ -1,0 +1,277 @@
+//! API key authentication, cheap on the hot path and exact on revocation.
+//!
+//! A request's key is checked in this order, each step failing with its own code:
+//! header shape (`Bearer …`), key format and CRC32 checksum (offline, no lookup), then the
+//! credential cache, falling back to one indexed query by SHA-256 on a miss. Revocation by
+//! this node evicts its cache entries at once; other nodes poll for changed accounts every
+//! `api_keys.invalidation_poll_ms` (500 ms by default) and evict theirs, so a revocation
+//! reaches every node within about a second.
+
+pub mod cache;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use easel_core::account::AccountState;
+use easel_core::api_key;
+use easel_core::mode::Mode;
+use easel_core::roles::{Action, Role, Scope};
+use easel_core::time::now_ms;
+use easel_db::Store;
+use tokio::sync::watch;
+
+use crate::http::error::{ApiError, ApiResult, ErrorCode};
+use cache::CredentialCache;
+
+/// How far back each poll looks beyond the previous one, to catch changes whose
+/// transactions committed late or whose node's clock runs behind.
+const POLL_OVERLAP_MS: i64 = 2_000;
+/// A cached entry loaded this long after a change is assumed to have seen it.
+const LOAD_MARGIN_MS: i64 = 1_000;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub mode: Mode,
+    pub role: Role,
+    pub key_scopes: Vec<Scope>,
+    pub plan: String,
+    pub allowed_models: Option<Vec<String>>,
+    pub request_id: String,
+}
+
+impl Caller {
+    /// Fails with 403 unless both the key's scopes and the member's role allow `scope`.
+    pub fn require(&self, scope: Scope) -> ApiResult<()> {
+        if !self.key_scopes.contains(&scope) {
+            return Err(ApiError::new(
+                ErrorCode::insufficient_scope,
+                format!("This API key lacks the `{}` scope.", scope.as_str()),
+            ));
+        }
+        if !self.role.allows(Action::Scope(scope)) {
+            return Err(ApiError::new(
+                ErrorCode::insufficient_role,
+                format!(
+                    "The key's member has the `{}` role, which does not allow `{}`.",
+                    self.role.as_str(),
+                    scope.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The scopes the caller can actually use: the key's, narrowed by the role.
+    pub fn effective_scopes(&self) -> Vec<Scope> {
+        self.key_scopes
+            .iter()
+            .copied()
+            .filter(|s| self.role.allows(Action::Scope(*s)))
+            .collect()
+    }
+
+    /// The audit context of a change made by this caller.
+    pub fn audit(&self) -> easel_db::AuditContext {
+        easel_db::AuditContext::new(
+            easel_core::audit::Actor::key(&self.key_id),
+            Some(self.request_id.clone()),
+        )
+    }
+}
+
+/// Checks keys against the cache and the store.
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    prefix: String,
+    pub cache: CredentialCache,
+    /// Credential lookups that reached the database (cache misses), for metrics and tests.
+    pub db_lookups: AtomicU64,
+}
+
+impl Authenticator {
+    /// An authenticator for keys with `prefix`.
+    pub fn new(store: Arc<dyn Store>, prefix: String) -> Authenticator {
+        Authenticator {
+            store,
+            prefix,
+            cache: CredentialCache::default(),
+            db_lookups: AtomicU64::new(0),
+        }
+    }
+
+    /// Authenticates the `Authorization` header of a request.
+    pub async fn authenticate(
+        &self,
+        header: Option<&HeaderValue>,
+        request_id: String,
+    ) -> ApiResult<Caller> {
+        let secret = bearer(header)?;
+        api_key::parse(&self.prefix, secret).map_err(|why| {
+            ApiError::new(
+                ErrorCode::invalid_api_key,
+                format!(
+                    "Invalid API key: {why}. Keys look like `{}_test_…`.",
+                    self.prefix
+                ),
+            )
+        })?;
+        let hash = api_key::hash(secret);
+        let now = now_ms();
+        let entry = match self.cache.get(&hash) {
+            Some(entry) => entry,
+            None => {
+                self.db_lookups.fetch_add(1, Ordering::Relaxed);
+                let credential = self.store.find_credential(&hash).await?.ok_or_else(|| {
+                    ApiError::new(ErrorCode::invalid_api_key, "Invalid API key: no such key.")
+                })?;
+                self.cache.insert(hash, credential, now)
+            }
+        };
+        let c = &entry.credential;
+        let key = &c.key;
+        if key.revoked_at.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::api_key_revoked,
+                "This API key has been revoked.",
+            ));
+        }
+        if key.expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::new(
+                ErrorCode::api_key_expired,
+                "This API key has expired.",
+            ));
+        }
+        if c.secret_expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::new(
+                ErrorCode::api_key_expired,
+                "This secret was replaced by a rotation and its grace period has ended; use the new secret.",
+            ));
+        }
+        let role = c.role.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::api_key_revoked,
+                "The key's member has left the account.",
+            )
+        })?;
+        match c.account_state.effective(c.account_suspended_until, now) {
+            AccountState::Active => {}
+            AccountState::Suspended => {
+                return Err(ApiError::new(
+                    ErrorCode::account_suspended,
+                    "This account is suspended. Contact the operator.",
+                ));
+            }
+            AccountState::Terminated => {
+                return Err(ApiError::new(
+                    ErrorCode::api_key_revoked,
+                    "This account has been terminated.",
+                ));
+            }
+        }
+        entry.touch(now);
+        Ok(Caller {
+            key_id: key.id.clone(),
+            account_id: key.account_id.clone(),
+            user_id: key.user_id.clone(),
+            mode: key.mode,
+            role,
+            key_scopes: key.scopes.clone(),
+            plan: c.account_plan.clone(),
+            allowed_models: key.allowed_models.clone(),
+            request_id,
+        })
+    }
+
+    /// Drops this node's cached credentials of an account it just changed.
+    pub fn invalidate_account(&self, account_id: &str) {
+        self.cache.invalidate_account(account_id, None, 0);
+    }
+
+    /// Writes batched `last_used_at` times.
+    pub async fn flush_usage(&self) {
+        let used = self.cache.take_usage();
+        if used.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.touch_keys(&used).await {
+            tracing::warn!(error = %e, keys = used.len(), "could not record key last-used times");
+        }
+    }
+
+    /// Evicts credentials of accounts changed (by any node) since `since`; returns the
+    /// watermark for the next poll.
+    pub async fn poll_changes(&self, since: i64) -> i64 {
+        let started = now_ms();
+        match self.store.changed_accounts_since(since).await {
+            Ok(changed) => {
+                for (account_id, at) in changed {
+                    self.cache
+                        .invalidate_account(&account_id, Some(at), LOAD_MARGIN_MS);
+                }
+                started - POLL_OVERLAP_MS
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not poll for changed credentials");
+                since
+            }
+        }
+    }
+
+    /// Runs the invalidation poller and the usage flusher until `shutdown` flips, then
+    /// flushes once more.
+    pub async fn run_background(
+        self: Arc<Self>,
+        poll: Duration,
+        flush: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut poll_tick = tokio::time::interval(poll);
+        let mut flush_tick = tokio::time::interval(flush);
+        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since = now_ms() - POLL_OVERLAP_MS;
+        loop {
+            tokio::select! {
+                _ = poll_tick.tick() => since = self.poll_changes(since).await,
+                _ = flush_tick.tick() => self.flush_usage().await,
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.flush_usage().await;
+    }
+}
+
+/// The secret of a `Bearer` authorization header.
+fn bearer(header: Option<&HeaderValue>) -> ApiResult<&str> {
+    let header = header.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::api_key_missing,
+            "No API key provided. Send `Authorization: Bearer <key>`.",
+        )
+    })?;
+    let value = header.to_str().map_err(|_| {
+        ApiError::new(
+            ErrorCode::invalid_authorization_header,
+            "The Authorization header must be `Bearer <key>` in ASCII.",
+        )
+    })?;
+    let (scheme, secret) = value.trim().split_once(' ').ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::invalid_authorization_header,
+            "The Authorization header must be `Bearer <key>`.",
+        )
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") || secret.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::invalid_authorization_header,
+            "The Authorization header must be `Bearer <key>`.",
+        ));
+    }
+    Ok(secret.trim())
+}

@@ -1,0 +1,58 @@
+//! `easel admin …`: the operator's tools, working directly on the server's database.
+//!
+//! Changes made here reach running servers through the same invalidation poll as changes
+//! made by another node (within about a second).
+
+mod account;
+mod audit;
+mod key;
+mod member;
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::http::error::ApiError;
+
+/// `easel admin <command>`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Accounts (organisations): create, list, show, suspend, unsuspend, terminate.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// API keys: create, list, revoke, rotate.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Members of an account and their roles.
+    #[command(subcommand)]
+    Member(member::MemberCommand),
+    /// The global audit log, newest first.
+    Audit(audit::AuditArgs),
+}
+
+/// Runs an admin command against the configured database.
+pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let store = crate::server::open_store(&config).await?;
+    let app = Arc::new(App::new(config, store));
+    match command {
+        AdminCommand::Account(c) => account::run(&app, c).await,
+        AdminCommand::Key(c) => key::run(&app, c).await,
+        AdminCommand::Member(c) => member::run(&app, c).await,
+        AdminCommand::Audit(args) => audit::run(&app, args).await,
+    }
+}
+
+/// An API error as a CLI error: its message and, if any, the parameter at fault.
+pub(super) fn cli_error(e: ApiError) -> anyhow::Error {
+    match &e.param {
+        Some(param) => anyhow::anyhow!("{} (code {:?}, param `{param}`)", e.message, e.code),
+        None => anyhow::anyhow!("{} (code {:?})", e.message, e.code),
+    }
+}
+
+/// The operator acting from the command line.
+pub(super) fn audit() -> easel_db::AuditContext {
+    easel_db::AuditContext::new(easel_core::audit::Actor::cli(), None)
+}

@@ -1,0 +1,263 @@
+//! Reading and validating the configuration.
+//!
+//! figment layers the sources and reports type errors with the key path and the source
+//! they came from; `toml_edit` then finds the line of that key in the file, so an operator
+//! reads `easel.toml:12: http.max_body_bytes: invalid type …` rather than a bare serde error.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::{Figment, Source};
+
+use super::{Config, DEFAULT_TOML};
+
+/// Why the configuration was refused, with where the bad value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{}:{line}: {reason}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    /// A value is missing, mistyped, unknown or unacceptable. `origin` is `file:line`, an
+    /// environment variable, or "built-in default".
+    #[error("{origin}: `{key}`: {reason}")]
+    Invalid {
+        origin: String,
+        key: String,
+        reason: String,
+    },
+}
+
+/// `EASEL_*` variables that are not settings (read by the CLI or the test harness).
+fn is_setting(key: &str) -> bool {
+    !matches!(key, "config" | "log_format" | "log") && !key.starts_with("test_")
+}
+
+/// Loads defaults, then `file` (if any), then `EASEL_*` environment variables, then
+/// `overrides` (command-line flags such as `--listen`, as dotted keys).
+pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Config, ConfigError> {
+    let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+    let mut text = None;
+    if let Some(path) = file {
+        let contents = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Err(e) = contents.parse::<toml_edit::DocumentMut>() {
+            let line = e.span().map_or(1, |s| line_at(&contents, s.start));
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                reason: e.message().trim().to_string(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(path));
+        text = Some((path.to_path_buf(), contents));
+    }
+    figment = figment.merge(
+        Env::prefixed("EASEL_")
+            .split("__")
+            .filter(|k| is_setting(&k.as_str().to_ascii_lowercase())),
+    );
+    for (key, value) in overrides {
+        figment = figment.merge(figment::providers::Serialized::default(key, value));
+    }
+    let locate = |key: &str| {
+        if overrides.iter().any(|(k, _)| *k == key) {
+            format!("command-line flag --{}", key.replace('_', "-"))
+        } else {
+            origin_of(text.as_ref(), key)
+        }
+    };
+
+    let config: Config = figment.extract().map_err(|e| {
+        let e = e
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| figment::Error::from("invalid configuration".to_string()));
+        let mut key = e.path.join(".");
+        // figment's path usually ends with the unknown field already; add it if not.
+        if let figment::error::Kind::UnknownField(field, _) = &e.kind
+            && e.path.last() != Some(field)
+        {
+            key = if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            };
+        }
+        let origin = match e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+            Some(Source::File(_)) | None => locate(&key),
+            Some(other) => other.to_string(),
+        };
+        let origin = if e
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.name.contains("environment"))
+        {
+            env_var_name(&key)
+        } else {
+            origin
+        };
+        ConfigError::Invalid {
+            origin,
+            key,
+            reason: e.kind.to_string(),
+        }
+    })?;
+    super::validate::validate(&config).map_err(|(key, reason)| ConfigError::Invalid {
+        origin: locate(&key),
+        key,
+        reason,
+    })?;
+    Ok(config)
+}
+
+/// Where the value of `key` came from: the environment wins, then the file, then defaults.
+fn origin_of(file: Option<&(PathBuf, String)>, key: &str) -> String {
+    let var = env_var_name(key);
+    if std::env::var_os(&var).is_some() {
+        return format!("environment variable {var}");
+    }
+    if let Some((path, contents)) = file
+        && let Some(line) = line_of_key(contents, key)
+    {
+        return format!("{}:{line}", path.display());
+    }
+    "built-in default".into()
+}
+
+/// `http.max_body_bytes` → `EASEL_HTTP__MAX_BODY_BYTES`.
+fn env_var_name(key: &str) -> String {
+    format!("EASEL_{}", key.replace('.', "__").to_uppercase())
+}
+
+/// The 1-based line of a dotted key in a TOML document, if the key is written there.
+fn line_of_key(contents: &str, key: &str) -> Option<usize> {
+    let doc = contents.parse::<toml_edit::ImDocument<String>>().ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut span = None;
+    for part in key.split('.') {
+        let table = item.as_table_like()?;
+        let (k, value) = table.get_key_value(part)?;
+        span = k.span().or_else(|| value.span()).or(span);
+        item = value;
+    }
+    span.map(|s| line_at(contents, s.start))
+}
+
+fn line_at(contents: &str, offset: usize) -> usize {
+    contents
+        .as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(contents: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("easel.toml");
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write: {e}"));
+        (dir, path)
+    }
+
+    fn err(contents: &str) -> String {
+        let (_dir, path) = write(contents);
+        match load(Some(&path), &[]) {
+            Ok(_) => panic!("config should be refused:\n{contents}"),
+            Err(e) => e.to_string().replace(&path.display().to_string(), "FILE"),
+        }
+    }
+
+    #[test]
+    fn defaults_load() {
+        let config = load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.api_keys.prefix, "vs");
+        assert_eq!(config.plan("free").map(|p| p.requests_per_minute), Some(10));
+        assert_eq!(config.plan("pro").map(|p| p.concurrent_jobs), Some(20));
+    }
+
+    #[test]
+    fn a_file_overrides_defaults() {
+        let (_dir, path) = write("listen = \"127.0.0.1:9999\"\n[api_keys]\nprefix = \"acme\"\n");
+        let config = load(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen, "127.0.0.1:9999");
+        assert_eq!(config.api_keys.prefix, "acme");
+        assert_eq!(
+            config.api_keys.rotation_grace_hours, 24,
+            "untouched keys keep their defaults"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_key_and_reason() {
+        assert_eq!(
+            err("listen = \"127.0.0.1:1\"\n\n[http]\nmax_body_bytes = \"lots\"\n"),
+            "FILE:4: `http.max_body_bytes`: invalid type: found string \"lots\", expected usize"
+        );
+        let unknown = err("[http]\nmax_body_byte = 5\n");
+        assert!(
+            unknown.starts_with("FILE:2: `http.max_body_byte`: unknown field"),
+            "{unknown}"
+        );
+        let syntax = err("listen = \"x\nfoo = 1\n");
+        assert!(syntax.starts_with("FILE:1: "), "{syntax}");
+        assert_eq!(
+            err("\n[api_keys]\nprefix = \"Bad_Prefix\"\n"),
+            "FILE:3: `api_keys.prefix`: must be 1 to 12 lower-case letters or digits (no `_`), got \"Bad_Prefix\""
+        );
+        assert_eq!(
+            err("default_plan = \"gold\"\n"),
+            "FILE:1: `default_plan`: no plan named \"gold\" is configured (have: enterprise, free, pro, starter)"
+        );
+        let listen = err("listen = \"localhost\"\n");
+        assert!(listen.starts_with("FILE:1: `listen`: "), "{listen}");
+        let licence = err("[plans.free]\nlicence = \"anything\"\n");
+        assert!(
+            licence.starts_with("FILE:2: `plans.free.licence`: unknown variant"),
+            "{licence}"
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file_and_are_validated() {
+        let (_dir, path) = write("listen = \"127.0.0.1:9999\"\n");
+        let config = load(Some(&path), &[("listen", "127.0.0.1:7000".into())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.listen, "127.0.0.1:7000");
+        let e = load(None, &[("listen", "nonsense".into())])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("command-line flag --listen: `listen`: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_reported() {
+        let e = load(Some(Path::new("/nonexistent/easel.toml")), &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("cannot read config file /nonexistent/easel.toml"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! Configuration: embedded defaults → the TOML file → `EASEL_*` environment variables.
+//!
+//! Loading fails with the file, line and reason (or the environment variable and reason),
+//! and the server never starts half-configured: every cross-field rule is checked here, at
+//! boot, not when a request first needs the value.
+
+mod load;
+mod sections;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use load::{ConfigError, load};
+pub use sections::{ApiKeysConfig, DatabaseConfig, HttpConfig, Licence, PlanConfig};
+
+/// The embedded defaults, also the documentation of every key.
+pub const DEFAULT_TOML: &str = include_str!("../../../../config/easel.default.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub public_url: String,
+    pub database_url: String,
+    pub default_plan: String,
+    pub terms_version: String,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub api_keys: ApiKeysConfig,
+    pub plans: std::collections::BTreeMap<String, PlanConfig>,
+}
+
+impl Config {
+    /// The address to bind (validated at load).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("easel.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// The configuration of a plan that exists.
+    pub fn plan(&self, name: &str) -> Option<&PlanConfig> {
+        self.plans.get(name)
+    }
+}

@@ -1,0 +1,285 @@
+//! The one error type of the HTTP API and the envelope every error is answered with:
+//! `{"error": {"type", "code", "message", "param", "request_id"}}`.
+//!
+//! Each [`ErrorCode`] has exactly one status and one type (`ErrorCode::status`,
+//! `ErrorCode::error_type`), so a code means the same thing wherever it appears. Handlers
+//! return `ApiError`; its `IntoResponse` leaves the body in the response extensions, and the
+//! envelope middleware adds the request id and writes it, which is also how errors produced
+//! outside handlers (404, 405, 408, 413) get the same envelope.
+
+use std::borrow::Cow;
+use std::panic::Location;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use easel_core::DomainError;
+use easel_db::DbError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The `type` of an error: its broad class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidRequestError,
+    AuthenticationError,
+    PermissionError,
+    RateLimitError,
+    BillingError,
+    ModerationError,
+    IdempotencyError,
+    ApiError,
+}
+
+macro_rules! error_codes {
+    ($($code:ident => $status:ident, $kind:ident;)*) => {
+        /// The machine-readable `code` of an error. One status and type per code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        #[allow(non_camel_case_types, reason = "the variants are the wire spelling")]
+        pub enum ErrorCode {
+            $($code,)*
+        }
+
+        impl ErrorCode {
+            /// The HTTP status this code is always answered with.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$code => StatusCode::$status,)*
+                }
+            }
+
+            /// The broad class of this code.
+            pub fn error_type(self) -> ErrorType {
+                match self {
+                    $(ErrorCode::$code => ErrorType::$kind,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    parameter_invalid => BAD_REQUEST, InvalidRequestError;
+    parameter_missing => BAD_REQUEST, InvalidRequestError;
+    parameter_unknown => BAD_REQUEST, InvalidRequestError;
+    invalid_json => BAD_REQUEST, InvalidRequestError;
+    email_invalid => BAD_REQUEST, InvalidRequestError;
+    password_invalid => BAD_REQUEST, InvalidRequestError;
+    resource_missing => NOT_FOUND, InvalidRequestError;
+    route_not_found => NOT_FOUND, InvalidRequestError;
+    method_not_allowed => METHOD_NOT_ALLOWED, InvalidRequestError;
+    request_timeout => REQUEST_TIMEOUT, InvalidRequestError;
+    email_taken => CONFLICT, InvalidRequestError;
+    already_member => CONFLICT, InvalidRequestError;
+    last_owner => CONFLICT, InvalidRequestError;
+    key_already_revoked => CONFLICT, InvalidRequestError;
+    account_not_suspended => CONFLICT, InvalidRequestError;
+    account_terminated => CONFLICT, InvalidRequestError;
+    body_too_large => PAYLOAD_TOO_LARGE, InvalidRequestError;
+    unsupported_media_type => UNSUPPORTED_MEDIA_TYPE, InvalidRequestError;
+    api_key_missing => UNAUTHORIZED, AuthenticationError;
+    invalid_authorization_header => UNAUTHORIZED, AuthenticationError;
+    invalid_api_key => UNAUTHORIZED, AuthenticationError;
+    api_key_revoked => UNAUTHORIZED, AuthenticationError;
+    api_key_expired => UNAUTHORIZED, AuthenticationError;
+    insufficient_scope => FORBIDDEN, PermissionError;
+    insufficient_role => FORBIDDEN, PermissionError;
+    account_suspended => FORBIDDEN, PermissionError;
+    internal_error => INTERNAL_SERVER_ERROR, ApiError;
+    service_unavailable => SERVICE_UNAVAILABLE, ApiError;
+}
+
+impl ErrorCode {
+    /// The code a domain rule's string code maps to; unknown codes are a plain invalid value.
+    fn from_domain(code: &str) -> ErrorCode {
+        match code {
+            "email_invalid" => ErrorCode::email_invalid,
+            "password_invalid" => ErrorCode::password_invalid,
+            "last_owner" => ErrorCode::last_owner,
+            "api_key_revoked" => ErrorCode::key_already_revoked,
+            "account_not_suspended" => ErrorCode::account_not_suspended,
+            "account_terminated" => ErrorCode::account_terminated,
+            _ => ErrorCode::parameter_invalid,
+        }
+    }
+}
+
+/// The body of an error inside the envelope, as documented in the OpenAPI document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[serde(rename = "type")]
+    pub kind: ErrorType,
+    pub code: ErrorCode,
+    /// A human-readable explanation, safe to show to a developer.
+    pub message: String,
+    /// The request field or parameter at fault, when there is one.
+    pub param: Option<String>,
+    /// The `X-Request-Id` of this request; quote it when asking for support.
+    pub request_id: String,
+}
+
+/// `{"error": {...}}`: every error response of the API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// An error answered by the API.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+    pub param: Option<Cow<'static, str>>,
+    /// For internal errors: the cause and where it was raised, logged once, never shown.
+    internal: Option<(anyhow::Error, &'static Location<'static>)>,
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            param: None,
+            internal: None,
+        }
+    }
+
+    /// Names the offending parameter.
+    pub fn param(mut self, param: impl Into<Cow<'static, str>>) -> ApiError {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// `parameter_invalid` on `param`.
+    pub fn invalid(
+        param: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> ApiError {
+        ApiError::new(ErrorCode::parameter_invalid, message).param(param)
+    }
+
+    /// `resource_missing` for a resource kind and id; the id is echoed as the param.
+    pub fn not_found(resource: &str, id: &str) -> ApiError {
+        let shown: String = id.chars().take(64).collect();
+        ApiError::new(
+            ErrorCode::resource_missing,
+            format!("No such {resource}: '{shown}'."),
+        )
+        .param("id")
+    }
+
+    /// An unexpected failure: logged with its cause and location, answered generically.
+    #[track_caller]
+    pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
+        ApiError {
+            code: ErrorCode::internal_error,
+            message: "Something went wrong on our side. The request id identifies it in our logs."
+                .into(),
+            param: None,
+            internal: Some((cause.into(), Location::caller())),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid {
+                param,
+                code,
+                message,
+            } => ApiError::new(ErrorCode::from_domain(code), message).param(param),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    #[track_caller]
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => ApiError::new(ErrorCode::resource_missing, "No such object."),
+            DbError::Conflict("users_email_key") => ApiError::new(
+                ErrorCode::email_taken,
+                "A user with this email already exists.",
+            )
+            .param("email"),
+            DbError::Conflict("members_pkey") => ApiError::new(
+                ErrorCode::already_member,
+                "This user is already a member of the account.",
+            )
+            .param("email"),
+            DbError::Rule(rule) => rule.into(),
+            DbError::Unavailable(why) => {
+                tracing::warn!(error = %why, "database unavailable");
+                ApiError::new(
+                    ErrorCode::service_unavailable,
+                    "The service is temporarily unavailable; retry shortly.",
+                )
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// Carried in response extensions from `IntoResponse` to the envelope middleware.
+#[derive(Debug, Clone)]
+pub struct PendingError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some((cause, location)) = &self.internal {
+            tracing::error!(error = ?cause, location = %location, "internal error");
+        }
+        let mut response = self.code.status().into_response();
+        if self.code == ErrorCode::service_unavailable {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response.extensions_mut().insert(PendingError {
+            code: self.code,
+            message: self.message.into_owned(),
+            param: self.param.map(Cow::into_owned),
+        });
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_consistent_status_and_type() {
+        let json = serde_json::to_value(ErrorCode::insufficient_scope).unwrap_or_default();
+        assert_eq!(json, "insufficient_scope");
+        assert_eq!(
+            ErrorCode::insufficient_scope.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            ErrorCode::invalid_api_key.error_type(),
+            ErrorType::AuthenticationError
+        );
+        assert_eq!(
+            ErrorCode::body_too_large.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::internal(anyhow::anyhow!("password=hunter2 leaked"));
+        assert!(!e.message.contains("hunter2"));
+        assert_eq!(e.code.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP plumbing shared by every route: errors, extractors, middleware, pagination.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pagination;

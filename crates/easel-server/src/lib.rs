@@ -1,0 +1,16 @@
+//! Easel's server: the HTTP API, the operator CLI and the background tasks, as a library so
+//! the integration tests can start the real thing on an ephemeral port.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod http;
+pub mod openapi;
+pub mod router;
+pub mod server;
+pub mod services;

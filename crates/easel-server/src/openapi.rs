@@ -1,0 +1,44 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
+
+/// The document's fixed parts; paths are added by the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Easel API",
+        description = "Sell AI image and video generation through an HTTP API. Authenticate with \
+            `Authorization: Bearer <key>`; test keys (`…_test_…`) and live keys never see each \
+            other's data. Every error is `{\"error\": {type, code, message, param, request_id}}`.",
+        version = "v1",
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorEnvelope, ErrorBody, ErrorCode, ErrorType)),
+    tags(
+        (name = "Account", description = "The organisation that owns the key"),
+        (name = "API keys", description = "Create, rotate and revoke keys"),
+        (name = "Audit log", description = "Security-relevant actions"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("API key")
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Every route, the middleware stack, and the generated OpenAPI document.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::v1::{account, audit_log, keys};
+use crate::app::AppState;
+use crate::health;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::middleware::{RequestId, request_context};
+use crate::openapi::ApiDoc;
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(account::get::get_account))
+        .routes(routes!(keys::list::list_keys, keys::create::create_key))
+        .routes(routes!(keys::get::get_key, keys::revoke::revoke_key))
+        .routes(routes!(keys::rotate::rotate_key))
+        .routes(routes!(audit_log::list::list_audit_log))
+        .split_for_parts()
+}
+
+/// The whole application router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let config = state.config.http.clone();
+    Router::new()
+        .merge(api)
+        .route("/openapi.json", get(move || async move { Json(Arc::clone(&openapi)) }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+        // Innermost first: the last layer added runs first on the way in.
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(config.request_timeout_seconds)))
+        .layer(CatchPanicLayer::new())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::extract::Request| {
+                    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or_default();
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(middleware::from_fn(request_context))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::route_not_found,
+        "No such route. The API lives under /v1; see /openapi.json.",
+    )
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        ApiError::new(
+            ErrorCode::method_not_allowed,
+            "This route does not accept this method.",
+        ),
+    )
+}

@@ -1,0 +1,116 @@
+//! Running the server: open and migrate the store, set up the first start, serve until
+//! shutdown, then drain in-flight requests and background work.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::{App, AppState};
+use crate::config::Config;
+use crate::services::bootstrap::{self, FirstStart};
+
+/// Opens the configured store (creating the data directory for SQLite) and migrates it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn easel_db::Store>> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+    }
+    let store = easel_db::connect(&url)
+        .await
+        .with_context(|| format!("cannot open database {}", easel_db::redact_url(&url)))?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// A started server: where it listens and how to stop it.
+pub struct Running {
+    pub app: AppState,
+    pub first_start: Option<FirstStart>,
+    pub local_addr: std::net::SocketAddr,
+}
+
+/// Serves `config` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (up to `http.shutdown_grace_seconds`) and flushes batched work. `on_ready` is
+/// called once the instance is set up and before the first request is accepted.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(&Running),
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
+    let store = open_store(&config).await?;
+    let app = AppState(Arc::new(App::new(config, store)));
+    let first_start = bootstrap::run(&app)
+        .await
+        .context("first-start setup failed")?;
+    let running = Running {
+        app: app.clone(),
+        first_start,
+        local_addr: listener.local_addr()?,
+    };
+    on_ready(&running);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let keys = &app.config.api_keys;
+    let background = tokio::spawn(Arc::clone(&app.auth).run_background(
+        Duration::from_millis(keys.invalidation_poll_ms),
+        Duration::from_secs(keys.last_used_flush_seconds),
+        stop_rx,
+    ));
+
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let router = crate::router::router(app.clone());
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = drain_tx.send(true);
+    });
+    let server = tokio::spawn(async move { server.await });
+    // Wait for the server, but once shutdown began give in-flight requests only `grace`.
+    let served = tokio::select! {
+        result = server => result.context("server task failed")?.context("server failed"),
+        _ = async {
+            let _ = drain_rx.wait_for(|draining| *draining).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; exiting anyway");
+            Ok(())
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = background.await;
+    tracing::info!("shutdown complete");
+    served
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

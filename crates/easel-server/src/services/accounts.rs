@@ -1,0 +1,198 @@
+//! Account use cases: create (with owner), suspend, unsuspend, terminate, members.
+
+use easel_core::email::Email;
+use easel_core::ids::IdKind;
+use easel_core::password;
+use easel_core::roles::Role;
+use easel_core::time::now_ms;
+use easel_db::{Account, AuditContext, Member, NewAccount, NewMember, NewUser, StateChange, User};
+
+use super::{OrNotFound, text};
+use crate::app::App;
+use crate::http::error::{ApiError, ApiResult};
+
+/// What creating an account needs; validated by [`create`].
+#[derive(Debug, Default, Clone)]
+pub struct AccountSpec {
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub country: Option<String>,
+    pub plan: Option<String>,
+    pub owner: UserSpec,
+}
+
+/// A person to create: email, optional password, and what sign-up records.
+#[derive(Debug, Default, Clone)]
+pub struct UserSpec {
+    pub email: String,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    /// The person attested being of age (18+).
+    pub adult_attested: bool,
+    /// The terms version the person accepted, if they did.
+    pub terms_accepted: Option<String>,
+}
+
+/// Validates a person and hashes their password off the async threads.
+pub async fn new_user(spec: UserSpec, now: i64) -> ApiResult<NewUser> {
+    let email = Email::parse(&spec.email, "email")?.into_inner();
+    let name = text::optional("owner_name", spec.name.as_deref(), 200)?;
+    let terms_version = text::optional("terms_version", spec.terms_accepted.as_deref(), 50)?;
+    let password_hash = match spec.password {
+        Some(pw) => Some(
+            tokio::task::spawn_blocking(move || password::hash(&pw))
+                .await
+                .map_err(ApiError::internal)??,
+        ),
+        None => None,
+    };
+    Ok(NewUser {
+        id: IdKind::User.generate(),
+        email,
+        name,
+        password_hash,
+        adult_attested_at: spec.adult_attested.then_some(now),
+        terms_accepted_at: terms_version.as_ref().map(|_| now),
+        terms_version,
+    })
+}
+
+/// Validates and creates an account with its owner.
+pub async fn create(
+    app: &App,
+    spec: AccountSpec,
+    audit: AuditContext,
+) -> ApiResult<(Account, User)> {
+    let now = now_ms();
+    let new = validate(app, spec, now).await?;
+    let audit = audit
+        .with("plan", new.plan.as_str())
+        .with("owner_email", new.owner.email.as_str());
+    Ok(app.store.create_account(new, audit).await?)
+}
+
+/// Checks every field of an account spec and builds the row to insert.
+pub async fn validate(app: &App, spec: AccountSpec, now: i64) -> ApiResult<NewAccount> {
+    let name = text::required("name", &spec.name, 200)?;
+    let plan = spec.plan.unwrap_or_else(|| app.config.default_plan.clone());
+    if app.config.plan(&plan).is_none() {
+        let have: Vec<&str> = app.config.plans.keys().map(String::as_str).collect();
+        return Err(ApiError::invalid(
+            "plan",
+            format!(
+                "No plan named `{plan}`; configured plans: {}.",
+                have.join(", ")
+            ),
+        ));
+    }
+    let owner = new_user(spec.owner, now).await?;
+    let contact_email = match spec
+        .contact_email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        Some(e) => Email::parse(e, "contact_email")?.into_inner(),
+        None => owner.email.clone(),
+    };
+    let country = text::optional("country", spec.country.as_deref(), 2)?.map(|c| c.to_uppercase());
+    if country
+        .as_ref()
+        .is_some_and(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        return Err(ApiError::invalid(
+            "country",
+            "`country` must be a two-letter ISO 3166-1 code.",
+        ));
+    }
+    Ok(NewAccount {
+        id: IdKind::Account.generate(),
+        name,
+        legal_name: text::optional("legal_name", spec.legal_name.as_deref(), 200)?,
+        contact_email,
+        contact_phone: text::optional("contact_phone", spec.contact_phone.as_deref(), 40)?,
+        address: text::optional("address", spec.address.as_deref(), 500)?,
+        country,
+        plan,
+        owner,
+        now,
+    })
+}
+
+/// Suspends, unsuspends or terminates an account; its keys stop working at once here and
+/// within a second on other nodes.
+pub async fn change_state(
+    app: &App,
+    account_id: &str,
+    change: StateChange,
+    audit: AuditContext,
+) -> ApiResult<Account> {
+    let audit = match &change {
+        StateChange::Suspend { reason, until } => {
+            text::required("reason", reason, 500)?;
+            if until.is_some_and(|u| u <= now_ms()) {
+                return Err(ApiError::invalid("until", "`until` must be in the future."));
+            }
+            audit.with("reason", reason.as_str()).with("until", *until)
+        }
+        _ => audit,
+    };
+    let account = app
+        .store
+        .change_account_state(account_id, change, audit)
+        .await
+        .or_not_found("account", account_id)?;
+    app.auth.invalidate_account(account_id);
+    Ok(account)
+}
+
+/// Adds a member by email (creating the user if new).
+pub async fn add_member(
+    app: &App,
+    account_id: &str,
+    user: UserSpec,
+    role: Role,
+    audit: AuditContext,
+) -> ApiResult<Member> {
+    let now = now_ms();
+    let user = new_user(user, now).await?;
+    app.store
+        .add_member(account_id, NewMember { user, role, now }, audit)
+        .await
+        .or_not_found("account", account_id)
+}
+
+/// Changes a member's role; their keys' rights change with it.
+pub async fn set_role(
+    app: &App,
+    account_id: &str,
+    user_id: &str,
+    role: Role,
+    audit: AuditContext,
+) -> ApiResult<Member> {
+    let member = app
+        .store
+        .set_member_role(account_id, user_id, role, audit)
+        .await
+        .or_not_found("member", user_id)?;
+    app.auth.invalidate_account(account_id);
+    Ok(member)
+}
+
+/// Removes a member and revokes their keys.
+pub async fn remove_member(
+    app: &App,
+    account_id: &str,
+    user_id: &str,
+    audit: AuditContext,
+) -> ApiResult<()> {
+    app.store
+        .remove_member(account_id, user_id, audit)
+        .await
+        .or_not_found("member", user_id)?;
+    app.auth.invalidate_account(account_id);
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! Request ids, the error envelope for every kind of bad request, health, OpenAPI.
+
+use easel_test_utils::{TestDb, both_backends};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::TestApp;
+
+both_backends!(
+    request_ids_are_echoed_or_assigned,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        let res = app
+            .send(
+                app.raw(Method::GET, "/healthz")
+                    .header("x-request-id", "client-abc.123"),
+            )
+            .await;
+        assert_eq!(res.headers["x-request-id"], "client-abc.123");
+        let res = app
+            .send(
+                app.raw(Method::GET, "/healthz")
+                    .header("x-request-id", "bad id <script>"),
+            )
+            .await;
+        let id = res.headers["x-request-id"]
+            .to_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            id.starts_with("req_") && id.len() == 30,
+            "insane inbound ids are replaced: {id}"
+        );
+        let res = app
+            .send(
+                app.raw(Method::GET, "/nope")
+                    .header("x-request-id", "trace-7"),
+            )
+            .await
+            .expect_error(404, "route_not_found");
+        assert_eq!(res.body["error"]["request_id"], "trace-7");
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    every_kind_of_bad_request_gets_the_envelope,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, |c| c.http.max_body_bytes = 64 * 1024).await;
+        let key = app.first.test_key.clone();
+        let post = |body: reqwest::Body, ct: &str| {
+            app.raw(Method::POST, "/v1/keys")
+                .bearer_auth(&key)
+                .header("content-type", ct.to_string())
+                .body(body)
+        };
+        app.send(app.raw(Method::GET, "/v2/account"))
+            .await
+            .expect_error(404, "route_not_found");
+        let res = app
+            .send(app.raw(Method::PATCH, "/v1/account").bearer_auth(&key))
+            .await
+            .expect_error(405, "method_not_allowed");
+        assert!(res.headers.contains_key("allow"));
+        for chunked in [false, true] {
+            let (status, body) = oversized_post(&app, &key, 10 * 1024 * 1024, chunked).await;
+            assert_eq!(status, 413, "chunked={chunked}: {body}");
+            assert_eq!(body["error"]["code"], "body_too_large", "chunked={chunked}");
+        }
+        app.send(post("name=x".into(), "application/x-www-form-urlencoded"))
+            .await
+            .expect_error(415, "unsupported_media_type");
+        app.send(post("{\"name\": \"x\"}".into(), "text/plain"))
+            .await
+            .expect_error(415, "unsupported_media_type");
+        let res = app
+            .send(post("{\"name\": ".into(), "application/json"))
+            .await
+            .expect_error(400, "invalid_json");
+        assert!(
+            res.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("line 1"),
+            "{}",
+            res.body
+        );
+        app.send(post("".into(), "application/json"))
+            .await
+            .expect_error(400, "invalid_json");
+        app.send(post("[1,2]".into(), "application/json"))
+            .await
+            .expect_error(400, "parameter_invalid");
+        app.send(post("{\"name\":\"a\"} x".into(), "application/json"))
+            .await
+            .expect_error(400, "invalid_json");
+        let res = app
+            .send(post(
+                b"{\"name\": \"\xff\xfe\"}".to_vec().into(),
+                "application/json",
+            ))
+            .await
+            .expect_error(400, "invalid_json");
+        assert!(
+            res.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("UTF-8"),
+            "{}",
+            res.body
+        );
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(
+            app.send(post(deep.into(), "application/json")).await.status,
+            400
+        );
+        let res = app
+            .post(
+                "/v1/keys",
+                &key,
+                json!({"name": "x", "scopes": "keys:read"}),
+            )
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "scopes");
+        let res = app
+            .post("/v1/keys", &key, json!({"name": 5}))
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "name");
+        let res = app
+            .post("/v1/keys", &key, json!({"nmae": "x"}))
+            .await
+            .expect_error(400, "parameter_unknown");
+        assert_eq!(res.param(), "nmae");
+        let res = app
+            .post("/v1/keys", &key, json!({"scopes": []}))
+            .await
+            .expect_error(400, "parameter_missing");
+        assert_eq!(res.param(), "name");
+        let res = app
+            .get("/v1/keys?limit=0", &key)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "limit");
+        let res = app
+            .get("/v1/keys?limit=abc", &key)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "limit");
+        let res = app
+            .get("/v1/keys?colour=red", &key)
+            .await
+            .expect_error(400, "parameter_unknown");
+        assert_eq!(res.param(), "colour");
+        let res = app
+            .get("/v1/keys?starting_after=acct_01", &key)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "starting_after");
+        // Nothing above created a key: only the demo key exists.
+        let keys = app.get("/v1/keys", &key).await.expect(200);
+        assert_eq!(keys.body["data"].as_array().map(Vec::len), Some(1));
+        app.stop().await;
+    }
+);
+
+/// Posts a `size`-byte JSON body over a raw socket (so the early 413 cannot race the upload)
+/// and returns the status and envelope.
+async fn oversized_post(
+    app: &TestApp,
+    key: &str,
+    size: usize,
+    chunked: bool,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_string()
+    } else {
+        format!("Content-Length: {size}")
+    };
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    // Keep sending until the server answers and closes; it must not read all 10 MB first.
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        let piece = if chunked {
+            [
+                format!("{:x}\r\n", chunk.len()).into_bytes(),
+                chunk.clone(),
+                b"\r\n".to_vec(),
+            ]
+            .concat()
+        } else {
+            chunk.clone()
+        };
+        if stream.write_all(&piece).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = if chunked || text.to_lowercase().contains("transfer-encoding: chunked") {
+        body.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        body.to_string()
+    };
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+both_backends!(health_and_readiness, |db: TestDb| async move {
+    let app = TestApp::start(&db).await;
+    let res = app.send(app.raw(Method::GET, "/healthz")).await.expect(200);
+    assert_eq!(res.body["status"], "ok");
+    let res = app.send(app.raw(Method::GET, "/readyz")).await.expect(200);
+    assert_eq!(
+        res.body["database"],
+        if db.backend == easel_test_utils::Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    app.stop().await;
+});
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_committed() {
+    let (_, doc) = easel_server::router::api();
+    let doc = serde_json::to_value(&doc).unwrap_or_default();
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let rendered = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
+    if std::env::var_os("EASEL_UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &rendered).unwrap_or_else(|e| panic!("write {path}: {e}"));
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == rendered,
+        "openapi.json is stale: run `EASEL_UPDATE_OPENAPI=1 cargo test -p easel-server openapi` and commit it"
+    );
+}
+
+#[tokio::test]
+async fn served_openapi_matches_the_generated_one() {
+    let db = TestDb::new(easel_test_utils::Backend::Sqlite).await;
+    let app = TestApp::start(&db).await;
+    let res = app
+        .send(app.raw(Method::GET, "/openapi.json"))
+        .await
+        .expect(200);
+    let (_, doc) = easel_server::router::api();
+    assert_eq!(res.body, serde_json::to_value(&doc).unwrap_or_default());
+    app.stop().await;
+}
+
+both_backends!(
+    every_documented_operation_answers_as_documented,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        let key = app.first.test_key.clone();
+        app.get("/v1/account", &key).await.expect(200);
+        app.get("/v1/keys", &key).await.expect(200);
+        let created = app
+            .post("/v1/keys", &key, json!({"name": "tour"}))
+            .await
+            .expect(201);
+        let id = created.body["id"].as_str().unwrap_or_default().to_string();
+        app.get(&format!("/v1/keys/{id}"), &key).await.expect(200);
+        app.post(&format!("/v1/keys/{id}/rotate"), &key, json!({}))
+            .await
+            .expect(200);
+        app.delete(&format!("/v1/keys/{id}"), &key)
+            .await
+            .expect(200);
+        app.get("/v1/audit_log", &key).await.expect(200);
+        // Errors are documented too: each operation's 4XX is checked as well.
+        app.get("/v1/keys/key_01m864a045xwwke0zd48j6933p", &key)
+            .await
+            .expect(404);
+        let mut covered = app.covered();
+        covered.sort();
+        let (_, doc) = easel_server::router::api();
+        let checker =
+            crate::support::openapi::Checker::new(serde_json::to_value(&doc).unwrap_or_default());
+        let mut documented = checker.operations();
+        documented.sort();
+        assert_eq!(
+            covered, documented,
+            "every documented operation is exercised (and no other)"
+        );
+        app.stop().await;
+    }
+);

@@ -1,0 +1,11 @@
+//! Integration tests: the real server over HTTP (and the real binary), on SQLite and on
+//! PostgreSQL. Every storage behaviour runs on both (`both_backends!`).
+
+mod support;
+
+mod account;
+mod auth;
+mod cli;
+mod http_basics;
+mod keys;
+mod process;
