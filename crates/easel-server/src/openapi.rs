@@ -22,6 +22,7 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
         (name = "Account", description = "The organisation that owns the key"),
         (name = "API keys", description = "Create, rotate and revoke keys"),
         (name = "Audit log", description = "Security-relevant actions"),
+        (name = "Members", description = "Who belongs to the organisation, with which role"),
     )
 )]
 pub struct ApiDoc;

@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::v1::{account, audit_log, keys};
+use crate::api::v1::{account, audit_log, keys, members};
 use crate::app::AppState;
 use crate::health;
 use crate::http::error::{ApiError, ErrorCode};
@@ -32,6 +32,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::get::get_key, keys::revoke::revoke_key))
         .routes(routes!(keys::rotate::rotate_key))
         .routes(routes!(audit_log::list::list_audit_log))
+        .routes(routes!(
+            members::list::list_members,
+            members::add::add_member
+        ))
+        .routes(routes!(
+            members::update::update_member,
+            members::remove::remove_member
+        ))
         .split_for_parts()
 }
 
@@ -45,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(move || async move { Json(Arc::clone(&openapi)) }))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::disable())

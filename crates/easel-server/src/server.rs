@@ -49,10 +49,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
     let store = open_store(&config).await?;
-    let app = AppState(Arc::new(App::new(config, store)));
-    let first_start = bootstrap::run(&app)
+    let first_start = bootstrap::run(&config, store.as_ref())
         .await
         .context("first-start setup failed")?;
+    let secret = store
+        .instance_secret()
+        .await
+        .context("cannot read the instance secret")?;
+    let app = AppState(Arc::new(App::new(config, store, Some(&secret))));
     let running = Running {
         app: app.clone(),
         first_start,

@@ -22,7 +22,7 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Debug)]
 pub struct Cached {
     pub credential: Credential,
-    /// When it was read from the database (ms), to decide whether a later change covers it.
+    /// When its database read began (ms): a change seen after this may not be in it.
     pub loaded_at: i64,
     last_used: AtomicI64,
     dirty: AtomicBool,
@@ -78,16 +78,16 @@ impl CredentialCache {
         entry
     }
 
-    /// Evicts the entries of `account_id` loaded before `changed_at + margin_ms`, or all of
-    /// its entries when `changed_at` is `None` (a change made by this node).
-    pub fn invalidate_account(&self, account_id: &str, changed_at: Option<i64>, margin_ms: i64) {
+    /// Evicts the entries of `account_id` loaded before `loaded_before` (ms), or all of its
+    /// entries when that is `None` (a change made by this node).
+    pub fn invalidate_account(&self, account_id: &str, loaded_before: Option<i64>) {
         let Ok(mut map) = self.entries.write() else {
             return;
         };
         let mut evicted = Vec::new();
         map.retain(|_, e| {
             let stale = e.credential.key.account_id == account_id
-                && changed_at.is_none_or(|at| e.loaded_at <= at.saturating_add(margin_ms));
+                && loaded_before.is_none_or(|before| e.loaded_at < before);
             if stale {
                 evicted.push(Arc::clone(e));
             }

@@ -9,6 +9,7 @@
 
 pub mod cache;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,8 +29,31 @@ use cache::CredentialCache;
 /// How far back each poll looks beyond the previous one, to catch changes whose
 /// transactions committed late or whose node's clock runs behind.
 const POLL_OVERLAP_MS: i64 = 2_000;
-/// A cached entry loaded this long after a change is assumed to have seen it.
-const LOAD_MARGIN_MS: i64 = 1_000;
+
+/// What the change poller remembers between ticks.
+pub struct ChangePoll {
+    /// Changes at or after this time (ms) are asked for.
+    since: i64,
+    /// The latest change already acted on, per account: the overlap reports changes more
+    /// than once, and each must evict only once.
+    seen: HashMap<String, i64>,
+}
+
+impl ChangePoll {
+    /// A poller starting now.
+    pub fn new() -> ChangePoll {
+        ChangePoll {
+            since: now_ms() - POLL_OVERLAP_MS,
+            seen: HashMap::new(),
+        }
+    }
+}
+
+impl Default for ChangePoll {
+    fn default() -> Self {
+        ChangePoll::new()
+    }
+}
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -190,7 +214,7 @@ impl Authenticator {
 
     /// Drops this node's cached credentials of an account it just changed.
     pub fn invalidate_account(&self, account_id: &str) {
-        self.cache.invalidate_account(account_id, None, 0);
+        self.cache.invalidate_account(account_id, None);
     }
 
     /// Writes batched `last_used_at` times.
@@ -204,23 +228,32 @@ impl Authenticator {
         }
     }
 
-    /// Evicts credentials of accounts changed (by any node) since `since`; returns the
-    /// watermark for the next poll.
-    pub async fn poll_changes(&self, since: i64) -> i64 {
+    /// Evicts credentials of accounts changed (by any node) since the last poll.
+    ///
+    /// A newly seen change evicts the entries loaded before this poll's query returned:
+    /// any of them may predate the change, while a read that starts after it sees the
+    /// committed change. Entries are never evicted twice for the same change.
+    pub async fn poll_changes(&self, poll: &mut ChangePoll) {
         let started = now_ms();
-        match self.store.changed_accounts_since(since).await {
-            Ok(changed) => {
-                for (account_id, at) in changed {
-                    self.cache
-                        .invalidate_account(&account_id, Some(at), LOAD_MARGIN_MS);
-                }
-                started - POLL_OVERLAP_MS
-            }
+        let changed = match self.store.changed_accounts_since(poll.since).await {
+            Ok(changed) => changed,
             Err(e) => {
                 tracing::warn!(error = %e, "could not poll for changed credentials");
-                since
+                return;
             }
+        };
+        let known_at = now_ms();
+        for (account_id, at) in changed {
+            if poll.seen.get(&account_id).is_some_and(|seen| *seen >= at) {
+                continue;
+            }
+            self.cache.invalidate_account(&account_id, Some(known_at));
+            poll.seen.insert(account_id, at);
         }
+        poll.since = started - POLL_OVERLAP_MS;
+        // Changes older than the window are never reported again.
+        let since = poll.since;
+        poll.seen.retain(|_, at| *at >= since);
     }
 
     /// Runs the invalidation poller and the usage flusher until `shutdown` flips, then
@@ -235,10 +268,10 @@ impl Authenticator {
         let mut flush_tick = tokio::time::interval(flush);
         poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut since = now_ms() - POLL_OVERLAP_MS;
+        let mut poll = ChangePoll::new();
         loop {
             tokio::select! {
-                _ = poll_tick.tick() => since = self.poll_changes(since).await,
+                _ = poll_tick.tick() => self.poll_changes(&mut poll).await,
                 _ = flush_tick.tick() => self.flush_usage().await,
                 _ = shutdown.changed() => break,
             }

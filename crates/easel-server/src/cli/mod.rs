@@ -1,7 +1,7 @@
 //! The `easel` command line: `serve`, `migrate`, `admin …`.
 
 mod admin;
-mod output;
+pub(crate) mod output;
 mod serve;
 
 use std::path::PathBuf;

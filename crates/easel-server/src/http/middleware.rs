@@ -39,7 +39,13 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
+    // Console pages render their own errors; everything else gets the JSON envelope.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_html {
         response = envelope(response, &id);
     }
     if let Ok(value) = HeaderValue::from_str(&id) {

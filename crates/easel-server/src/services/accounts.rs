@@ -9,6 +9,7 @@ use easel_db::{Account, AuditContext, Member, NewAccount, NewMember, NewUser, St
 
 use super::{OrNotFound, text};
 use crate::app::App;
+use crate::config::Config;
 use crate::http::error::{ApiError, ApiResult};
 
 /// What creating an account needs; validated by [`create`].
@@ -67,7 +68,7 @@ pub async fn create(
     audit: AuditContext,
 ) -> ApiResult<(Account, User)> {
     let now = now_ms();
-    let new = validate(app, spec, now).await?;
+    let new = validate(&app.config, spec, now).await?;
     let audit = audit
         .with("plan", new.plan.as_str())
         .with("owner_email", new.owner.email.as_str());
@@ -75,11 +76,11 @@ pub async fn create(
 }
 
 /// Checks every field of an account spec and builds the row to insert.
-pub async fn validate(app: &App, spec: AccountSpec, now: i64) -> ApiResult<NewAccount> {
+pub async fn validate(config: &Config, spec: AccountSpec, now: i64) -> ApiResult<NewAccount> {
     let name = text::required("name", &spec.name, 200)?;
-    let plan = spec.plan.unwrap_or_else(|| app.config.default_plan.clone());
-    if app.config.plan(&plan).is_none() {
-        let have: Vec<&str> = app.config.plans.keys().map(String::as_str).collect();
+    let plan = spec.plan.unwrap_or_else(|| config.default_plan.clone());
+    if config.plan(&plan).is_none() {
+        let have: Vec<&str> = config.plans.keys().map(String::as_str).collect();
         return Err(ApiError::invalid(
             "plan",
             format!(
@@ -163,6 +164,32 @@ pub async fn add_member(
         .add_member(account_id, NewMember { user, role, now }, audit)
         .await
         .or_not_found("account", account_id)
+}
+
+/// A member of an account, or 404.
+pub async fn find_member(app: &App, account_id: &str, user_id: &str) -> ApiResult<Member> {
+    if !easel_core::ids::IdKind::User.is_valid(user_id) {
+        return Err(ApiError::not_found("member", user_id));
+    }
+    let members = app.store.list_members(account_id).await?;
+    members
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .ok_or_else(|| ApiError::not_found("member", user_id))
+}
+
+/// Only an owner may grant the owner role or change or remove an owner (ownership
+/// transfer); `current` is the member's role now (None for a new member).
+pub fn check_owner_rights(actor: Role, current: Option<Role>, new: Role) -> ApiResult<()> {
+    let touches_owner = new == Role::Owner || current == Some(Role::Owner);
+    if touches_owner && !actor.allows(easel_core::roles::Action::TransferOwnership) {
+        return Err(ApiError::new(
+            crate::http::error::ErrorCode::insufficient_role,
+            "Only an owner can grant the owner role or change or remove an owner.",
+        )
+        .param("role"));
+    }
+    Ok(())
 }
 
 /// Changes a member's role; their keys' rights change with it.

@@ -8,7 +8,8 @@ use easel_core::{api_key, password};
 use easel_db::{Bootstrap, NewKey};
 
 use super::accounts::{AccountSpec, UserSpec};
-use crate::app::App;
+use crate::config::Config;
+use easel_db::Store;
 
 /// What the first start prints, once.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct FirstStart {
 pub const OPERATOR_USERNAME: &str = "admin";
 
 /// Sets the instance up if no earlier start (or other node) did; returns what to print.
-pub async fn run(app: &App) -> anyhow::Result<Option<FirstStart>> {
+pub async fn run(config: &Config, store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
     let operator_password = password::generate();
     let hash_input = operator_password.clone();
     let operator_password_hash =
@@ -40,10 +41,10 @@ pub async fn run(app: &App) -> anyhow::Result<Option<FirstStart>> {
         },
         ..Default::default()
     };
-    let account = super::accounts::validate(app, spec, now)
+    let account = super::accounts::validate(config, spec, now)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let key = api_key::generate(&app.config.api_keys.prefix, Mode::Test);
+    let key = api_key::generate(&config.api_keys.prefix, Mode::Test);
     let demo_key = NewKey {
         id: IdKind::ApiKey.generate(),
         account_id: account.id.clone(),
@@ -72,7 +73,7 @@ pub async fn run(app: &App) -> anyhow::Result<Option<FirstStart>> {
         demo_account: account,
         demo_key,
     };
-    Ok(app.store.bootstrap(setup).await?.then_some(first))
+    Ok(store.bootstrap(setup).await?.then_some(first))
 }
 
 /// 32 random bytes, hex-encoded: the instance's signing secret.

@@ -255,13 +255,13 @@ async fn openapi_document_is_3_1_and_committed() {
     );
     let rendered = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
-    if std::env::var_os("EASEL_UPDATE_OPENAPI").is_some() {
+    if std::env::var_os("EASEL_TEST_UPDATE_OPENAPI").is_some() {
         std::fs::write(path, &rendered).unwrap_or_else(|e| panic!("write {path}: {e}"));
     }
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == rendered,
-        "openapi.json is stale: run `EASEL_UPDATE_OPENAPI=1 cargo test -p easel-server openapi` and commit it"
+        "openapi.json is stale: run `EASEL_TEST_UPDATE_OPENAPI=1 cargo test -p easel-server openapi` and commit it"
     );
 }
 
@@ -298,6 +298,29 @@ both_backends!(
             .await
             .expect(200);
         app.get("/v1/audit_log", &key).await.expect(200);
+        app.get("/v1/account/members", &key).await.expect(200);
+        let member = app
+            .post(
+                "/v1/account/members",
+                &key,
+                json!({"email": "tour@example.com", "role": "viewer"}),
+            )
+            .await
+            .expect(201);
+        let user = member.body["user_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let path = format!("/v1/account/members/{user}");
+        app.call(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({"role": "developer"})),
+        )
+        .await
+        .expect(200);
+        app.delete(&path, &key).await.expect(200);
         // Errors are documented too: each operation's 4XX is checked as well.
         app.get("/v1/keys/key_01m864a045xwwke0zd48j6933p", &key)
             .await

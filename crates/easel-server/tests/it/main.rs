@@ -6,6 +6,8 @@ mod support;
 mod account;
 mod auth;
 mod cli;
+mod console;
 mod http_basics;
 mod keys;
+mod members;
 mod process;

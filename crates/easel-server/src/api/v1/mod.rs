@@ -3,10 +3,12 @@
 pub mod account;
 pub mod audit_log;
 pub mod keys;
+pub mod members;
 
 /// The OpenAPI tag of each resource.
 pub mod tags {
     pub const ACCOUNT: &str = "Account";
     pub const KEYS: &str = "API keys";
     pub const AUDIT: &str = "Audit log";
+    pub const MEMBERS: &str = "Members";
 }

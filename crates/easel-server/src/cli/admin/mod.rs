@@ -35,7 +35,7 @@ pub enum AdminCommand {
 /// Runs an admin command against the configured database.
 pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     let store = crate::server::open_store(&config).await?;
-    let app = Arc::new(App::new(config, store));
+    let app = Arc::new(App::new(config, store, None));
     match command {
         AdminCommand::Account(c) => account::run(&app, c).await,
         AdminCommand::Key(c) => key::run(&app, c).await,

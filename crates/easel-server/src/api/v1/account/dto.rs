@@ -62,6 +62,17 @@ pub struct AccountObject {
     pub created_at: i64,
 }
 
+impl From<Member> for MemberObject {
+    fn from(m: Member) -> Self {
+        MemberObject {
+            user_id: m.user_id,
+            email: m.email,
+            role: m.role,
+            created_at: ms_to_secs(m.created_at),
+        }
+    }
+}
+
 impl AccountObject {
     /// Builds the object as seen by `caller`.
     pub fn new(
@@ -87,15 +98,7 @@ impl AccountObject {
             suspended_until: a.suspended_until.map(ms_to_secs),
             livemode,
             caller,
-            members: members
-                .into_iter()
-                .map(|m| MemberObject {
-                    user_id: m.user_id,
-                    email: m.email,
-                    role: m.role,
-                    created_at: ms_to_secs(m.created_at),
-                })
-                .collect(),
+            members: members.into_iter().map(MemberObject::from).collect(),
             created_at: ms_to_secs(a.created_at),
         }
     }
