@@ -44,6 +44,9 @@ impl From<sqlx::Error> for DbError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 DbError::Unavailable(e.to_string())
             }
+            // A row that references a missing parent (a key for an unknown account):
+            // the parent was not found.
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => DbError::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 // PostgreSQL names the constraint; SQLite only says "UNIQUE constraint
                 // failed: users.email", so match either spelling.

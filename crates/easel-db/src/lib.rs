@@ -50,7 +50,8 @@ pub trait AccountStore: Send + Sync {
         change: StateChange,
         audit: AuditContext,
     ) -> DbResult<Account>;
-    /// The members of an account with their emails, owners first.
+    /// The members of an account with their emails: owners first, then admins,
+    /// developers and viewers, each oldest first.
     async fn list_members(&self, account_id: &str) -> DbResult<Vec<Member>>;
     /// Adds an existing or new user (by email) as a member with `role`.
     async fn add_member(

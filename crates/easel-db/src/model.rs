@@ -23,12 +23,23 @@ impl Page {
         }
     }
 
-    /// SQL bind values: the id bound (an id sorts below `~`) and `limit + 1`.
-    pub(crate) fn bounds(&self) -> (String, i64) {
-        (
-            self.starting_after.clone().unwrap_or_else(|| "~".into()),
-            i64::from(self.limit) + 1,
-        )
+    /// The keyset part of a list query whose next placeholder is `$param`: on a later page
+    /// `" AND <column> < $param"` and `"LIMIT $param+1"`, on the first page no bound at all
+    /// (a sentinel such as `'~'` would depend on the database's collation). Bind the
+    /// cursor (if any) and then [`Page::fetch`].
+    pub(crate) fn keyset(&self, column: &str, param: usize) -> (String, String) {
+        match self.starting_after {
+            Some(_) => (
+                format!(" AND {column} < ${param}"),
+                format!("LIMIT ${}", param + 1),
+            ),
+            None => (String::new(), format!("LIMIT ${param}")),
+        }
+    }
+
+    /// Rows to fetch: one more than wanted, to tell whether another page exists.
+    pub(crate) fn fetch(&self) -> i64 {
+        i64::from(self.limit) + 1
     }
 }
 

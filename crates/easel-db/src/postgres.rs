@@ -1,7 +1,7 @@
 //! The PostgreSQL store: for several nodes and heavy load.
 //!
-//! Transactions run at READ COMMITTED; use cases that must serialise on a row lock it with
-//! `SELECT … FOR UPDATE` (ledger and queue, in later migrations) rather than raising the
+//! Transactions run at READ COMMITTED; use cases that must serialise lock a row with
+//! `SELECT … FOR UPDATE` (the account row for account-scoped rules) rather than raising the
 //! isolation level for everything.
 
 use std::time::Duration;
@@ -38,6 +38,17 @@ impl PgStore {
 
     async fn begin_write(&self) -> DbResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// Serialises check-then-write use cases on one account (state changes, the last-owner
+    /// rule, revoking and rotating keys): at READ COMMITTED two such transactions would
+    /// otherwise both pass their check on the same old row.
+    async fn lock_account(tx: &mut Transaction<'_, Postgres>, account_id: &str) -> DbResult<()> {
+        sqlx::query("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE")
+            .bind(account_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 }
 

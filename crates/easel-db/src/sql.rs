@@ -8,9 +8,8 @@ pub const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, name, legal_name, co
 pub const SELECT_ACCOUNT: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
      suspended_reason, suspended_until, terminated_at, created_at, updated_at FROM accounts WHERE id = $1";
 
-pub const LIST_ACCOUNTS: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
-     suspended_reason, suspended_until, terminated_at, created_at, updated_at FROM accounts WHERE id < $1 \
-     ORDER BY id DESC LIMIT $2";
+pub const ACCOUNTS_FROM: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
+     suspended_reason, suspended_until, terminated_at, created_at, updated_at FROM accounts";
 
 pub const UPDATE_ACCOUNT_STATE: &str = "UPDATE accounts SET state = $2, suspended_reason = $3, suspended_until = $4, \
      terminated_at = $5, updated_at = $6 WHERE id = $1";
@@ -27,6 +26,10 @@ pub const INSERT_MEMBER: &str = "INSERT INTO members (account_id, user_id, role,
 
 pub const MEMBER_COLUMNS_FROM: &str = "SELECT m.account_id, m.user_id, u.email, m.role, m.created_at \
      FROM members m JOIN users u ON u.id = m.user_id";
+
+/// Orders members by role, most powerful first.
+pub const ROLE_RANK: &str =
+    "CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'developer' THEN 2 ELSE 3 END";
 
 pub const COUNT_OWNERS: &str =
     "SELECT COUNT(*) FROM members WHERE account_id = $1 AND role = 'owner'";
@@ -58,8 +61,7 @@ pub const KEY_COLUMNS_FROM: &str = "SELECT k.id, k.account_id, k.user_id, k.mode
 pub const KEY_SCOPE_FILTER: &str =
     "k.account_id = $1 AND k.id = $2 AND ($3 IS NULL OR k.mode = $3)";
 
-pub const LIST_KEYS_FILTER: &str =
-    "k.account_id = $1 AND ($2 IS NULL OR k.mode = $2) AND k.id < $3 ORDER BY k.id DESC LIMIT $4";
+pub const LIST_KEYS_FILTER: &str = "k.account_id = $1 AND ($2 IS NULL OR k.mode = $2)";
 
 pub const EXPIRE_CURRENT_SECRETS: &str = "UPDATE api_key_secrets SET expires_at = $2 \
      WHERE key_id = $1 AND (expires_at IS NULL OR expires_at > $2)";

@@ -57,6 +57,12 @@ impl SqliteStore {
     async fn begin_write(&self) -> DbResult<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// Serialises check-then-write use cases on one account. Nothing to do here: a
+    /// `BEGIN IMMEDIATE` transaction already holds the database's only write lock.
+    async fn lock_account(_tx: &mut Transaction<'_, Sqlite>, _account_id: &str) -> DbResult<()> {
+        Ok(())
+    }
 }
 
 impl_account_store!(SqliteStore, Sqlite);

@@ -159,10 +159,17 @@ macro_rules! impl_account_store {
                 &self,
                 page: $crate::Page,
             ) -> $crate::DbResult<Vec<$crate::Account>> {
-                let (after, limit) = page.bounds();
-                sqlx::query_as::<_, $crate::common::rows::AccountRow>($crate::sql::LIST_ACCOUNTS)
-                    .bind(after)
-                    .bind(limit)
+                let (keyset, limit) = page.keyset("id", 1);
+                let sql = format!(
+                    "{} WHERE TRUE{keyset} ORDER BY id DESC {limit}",
+                    $crate::sql::ACCOUNTS_FROM
+                );
+                let mut query = sqlx::query_as::<_, $crate::common::rows::AccountRow>(&sql);
+                if let Some(cursor) = &page.starting_after {
+                    query = query.bind(cursor);
+                }
+                query
+                    .bind(page.fetch())
                     .fetch_all(self.read())
                     .await?
                     .into_iter()
@@ -179,6 +186,7 @@ macro_rules! impl_account_store {
                 use easel_core::account::AccountState;
                 use easel_core::audit::action;
                 let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, id).await?;
                 let account = Self::load_account(&mut tx, id).await?;
                 let now = audit.now;
                 let (to, reason, until, terminated_at, name) = match change {
@@ -232,8 +240,9 @@ macro_rules! impl_account_store {
                 account_id: &str,
             ) -> $crate::DbResult<Vec<$crate::Member>> {
                 let sql = format!(
-                    "{} WHERE m.account_id = $1 ORDER BY m.created_at, m.user_id",
-                    $crate::sql::MEMBER_COLUMNS_FROM
+                    "{} WHERE m.account_id = $1 ORDER BY {}, m.created_at, m.user_id",
+                    $crate::sql::MEMBER_COLUMNS_FROM,
+                    $crate::sql::ROLE_RANK
                 );
                 sqlx::query_as::<_, $crate::common::rows::MemberRow>(&sql)
                     .bind(account_id)
@@ -251,6 +260,7 @@ macro_rules! impl_account_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::Member> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, account_id).await?;
                 Self::load_account(&mut tx, account_id).await?;
                 let existing: Option<(String,)> =
                     sqlx::query_as($crate::sql::SELECT_USER_ID_BY_EMAIL)
@@ -293,6 +303,7 @@ macro_rules! impl_account_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::Member> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, account_id).await?;
                 let member = Self::load_member(&mut tx, account_id, user_id).await?;
                 if member.role == role {
                     return Ok(member);
@@ -328,6 +339,7 @@ macro_rules! impl_account_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<()> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, account_id).await?;
                 let member = Self::load_member(&mut tx, account_id, user_id).await?;
                 Self::ensure_not_last_owner(&mut tx, &member).await?;
                 sqlx::query($crate::sql::DELETE_MEMBER)

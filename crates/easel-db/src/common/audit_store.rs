@@ -22,34 +22,25 @@ macro_rules! impl_audit_store {
                 account_id: Option<&str>,
                 page: $crate::Page,
             ) -> $crate::DbResult<Vec<$crate::AuditEntry>> {
-                let (after, limit) = page.bounds();
-                // Two statements rather than `$1 IS NULL OR …` so each keeps a plan that uses
-                // its index (PostgreSQL caches one generic plan per prepared statement).
-                let rows = match account_id {
-                    Some(account_id) => {
-                        let sql = format!(
-                            "{} WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                            $crate::sql::AUDIT_COLUMNS_FROM
-                        );
-                        sqlx::query_as::<_, $crate::common::rows::AuditRow>(&sql)
-                            .bind(account_id)
-                            .bind(after)
-                            .bind(limit)
-                            .fetch_all(self.read())
-                            .await?
-                    }
-                    None => {
-                        let sql = format!(
-                            "{} WHERE id < $1 ORDER BY id DESC LIMIT $2",
-                            $crate::sql::AUDIT_COLUMNS_FROM
-                        );
-                        sqlx::query_as::<_, $crate::common::rows::AuditRow>(&sql)
-                            .bind(after)
-                            .bind(limit)
-                            .fetch_all(self.read())
-                            .await?
-                    }
+                // One statement per case rather than `$1 IS NULL OR …`, so each keeps a plan
+                // that uses its index (PostgreSQL caches one generic plan per statement).
+                let (filter, first_param) = match account_id {
+                    Some(_) => ("account_id = $1", 2),
+                    None => ("TRUE", 1),
                 };
+                let (keyset, limit) = page.keyset("id", first_param);
+                let sql = format!(
+                    "{} WHERE {filter}{keyset} ORDER BY id DESC {limit}",
+                    $crate::sql::AUDIT_COLUMNS_FROM
+                );
+                let mut query = sqlx::query_as::<_, $crate::common::rows::AuditRow>(&sql);
+                if let Some(account_id) = account_id {
+                    query = query.bind(account_id);
+                }
+                if let Some(cursor) = &page.starting_after {
+                    query = query.bind(cursor);
+                }
+                let rows = query.bind(page.fetch()).fetch_all(self.read()).await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
         }

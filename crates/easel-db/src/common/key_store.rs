@@ -92,17 +92,20 @@ macro_rules! impl_key_store {
                 mode: Option<easel_core::mode::Mode>,
                 page: $crate::Page,
             ) -> $crate::DbResult<Vec<$crate::ApiKey>> {
-                let (after, limit) = page.bounds();
+                let (keyset, limit) = page.keyset("k.id", 3);
                 let sql = format!(
-                    "{} WHERE {}",
+                    "{} WHERE {}{keyset} ORDER BY k.id DESC {limit}",
                     $crate::sql::KEY_COLUMNS_FROM,
                     $crate::sql::LIST_KEYS_FILTER
                 );
-                sqlx::query_as::<_, $crate::common::rows::KeyRow>(&sql)
+                let mut query = sqlx::query_as::<_, $crate::common::rows::KeyRow>(&sql)
                     .bind(account_id)
-                    .bind(mode.map(|m| m.as_str()))
-                    .bind(after)
-                    .bind(limit)
+                    .bind(mode.map(|m| m.as_str()));
+                if let Some(cursor) = &page.starting_after {
+                    query = query.bind(cursor);
+                }
+                query
+                    .bind(page.fetch())
                     .fetch_all(self.read())
                     .await?
                     .into_iter()
@@ -119,6 +122,7 @@ macro_rules! impl_key_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::ApiKey> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, account_id).await?;
                 let key = Self::load_key(&mut tx, account_id, mode, key_id).await?;
                 if key.revoked_at.is_some() {
                     return Err(easel_core::DomainError::invalid(
@@ -166,6 +170,7 @@ macro_rules! impl_key_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::ApiKey> {
                 let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, account_id).await?;
                 let key = Self::load_key(&mut tx, account_id, mode, key_id).await?;
                 if key.revoked_at.is_some() {
                     return Ok(key);

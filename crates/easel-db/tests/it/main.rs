@@ -1,0 +1,16 @@
+//! The storage conformance suite: every behaviour the server relies on from `easel_db`,
+//! checked through the `Store` traits (plus raw SQL where only the database can tell), on
+//! SQLite and on PostgreSQL (`both_backends!`).
+
+mod support;
+
+mod accounts;
+mod audit_log;
+mod bootstrap;
+mod changes;
+mod concurrency;
+mod credentials;
+mod keys;
+mod members;
+mod migrations;
+mod states;
