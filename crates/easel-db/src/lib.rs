@@ -120,7 +120,9 @@ pub trait KeyStore: Send + Sync {
     /// Records last-used times, batched: one statement per key in one transaction.
     async fn touch_keys(&self, used: &[(String, i64)]) -> DbResult<()>;
     /// Accounts whose account row, members or keys changed at or after `since_ms`, with the
-    /// latest change time: other nodes drop their cached credentials for these.
+    /// latest change time: other nodes drop what they cache of these. Every change to
+    /// cached data must move one of these `updated_at` columns (a deletion touches the
+    /// account row).
     async fn changed_accounts_since(&self, since_ms: i64) -> DbResult<Vec<(String, i64)>>;
 }
 

@@ -39,6 +39,10 @@ pub const UPDATE_MEMBER_ROLE: &str =
 
 pub const DELETE_MEMBER: &str = "DELETE FROM members WHERE account_id = $1 AND user_id = $2";
 
+/// Marks an account changed when a change leaves no `updated_at` of its own to poll (a
+/// deleted row): nodes caching anything of the account learn of it through this.
+pub const TOUCH_ACCOUNT: &str = "UPDATE accounts SET updated_at = $2 WHERE id = $1";
+
 pub const REVOKE_MEMBER_KEYS: &str = "UPDATE api_keys SET revoked_at = $3, updated_at = $3 \
      WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL";
 

@@ -347,6 +347,11 @@ macro_rules! impl_account_store {
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query($crate::sql::TOUCH_ACCOUNT)
+                    .bind(account_id)
+                    .bind(audit.now)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query($crate::sql::REVOKE_MEMBER_KEYS)
                     .bind(account_id)
                     .bind(user_id)

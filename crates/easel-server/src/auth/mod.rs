@@ -7,6 +7,7 @@
 //! `api_keys.invalidation_poll_ms` (500 ms by default) and evict theirs, so a revocation
 //! reaches every node within about a second.
 
+pub mod accounts;
 pub mod cache;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use easel_db::Store;
 use tokio::sync::watch;
 
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
+use accounts::{AccountView, AccountViews};
 use cache::CredentialCache;
 
 /// How far back each poll looks beyond the previous one, to catch changes whose
@@ -114,6 +116,8 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     prefix: String,
     pub cache: CredentialCache,
+    /// Account views for `GET /v1/account`, evicted together with the credentials.
+    pub accounts: AccountViews,
     /// Credential lookups that reached the database (cache misses), for metrics and tests.
     pub db_lookups: AtomicU64,
 }
@@ -125,6 +129,7 @@ impl Authenticator {
             store,
             prefix,
             cache: CredentialCache::default(),
+            accounts: AccountViews::default(),
             db_lookups: AtomicU64::new(0),
         }
     }
@@ -212,9 +217,27 @@ impl Authenticator {
         })
     }
 
+    /// The account and its members, from the cache or (once per change) the database.
+    pub async fn account_view(&self, account_id: &str) -> ApiResult<Arc<AccountView>> {
+        if let Some(view) = self.accounts.get(account_id) {
+            return Ok(view);
+        }
+        let loaded_at = now_ms();
+        let (account, members) = tokio::try_join!(
+            self.store.get_account(account_id),
+            self.store.list_members(account_id)
+        )?;
+        Ok(self.accounts.insert(AccountView {
+            account,
+            members,
+            loaded_at,
+        }))
+    }
+
     /// Drops this node's cached credentials of an account it just changed.
     pub fn invalidate_account(&self, account_id: &str) {
         self.cache.invalidate_account(account_id, None);
+        self.accounts.invalidate(account_id, None);
     }
 
     /// Writes batched `last_used_at` times.
@@ -248,6 +271,7 @@ impl Authenticator {
                 continue;
             }
             self.cache.invalidate_account(&account_id, Some(known_at));
+            self.accounts.invalidate(&account_id, Some(known_at));
             poll.seen.insert(account_id, at);
         }
         poll.since = started - POLL_OVERLAP_MS;

@@ -321,3 +321,46 @@ both_backends!(the_last_owner_stays, |db: TestDb| async move {
     );
     app.stop().await;
 });
+
+both_backends!(
+    another_node_sees_member_changes_within_a_second,
+    |db: TestDb| async move {
+        let a = TestApp::start(&db).await;
+        let b = TestApp::start(&db).await;
+        let (account_id, key) = a.account("view@example.com", "test").await;
+        let count = |body: &serde_json::Value| body["members"].as_array().map_or(0, Vec::len);
+        assert_eq!(count(&b.get("/v1/account", &key).await.expect(200).body), 1);
+        // Added on node a: node b's cached view follows.
+        let added = a
+            .post(
+                "/v1/account/members",
+                &key,
+                json!({"email": "nokeys@example.com", "role": "viewer"}),
+            )
+            .await
+            .expect(201);
+        let user = added.body["user_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let seen = eventually(1_000, || async {
+            count(&b.get("/v1/account", &key).await.body) == 2
+        })
+        .await;
+        assert!(seen, "node b does not show the new member after 1 s");
+        // Removed on node a (a member without keys: a deleted row, nothing else changes).
+        a.delete(&format!("/v1/account/members/{user}"), &key)
+            .await
+            .expect(200);
+        let seen = eventually(1_000, || async {
+            count(&b.get("/v1/account", &key).await.body) == 1
+        })
+        .await;
+        assert!(seen, "node b still shows the removed member after 1 s");
+        // And this node never serves its own stale view.
+        assert_eq!(count(&a.get("/v1/account", &key).await.expect(200).body), 1);
+        let _ = account_id;
+        b.stop().await;
+        a.stop().await;
+    }
+);

@@ -26,10 +26,9 @@ use crate::http::extract::Caller;
 )]
 pub async fn get_account(state: AppState, caller: Caller) -> ApiResult<Json<AccountObject>> {
     caller.require(Scope::AccountRead)?;
-    let (account, members) = tokio::try_join!(
-        state.store.get_account(&caller.account_id),
-        state.store.list_members(&caller.account_id),
-    )?;
+    // Served from the node's account cache, which every change to the account evicts.
+    let view = state.auth.account_view(&caller.account_id).await?;
+    let (account, members) = (view.account.clone(), view.members.clone());
     let me = CallerObject {
         api_key_id: caller.key_id.clone(),
         user_id: caller.user_id.clone(),
