@@ -123,3 +123,59 @@ macro_rules! both_backends {
         }
     };
 }
+
+impl TestDb {
+    /// Runs one SQL statement directly on the test database (outside any store), for
+    /// tests that must reach behind the application; returns the rows affected.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let result = match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                sqlx::query(sql)
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                sqlx::query(sql)
+                    .execute(&mut c)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The text value of the first column of the first row of `sql` with one bound text
+    /// parameter, or `None` if there is no row.
+    pub async fn fetch_text(&self, sql: &str, param: &str) -> Option<String> {
+        use sqlx::Connection;
+        let result = match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                sqlx::query_scalar(sql)
+                    .bind(param)
+                    .fetch_optional(&mut c)
+                    .await
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                sqlx::query_scalar(sql)
+                    .bind(param)
+                    .fetch_optional(&mut c)
+                    .await
+            }
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}

@@ -204,7 +204,13 @@ both_backends!(
             "{}",
             short.stderr
         );
-        let hash = password_hash(&db, "pw@example.com").await;
+        let hash = db
+            .fetch_text(
+                "SELECT password_hash FROM users WHERE email = $1",
+                "pw@example.com",
+            )
+            .await
+            .unwrap_or_default();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
@@ -212,32 +218,6 @@ both_backends!(
         assert!(easel_core::password::verify("correct horse battery", &hash));
     }
 );
-
-async fn password_hash(db: &TestDb, email: &str) -> String {
-    use sqlx::Connection;
-    match db.backend {
-        easel_test_utils::Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_one(&mut c)
-                .await
-                .unwrap_or_default()
-        }
-        easel_test_utils::Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_one(&mut c)
-                .await
-                .unwrap_or_default()
-        }
-    }
-}
 
 both_backends!(
     keys_and_members_from_the_command_line,

@@ -339,3 +339,60 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_request_that_takes_too_long_gets_408,
+    |db: TestDb| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = TestApp::start_with(&db, |c| c.http.request_timeout_seconds = 1).await;
+        let addr = app.url.trim_start_matches("http://").to_string();
+        let key = app.first.test_key.clone();
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Headers and a first byte of the body, then nothing: the handler waits for the rest.
+        let head = format!(
+            "POST /v1/keys HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{{"
+        );
+        let _ = stream.write_all(head.as_bytes()).await;
+        let started = std::time::Instant::now();
+        let mut response = String::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_string(&mut response),
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+        assert!(
+            response.contains("\"code\":\"request_timeout\""),
+            "{response}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    readiness_fails_when_migrations_are_missing,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        app.send(app.raw(Method::GET, "/readyz")).await.expect(200);
+        // Forget the applied migration, as a database restored from an older backup would.
+        db.execute("DELETE FROM _sqlx_migrations").await;
+        let res = app
+            .send(app.raw(Method::GET, "/readyz"))
+            .await
+            .expect_error(503, "service_unavailable");
+        assert!(
+            res.body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("migrations"),
+            "{}",
+            res.body
+        );
+        assert_eq!(res.headers["retry-after"], "1");
+        app.send(app.raw(Method::GET, "/healthz")).await.expect(200);
+        app.stop().await;
+    }
+);
