@@ -15,6 +15,7 @@ pub enum IdKind {
     Audit,
     Operator,
     Request,
+    Job,
 }
 
 impl IdKind {
@@ -27,6 +28,7 @@ impl IdKind {
             IdKind::Audit => "aud",
             IdKind::Operator => "op",
             IdKind::Request => "req",
+            IdKind::Job => "job",
         }
     }
 

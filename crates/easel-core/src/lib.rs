@@ -12,6 +12,7 @@ pub mod audit;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod jobs;
 pub mod mode;
 pub mod password;
 pub mod roles;

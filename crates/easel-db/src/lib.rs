@@ -126,6 +126,59 @@ pub trait KeyStore: Send + Sync {
     async fn changed_accounts_since(&self, since_ms: i64) -> DbResult<Vec<(String, i64)>>;
 }
 
+/// The durable job queue: leases, heartbeats, retries, expiry, cancellation.
+///
+/// Every method that ends or extends a job names the worker holding its lease and does
+/// nothing if that worker no longer holds it, so a worker that lost its lease (it stalled
+/// past the lease and the job went to another) can never overwrite the new owner's work.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Adds a queued job.
+    async fn enqueue(&self, job: NewJob) -> DbResult<Job>;
+    /// Takes the oldest runnable job of `queue` for `worker` until `lease_until`.
+    async fn claim(
+        &self,
+        queue: &str,
+        worker: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> DbResult<Option<Job>>;
+    /// Extends the lease; says whether a cancel was requested or the lease was lost.
+    async fn heartbeat(
+        &self,
+        job_id: &str,
+        worker: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> DbResult<Heartbeat>;
+    /// Marks the job succeeded; `false` if the worker no longer held it.
+    async fn complete_job(&self, job_id: &str, worker: &str, now: i64) -> DbResult<bool>;
+    /// Records a failure: requeued at `retry_at` while attempts remain, else failed.
+    /// Returns the new status, or `None` if the worker no longer held the job.
+    async fn fail_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        error: &str,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> DbResult<Option<easel_core::jobs::JobStatus>>;
+    /// Ends a running job that stopped because a cancel was requested.
+    async fn finish_canceled(&self, job_id: &str, worker: &str, now: i64) -> DbResult<bool>;
+    /// Cancels a queued job at once, or asks a running one to stop (its worker sees it on
+    /// the next heartbeat). Ended jobs are returned unchanged.
+    async fn cancel_job(&self, job_id: &str, now: i64) -> DbResult<Job>;
+    /// Takes back jobs whose lease ran out (their worker died), returning them.
+    async fn reap_expired_leases(&self, now: i64) -> DbResult<Vec<Job>>;
+    /// Expires jobs still queued past their deadline, returning them.
+    async fn expire_queued(&self, now: i64) -> DbResult<Vec<Job>>;
+    /// One job.
+    async fn get_job(&self, job_id: &str) -> DbResult<Job>;
+    /// How many queued jobs of its queue will be claimed before this one (`None` unless
+    /// it is queued).
+    async fn jobs_ahead(&self, job_id: &str) -> DbResult<Option<i64>>;
+}
+
 /// The audit log.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -169,8 +222,14 @@ pub trait MigrationStore: Send + Sync {
 }
 
 /// Everything the server needs from storage.
-pub trait Store: AccountStore + KeyStore + AuditStore + SystemStore + MigrationStore {}
-impl<T: AccountStore + KeyStore + AuditStore + SystemStore + MigrationStore> Store for T {}
+pub trait Store:
+    AccountStore + KeyStore + AuditStore + JobStore + SystemStore + MigrationStore
+{
+}
+impl<T: AccountStore + KeyStore + AuditStore + JobStore + SystemStore + MigrationStore> Store
+    for T
+{
+}
 
 /// Opens the store named by `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
 /// needed. Does not migrate: call [`MigrationStore::migrate`].

@@ -289,3 +289,50 @@ pub struct Bootstrap {
     pub demo_account: NewAccount,
     pub demo_key: NewKey,
 }
+
+/// A job of the durable queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    /// The job's arguments, JSON.
+    pub payload: String,
+    pub status: easel_core::jobs::JobStatus,
+    /// Claims so far, including the current one.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// Not claimable before this time (ms); a retry sets it to now + backoff.
+    pub run_at: i64,
+    /// A job still queued at this time (ms) expires instead of running.
+    pub expires_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub cancel_requested_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub payload: String,
+    pub max_attempts: u32,
+    pub run_at: i64,
+    pub expires_at: Option<i64>,
+    pub now: i64,
+}
+
+/// What a heartbeat learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The lease was extended; `cancel_requested` asks the worker to stop.
+    Held { cancel_requested: bool },
+    /// The job is no longer this worker's (its lease expired and was taken, or it ended).
+    Lost,
+}

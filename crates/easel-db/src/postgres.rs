@@ -36,6 +36,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// For single-statement writes.
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> DbResult<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
@@ -56,6 +61,7 @@ impl_account_store!(PgStore, Postgres);
 impl_key_store!(PgStore, Postgres);
 impl_audit_store!(PgStore, Postgres);
 impl_system_store!(PgStore, Postgres);
+impl_job_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]
 impl MigrationStore for PgStore {

@@ -113,3 +113,59 @@ pub const SELECT_OPERATOR: &str =
     "SELECT id, username, password_hash, last_login_at FROM operators WHERE username = $1";
 
 pub const UPDATE_OPERATOR_LOGIN: &str = "UPDATE operators SET last_login_at = $2 WHERE id = $1";
+
+pub const JOB_COLUMNS: &str = "id, queue, kind, payload, status, attempts, max_attempts, run_at, expires_at, \
+     lease_owner, lease_until, cancel_requested_at, last_error, created_at, started_at, finished_at";
+
+pub const INSERT_JOB: &str = "INSERT INTO jobs (id, queue, kind, payload, status, attempts, max_attempts, run_at, \
+     expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $8)";
+
+/// Claims the oldest runnable job of queue `$1` for worker `$2` until `$3`, at time `$4`.
+/// `{lock}` is the dialect's row-locking clause (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+/// concurrent claimers pass over each other's rows; nothing on SQLite's single writer).
+/// The subquery walks `jobs_claim` (queue, run_at, id) WHERE status = 'queued'.
+pub const CLAIM_JOB: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2, \
+     lease_until = $3, started_at = COALESCE(started_at, $4), updated_at = $4 \
+     WHERE id = (SELECT id FROM jobs WHERE queue = $1 AND status = 'queued' AND run_at <= $4 \
+     AND (expires_at IS NULL OR expires_at > $4) ORDER BY run_at, id LIMIT 1{lock}) RETURNING {columns}";
+
+pub const HEARTBEAT_JOB: &str = "UPDATE jobs SET lease_until = $3, updated_at = $4 \
+     WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING cancel_requested_at";
+
+pub const COMPLETE_JOB: &str = "UPDATE jobs SET status = 'succeeded', lease_owner = NULL, lease_until = NULL, \
+     finished_at = $3, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+
+/// A failure: back to the queue at `$4` if a retry time is given and attempts remain,
+/// else failed for good. One statement, so the attempt count and the decision agree.
+pub const FAIL_JOB: &str = "UPDATE jobs SET \
+     status = CASE WHEN $4 IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+     finished_at = CASE WHEN $4 IS NOT NULL AND attempts < max_attempts THEN NULL ELSE $5 END, \
+     run_at = COALESCE($4, run_at), last_error = $3, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+     WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING status";
+
+pub const FINISH_CANCELED_JOB: &str = "UPDATE jobs SET status = 'canceled', lease_owner = NULL, lease_until = NULL, \
+     finished_at = $3, updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+
+pub const CANCEL_QUEUED_JOB: &str = "UPDATE jobs SET status = 'canceled', cancel_requested_at = $2, finished_at = $2, \
+     updated_at = $2 WHERE id = $1 AND status = 'queued'";
+
+pub const REQUEST_JOB_CANCEL: &str = "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, $2), \
+     updated_at = $2 WHERE id = $1 AND status = 'running'";
+
+/// Leases that ran out: the worker died or hung. Requeued (the attempt already counted),
+/// or ended if it was asked to cancel or has no attempts left.
+pub const REAP_LEASES: &str = "UPDATE jobs SET \
+     status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'canceled' \
+                   WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+     finished_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempts >= max_attempts THEN $1 ELSE NULL END, \
+     last_error = CASE WHEN cancel_requested_at IS NULL \
+                       THEN 'lease expired: the worker stopped sending heartbeats' ELSE last_error END, \
+     lease_owner = NULL, lease_until = NULL, run_at = $1, updated_at = $1 \
+     WHERE status = 'running' AND lease_until < $1 RETURNING {columns}";
+
+pub const EXPIRE_JOBS: &str = "UPDATE jobs SET status = 'expired', finished_at = $1, updated_at = $1 \
+     WHERE status = 'queued' AND expires_at <= $1 RETURNING {columns}";
+
+/// Queued jobs ahead of one in its queue (the claim order: run_at, then id).
+pub const JOBS_AHEAD: &str = "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND status = 'queued' \
+     AND (run_at < $2 OR (run_at = $2 AND id < $3))";

@@ -54,6 +54,11 @@ impl SqliteStore {
         &self.read
     }
 
+    /// For single-statement writes: the one writer connection, in autocommit.
+    fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+
     async fn begin_write(&self) -> DbResult<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
@@ -69,6 +74,7 @@ impl_account_store!(SqliteStore, Sqlite);
 impl_key_store!(SqliteStore, Sqlite);
 impl_audit_store!(SqliteStore, Sqlite);
 impl_system_store!(SqliteStore, Sqlite);
+impl_job_store!(SqliteStore, Sqlite, "");
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

@@ -14,4 +14,6 @@ mod key_store;
 mod audit_store;
 #[macro_use]
 mod system_store;
+#[macro_use]
+mod job_store;
 pub(crate) mod rows;

@@ -246,3 +246,55 @@ impl From<OperatorRow> for Operator {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: String,
+    queue: String,
+    kind: String,
+    payload: String,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: i64,
+    expires_at: Option<i64>,
+    lease_owner: Option<String>,
+    lease_until: Option<i64>,
+    cancel_requested_at: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<JobRow> for crate::Job {
+    type Error = DbError;
+    fn try_from(r: JobRow) -> Result<Self, DbError> {
+        Ok(crate::Job {
+            status: easel_core::jobs::JobStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("job status", &r.status))?,
+            attempts: u32::try_from(r.attempts)
+                .map_err(|_| corrupt("attempts", &r.attempts.to_string()))?,
+            max_attempts: u32::try_from(r.max_attempts)
+                .map_err(|_| corrupt("max_attempts", &r.max_attempts.to_string()))?,
+            id: r.id,
+            queue: r.queue,
+            kind: r.kind,
+            payload: r.payload,
+            run_at: r.run_at,
+            expires_at: r.expires_at,
+            lease_owner: r.lease_owner,
+            lease_until: r.lease_until,
+            cancel_requested_at: r.cancel_requested_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+/// Converts a batch of job rows.
+pub(crate) fn jobs(rows: Vec<JobRow>) -> Result<Vec<crate::Job>, DbError> {
+    rows.into_iter().map(TryInto::try_into).collect()
+}
