@@ -46,7 +46,10 @@ impl JobStatus {
 
     /// Whether the job has ended for good.
     pub const fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled | JobStatus::Expired)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled | JobStatus::Expired
+        )
     }
 }
 
@@ -67,7 +70,14 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_terminality() {
-        for s in ["queued", "running", "succeeded", "failed", "canceled", "expired"] {
+        for s in [
+            "queued",
+            "running",
+            "succeeded",
+            "failed",
+            "canceled",
+            "expired",
+        ] {
             assert_eq!(JobStatus::parse(s).map(JobStatus::as_str), Some(s));
         }
         assert_eq!(JobStatus::parse("done"), None);
