@@ -233,11 +233,14 @@ impl<T: AccountStore + KeyStore + AuditStore + JobStore + SystemStore + Migratio
 
 /// Opens the store named by `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
 /// needed. Does not migrate: call [`MigrationStore::migrate`].
-pub async fn connect(url: &str) -> DbResult<Arc<dyn Store>> {
+///
+/// `max_connections` sizes the PostgreSQL pool; SQLite always uses one writer and eight
+/// readers.
+pub async fn connect(url: &str, max_connections: u32) -> DbResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
     } else {
         Err(DbError::Config(format!(
             "unsupported database URL scheme in `{}`: use sqlite:// or postgres://",

@@ -22,10 +22,11 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options).
-    pub async fn connect(url: &str) -> DbResult<PgStore> {
+    /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options)
+    /// with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgStore> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;

@@ -21,7 +21,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn easel_db::Sto
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
     }
-    let store = easel_db::connect(&url)
+    let store = easel_db::connect(&url, config.database.max_connections)
         .await
         .with_context(|| format!("cannot open database {}", easel_db::redact_url(&url)))?;
     store

@@ -29,7 +29,7 @@ pub async fn store(db: &TestDb) -> Arc<dyn Store> {
 
 /// A store on the test database, not migrated.
 pub async fn connect(db: &TestDb) -> Arc<dyn Store> {
-    easel_db::connect(&db.url)
+    easel_db::connect(&db.url, 16)
         .await
         .unwrap_or_else(|e| panic!("connect {}: {e}", db.url))
 }
