@@ -1,0 +1,401 @@
+//! The runner: worker slots per queue, heartbeats, outcomes, and queue maintenance.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use easel_core::ids::IdKind;
+use easel_core::jobs::{JobStatus, backoff_ms};
+use easel_core::time::now_ms;
+use easel_db::{Heartbeat, Store};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::{Job, JobError, Registry, RunInfo};
+
+/// How a runner behaves. The defaults suit a server; tests shorten the times.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Unique per process: names the lease holder.
+    pub worker_id: String,
+    /// How long a claim holds a job without a heartbeat. A worker that dies loses its jobs
+    /// to another worker this long after its last heartbeat.
+    pub lease: Duration,
+    /// How often a running job's lease is renewed (and a cancel request noticed).
+    pub heartbeat: Duration,
+    /// How often an idle slot looks for work (it is also woken by [`RunnerHandle::wake`]).
+    pub poll: Duration,
+    /// How often expired leases are reaped and stale queued jobs expired.
+    pub maintenance: Duration,
+    /// Delay before the first retry; doubles per attempt up to `backoff_max`, plus jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long [`RunnerHandle::shutdown`] waits for running jobs.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            worker_id: format!("w_{}", IdKind::Job.generate().trim_start_matches("job_")),
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            poll: Duration::from_millis(500),
+            maintenance: Duration::from_secs(1),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+type Hook = Arc<dyn Fn(easel_db::Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Builds and starts the worker slots.
+pub struct Runner<C> {
+    shared: Shared<C>,
+    queues: Vec<(String, usize)>,
+}
+
+struct Shared<C> {
+    store: Arc<dyn Store>,
+    ctx: C,
+    config: RunnerConfig,
+    registry: Registry<C>,
+    on_ended: Option<Hook>,
+    stop: CancellationToken,
+}
+
+/// A started runner.
+pub struct RunnerHandle {
+    wakers: HashMap<String, Arc<Notify>>,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl<C: Clone + Send + Sync + 'static> Runner<C> {
+    /// A runner over `store` whose jobs get `ctx`.
+    pub fn new(store: Arc<dyn Store>, ctx: C, config: RunnerConfig) -> Runner<C> {
+        let shared = Shared {
+            store,
+            ctx,
+            config,
+            registry: Registry::new(),
+            on_ended: None,
+            stop: CancellationToken::new(),
+        };
+        Runner {
+            shared,
+            queues: Vec::new(),
+        }
+    }
+
+    /// Makes jobs of kind `J` runnable.
+    pub fn register<J: Job<Context = C>>(mut self) -> Runner<C> {
+        self.shared.registry.register::<J>();
+        self
+    }
+
+    /// Runs `queue` with `concurrency` slots.
+    pub fn queue(mut self, name: impl Into<String>, concurrency: usize) -> Runner<C> {
+        self.queues.push((name.into(), concurrency.max(1)));
+        self
+    }
+
+    /// Called with every job this runner ends for good (failed, canceled, succeeded) and
+    /// every job maintenance ends (a dead worker's job out of attempts, an expired one), so
+    /// the domain can settle what hangs on it (a hold, a generation's status).
+    pub fn on_ended<F, Fut>(mut self, hook: F) -> Runner<C>
+    where
+        F: Fn(easel_db::Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.shared.on_ended = Some(Arc::new(move |job| Box::pin(hook(job))));
+        self
+    }
+
+    /// Starts the slots and the maintenance loop.
+    pub fn start(self) -> RunnerHandle {
+        let stop = self.shared.stop.clone();
+        let grace = self.shared.config.shutdown_grace;
+        let shared = Arc::new(self.shared);
+        let mut wakers = HashMap::new();
+        let mut tasks = Vec::new();
+        for (queue, concurrency) in self.queues {
+            let waker = Arc::clone(
+                wakers
+                    .entry(queue.clone())
+                    .or_insert_with(|| Arc::new(Notify::new())),
+            );
+            for _ in 0..concurrency {
+                tasks.push(tokio::spawn(slot(
+                    Arc::clone(&shared),
+                    queue.clone(),
+                    Arc::clone(&waker),
+                )));
+            }
+        }
+        tasks.push(tokio::spawn(maintenance(Arc::clone(&shared))));
+        RunnerHandle {
+            wakers,
+            stop,
+            tasks,
+            grace,
+        }
+    }
+}
+
+impl RunnerHandle {
+    /// Wakes an idle slot of `queue` (call after enqueueing, to skip the poll delay).
+    pub fn wake(&self, queue: &str) {
+        if let Some(waker) = self.wakers.get(queue) {
+            waker.notify_one();
+        }
+    }
+
+    /// Stops claiming, lets running jobs finish for up to the grace period, then abandons
+    /// the rest (their leases expire and another worker re-runs them).
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let all = futures_join(self.tasks);
+        if tokio::time::timeout(self.grace, all).await.is_err() {
+            tracing::warn!(
+                grace_seconds = self.grace.as_secs(),
+                "jobs still running at shutdown were abandoned to their leases"
+            );
+        }
+    }
+}
+
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// One worker slot: claim, run, repeat; idle until woken or the poll interval passes.
+async fn slot<C: Clone + Send + Sync + 'static>(
+    shared: Arc<Shared<C>>,
+    queue: String,
+    waker: Arc<Notify>,
+) {
+    let config = &shared.config;
+    let lease_ms = millis(config.lease);
+    while !shared.stop.is_cancelled() {
+        let now = now_ms();
+        match shared
+            .store
+            .claim(&queue, &config.worker_id, now + lease_ms, now)
+            .await
+        {
+            Ok(Some(job)) => shared.execute(job).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = waker.notified() => {}
+                    _ = tokio::time::sleep(config.poll) => {}
+                    _ = shared.stop.cancelled() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue = %queue, error = %e, "could not claim a job");
+                tokio::select! {
+                    _ = tokio::time::sleep(config.poll) => {}
+                    _ = shared.stop.cancelled() => {}
+                }
+            }
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Shared<C> {
+    /// Runs one claimed job under heartbeats and records how it ended.
+    async fn execute(&self, job: easel_db::Job) {
+        let worker = self.config.worker_id.as_str();
+        let Some(handler) = self.registry.get(&job.kind) else {
+            let why = format!("no handler for job kind `{}` on this worker", job.kind);
+            tracing::error!(job.id = %job.id, job.kind = %job.kind, "{why}");
+            self.record(&job, Err(JobError::Fatal(why)), false).await;
+            return;
+        };
+        let cancel = CancellationToken::new();
+        let lost = Arc::new(AtomicBool::new(false));
+        let canceled = Arc::new(AtomicBool::new(false));
+        let beats = tokio::spawn(heartbeats(
+            Arc::clone(&self.store),
+            job.id.clone(),
+            worker.to_string(),
+            self.config.clone(),
+            cancel.clone(),
+            Arc::clone(&lost),
+            Arc::clone(&canceled),
+        ));
+        let info = RunInfo {
+            job_id: job.id.clone(),
+            attempt: job.attempts,
+            max_attempts: job.max_attempts,
+            cancel: cancel.clone(),
+        };
+        // Run on its own task so that a panic is contained and reported as a JoinError.
+        let outcome = match tokio::spawn(handler(self.ctx.clone(), &job.payload, info)).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => Err(JobError::Retryable("the job panicked".into())),
+            Err(_) => Err(JobError::Retryable("the job was aborted".into())),
+        };
+        beats.abort();
+        if lost.load(Ordering::Acquire) {
+            tracing::warn!(job.id = %job.id, "lease lost while running; the outcome is discarded");
+            return;
+        }
+        self.record(&job, outcome, canceled.load(Ordering::Acquire))
+            .await;
+    }
+
+    /// Writes a run's outcome and calls the hook if the job ended for good.
+    async fn record(
+        &self,
+        job: &easel_db::Job,
+        outcome: Result<(), JobError>,
+        cancel_requested: bool,
+    ) {
+        let (store, worker, now) = (&self.store, self.config.worker_id.as_str(), now_ms());
+        let ended = match outcome {
+            Ok(()) => store
+                .complete_job(&job.id, worker, now)
+                .await
+                .map(|held| held.then_some(JobStatus::Succeeded)),
+            Err(JobError::Canceled) if cancel_requested => store
+                .finish_canceled(&job.id, worker, now)
+                .await
+                .map(|held| held.then_some(JobStatus::Canceled)),
+            Err(JobError::Fatal(why)) => store.fail_job(&job.id, worker, &why, None, now).await,
+            Err(JobError::Retryable(why)) => {
+                let retry_at = now + self.backoff(job.attempts);
+                store
+                    .fail_job(&job.id, worker, &why, Some(retry_at), now)
+                    .await
+            }
+            Err(JobError::Canceled) => {
+                let retry_at = now + self.backoff(job.attempts);
+                store
+                    .fail_job(
+                        &job.id,
+                        worker,
+                        "stopped without a cancel request",
+                        Some(retry_at),
+                        now,
+                    )
+                    .await
+            }
+        };
+        match ended {
+            Ok(Some(status)) if status.is_terminal() => self.ended(&job.id).await,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(job.id = %job.id, error = %e, "could not record a job's outcome; its lease will expire and it will run again")
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> i64 {
+        let jitter = rand::thread_rng().r#gen::<f64>();
+        backoff_ms(
+            attempt,
+            millis(self.config.backoff_base),
+            millis(self.config.backoff_max),
+            jitter,
+        )
+    }
+
+    /// Calls the hook with the job as stored now.
+    async fn ended(&self, job_id: &str) {
+        if let Some(hook) = &self.on_ended {
+            match self.store.get_job(job_id).await {
+                Ok(job) => hook(job).await,
+                Err(e) => {
+                    tracing::error!(job.id = %job_id, error = %e, "could not load an ended job for its hook")
+                }
+            }
+        }
+    }
+}
+
+/// Renews the lease until aborted; cancels the run on a cancel request or a lost lease.
+async fn heartbeats(
+    store: Arc<dyn Store>,
+    job_id: String,
+    worker: String,
+    config: RunnerConfig,
+    cancel: CancellationToken,
+    lost: Arc<AtomicBool>,
+    canceled: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(config.heartbeat);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = now_ms();
+        match store
+            .heartbeat(&job_id, &worker, now + millis(config.lease), now)
+            .await
+        {
+            Ok(Heartbeat::Held {
+                cancel_requested: true,
+            }) => {
+                canceled.store(true, Ordering::Release);
+                cancel.cancel();
+            }
+            Ok(Heartbeat::Held {
+                cancel_requested: false,
+            }) => {}
+            Ok(Heartbeat::Lost) => {
+                lost.store(true, Ordering::Release);
+                cancel.cancel();
+                return;
+            }
+            Err(e) => tracing::warn!(job.id = %job_id, error = %e, "heartbeat failed; retrying"),
+        }
+    }
+}
+
+/// Reaps leases of dead workers and expires stale queued jobs, on every node (the
+/// statements are safe to run concurrently).
+async fn maintenance<C: Clone + Send + Sync + 'static>(shared: Arc<Shared<C>>) {
+    let mut tick = tokio::time::interval(shared.config.maintenance);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.stop.cancelled() => return,
+        }
+        let now = now_ms();
+        let mut ended = Vec::new();
+        match shared.store.reap_expired_leases(now).await {
+            Ok(jobs) => {
+                for job in &jobs {
+                    tracing::warn!(job.id = %job.id, job.status = job.status.as_str(), "took back a job whose worker stopped heartbeating");
+                }
+                ended.extend(jobs.into_iter().filter(|j| j.status.is_terminal()));
+            }
+            Err(e) => tracing::warn!(error = %e, "could not reap expired leases"),
+        }
+        match shared.store.expire_queued(now).await {
+            Ok(jobs) => ended.extend(jobs),
+            Err(e) => tracing::warn!(error = %e, "could not expire stale jobs"),
+        }
+        if let Some(hook) = &shared.on_ended {
+            for job in ended {
+                hook(job).await;
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
