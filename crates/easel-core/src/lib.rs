@@ -14,6 +14,7 @@ pub mod error;
 pub mod ids;
 pub mod jobs;
 pub mod mode;
+pub mod models;
 pub mod password;
 pub mod roles;
 pub mod time;

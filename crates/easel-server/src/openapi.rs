@@ -23,6 +23,7 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
         (name = "API keys", description = "Create, rotate and revoke keys"),
         (name = "Audit log", description = "Security-relevant actions"),
         (name = "Members", description = "Who belongs to the organisation, with which role"),
+        (name = "Models", description = "What can be generated and what it costs"),
     )
 )]
 pub struct ApiDoc;

@@ -146,10 +146,20 @@ fn line_of_key(contents: &str, key: &str) -> Option<usize> {
     let mut item: &toml_edit::Item = doc.as_item();
     let mut span = None;
     for part in key.split('.') {
+        // `sizes[1]`: the key, then an element of the array it holds.
+        let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+            Some((name, i)) => (name, i.parse::<usize>().ok()),
+            None => (part, None),
+        };
         let table = item.as_table_like()?;
-        let (k, value) = table.get_key_value(part)?;
+        let (k, value) = table.get_key_value(name)?;
         span = k.span().or_else(|| value.span()).or(span);
         item = value;
+        if let Some(i) = index {
+            let element = item.as_array().and_then(|a| a.get(i));
+            span = element.and_then(toml_edit::Value::span).or(span);
+            return span.map(|s| line_at(contents, s.start));
+        }
     }
     span.map(|s| line_at(contents, s.start))
 }
@@ -247,6 +257,50 @@ mod tests {
             e.starts_with("command-line flag --listen: `listen`: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn models_are_validated_with_their_line() {
+        let bad_size = err(
+            "[models.x]\nkind = \"image\"\nengine = \"sandbox\"\nweb_price = 1\nsizes = [\"512x512\", \"big\"]\n",
+        );
+        assert!(
+            bad_size.starts_with("FILE:5: `models.x.sizes[1]`: \"big\" is not a size"),
+            "{bad_size}"
+        );
+        let odd_video = err(
+            "[models.v]\nkind = \"video\"\nengine = \"sandbox\"\nweb_price = 1\nsizes = [\"511x512\"]\ndurations = [2]\nfps = [24]\n",
+        );
+        assert!(
+            odd_video.contains("`models.v.sizes[0]`: video sizes need even sides"),
+            "{odd_video}"
+        );
+        let engine = err(
+            "[models.y]\nkind = \"image\"\nengine = \"dalle\"\nweb_price = 1\nsizes = [\"512x512\"]\n",
+        );
+        assert!(
+            engine.starts_with("FILE:3: `models.y.engine`: unknown or unavailable engine"),
+            "{engine}"
+        );
+        let plan = err(
+            "[models.z]\nkind = \"image\"\nengine = \"sandbox\"\nweb_price = 1\nsizes = [\"512x512\"]\nplans = [\"gold\"]\n",
+        );
+        assert!(
+            plan.contains("`models.z.plans[0]`: no plan named \"gold\""),
+            "{plan}"
+        );
+        let no_durations = err(
+            "[models.w]\nkind = \"video\"\nengine = \"sandbox\"\nweb_price = 1\nsizes = [\"512x512\"]\nfps = [24]\n",
+        );
+        assert!(
+            no_durations.contains("`models.w.durations`"),
+            "{no_durations}"
+        );
+        let markup = err("[pricing]\nmarkup = \"0.5\"\n");
+        assert!(markup.starts_with("FILE:2: `pricing.markup`"), "{markup}");
+        let missing =
+            err("[models.m]\nkind = \"image\"\nengine = \"sandbox\"\nsizes = [\"512x512\"]\n");
+        assert!(missing.contains("web_price"), "{missing}");
     }
 
     #[test]

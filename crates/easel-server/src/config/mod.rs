@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use load::{ConfigError, load};
-pub use sections::{ApiKeysConfig, DatabaseConfig, HttpConfig, Licence, PlanConfig};
+pub use sections::{
+    ApiKeysConfig, DatabaseConfig, HttpConfig, Licence, ModelConfig, PlanConfig, PricingConfig,
+};
 
 /// The embedded defaults, also the documentation of every key.
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/easel.default.toml");
@@ -33,6 +35,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub api_keys: ApiKeysConfig,
     pub plans: std::collections::BTreeMap<String, PlanConfig>,
+    pub pricing: PricingConfig,
+    pub models: std::collections::BTreeMap<String, ModelConfig>,
 }
 
 impl Config {
@@ -59,6 +63,17 @@ impl Config {
         } else {
             self.public_url.trim_end_matches('/').to_string()
         }
+    }
+
+    /// The price markup (validated at load, so the default is never used in practice).
+    pub fn markup(&self) -> easel_core::models::Markup {
+        easel_core::models::Markup::parse(&self.pricing.markup)
+            .unwrap_or(easel_core::models::Markup::DEFAULT)
+    }
+
+    /// An enabled model.
+    pub fn model(&self, id: &str) -> Option<&ModelConfig> {
+        self.models.get(id).filter(|m| m.enabled)
     }
 
     /// The configuration of a plan that exists.

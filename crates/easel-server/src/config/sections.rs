@@ -37,6 +37,67 @@ pub enum Licence {
     WhiteLabel,
 }
 
+/// `[pricing]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingConfig {
+    /// A decimal such as "1.5"; kept as text so it is never a float.
+    pub markup: String,
+}
+
+/// `[models.<id>]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub kind: easel_core::models::ModelKind,
+    pub engine: String,
+    #[serde(default)]
+    pub description: String,
+    /// Credits per megapixel (images) or per megapixel-second (videos), before the markup.
+    pub web_price: u64,
+    pub sizes: Vec<String>,
+    #[serde(default = "one")]
+    pub max_n: u32,
+    #[serde(default)]
+    pub durations: Vec<u32>,
+    #[serde(default)]
+    pub fps: Vec<u32>,
+    #[serde(default)]
+    pub plans: Vec<String>,
+    #[serde(default = "default_max_queue_seconds")]
+    pub max_queue_seconds: u64,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Engine-specific settings, checked by the engine at start.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_max_queue_seconds() -> u64 {
+    600
+}
+fn default_concurrency() -> u32 {
+    2
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_timeout_seconds() -> u64 {
+    300
+}
+
 /// `[plans.<name>]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

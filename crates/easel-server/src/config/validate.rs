@@ -103,6 +103,12 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             );
         }
     }
+    if let Err(e) = easel_core::models::Markup::parse(&c.pricing.markup) {
+        return fail("pricing.markup", e.to_string());
+    }
+    for (id, model) in &c.models {
+        validate_model(c, id, model)?;
+    }
     if !c.plans.contains_key(&c.default_plan) {
         let have: Vec<&str> = c.plans.keys().map(String::as_str).collect();
         return fail(
@@ -116,6 +122,108 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     }
     if c.terms_version.trim().is_empty() {
         return fail("terms_version", "must not be empty".into());
+    }
+    Ok(())
+}
+
+/// Engines this build can run.
+const ENGINES: &[&str] = &["sandbox"];
+
+fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (String, String)> {
+    use easel_core::models::{ModelKind, Size};
+    let key = |field: &str| format!("models.{id}.{field}");
+    let fail = |field: &str, reason: String| Err((key(field), reason));
+    let id_ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if !id_ok {
+        return Err((
+            format!("models.{id}"),
+            "model ids are 1 to 64 lower-case letters, digits, `.`, `_` and `-`".into(),
+        ));
+    }
+    if !ENGINES.contains(&m.engine.as_str()) {
+        return fail(
+            "engine",
+            format!(
+                "unknown or unavailable engine {:?} (available: {})",
+                m.engine,
+                ENGINES.join(", ")
+            ),
+        );
+    }
+    if m.sizes.is_empty() {
+        return fail("sizes", "list at least one size such as \"512x512\"".into());
+    }
+    for (i, s) in m.sizes.iter().enumerate() {
+        let Some(size) = Size::parse(s) else {
+            return Err((
+                format!("models.{id}.sizes[{i}]"),
+                format!(
+                    "{s:?} is not a size WIDTHxHEIGHT with sides 1 to {}",
+                    Size::MAX_SIDE
+                ),
+            ));
+        };
+        if m.kind == ModelKind::Video && (size.width % 2 == 1 || size.height % 2 == 1) {
+            return Err((
+                format!("models.{id}.sizes[{i}]"),
+                format!("video sizes need even sides (H.264), got {s:?}"),
+            ));
+        }
+    }
+    if m.web_price > 1_000_000_000 {
+        return fail("web_price", "must be at most 1000000000 credits".into());
+    }
+    match m.kind {
+        ModelKind::Image => {
+            if !(1..=10).contains(&m.max_n) {
+                return fail("max_n", "must be between 1 and 10".into());
+            }
+            if !m.durations.is_empty() || !m.fps.is_empty() {
+                return fail("durations", "image models take no durations or fps".into());
+            }
+        }
+        ModelKind::Video => {
+            if m.durations.is_empty() || m.durations.iter().any(|d| !(1..=600).contains(d)) {
+                return fail(
+                    "durations",
+                    "video models list durations, each 1 to 600 seconds".into(),
+                );
+            }
+            if m.fps.is_empty() || m.fps.iter().any(|f| !(1..=60).contains(f)) {
+                return fail("fps", "video models list frame rates, each 1 to 60".into());
+            }
+            if m.max_n != 1 {
+                return fail("max_n", "video models make one video per call".into());
+            }
+        }
+    }
+    for (i, plan) in m.plans.iter().enumerate() {
+        if !c.plans.contains_key(plan) {
+            return Err((
+                format!("models.{id}.plans[{i}]"),
+                format!("no plan named {plan:?} is configured"),
+            ));
+        }
+    }
+    for (field, value, range) in [
+        ("concurrency", u64::from(m.concurrency), 1..=256),
+        ("max_attempts", u64::from(m.max_attempts), 1..=20),
+        ("max_queue_seconds", m.max_queue_seconds, 1..=7 * 86_400),
+        ("timeout_seconds", m.timeout_seconds, 1..=86_400),
+    ] {
+        if !range.contains(&value) {
+            return fail(
+                field,
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
+        }
     }
     Ok(())
 }

@@ -299,6 +299,7 @@ both_backends!(
             .expect(200);
         app.get("/v1/audit_log", &key).await.expect(200);
         app.get("/v1/account/members", &key).await.expect(200);
+        app.get("/v1/models", &key).await.expect(200);
         let member = app
             .post(
                 "/v1/account/members",

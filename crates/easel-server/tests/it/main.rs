@@ -10,4 +10,5 @@ mod console;
 mod http_basics;
 mod keys;
 mod members;
+mod models;
 mod process;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod audit_log;
 pub mod keys;
 pub mod members;
+pub mod models;
 
 /// The OpenAPI tag of each resource.
 pub mod tags {
@@ -11,4 +12,5 @@ pub mod tags {
     pub const KEYS: &str = "API keys";
     pub const AUDIT: &str = "Audit log";
     pub const MEMBERS: &str = "Members";
+    pub const MODELS: &str = "Models";
 }

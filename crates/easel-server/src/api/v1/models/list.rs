@@ -1,0 +1,46 @@
+//! `GET /v1/models`.
+
+use axum::Json;
+use easel_core::roles::Scope;
+
+use super::dto::ModelObject;
+use crate::api::v1::tags;
+use crate::app::AppState;
+use crate::http::error::{ApiResult, ErrorEnvelope};
+use crate::http::extract::Caller;
+use crate::http::pagination::List;
+
+/// List models
+///
+/// Every enabled model with the sizes, counts and durations it accepts and the exact price
+/// in credits of each call shape (live mode; test mode is free). `available_on_plan` says
+/// whether the caller's plan may use it.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = tags::MODELS,
+    operation_id = "list_models",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The models", body = List<ModelObject>),
+        (status = "4XX", description = "Error", body = ErrorEnvelope),
+        (status = "5XX", description = "Error", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_models(state: AppState, caller: Caller) -> ApiResult<Json<List<ModelObject>>> {
+    caller.require(Scope::GenerationsRead)?;
+    let markup = state.config.markup();
+    let data = state
+        .config
+        .models
+        .iter()
+        .filter(|(_, m)| m.enabled)
+        .map(|(id, m)| ModelObject::new(id, m, &caller.plan, markup))
+        .collect();
+    Ok(Json(List {
+        object: "list",
+        data,
+        has_more: false,
+        next_cursor: None,
+    }))
+}
