@@ -20,6 +20,8 @@ pub enum IdKind {
     Operator,
     Request,
     Job,
+    Generation,
+    Event,
 }
 
 impl IdKind {
@@ -33,6 +35,8 @@ impl IdKind {
             IdKind::Operator => "op",
             IdKind::Request => "req",
             IdKind::Job => "job",
+            IdKind::Generation => "gen",
+            IdKind::Event => "evt",
         }
     }
 

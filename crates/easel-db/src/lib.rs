@@ -179,6 +179,75 @@ pub trait JobStore: Send + Sync {
     async fn jobs_ahead(&self, job_id: &str) -> DbResult<Option<i64>>;
 }
 
+/// Generations, their outputs and events. Each state change and its event are written in
+/// one transaction with the job change it mirrors.
+#[async_trait]
+pub trait GenerationStore: Send + Sync {
+    /// Creates a queued generation with its job and a `generation.queued` event.
+    async fn create_generation(&self, new: NewGeneration, now: i64) -> DbResult<Generation>;
+    /// One generation of an account in one mode (deleted ones too: see `deleted_at`).
+    async fn get_generation(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+    ) -> DbResult<Generation>;
+    /// The generation a job runs.
+    async fn generation_for_job(&self, job_id: &str) -> DbResult<Generation>;
+    /// Generations, newest first, without deleted ones.
+    async fn list_generations(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        filter: GenerationFilter,
+        page: Page,
+    ) -> DbResult<Vec<Generation>>;
+    /// Marks the generation of a job that started running (once: a retry changes nothing).
+    async fn mark_generation_running(&self, job_id: &str, now: i64) -> DbResult<Generation>;
+    /// Ends the job and its generation with outputs, if `worker` still holds the lease;
+    /// `None` (and nothing written) if it does not.
+    async fn succeed_generation(
+        &self,
+        job_id: &str,
+        worker: &str,
+        outputs: Vec<Output>,
+        credits_charged: i64,
+        now: i64,
+    ) -> DbResult<Option<Generation>>;
+    /// Ends the generation of a job that ended without outputs (failed, canceled,
+    /// expired). A generation already ended is returned unchanged.
+    async fn end_generation(
+        &self,
+        job_id: &str,
+        end: GenerationEnd,
+        now: i64,
+    ) -> DbResult<Generation>;
+    /// Cancels a queued generation at once, or asks its running job to stop.
+    async fn cancel_generation(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+        now: i64,
+    ) -> DbResult<Generation>;
+    /// Marks a generation and its outputs deleted (cancelling it if it still runs) and
+    /// returns it; the caller removes the stored objects. Deleting twice is `NotFound`.
+    async fn delete_generation(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+        now: i64,
+    ) -> DbResult<Generation>;
+    /// Events of an account in one mode, newest first.
+    async fn list_events(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        page: Page,
+    ) -> DbResult<Vec<Event>>;
+}
+
 /// The audit log.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -223,11 +292,17 @@ pub trait MigrationStore: Send + Sync {
 
 /// Everything the server needs from storage.
 pub trait Store:
-    AccountStore + KeyStore + AuditStore + JobStore + SystemStore + MigrationStore
+    AccountStore + KeyStore + AuditStore + JobStore + GenerationStore + SystemStore + MigrationStore
 {
 }
-impl<T: AccountStore + KeyStore + AuditStore + JobStore + SystemStore + MigrationStore> Store
-    for T
+impl<T> Store for T where
+    T: AccountStore
+        + KeyStore
+        + AuditStore
+        + JobStore
+        + GenerationStore
+        + SystemStore
+        + MigrationStore
 {
 }
 

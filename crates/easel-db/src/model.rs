@@ -336,3 +336,88 @@ pub enum Heartbeat {
     /// The job is no longer this worker's (its lease expired and was taken, or it ended).
     Lost,
 }
+
+/// A generation: the public resource, run by one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub id: String,
+    pub account_id: String,
+    pub api_key_id: String,
+    pub mode: Mode,
+    pub model: String,
+    pub kind: easel_core::models::ModelKind,
+    pub status: easel_core::jobs::JobStatus,
+    /// The validated request, JSON.
+    pub input: serde_json::Value,
+    pub end_user: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub licence: String,
+    pub credits_estimated: i64,
+    pub credits_charged: Option<i64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub job_id: String,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    pub outputs: Vec<Output>,
+}
+
+/// A stored output of a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub idx: u32,
+    /// Where the object store keeps it.
+    pub path: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub duration_ms: Option<i64>,
+    pub bytes: i64,
+    pub expires_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+/// A generation to create, with the job that runs it.
+#[derive(Debug, Clone)]
+pub struct NewGeneration {
+    pub id: String,
+    pub account_id: String,
+    pub api_key_id: String,
+    pub mode: Mode,
+    pub model: String,
+    pub kind: easel_core::models::ModelKind,
+    pub input: serde_json::Value,
+    pub end_user: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub licence: String,
+    pub credits_estimated: i64,
+    pub job: NewJob,
+}
+
+/// Filters of a generation list.
+#[derive(Debug, Clone, Default)]
+pub struct GenerationFilter {
+    pub status: Option<easel_core::jobs::JobStatus>,
+    pub model: Option<String>,
+}
+
+/// An event as developers see it (`GET /v1/events`, webhooks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub account_id: String,
+    pub mode: Mode,
+    pub event_type: String,
+    pub data: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// How a generation ended, other than with outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationEnd {
+    pub status: easel_core::jobs::JobStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}

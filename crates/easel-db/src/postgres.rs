@@ -63,6 +63,7 @@ impl_key_store!(PgStore, Postgres);
 impl_audit_store!(PgStore, Postgres);
 impl_system_store!(PgStore, Postgres);
 impl_job_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
+impl_generation_store!(PgStore, Postgres);
 
 #[async_trait]
 impl MigrationStore for PgStore {

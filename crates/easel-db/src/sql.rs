@@ -169,3 +169,36 @@ pub const EXPIRE_JOBS: &str = "UPDATE jobs SET status = 'expired', finished_at =
 /// Queued jobs ahead of one in its queue (the claim order: run_at, then id).
 pub const JOBS_AHEAD: &str = "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND status = 'queued' \
      AND (run_at < $2 OR (run_at = $2 AND id < $3))";
+
+pub const INSERT_GENERATION: &str = "INSERT INTO generations (id, account_id, api_key_id, mode, model, kind, status, \
+     input, end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12, $13, $13)";
+
+pub const GENERATIONS_FROM: &str = "SELECT id, account_id, api_key_id, mode, model, kind, status, input, end_user, \
+     metadata, licence, credits_estimated, credits_charged, error_code, error_message, job_id, created_at, started_at, \
+     finished_at, deleted_at FROM generations";
+
+pub const OUTPUTS_FROM: &str = "SELECT generation_id, idx, path, content_type, width, height, duration_ms, bytes, \
+     expires_at, deleted_at FROM outputs";
+
+pub const INSERT_OUTPUT: &str = "INSERT INTO outputs (generation_id, idx, path, content_type, width, height, \
+     duration_ms, bytes, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub const INSERT_EVENT: &str = "INSERT INTO events (id, account_id, mode, type, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub const EVENTS_FROM: &str = "SELECT id, account_id, mode, type, data, created_at FROM events";
+
+pub const GENERATION_RUNNING: &str = "UPDATE generations SET status = 'running', started_at = COALESCE(started_at, $2), \
+     updated_at = $2 WHERE job_id = $1 AND status = 'queued'";
+
+pub const GENERATION_SUCCEEDED: &str = "UPDATE generations SET status = 'succeeded', credits_charged = $2, \
+     finished_at = $3, updated_at = $3 WHERE job_id = $1 AND status IN ('queued', 'running')";
+
+pub const GENERATION_ENDED: &str = "UPDATE generations SET status = $2, error_code = $3, error_message = $4, \
+     credits_charged = 0, finished_at = $5, updated_at = $5 WHERE job_id = $1 AND status IN ('queued', 'running')";
+
+pub const GENERATION_DELETED: &str =
+    "UPDATE generations SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+
+pub const OUTPUTS_DELETED: &str =
+    "UPDATE outputs SET deleted_at = $2 WHERE generation_id = $1 AND deleted_at IS NULL";

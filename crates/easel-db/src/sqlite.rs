@@ -75,6 +75,7 @@ impl_key_store!(SqliteStore, Sqlite);
 impl_audit_store!(SqliteStore, Sqlite);
 impl_system_store!(SqliteStore, Sqlite);
 impl_job_store!(SqliteStore, Sqlite, "");
+impl_generation_store!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

@@ -16,4 +16,6 @@ mod audit_store;
 mod system_store;
 #[macro_use]
 mod job_store;
+#[macro_use]
+mod generation_store;
 pub(crate) mod rows;

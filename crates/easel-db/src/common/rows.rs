@@ -298,3 +298,128 @@ impl TryFrom<JobRow> for crate::Job {
 pub(crate) fn jobs(rows: Vec<JobRow>) -> Result<Vec<crate::Job>, DbError> {
     rows.into_iter().map(TryInto::try_into).collect()
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GenerationRow {
+    id: String,
+    account_id: String,
+    api_key_id: String,
+    mode: String,
+    model: String,
+    kind: String,
+    status: String,
+    input: String,
+    end_user: Option<String>,
+    metadata: Option<String>,
+    licence: String,
+    credits_estimated: i64,
+    credits_charged: Option<i64>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    job_id: String,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+impl GenerationRow {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The generation with `outputs` attached.
+    pub(crate) fn into_generation(
+        self,
+        outputs: Vec<crate::Output>,
+    ) -> Result<crate::Generation, DbError> {
+        let json = |what: &str, s: &str| serde_json::from_str(s).map_err(|_| corrupt(what, s));
+        Ok(crate::Generation {
+            mode: Mode::parse(&self.mode).ok_or_else(|| corrupt("mode", &self.mode))?,
+            kind: match self.kind.as_str() {
+                "image" => easel_core::models::ModelKind::Image,
+                "video" => easel_core::models::ModelKind::Video,
+                other => return Err(corrupt("kind", other)),
+            },
+            status: easel_core::jobs::JobStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &self.status))?,
+            input: json("input", &self.input)?,
+            metadata: self
+                .metadata
+                .as_deref()
+                .map(|m| json("metadata", m))
+                .transpose()?,
+            id: self.id,
+            account_id: self.account_id,
+            api_key_id: self.api_key_id,
+            model: self.model,
+            end_user: self.end_user,
+            licence: self.licence,
+            credits_estimated: self.credits_estimated,
+            credits_charged: self.credits_charged,
+            error_code: self.error_code,
+            error_message: self.error_message,
+            job_id: self.job_id,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            deleted_at: self.deleted_at,
+            outputs,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutputRow {
+    pub(crate) generation_id: String,
+    idx: i32,
+    path: String,
+    content_type: String,
+    width: i32,
+    height: i32,
+    duration_ms: Option<i64>,
+    bytes: i64,
+    expires_at: i64,
+    deleted_at: Option<i64>,
+}
+
+impl From<OutputRow> for crate::Output {
+    fn from(r: OutputRow) -> Self {
+        crate::Output {
+            idx: u32::try_from(r.idx).unwrap_or_default(),
+            path: r.path,
+            content_type: r.content_type,
+            width: u32::try_from(r.width).unwrap_or_default(),
+            height: u32::try_from(r.height).unwrap_or_default(),
+            duration_ms: r.duration_ms,
+            bytes: r.bytes,
+            expires_at: r.expires_at,
+            deleted_at: r.deleted_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: String,
+    account_id: String,
+    mode: String,
+    #[sqlx(rename = "type")]
+    event_type: String,
+    data: String,
+    created_at: i64,
+}
+
+impl TryFrom<EventRow> for crate::Event {
+    type Error = DbError;
+    fn try_from(r: EventRow) -> Result<Self, DbError> {
+        Ok(crate::Event {
+            mode: Mode::parse(&r.mode).ok_or_else(|| corrupt("mode", &r.mode))?,
+            data: serde_json::from_str(&r.data).map_err(|_| corrupt("event data", &r.data))?,
+            id: r.id,
+            account_id: r.account_id,
+            event_type: r.event_type,
+            created_at: r.created_at,
+        })
+    }
+}

@@ -10,6 +10,7 @@ mod bootstrap;
 mod changes;
 mod concurrency;
 mod credentials;
+mod generations;
 mod jobs;
 mod keys;
 mod members;

@@ -1,0 +1,340 @@
+//! `GenerationStore`: generations, outputs and events, changed together with their jobs.
+
+macro_rules! impl_generation_store {
+    ($Store:ty, $Db:ty) => {
+        impl $Store {
+            async fn insert_event(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                g: &$crate::Generation,
+                event_type: &str,
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                let data = serde_json::json!({"object": "generation", "id": g.id, "status": g.status.as_str(), "model": g.model});
+                sqlx::query($crate::sql::INSERT_EVENT)
+                    .bind(easel_core::ids::IdKind::Event.generate())
+                    .bind(&g.account_id)
+                    .bind(g.mode.as_str())
+                    .bind(event_type)
+                    .bind(data.to_string())
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Generations matching `filter_sql` (binding `bind`), with their outputs.
+            async fn load_generations(
+                conn: &mut <$Db as sqlx::Database>::Connection,
+                filter_sql: &str,
+                bind: &str,
+            ) -> $crate::DbResult<Vec<$crate::Generation>> {
+                let sql = format!("{} WHERE {filter_sql}", $crate::sql::GENERATIONS_FROM);
+                let rows = sqlx::query_as::<_, $crate::common::rows::GenerationRow>(&sql)
+                    .bind(bind)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Self::attach_outputs(conn, rows).await
+            }
+
+            async fn attach_outputs(
+                conn: &mut <$Db as sqlx::Database>::Connection,
+                rows: Vec<$crate::common::rows::GenerationRow>,
+            ) -> $crate::DbResult<Vec<$crate::Generation>> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<String> = rows.iter().map(|r| r.id().to_string()).collect();
+                let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "{} WHERE generation_id IN ({}) ORDER BY generation_id, idx",
+                    $crate::sql::OUTPUTS_FROM,
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, $crate::common::rows::OutputRow>(&sql);
+                for id in &ids {
+                    query = query.bind(id);
+                }
+                let mut outputs: std::collections::HashMap<String, Vec<$crate::Output>> = std::collections::HashMap::new();
+                for row in query.fetch_all(&mut *conn).await? {
+                    outputs.entry(row.generation_id.clone()).or_default().push(row.into());
+                }
+                rows.into_iter()
+                    .map(|r| {
+                        let mine = outputs.remove(r.id()).unwrap_or_default();
+                        r.into_generation(mine)
+                    })
+                    .collect()
+            }
+
+            async fn one_generation(
+                conn: &mut <$Db as sqlx::Database>::Connection,
+                filter_sql: &str,
+                bind: &str,
+            ) -> $crate::DbResult<$crate::Generation> {
+                Self::load_generations(conn, filter_sql, bind).await?.pop().ok_or($crate::DbError::NotFound)
+            }
+
+            /// A generation scoped to its account and mode: other accounts' and modes'
+            /// generations are `NotFound`, like missing ones.
+            async fn scoped_generation(
+                conn: &mut <$Db as sqlx::Database>::Connection,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                id: &str,
+            ) -> $crate::DbResult<$crate::Generation> {
+                let g = Self::one_generation(conn, "id = $1", id).await?;
+                if g.account_id != account_id || g.mode != mode {
+                    return Err($crate::DbError::NotFound);
+                }
+                Ok(g)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::GenerationStore for $Store {
+            async fn create_generation(&self, new: $crate::NewGeneration, now: i64) -> $crate::DbResult<$crate::Generation> {
+                let mut tx = self.begin_write().await?;
+                let job = &new.job;
+                sqlx::query($crate::sql::INSERT_JOB)
+                    .bind(&job.id)
+                    .bind(&job.queue)
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
+                    .bind(job.run_at)
+                    .bind(job.expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let kind = match new.kind {
+                    easel_core::models::ModelKind::Image => "image",
+                    easel_core::models::ModelKind::Video => "video",
+                };
+                sqlx::query($crate::sql::INSERT_GENERATION)
+                    .bind(&new.id)
+                    .bind(&new.account_id)
+                    .bind(&new.api_key_id)
+                    .bind(new.mode.as_str())
+                    .bind(&new.model)
+                    .bind(kind)
+                    .bind(new.input.to_string())
+                    .bind(&new.end_user)
+                    .bind(new.metadata.as_ref().map(|m| m.to_string()))
+                    .bind(&new.licence)
+                    .bind(new.credits_estimated)
+                    .bind(&job.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let g = Self::one_generation(&mut tx, "id = $1", &new.id).await?;
+                Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
+                tx.commit().await?;
+                Ok(g)
+            }
+
+            async fn get_generation(&self, account_id: &str, mode: easel_core::mode::Mode, id: &str) -> $crate::DbResult<$crate::Generation> {
+                let mut conn = self.read().acquire().await?;
+                Self::scoped_generation(&mut conn, account_id, mode, id).await
+            }
+
+            async fn generation_for_job(&self, job_id: &str) -> $crate::DbResult<$crate::Generation> {
+                let mut conn = self.read().acquire().await?;
+                Self::one_generation(&mut conn, "job_id = $1", job_id).await
+            }
+
+            async fn list_generations(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                filter: $crate::GenerationFilter,
+                page: $crate::Page,
+            ) -> $crate::DbResult<Vec<$crate::Generation>> {
+                let mut conditions = vec!["account_id = $1".to_string(), "mode = $2".to_string(), "deleted_at IS NULL".to_string()];
+                let mut next = 3;
+                if filter.status.is_some() {
+                    conditions.push(format!("status = ${next}"));
+                    next += 1;
+                }
+                if filter.model.is_some() {
+                    conditions.push(format!("model = ${next}"));
+                    next += 1;
+                }
+                let (keyset, limit) = page.keyset("id", next);
+                let sql = format!(
+                    "{} WHERE {}{keyset} ORDER BY id DESC {limit}",
+                    $crate::sql::GENERATIONS_FROM,
+                    conditions.join(" AND ")
+                );
+                let mut query = sqlx::query_as::<_, $crate::common::rows::GenerationRow>(&sql).bind(account_id).bind(mode.as_str());
+                if let Some(status) = filter.status {
+                    query = query.bind(status.as_str());
+                }
+                if let Some(model) = &filter.model {
+                    query = query.bind(model);
+                }
+                if let Some(cursor) = &page.starting_after {
+                    query = query.bind(cursor);
+                }
+                let mut conn = self.read().acquire().await?;
+                let rows = query.bind(page.fetch()).fetch_all(&mut *conn).await?;
+                Self::attach_outputs(&mut conn, rows).await
+            }
+
+            async fn mark_generation_running(&self, job_id: &str, now: i64) -> $crate::DbResult<$crate::Generation> {
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query($crate::sql::GENERATION_RUNNING).bind(job_id).bind(now).execute(&mut *tx).await?;
+                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                if changed.rows_affected() == 1 {
+                    Self::insert_event(&mut tx, &g, "generation.running", now).await?;
+                }
+                tx.commit().await?;
+                Ok(g)
+            }
+
+            async fn succeed_generation(
+                &self,
+                job_id: &str,
+                worker: &str,
+                outputs: Vec<$crate::Output>,
+                credits_charged: i64,
+                now: i64,
+            ) -> $crate::DbResult<Option<$crate::Generation>> {
+                let mut tx = self.begin_write().await?;
+                let held = sqlx::query($crate::sql::COMPLETE_JOB).bind(job_id).bind(worker).bind(now).execute(&mut *tx).await?;
+                if held.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                sqlx::query($crate::sql::GENERATION_SUCCEEDED)
+                    .bind(job_id)
+                    .bind(credits_charged)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                for o in &outputs {
+                    sqlx::query($crate::sql::INSERT_OUTPUT)
+                        .bind(&g.id)
+                        .bind(i32::try_from(o.idx).unwrap_or(i32::MAX))
+                        .bind(&o.path)
+                        .bind(&o.content_type)
+                        .bind(i32::try_from(o.width).unwrap_or(i32::MAX))
+                        .bind(i32::try_from(o.height).unwrap_or(i32::MAX))
+                        .bind(o.duration_ms)
+                        .bind(o.bytes)
+                        .bind(o.expires_at)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                Self::insert_event(&mut tx, &g, "generation.succeeded", now).await?;
+                tx.commit().await?;
+                Ok(Some(g))
+            }
+
+            async fn end_generation(&self, job_id: &str, end: $crate::GenerationEnd, now: i64) -> $crate::DbResult<$crate::Generation> {
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query($crate::sql::GENERATION_ENDED)
+                    .bind(job_id)
+                    .bind(end.status.as_str())
+                    .bind(&end.error_code)
+                    .bind(&end.error_message)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                if changed.rows_affected() == 1 {
+                    Self::insert_event(&mut tx, &g, &format!("generation.{}", end.status.as_str()), now).await?;
+                }
+                tx.commit().await?;
+                Ok(g)
+            }
+
+            async fn cancel_generation(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                id: &str,
+                now: i64,
+            ) -> $crate::DbResult<$crate::Generation> {
+                let mut tx = self.begin_write().await?;
+                let g = Self::scoped_generation(&mut tx, account_id, mode, id).await?;
+                if g.status.is_terminal() {
+                    tx.rollback().await?;
+                    return Ok(g);
+                }
+                let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
+                if canceled.rows_affected() == 1 {
+                    sqlx::query($crate::sql::GENERATION_ENDED)
+                        .bind(&g.job_id)
+                        .bind(easel_core::jobs::JobStatus::Canceled.as_str())
+                        .bind(Option::<String>::None)
+                        .bind(Option::<String>::None)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    let g = Self::one_generation(&mut tx, "id = $1", id).await?;
+                    Self::insert_event(&mut tx, &g, "generation.canceled", now).await?;
+                    tx.commit().await?;
+                    return Ok(g);
+                }
+                sqlx::query($crate::sql::REQUEST_JOB_CANCEL).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(g)
+            }
+
+            async fn delete_generation(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                id: &str,
+                now: i64,
+            ) -> $crate::DbResult<$crate::Generation> {
+                let mut tx = self.begin_write().await?;
+                let g = Self::scoped_generation(&mut tx, account_id, mode, id).await?;
+                if g.deleted_at.is_some() {
+                    tx.rollback().await?;
+                    return Err($crate::DbError::NotFound);
+                }
+                if !g.status.is_terminal() {
+                    let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
+                    if canceled.rows_affected() == 1 {
+                        sqlx::query($crate::sql::GENERATION_ENDED)
+                            .bind(&g.job_id)
+                            .bind(easel_core::jobs::JobStatus::Canceled.as_str())
+                            .bind(Option::<String>::None)
+                            .bind(Option::<String>::None)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    } else {
+                        sqlx::query($crate::sql::REQUEST_JOB_CANCEL).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
+                    }
+                }
+                // The conditional update, not the read above, decides: of two concurrent
+                // deletes only one changes the row and writes the event.
+                let marked = sqlx::query($crate::sql::GENERATION_DELETED).bind(id).bind(now).execute(&mut *tx).await?;
+                if marked.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Err($crate::DbError::NotFound);
+                }
+                sqlx::query($crate::sql::OUTPUTS_DELETED).bind(id).bind(now).execute(&mut *tx).await?;
+                let g = Self::one_generation(&mut tx, "id = $1", id).await?;
+                Self::insert_event(&mut tx, &g, "generation.deleted", now).await?;
+                tx.commit().await?;
+                Ok(g)
+            }
+
+            async fn list_events(&self, account_id: &str, mode: easel_core::mode::Mode, page: $crate::Page) -> $crate::DbResult<Vec<$crate::Event>> {
+                let (keyset, limit) = page.keyset("id", 3);
+                let sql = format!("{} WHERE account_id = $1 AND mode = $2{keyset} ORDER BY id DESC {limit}", $crate::sql::EVENTS_FROM);
+                let mut query = sqlx::query_as::<_, $crate::common::rows::EventRow>(&sql).bind(account_id).bind(mode.as_str());
+                if let Some(cursor) = &page.starting_after {
+                    query = query.bind(cursor);
+                }
+                query.bind(page.fetch()).fetch_all(self.read()).await?.into_iter().map(TryInto::try_into).collect()
+            }
+        }
+    };
+}
