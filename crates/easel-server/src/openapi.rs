@@ -24,6 +24,7 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
         (name = "Audit log", description = "Security-relevant actions"),
         (name = "Members", description = "Who belongs to the organisation, with which role"),
         (name = "Models", description = "What can be generated and what it costs"),
+        (name = "Events", description = "State changes, as webhooks deliver them"),
     )
 )]
 pub struct ApiDoc;

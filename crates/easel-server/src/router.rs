@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::v1::{account, audit_log, keys, members, models};
+use crate::api::v1::{account, audit_log, events, keys, members, models};
 use crate::app::AppState;
 use crate::health;
 use crate::http::error::{ApiError, ErrorCode};
@@ -33,6 +33,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::rotate::rotate_key))
         .routes(routes!(audit_log::list::list_audit_log))
         .routes(routes!(models::list::list_models))
+        .routes(routes!(events::list::list_events))
         .routes(routes!(
             members::list::list_members,
             members::add::add_member

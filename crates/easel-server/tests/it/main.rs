@@ -7,6 +7,7 @@ mod account;
 mod auth;
 mod cli;
 mod console;
+mod events;
 mod http_basics;
 mod keys;
 mod members;

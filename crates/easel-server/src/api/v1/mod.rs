@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit_log;
+pub mod events;
 pub mod keys;
 pub mod members;
 pub mod models;
@@ -13,4 +14,5 @@ pub mod tags {
     pub const AUDIT: &str = "Audit log";
     pub const MEMBERS: &str = "Members";
     pub const MODELS: &str = "Models";
+    pub const EVENTS: &str = "Events";
 }
