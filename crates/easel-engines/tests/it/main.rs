@@ -1,0 +1,9 @@
+//! Integration tests of `easel-engines` through its public API only: the sandbox's
+//! determinism, pictures, metadata, videos (checked with ffprobe), settings and edge inputs.
+//! One binary per crate, as STYLE.md 2.7 asks.
+
+mod edge;
+mod helpers;
+mod image;
+mod settings;
+mod video;
