@@ -74,6 +74,32 @@ macro_rules! impl_generation_store {
                 Self::load_generations(conn, filter_sql, bind).await?.pop().ok_or($crate::DbError::NotFound)
             }
 
+            /// Inside a write transaction: cancels the generation's job if it is still queued
+            /// (ending the generation with it, with its event), or asks the running job to
+            /// stop (the generation ends when the job does). Returns whether it ended now.
+            async fn cancel_job_of(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                g: &$crate::Generation,
+                now: i64,
+            ) -> $crate::DbResult<bool> {
+                let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB).bind(&g.job_id).bind(now).execute(&mut **tx).await?;
+                if canceled.rows_affected() == 0 {
+                    sqlx::query($crate::sql::REQUEST_JOB_CANCEL).bind(&g.job_id).bind(now).execute(&mut **tx).await?;
+                    return Ok(false);
+                }
+                sqlx::query($crate::sql::GENERATION_ENDED)
+                    .bind(&g.job_id)
+                    .bind(easel_core::jobs::JobStatus::Canceled.as_str())
+                    .bind(Option::<String>::None)
+                    .bind(Option::<String>::None)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                let ended = Self::one_generation(tx, "id = $1", &g.id).await?;
+                Self::insert_event(tx, &ended, "generation.canceled", now).await?;
+                Ok(true)
+            }
+
             /// A generation scoped to its account and mode: other accounts' and modes'
             /// generations are `NotFound`, like missing ones.
             async fn scoped_generation(
@@ -95,17 +121,7 @@ macro_rules! impl_generation_store {
             async fn create_generation(&self, new: $crate::NewGeneration, now: i64) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
                 let job = &new.job;
-                sqlx::query($crate::sql::INSERT_JOB)
-                    .bind(&job.id)
-                    .bind(&job.queue)
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
-                    .bind(job.run_at)
-                    .bind(job.expires_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::insert_job(&mut tx, job, now).await?;
                 let kind = match new.kind {
                     easel_core::models::ModelKind::Image => "image",
                     easel_core::models::ModelKind::Video => "video",
@@ -264,22 +280,8 @@ macro_rules! impl_generation_store {
                     tx.rollback().await?;
                     return Ok(g);
                 }
-                let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
-                if canceled.rows_affected() == 1 {
-                    sqlx::query($crate::sql::GENERATION_ENDED)
-                        .bind(&g.job_id)
-                        .bind(easel_core::jobs::JobStatus::Canceled.as_str())
-                        .bind(Option::<String>::None)
-                        .bind(Option::<String>::None)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    let g = Self::one_generation(&mut tx, "id = $1", id).await?;
-                    Self::insert_event(&mut tx, &g, "generation.canceled", now).await?;
-                    tx.commit().await?;
-                    return Ok(g);
-                }
-                sqlx::query($crate::sql::REQUEST_JOB_CANCEL).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
+                let ended = Self::cancel_job_of(&mut tx, &g, now).await?;
+                let g = if ended { Self::one_generation(&mut tx, "id = $1", id).await? } else { g };
                 tx.commit().await?;
                 Ok(g)
             }
@@ -298,19 +300,7 @@ macro_rules! impl_generation_store {
                     return Err($crate::DbError::NotFound);
                 }
                 if !g.status.is_terminal() {
-                    let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
-                    if canceled.rows_affected() == 1 {
-                        sqlx::query($crate::sql::GENERATION_ENDED)
-                            .bind(&g.job_id)
-                            .bind(easel_core::jobs::JobStatus::Canceled.as_str())
-                            .bind(Option::<String>::None)
-                            .bind(Option::<String>::None)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                    } else {
-                        sqlx::query($crate::sql::REQUEST_JOB_CANCEL).bind(&g.job_id).bind(now).execute(&mut *tx).await?;
-                    }
+                    Self::cancel_job_of(&mut tx, &g, now).await?;
                 }
                 // The conditional update, not the read above, decides: of two concurrent
                 // deletes only one changes the row and writes the event.

@@ -10,6 +10,26 @@ macro_rules! impl_job_store {
                     .replace("{lock}", $lock)
             }
 
+            /// Inserts a queued job inside a write transaction.
+            pub(crate) async fn insert_job(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                job: &$crate::NewJob,
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                sqlx::query($crate::sql::INSERT_JOB)
+                    .bind(&job.id)
+                    .bind(&job.queue)
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
+                    .bind(job.run_at)
+                    .bind(job.expires_at)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
             async fn load_job(
                 conn: &mut <$Db as sqlx::Database>::Connection,
                 job_id: &str,
@@ -33,17 +53,7 @@ macro_rules! impl_job_store {
         impl $crate::JobStore for $Store {
             async fn enqueue(&self, job: $crate::NewJob) -> $crate::DbResult<$crate::Job> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query($crate::sql::INSERT_JOB)
-                    .bind(&job.id)
-                    .bind(&job.queue)
-                    .bind(&job.kind)
-                    .bind(&job.payload)
-                    .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
-                    .bind(job.run_at)
-                    .bind(job.expires_at)
-                    .bind(job.now)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::insert_job(&mut tx, &job, job.now).await?;
                 let job = Self::load_job(&mut tx, &job.id).await?;
                 tx.commit().await?;
                 Ok(job)
