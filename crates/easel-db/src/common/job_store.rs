@@ -30,6 +30,24 @@ macro_rules! impl_job_store {
                 Ok(())
             }
 
+            /// Runs a statement that ends a job only if `worker` holds its lease; returns
+            /// whether it did.
+            async fn end_held_job(
+                &self,
+                sql: &'static str,
+                job_id: &str,
+                worker: &str,
+                now: i64,
+            ) -> $crate::DbResult<bool> {
+                let done = sqlx::query(sql)
+                    .bind(job_id)
+                    .bind(worker)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn load_job(
                 conn: &mut <$Db as sqlx::Database>::Connection,
                 job_id: &str,
@@ -107,13 +125,8 @@ macro_rules! impl_job_store {
                 worker: &str,
                 now: i64,
             ) -> $crate::DbResult<bool> {
-                let done = sqlx::query($crate::sql::COMPLETE_JOB)
-                    .bind(job_id)
-                    .bind(worker)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.end_held_job($crate::sql::COMPLETE_JOB, job_id, worker, now)
+                    .await
             }
 
             async fn fail_job(
@@ -146,13 +159,8 @@ macro_rules! impl_job_store {
                 worker: &str,
                 now: i64,
             ) -> $crate::DbResult<bool> {
-                let done = sqlx::query($crate::sql::FINISH_CANCELED_JOB)
-                    .bind(job_id)
-                    .bind(worker)
-                    .bind(now)
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() == 1)
+                self.end_held_job($crate::sql::FINISH_CANCELED_JOB, job_id, worker, now)
+                    .await
             }
 
             async fn cancel_job(&self, job_id: &str, now: i64) -> $crate::DbResult<$crate::Job> {

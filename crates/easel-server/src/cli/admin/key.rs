@@ -2,7 +2,6 @@
 
 use clap::{Args, Subcommand};
 use easel_core::mode::Mode;
-use easel_core::roles::Action;
 use easel_db::{ApiKey, Page};
 use serde::Serialize;
 
@@ -184,12 +183,8 @@ async fn create(app: &App, args: CreateArgs) -> anyhow::Result<()> {
             args.user.as_deref().unwrap_or("(owner)")
         )
     })?;
-    let grantable: Vec<_> = member
-        .role
-        .scopes()
-        .into_iter()
-        .filter(|s| member.role.allows(Action::Scope(*s)))
-        .collect();
+    // A role's scopes are exactly what it may grant.
+    let grantable = member.role.scopes();
     let spec = KeySpec {
         name: args.name,
         scopes: (!args.scopes.is_empty()).then_some(args.scopes),
