@@ -175,8 +175,10 @@ pub trait JobStore: Send + Sync {
     /// One job.
     async fn get_job(&self, job_id: &str) -> DbResult<Job>;
     /// How many queued jobs of its queue will be claimed before this one (`None` unless
-    /// it is queued).
+    /// it is queued), counting at most [`JOBS_AHEAD_CAP`].
     async fn jobs_ahead(&self, job_id: &str) -> DbResult<Option<i64>>;
+    /// Jobs queued in `queue` now, counting at most [`JOBS_AHEAD_CAP`].
+    async fn queued_count(&self, queue: &str) -> DbResult<i64>;
 }
 
 /// Generations, their outputs and events. Each state change and its event are written in
@@ -194,6 +196,8 @@ pub trait GenerationStore: Send + Sync {
     ) -> DbResult<Generation>;
     /// The generation a job runs.
     async fn generation_for_job(&self, job_id: &str) -> DbResult<Generation>;
+    /// One output of a generation, deleted or not (the caller checks `deleted_at`).
+    async fn get_output(&self, generation_id: &str, idx: u32) -> DbResult<Output>;
     /// Generations, newest first, without deleted ones.
     async fn list_generations(
         &self,
@@ -279,6 +283,31 @@ pub trait SystemStore: Send + Sync {
     async fn ping(&self) -> DbResult<()>;
 }
 
+/// Where [`JobStore::jobs_ahead`] stops counting.
+pub const JOBS_AHEAD_CAP: i64 = 10_000;
+
+/// Remembered responses of `Idempotency-Key` requests, per account and mode.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request whose body hashes to `request_hash`, or says why not.
+    async fn begin_idempotent(
+        &self,
+        key: &IdempotencyKey,
+        request_hash: &str,
+        times: IdempotencyTimes,
+    ) -> DbResult<IdempotencyBegin>;
+    /// Stores the response of a claimed key; later requests with it replay this.
+    async fn finish_idempotent(
+        &self,
+        key: &IdempotencyKey,
+        status: u16,
+        response: &str,
+    ) -> DbResult<()>;
+    /// Gives a claimed key up without a response (the request failed on our side), so a
+    /// retry runs afresh.
+    async fn release_idempotent(&self, key: &IdempotencyKey) -> DbResult<()>;
+}
+
 /// Schema migrations; the one part that differs wholly between dialects.
 #[async_trait]
 pub trait MigrationStore: Send + Sync {
@@ -292,7 +321,14 @@ pub trait MigrationStore: Send + Sync {
 
 /// Everything the server needs from storage.
 pub trait Store:
-    AccountStore + KeyStore + AuditStore + JobStore + GenerationStore + SystemStore + MigrationStore
+    AccountStore
+    + KeyStore
+    + AuditStore
+    + JobStore
+    + GenerationStore
+    + IdempotencyStore
+    + SystemStore
+    + MigrationStore
 {
 }
 impl<T> Store for T where
@@ -301,6 +337,7 @@ impl<T> Store for T where
         + AuditStore
         + JobStore
         + GenerationStore
+        + IdempotencyStore
         + SystemStore
         + MigrationStore
 {

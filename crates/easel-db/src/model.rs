@@ -421,3 +421,35 @@ pub struct GenerationEnd {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
 }
+
+/// An `Idempotency-Key` in its scope: keys of different accounts and modes never meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub account_id: String,
+    pub mode: Mode,
+    pub key: String,
+}
+
+/// The clock readings [`crate::IdempotencyStore::begin_idempotent`] decides with (ms).
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyTimes {
+    pub now: i64,
+    /// Rows created before this are past their lifetime and forgotten.
+    pub forget_before: i64,
+    /// How long this claim holds the key while its request runs; past it, the claim is
+    /// taken to be abandoned (the node died) and the key may be claimed again.
+    pub locked_until: i64,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// The key is new: run the request, then finish or release the key.
+    Started,
+    /// A request with this key completed: answer its response again.
+    Replay { status: u16, response: String },
+    /// A request with this key is still running.
+    InFlight,
+    /// The key was used with a different request.
+    Mismatch,
+}

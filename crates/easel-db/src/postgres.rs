@@ -64,6 +64,7 @@ impl_audit_store!(PgStore, Postgres);
 impl_system_store!(PgStore, Postgres);
 impl_job_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 impl_generation_store!(PgStore, Postgres);
+impl_idempotency_store!(PgStore, Postgres);
 
 #[async_trait]
 impl MigrationStore for PgStore {

@@ -137,9 +137,12 @@ pub const COMPLETE_JOB: &str = "UPDATE jobs SET status = 'succeeded', lease_owne
 
 /// A failure: back to the queue at `$4` if a retry time is given and attempts remain,
 /// else failed for good. One statement, so the attempt count and the decision agree.
+/// A job asked to cancel while it ran ends canceled rather than going back to the queue.
 pub const FAIL_JOB: &str = "UPDATE jobs SET \
-     status = CASE WHEN $4 IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
-     finished_at = CASE WHEN $4 IS NOT NULL AND attempts < max_attempts THEN NULL ELSE $5 END, \
+     status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'canceled' \
+                   WHEN $4 IS NOT NULL AND attempts < max_attempts THEN 'queued' ELSE 'failed' END, \
+     finished_at = CASE WHEN cancel_requested_at IS NULL AND $4 IS NOT NULL AND attempts < max_attempts \
+                   THEN NULL ELSE $5 END, \
      run_at = COALESCE($4, run_at), last_error = $3, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
      WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING status";
 
@@ -167,8 +170,33 @@ pub const EXPIRE_JOBS: &str = "UPDATE jobs SET status = 'expired', finished_at =
      WHERE status = 'queued' AND expires_at <= $1 RETURNING {columns}";
 
 /// Queued jobs ahead of one in its queue (the claim order: run_at, then id).
-pub const JOBS_AHEAD: &str = "SELECT COUNT(*) FROM jobs WHERE queue = $1 AND status = 'queued' \
-     AND (run_at < $2 OR (run_at = $2 AND id < $3))";
+/// Counting stops at [`crate::JOBS_AHEAD_CAP`] so that a position in a very deep queue
+/// costs a bounded walk of `jobs_claim`, not a count of the whole queue.
+pub const JOBS_AHEAD: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'queued' \
+     AND (run_at < $2 OR (run_at = $2 AND id < $3)) LIMIT $4) ahead";
+
+pub const QUEUED_COUNT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'queued' \
+     LIMIT $2) queued";
+
+pub const SELECT_OUTPUT: &str = "SELECT generation_id, idx, path, content_type, width, height, duration_ms, bytes, \
+     expires_at, deleted_at FROM outputs WHERE generation_id = $1 AND idx = $2";
+
+/// Forgets a key's row if it is past its lifetime, or in flight past its lock (the request
+/// that held it died), so the key can be used afresh.
+pub const IDEMPOTENCY_FORGET_STALE: &str = "DELETE FROM idempotency_keys WHERE account_id = $1 AND mode = $2 \
+     AND key = $3 AND (created_at < $4 OR (status IS NULL AND locked_until < $5))";
+
+pub const IDEMPOTENCY_INSERT: &str = "INSERT INTO idempotency_keys (account_id, mode, key, request_hash, locked_until, \
+     created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+
+pub const IDEMPOTENCY_SELECT: &str = "SELECT request_hash, status, response FROM idempotency_keys \
+     WHERE account_id = $1 AND mode = $2 AND key = $3";
+
+pub const IDEMPOTENCY_FINISH: &str = "UPDATE idempotency_keys SET status = $4, response = $5, locked_until = NULL \
+     WHERE account_id = $1 AND mode = $2 AND key = $3 AND status IS NULL";
+
+pub const IDEMPOTENCY_RELEASE: &str = "DELETE FROM idempotency_keys WHERE account_id = $1 AND mode = $2 AND key = $3 \
+     AND status IS NULL";
 
 pub const INSERT_GENERATION: &str = "INSERT INTO generations (id, account_id, api_key_id, mode, model, kind, status, \
      input, end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \

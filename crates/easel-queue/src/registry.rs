@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub job_id: String,
+    /// The lease holder running it: what store calls that finish the job atomically with
+    /// domain changes (a generation's outputs) must name.
+    pub worker: String,
     /// 1 for the first run; a retry or a re-lease after a crash counts up.
     pub attempt: u32,
     pub max_attempts: u32,

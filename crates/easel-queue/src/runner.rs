@@ -64,6 +64,7 @@ pub struct Runner<C> {
 
 struct Shared<C> {
     store: Arc<dyn Store>,
+    running: Running,
     ctx: C,
     config: RunnerConfig,
     registry: Registry<C>,
@@ -71,9 +72,53 @@ struct Shared<C> {
     stop: CancellationToken,
 }
 
+/// Jobs running on this runner: how to stop each one at once.
+type Running = Arc<std::sync::Mutex<HashMap<String, LocalRun>>>;
+
+#[derive(Clone)]
+struct LocalRun {
+    cancel: CancellationToken,
+    canceled: Arc<AtomicBool>,
+}
+
+/// What the rest of the process may do with a started runner: wake a queue after
+/// enqueueing, stop a job it is running. Cheap to clone.
+#[derive(Clone)]
+pub struct RunnerControl {
+    wakers: Arc<HashMap<String, Arc<Notify>>>,
+    running: Running,
+}
+
+impl RunnerControl {
+    /// Wakes an idle slot of `queue` (call after enqueueing, to skip the poll delay).
+    pub fn wake(&self, queue: &str) {
+        if let Some(waker) = self.wakers.get(queue) {
+            waker.notify_one();
+        }
+    }
+
+    /// Stops `job_id` now if this runner is running it, as a cancel request noticed by a
+    /// heartbeat would (record the request in the store first: the run ends `canceled`
+    /// only if the store agrees). Other nodes notice the request at their next heartbeat.
+    pub fn cancel_local(&self, job_id: &str) -> bool {
+        let run = match self.running.lock() {
+            Ok(map) => map.get(job_id).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(job_id).cloned(),
+        };
+        match run {
+            Some(run) => {
+                run.canceled.store(true, Ordering::Release);
+                run.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// A started runner.
 pub struct RunnerHandle {
-    wakers: HashMap<String, Arc<Notify>>,
+    control: RunnerControl,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     grace: Duration,
@@ -87,6 +132,7 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             ctx,
             config,
             registry: Registry::new(),
+            running: Arc::default(),
             on_ended: None,
             stop: CancellationToken::new(),
         };
@@ -142,8 +188,12 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             }
         }
         tasks.push(tokio::spawn(maintenance(Arc::clone(&shared))));
+        let control = RunnerControl {
+            wakers: Arc::new(wakers),
+            running: Arc::clone(&shared.running),
+        };
         RunnerHandle {
-            wakers,
+            control,
             stop,
             tasks,
             grace,
@@ -154,9 +204,12 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
 impl RunnerHandle {
     /// Wakes an idle slot of `queue` (call after enqueueing, to skip the poll delay).
     pub fn wake(&self, queue: &str) {
-        if let Some(waker) = self.wakers.get(queue) {
-            waker.notify_one();
-        }
+        self.control.wake(queue);
+    }
+
+    /// A clonable handle for waking queues and stopping local jobs.
+    pub fn control(&self) -> RunnerControl {
+        self.control.clone()
     }
 
     /// Stops claiming, lets running jobs finish for up to the grace period, then abandons
@@ -235,8 +288,16 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
             Arc::clone(&lost),
             Arc::clone(&canceled),
         ));
+        self.track(
+            &job.id,
+            Some(LocalRun {
+                cancel: cancel.clone(),
+                canceled: Arc::clone(&canceled),
+            }),
+        );
         let info = RunInfo {
             job_id: job.id.clone(),
+            worker: worker.to_string(),
             attempt: job.attempts,
             max_attempts: job.max_attempts,
             cancel: cancel.clone(),
@@ -248,12 +309,25 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
             Err(_) => Err(JobError::Retryable("the job was aborted".into())),
         };
         beats.abort();
+        self.track(&job.id, None);
         if lost.load(Ordering::Acquire) {
             tracing::warn!(job.id = %job.id, "lease lost while running; the outcome is discarded");
             return;
         }
         self.record(&job, outcome, canceled.load(Ordering::Acquire))
             .await;
+    }
+
+    /// Registers (or with `None` forgets) a job running here, for [`RunnerControl::cancel_local`].
+    fn track(&self, job_id: &str, run: Option<LocalRun>) {
+        let mut map = match self.running.lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match run {
+            Some(run) => map.insert(job_id.to_string(), run),
+            None => map.remove(job_id),
+        };
     }
 
     /// Writes a run's outcome and calls the hook if the job ended for good.

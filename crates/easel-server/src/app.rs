@@ -1,13 +1,18 @@
 //! The application: configuration, storage and shared services, behind one `Arc`.
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use easel_db::Store;
+use easel_queue::RunnerControl;
+use tokio::sync::Notify;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::console::SessionKey;
+use crate::engines::Engines;
+use crate::outputs::Outputs;
+use crate::services::run_stats::RunStats;
 
 /// Everything a request handler or background task needs.
 pub struct App {
@@ -16,24 +21,53 @@ pub struct App {
     pub auth: Arc<Authenticator>,
     /// Signs console session cookies; derived from the instance secret.
     pub session_key: SessionKey,
+    /// The engine of every configured model.
+    pub engines: Engines,
+    /// Stored outputs and their signed URLs.
+    pub outputs: Outputs,
+    /// Recent run times, for ETAs.
+    pub run_stats: RunStats,
+    /// Woken whenever a generation ends on this node (for `Prefer: wait`).
+    pub generation_ended: Notify,
+    /// The in-process workers, once started (absent in CLI tools).
+    pub jobs: OnceLock<RunnerControl>,
 }
 
 impl App {
     /// Builds the application around an opened, migrated store. `instance_secret` is the
     /// instance's signing secret (`None` in tools that serve no pages: a random key).
-    pub fn new(config: Config, store: Arc<dyn Store>, instance_secret: Option<&str>) -> App {
+    /// Fails if the output store cannot be opened.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        instance_secret: Option<&str>,
+    ) -> anyhow::Result<App> {
         let prefix = config.api_keys.prefix.clone();
         let auth = Arc::new(Authenticator::new(Arc::clone(&store), prefix));
         let session_key = match instance_secret {
             Some(secret) => SessionKey::from_secret(secret),
             None => SessionKey(axum_extra::extract::cookie::Key::generate()),
         };
-        App {
+        let random_secret;
+        let secret = match instance_secret {
+            Some(secret) => secret,
+            None => {
+                random_secret = easel_core::ids::IdKind::Request.generate();
+                &random_secret
+            }
+        };
+        let outputs = Outputs::open(&config, secret)?;
+        Ok(App {
+            engines: Engines::new(&config),
+            outputs,
+            run_stats: RunStats::default(),
+            generation_ended: Notify::new(),
+            jobs: OnceLock::new(),
             config,
             store,
             auth,
             session_key,
-        }
+        })
     }
 }
 

@@ -17,10 +17,11 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::v1::{account, audit_log, events, keys, members, models};
+use crate::api::v1::{account, audit_log, events, generations, keys, members, models};
 use crate::app::AppState;
 use crate::health;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::idempotency::idempotency;
 use crate::http::middleware::{RequestId, request_context};
 use crate::openapi::ApiDoc;
 
@@ -34,6 +35,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit_log::list::list_audit_log))
         .routes(routes!(models::list::list_models))
         .routes(routes!(events::list::list_events))
+        .routes(routes!(
+            generations::create::create_generation,
+            generations::list::list_generations
+        ))
+        .routes(routes!(generations::quote::quote_generation))
+        .routes(routes!(
+            generations::get::get_generation,
+            generations::delete::delete_generation
+        ))
+        .routes(routes!(generations::cancel::cancel_generation))
+        .routes(routes!(generations::outputs::download_output))
         .routes(routes!(
             members::list::list_members,
             members::add::add_member
@@ -52,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.http.clone();
     Router::new()
         .merge(api)
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency))
         .route("/openapi.json", get(move || async move { Json(Arc::clone(&openapi)) }))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

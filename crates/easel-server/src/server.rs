@@ -42,11 +42,16 @@ pub struct Running {
 /// finish (up to `http.shutdown_grace_seconds`) and flushes batched work. `on_ready` is
 /// called once the instance is set up and before the first request is accepted.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Running),
 ) -> anyhow::Result<()> {
+    // Links (output URLs, printed URLs) need the port actually bound, which differs from
+    // `listen` when it asks for port 0.
+    if config.public_url.is_empty() {
+        config.public_url = format!("http://{}", listener.local_addr()?);
+    }
     let grace = Duration::from_secs(config.http.shutdown_grace_seconds);
     let store = open_store(&config).await?;
     let first_start = bootstrap::run(&config, store.as_ref())
@@ -56,13 +61,16 @@ pub async fn run(
         .instance_secret()
         .await
         .context("cannot read the instance secret")?;
-    let app = AppState(Arc::new(App::new(config, store, Some(&secret))));
+    let app = AppState(Arc::new(App::new(config, store, Some(&secret))?));
     let running = Running {
         app: app.clone(),
         first_start,
         local_addr: listener.local_addr()?,
     };
     on_ready(&running);
+
+    let workers = crate::jobs::start(&app);
+    let _ = app.jobs.set(workers.control());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let keys = &app.config.api_keys;
@@ -92,6 +100,9 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
+    // Running jobs get the grace period; any still running then are abandoned to their
+    // leases and finished by another node (or this one after a restart).
+    workers.shutdown().await;
     let _ = background.await;
     tracing::info!("shutdown complete");
     served

@@ -152,6 +152,26 @@ impl TestDb {
         result.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The integer `sql` (no parameters) answers, e.g. a `COUNT(*)`.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let result: Result<i64, sqlx::Error> = match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                sqlx::query_scalar(sql).fetch_one(&mut c).await
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                sqlx::query_scalar(sql).fetch_one(&mut c).await
+            }
+        };
+        result.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The text value of the first column of the first row of `sql` with one bound text
     /// parameter, or `None` if there is no row.
     pub async fn fetch_text(&self, sql: &str, param: &str) -> Option<String> {
@@ -178,4 +198,59 @@ impl TestDb {
         };
         result.unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
+}
+
+/// Reads a variable that `scripts/test` exports, panicking with a message that says how to
+/// get it: tests that need an external service fail loudly instead of skipping.
+fn required_env(name: &str, what: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{name} is not set: {what} is required by this test. Run the tests through \
+             scripts/test, which provides it (or set {name} yourself)."
+        ),
+    }
+}
+
+/// The Python interpreter of the test venv (with the pinned `openai` and `standardwebhooks`
+/// packages), from `EASEL_TEST_PYTHON`. Panics if it is unset: run `scripts/test`.
+pub fn python() -> PathBuf {
+    PathBuf::from(required_env(
+        "EASEL_TEST_PYTHON",
+        "the Python venv with the client libraries",
+    ))
+}
+
+/// Where the S3-compatible test server is and how to sign requests to it (SigV4; any
+/// region name, path-style requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// Base URL, e.g. `http://127.0.0.1:41234` (plain HTTP on loopback).
+    pub endpoint: String,
+    /// A bucket that exists and that the tests may write to (shared by all tests of a run).
+    pub bucket: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_key: String,
+}
+
+/// The S3 test server, from `EASEL_TEST_S3_ENDPOINT`, `EASEL_TEST_S3_BUCKET`,
+/// `EASEL_TEST_S3_ACCESS_KEY` and `EASEL_TEST_S3_SECRET_KEY`. Panics if any is unset:
+/// run `scripts/test`, which starts s3s-fs for the run.
+pub fn s3() -> S3Settings {
+    let what = "an S3-compatible server";
+    S3Settings {
+        endpoint: required_env("EASEL_TEST_S3_ENDPOINT", what),
+        bucket: required_env("EASEL_TEST_S3_BUCKET", what),
+        access_key: required_env("EASEL_TEST_S3_ACCESS_KEY", what),
+        secret_key: required_env("EASEL_TEST_S3_SECRET_KEY", what),
+    }
+}
+
+/// The Redis test server's URL, from `EASEL_TEST_REDIS_URL` (`scripts/test` defaults it to
+/// `redis://127.0.0.1:6379` and checks that it answers). Panics if it is unset: run
+/// `scripts/test`.
+pub fn redis_url() -> String {
+    required_env("EASEL_TEST_REDIS_URL", "a Redis server")
 }

@@ -158,6 +158,15 @@ macro_rules! impl_generation_store {
                 Self::one_generation(&mut conn, "job_id = $1", job_id).await
             }
 
+            async fn get_output(&self, generation_id: &str, idx: u32) -> $crate::DbResult<$crate::Output> {
+                let row = sqlx::query_as::<_, $crate::common::rows::OutputRow>($crate::sql::SELECT_OUTPUT)
+                    .bind(generation_id)
+                    .bind(i32::try_from(idx).unwrap_or(i32::MAX))
+                    .fetch_optional(self.read())
+                    .await?;
+                row.map(Into::into).ok_or($crate::DbError::NotFound)
+            }
+
             async fn list_generations(
                 &self,
                 account_id: &str,

@@ -207,6 +207,15 @@ macro_rules! impl_job_store {
                 Self::load_job(&mut conn, job_id).await
             }
 
+            async fn queued_count(&self, queue: &str) -> $crate::DbResult<i64> {
+                let (count,): (i64,) = sqlx::query_as($crate::sql::QUEUED_COUNT)
+                    .bind(queue)
+                    .bind($crate::JOBS_AHEAD_CAP)
+                    .fetch_one(self.read())
+                    .await?;
+                Ok(count)
+            }
+
             async fn jobs_ahead(&self, job_id: &str) -> $crate::DbResult<Option<i64>> {
                 let job = self.get_job(job_id).await?;
                 if job.status != easel_core::jobs::JobStatus::Queued {
@@ -216,6 +225,7 @@ macro_rules! impl_job_store {
                     .bind(&job.queue)
                     .bind(job.run_at)
                     .bind(&job.id)
+                    .bind($crate::JOBS_AHEAD_CAP)
                     .fetch_one(self.read())
                     .await?;
                 Ok(Some(ahead))

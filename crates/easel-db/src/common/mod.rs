@@ -18,4 +18,6 @@ mod system_store;
 mod job_store;
 #[macro_use]
 mod generation_store;
+#[macro_use]
+mod idempotency_store;
 pub(crate) mod rows;

@@ -11,6 +11,7 @@ mod changes;
 mod concurrency;
 mod credentials;
 mod generations;
+mod idempotency;
 mod jobs;
 mod keys;
 mod members;

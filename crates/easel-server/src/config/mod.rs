@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 pub use load::{ConfigError, load};
 pub use sections::{
-    ApiKeysConfig, DatabaseConfig, HttpConfig, Licence, ModelConfig, PlanConfig, PricingConfig,
+    ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
+    OutputsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config,
 };
 
 /// The embedded defaults, also the documentation of every key.
@@ -29,6 +30,7 @@ pub struct Config {
     pub listen: String,
     pub public_url: String,
     pub database_url: String,
+    pub object_store_url: String,
     pub default_plan: String,
     pub terms_version: String,
     pub http: HttpConfig,
@@ -37,6 +39,10 @@ pub struct Config {
     pub plans: std::collections::BTreeMap<String, PlanConfig>,
     pub pricing: PricingConfig,
     pub models: std::collections::BTreeMap<String, ModelConfig>,
+    pub generations: GenerationsConfig,
+    pub queue: QueueConfig,
+    pub outputs: OutputsConfig,
+    pub s3: S3Config,
 }
 
 impl Config {
@@ -53,6 +59,16 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("easel.db").display())
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// Where outputs are stored: `file://…` or `s3://bucket/prefix`, defaulting to
+    /// `DATA_DIR/outputs`.
+    pub fn object_store_url(&self) -> String {
+        if self.object_store_url.is_empty() {
+            format!("file://{}", self.data_dir.join("outputs").display())
+        } else {
+            self.object_store_url.clone()
         }
     }
 

@@ -109,3 +109,54 @@ pub struct PlanConfig {
     pub retention_days: u32,
     pub monthly_credits: i64,
 }
+
+/// `[generations]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationsConfig {
+    /// Longest prompt (and negative prompt), in characters.
+    pub max_prompt_chars: usize,
+    /// Largest decoded `input_image`, in bytes.
+    pub max_input_image_bytes: usize,
+    /// Longest `Prefer: wait=N` honoured, in seconds.
+    pub max_wait_seconds: u64,
+    /// How long an `Idempotency-Key` remembers its response.
+    pub idempotency_hours: u64,
+}
+
+/// `[queue]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// How long a claimed job is held without a heartbeat; a dead node's jobs are taken
+    /// over this long after its last heartbeat.
+    pub lease_ms: u64,
+    /// How often a running job renews its lease and looks for a cancel request.
+    pub heartbeat_ms: u64,
+    /// How often an idle worker looks for work queued by other nodes.
+    pub poll_ms: u64,
+    /// First retry delay after an engine failure; doubles per attempt up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+/// `[outputs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsConfig {
+    /// How long a signed output URL stays valid (never past the output's retention).
+    pub url_ttl_seconds: u64,
+}
+
+/// `[s3]`: credentials and endpoint for an `s3://bucket/prefix` object store URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub region: String,
+    /// Empty: AWS itself. Set for S3-compatible stores (MinIO, R2, …).
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allows a plain-HTTP endpoint (a store on the same host or network).
+    pub allow_http: bool,
+}

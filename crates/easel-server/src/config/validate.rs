@@ -123,6 +123,91 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.terms_version.trim().is_empty() {
         return fail("terms_version", "must not be empty".into());
     }
+    validate_runtime(c)
+}
+
+/// Object store, queue timing and generation limits.
+fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
+    let fail = |key: &str, reason: String| Err((key.to_string(), reason));
+    let store = &c.object_store_url;
+    if !store.is_empty() {
+        if let Some(rest) = store.strip_prefix("s3://") {
+            if rest.split('/').next().is_none_or(str::is_empty) {
+                return fail(
+                    "object_store_url",
+                    "an s3:// URL names a bucket: s3://bucket/prefix".into(),
+                );
+            }
+        } else if !store.starts_with("file://") {
+            return fail(
+                "object_store_url",
+                format!("must start with file:// or s3://, got {store:?}"),
+            );
+        }
+    }
+    let s3 = &c.s3;
+    if !(s3.endpoint.is_empty()
+        || s3.endpoint.starts_with("http://")
+        || s3.endpoint.starts_with("https://"))
+    {
+        return fail("s3.endpoint", "must start with http:// or https://".into());
+    }
+    if s3.endpoint.starts_with("http://") && !s3.allow_http {
+        return fail(
+            "s3.endpoint",
+            "is plain HTTP; set s3.allow_http = true to allow it".into(),
+        );
+    }
+    let q = &c.queue;
+    for (key, value) in [
+        ("queue.lease_ms", q.lease_ms),
+        ("queue.heartbeat_ms", q.heartbeat_ms),
+        ("queue.poll_ms", q.poll_ms),
+        ("queue.retry_base_ms", q.retry_base_ms),
+        ("queue.retry_max_ms", q.retry_max_ms),
+    ] {
+        if !(10..=86_400_000).contains(&value) {
+            return fail(key, "must be between 10 and 86400000".into());
+        }
+    }
+    if q.heartbeat_ms * 2 > q.lease_ms {
+        return fail(
+            "queue.heartbeat_ms",
+            "must be at most half of queue.lease_ms, so one late heartbeat does not lose the lease"
+                .into(),
+        );
+    }
+    let g = &c.generations;
+    if !(1..=100_000).contains(&g.max_prompt_chars) {
+        return fail(
+            "generations.max_prompt_chars",
+            "must be between 1 and 100000".into(),
+        );
+    }
+    if g.max_input_image_bytes == 0 || g.max_input_image_bytes > c.http.max_body_bytes {
+        return fail(
+            "generations.max_input_image_bytes",
+            "must be at least 1 and at most http.max_body_bytes".into(),
+        );
+    }
+    if g.max_wait_seconds > 600 || g.max_wait_seconds >= c.http.request_timeout_seconds {
+        return fail(
+            "generations.max_wait_seconds",
+            "must be at most 600 and below http.request_timeout_seconds".into(),
+        );
+    }
+    if !(1..=24 * 30).contains(&g.idempotency_hours) {
+        return fail(
+            "generations.idempotency_hours",
+            "must be between 1 and 720".into(),
+        );
+    }
+    if !(1..=7 * 86_400).contains(&c.outputs.url_ttl_seconds) {
+        return fail(
+            "outputs.url_ttl_seconds",
+            "must be between 1 and 604800".into(),
+        );
+    }
     Ok(())
 }
 
@@ -157,6 +242,11 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
             ),
         );
     }
+    if m.engine == easel_engines::Sandbox::NAME
+        && let Err(e) = crate::engines::sandbox_settings(&m.settings)
+    {
+        return fail("settings", e);
+    }
     if m.sizes.is_empty() {
         return fail("sizes", "list at least one size such as \"512x512\"".into());
     }
@@ -174,6 +264,23 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
             return Err((
                 format!("models.{id}.sizes[{i}]"),
                 format!("video sizes need even sides (H.264), got {s:?}"),
+            ));
+        }
+        let sandbox_max = easel_engines::sandbox::MAX_SIDE;
+        if m.engine == easel_engines::Sandbox::NAME
+            && (size.width > sandbox_max || size.height > sandbox_max)
+        {
+            return Err((
+                format!("models.{id}.sizes[{i}]"),
+                format!(
+                    "the sandbox engine draws at most {sandbox_max} pixels per side, got {s:?}"
+                ),
+            ));
+        }
+        if m.kind == ModelKind::Video && size.pixels() > 3840 * 2160 {
+            return Err((
+                format!("models.{id}.sizes[{i}]"),
+                format!("video sizes are at most 3840x2160 pixels, got {s:?}"),
             ));
         }
     }

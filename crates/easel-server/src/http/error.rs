@@ -34,7 +34,7 @@ pub enum ErrorType {
 macro_rules! error_codes {
     ($($code:ident => $status:ident, $kind:ident;)*) => {
         /// The machine-readable `code` of an error. One status and type per code.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
         #[serde(rename_all = "snake_case")]
         #[allow(non_camel_case_types, reason = "the variants are the wire spelling")]
         pub enum ErrorCode {
@@ -67,6 +67,14 @@ error_codes! {
     email_invalid => BAD_REQUEST, InvalidRequestError;
     password_invalid => BAD_REQUEST, InvalidRequestError;
     resource_missing => NOT_FOUND, InvalidRequestError;
+    model_not_found => NOT_FOUND, InvalidRequestError;
+    idempotency_error => BAD_REQUEST, IdempotencyError;
+    idempotency_in_flight => CONFLICT, IdempotencyError;
+    generation_already_ended => CONFLICT, InvalidRequestError;
+    signature_invalid => FORBIDDEN, PermissionError;
+    url_expired => FORBIDDEN, PermissionError;
+    model_not_on_plan => FORBIDDEN, PermissionError;
+    model_not_allowed_for_key => FORBIDDEN, PermissionError;
     route_not_found => NOT_FOUND, InvalidRequestError;
     method_not_allowed => METHOD_NOT_ALLOWED, InvalidRequestError;
     request_timeout => REQUEST_TIMEOUT, InvalidRequestError;

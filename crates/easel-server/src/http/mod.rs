@@ -2,5 +2,6 @@
 
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod pagination;

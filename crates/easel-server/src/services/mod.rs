@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod bootstrap;
+pub mod generations;
 pub mod keys;
+pub mod run_stats;
 mod text;
 
 use easel_db::DbError;

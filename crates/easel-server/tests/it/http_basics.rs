@@ -323,6 +323,29 @@ both_backends!(
         .await
         .expect(200);
         app.delete(&path, &key).await.expect(200);
+        let gen_body =
+            json!({"model": "sandbox-image", "prompt": "tour", "width": 256, "height": 256});
+        app.post("/v1/generations/quote", &key, gen_body.clone())
+            .await
+            .expect(200);
+        let g = app
+            .post("/v1/generations", &key, gen_body)
+            .await
+            .expect(202);
+        let gen_id = g.body["id"].as_str().unwrap_or_default().to_string();
+        app.get("/v1/generations", &key).await.expect(200);
+        let done = crate::generations::until(&app, &key, &gen_id, &["succeeded"]).await;
+        let url = done["outputs"][0]["url"].as_str().unwrap_or_default();
+        let path = url
+            .trim_start_matches(&app.url)
+            .replace("signature=", "signature=0");
+        app.call("GET", &path, None, None).await.expect(403);
+        app.post(&format!("/v1/generations/{gen_id}/cancel"), &key, json!({}))
+            .await
+            .expect(409);
+        app.delete(&format!("/v1/generations/{gen_id}"), &key)
+            .await
+            .expect(200);
         // Errors are documented too: each operation's 4XX is checked as well.
         app.get("/v1/keys/key_01m864a045xwwke0zd48j6933p", &key)
             .await

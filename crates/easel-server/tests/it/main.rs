@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod console;
 mod events;
+mod generations;
 mod http_basics;
 mod keys;
 mod members;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit_log;
 pub mod events;
+pub mod generations;
 pub mod keys;
 pub mod members;
 pub mod models;
@@ -15,4 +16,5 @@ pub mod tags {
     pub const MEMBERS: &str = "Members";
     pub const MODELS: &str = "Models";
     pub const EVENTS: &str = "Events";
+    pub const GENERATIONS: &str = "Generations";
 }

@@ -88,6 +88,12 @@ pub fn test_config(db: &TestDb) -> Config {
     config.api_keys.invalidation_poll_ms = 100;
     config.api_keys.last_used_flush_seconds = 1;
     config.http.shutdown_grace_seconds = 5;
+    // Quick queue timing: a lost lease is taken over in 2 s, retries wait 50–200 ms.
+    config.queue.lease_ms = 2000;
+    config.queue.heartbeat_ms = 200;
+    config.queue.poll_ms = 100;
+    config.queue.retry_base_ms = 50;
+    config.queue.retry_max_ms = 200;
     config
 }
 
@@ -183,6 +189,11 @@ impl TestApp {
         self.openapi
             .check(method.as_str(), path, res.status, &res.body);
         res
+    }
+
+    /// Checks a response to a request sent with [`TestApp::send`] against the document.
+    pub fn check(&self, method: &str, path: &str, res: &Res) {
+        self.openapi.check(method, path, res.status, &res.body);
     }
 
     /// Sends a prepared request without the OpenAPI check (for raw and malformed input).

@@ -1,0 +1,70 @@
+//! `POST /v1/generations/{id}/cancel`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::Path;
+use easel_core::jobs::JobStatus;
+use easel_core::roles::Scope;
+use easel_core::time::now_ms;
+
+use super::dto::GenerationObject;
+use crate::api::v1::tags;
+use crate::app::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::http::extract::Caller;
+use crate::services::{OrNotFound, generations};
+
+/// How long a cancel waits for a running job to stop before answering.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Cancel a generation
+///
+/// A queued generation is canceled at once. A running one is asked to stop: the answer
+/// waits briefly for it and says `canceled` if it stopped, else `running` (it stops within
+/// a heartbeat; fetch it again). Canceling a canceled generation is not an error; one that
+/// already succeeded, failed or expired gets 409.
+#[utoipa::path(
+    post,
+    path = "/v1/generations/{id}/cancel",
+    tag = tags::GENERATIONS,
+    operation_id = "cancel_generation",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The generation id (`gen_…`)")),
+    responses(
+        (status = 200, description = "The generation", body = GenerationObject),
+        (status = "4XX", description = "Error", body = ErrorEnvelope),
+        (status = "5XX", description = "Error", body = ErrorEnvelope),
+    )
+)]
+pub async fn cancel_generation(
+    state: AppState,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<GenerationObject>> {
+    caller.require(Scope::GenerationsWrite)?;
+    super::check_id(&id)?;
+    let mut g = state
+        .store
+        .cancel_generation(&caller.account_id, caller.mode, &id, now_ms())
+        .await
+        .or_not_found("generation", &id)?;
+    if g.status.is_terminal() && g.status != JobStatus::Canceled {
+        return Err(ApiError::new(
+            ErrorCode::generation_already_ended,
+            format!(
+                "The generation already ended ({}); there is nothing to cancel.",
+                g.status.as_str()
+            ),
+        )
+        .param("id"));
+    }
+    if !g.status.is_terminal() {
+        if let Some(jobs) = state.jobs.get() {
+            jobs.cancel_local(&g.job_id);
+        }
+        g = generations::wait_for(&state, &caller, g, SETTLE).await?;
+    }
+    let standing = generations::queue_standing(&state, &g).await;
+    Ok(Json(GenerationObject::build(&state, g, standing)))
+}

@@ -1,0 +1,67 @@
+//! `POST /v1/generations/quote`.
+
+use axum::Json;
+use easel_core::models::credits_to_eur;
+use easel_core::roles::Scope;
+
+use super::dto::{CreateGenerationRequest, QuoteObject, QuoteRefusal};
+use crate::api::v1::tags;
+use crate::app::AppState;
+use crate::http::error::{ApiResult, ErrorEnvelope};
+use crate::http::extract::{Caller, Json as JsonBody};
+use crate::services::generations;
+
+/// Quote a generation
+///
+/// The same body as creating one; answers the exact price (computed as the generation
+/// would be charged), whether it would be accepted now and why not, and the expected wait.
+/// Nothing is held or queued. Invalid requests get the same 4xx a creation would.
+#[utoipa::path(
+    post,
+    path = "/v1/generations/quote",
+    tag = tags::GENERATIONS,
+    operation_id = "quote_generation",
+    security(("api_key" = [])),
+    request_body = CreateGenerationRequest,
+    responses(
+        (status = 200, description = "The quote", body = QuoteObject),
+        (status = "4XX", description = "Error", body = ErrorEnvelope),
+        (status = "5XX", description = "Error", body = ErrorEnvelope),
+    )
+)]
+pub async fn quote_generation(
+    state: AppState,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateGenerationRequest>,
+) -> ApiResult<Json<QuoteObject>> {
+    caller.require(Scope::GenerationsRead)?;
+    let v = generations::validate(&state, &caller, body.into())?;
+    let refusals: Vec<QuoteRefusal> = generations::policy_refusals(&state, &caller, &v)
+        .into_iter()
+        .map(|e| QuoteRefusal {
+            code: serde_json::to_value(e.code)
+                .ok()
+                .and_then(|c| c.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            message: e.message.into_owned(),
+        })
+        .collect();
+    let queue = crate::engines::queue_name(&state.config, &v.model_id, caller.mode);
+    let queued = state.store.queued_count(&queue).await?;
+    let eta = state
+        .run_stats
+        .eta_seconds(&v.model_id, queued, v.model.concurrency);
+    Ok(Json(QuoteObject {
+        object: "quote",
+        model: v.model_id.clone(),
+        livemode: caller.mode.is_live(),
+        credits: v.credits,
+        eur: credits_to_eur(v.credits),
+        live_credits: v.live_credits,
+        allowed: refusals.is_empty(),
+        refusals,
+        queue_position: queued,
+        eta_seconds: eta,
+        input: serde_json::to_value(&v.input).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,217 @@
+//! Background jobs of the server: running generations, and settling generations whose job
+//! ended without outputs.
+//!
+//! A generation's job stores its outputs and marks the generation succeeded in one store
+//! call ([`easel_db::GenerationStore::succeed_generation`], which also completes the job),
+//! so a crash can never leave a succeeded job without its generation or the reverse. Every
+//! other ending (failed after its retries, canceled, expired, a dead worker out of
+//! attempts) reaches [`settle_ended`] through the runner's hook.
+
+use std::time::{Duration, Instant};
+
+use easel_core::jobs::JobStatus;
+use easel_core::time::now_ms;
+use easel_db::{GenerationEnd, Output};
+use easel_engines::{EngineError, GenerationRequest};
+use easel_queue::{Job, JobError, RunInfo, Runner, RunnerConfig, RunnerHandle};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::outputs::Outputs;
+use crate::services::generations::GenerationInput;
+
+/// Runs one generation on its model's engine and stores the outputs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunGeneration {
+    pub generation_id: String,
+    /// The plan's retention when the generation was created: outputs expire after it.
+    pub retention_days: u32,
+}
+
+/// Error codes a generation can end with; the job's `last_error` is `"<code>: <message>"`.
+pub mod codes {
+    pub const ENGINE_ERROR: &str = "engine_error";
+    pub const ENGINE_TIMEOUT: &str = "engine_timeout";
+    pub const STORAGE_ERROR: &str = "output_storage_failed";
+    pub const WORKER_LOST: &str = "worker_lost";
+    pub const EXPIRED: &str = "queue_timeout";
+    pub const INTERNAL: &str = "internal_error";
+}
+
+fn err(code: &str, message: impl std::fmt::Display) -> String {
+    format!("{code}: {message}")
+}
+
+impl Job for RunGeneration {
+    const KIND: &'static str = "generation.run";
+    type Context = AppState;
+
+    async fn run(&self, app: &AppState, run: &RunInfo) -> Result<(), JobError> {
+        let now = now_ms();
+        let g = app
+            .store
+            .mark_generation_running(&run.job_id, now)
+            .await
+            .map_err(|e| JobError::Retryable(err(codes::INTERNAL, e)))?;
+        if g.status.is_terminal() {
+            // Ended while the claim was in flight (an expiry that won the race): nothing to do.
+            return Ok(());
+        }
+        let input: GenerationInput = serde_json::from_value(g.input.clone())
+            .map_err(|e| JobError::Fatal(err(codes::INTERNAL, format!("unreadable input: {e}"))))?;
+        let engine = app.engines.get(&g.model, g.mode).ok_or_else(|| {
+            JobError::Fatal(err(
+                codes::ENGINE_ERROR,
+                format!("model `{}` is no longer configured", g.model),
+            ))
+        })?;
+        let timeout = app
+            .config
+            .models
+            .get(&g.model)
+            .map_or(300, |m| m.timeout_seconds);
+        let request = GenerationRequest {
+            model: g.model.clone(),
+            kind: g.kind,
+            prompt: input.prompt,
+            negative_prompt: input.negative_prompt,
+            width: input.width,
+            height: input.height,
+            n: input.n,
+            seed: input.seed,
+            duration_seconds: input.duration_seconds,
+            fps: input.fps,
+            attempt: run.attempt,
+        };
+        let started = Instant::now();
+        let artifacts = match tokio::time::timeout(
+            Duration::from_secs(timeout),
+            engine.generate(&request, &run.cancel),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(JobError::Retryable(err(
+                    codes::ENGINE_TIMEOUT,
+                    format!("the engine did not finish within {timeout} s"),
+                )));
+            }
+            Ok(Err(EngineError::Retryable(why))) => {
+                return Err(JobError::Retryable(err(codes::ENGINE_ERROR, why)));
+            }
+            Ok(Err(EngineError::Fatal(why))) => {
+                return Err(JobError::Fatal(err(codes::ENGINE_ERROR, why)));
+            }
+            Ok(Err(EngineError::Canceled)) => return Err(JobError::Canceled),
+            Ok(Ok(artifacts)) => artifacts,
+        };
+        let finished = now_ms();
+        let expires_at = finished.saturating_add(i64::from(self.retention_days) * 86_400_000);
+        let mut outputs = Vec::with_capacity(artifacts.len());
+        for (idx, artifact) in (0u32..).zip(artifacts) {
+            let path = Outputs::object_path(&g.account_id, &g.id, idx, artifact.content_type);
+            let bytes = artifact.bytes.len() as i64;
+            // The same paths on every attempt: a retry overwrites, never orphans.
+            app.outputs
+                .put(&path, artifact.bytes)
+                .await
+                .map_err(|e| JobError::Retryable(err(codes::STORAGE_ERROR, format!("{e:#}"))))?;
+            outputs.push(Output {
+                idx,
+                path,
+                content_type: artifact.content_type.to_string(),
+                width: artifact.width,
+                height: artifact.height,
+                duration_ms: artifact
+                    .duration_seconds
+                    .map(|s| (s * 1000.0).round() as i64),
+                bytes,
+                expires_at,
+                deleted_at: None,
+            });
+        }
+        // The sandbox and today's engines cost what was estimated; engines that report
+        // actual usage will charge less here (never more: the hold is the ceiling).
+        let charged = g.credits_estimated;
+        match app
+            .store
+            .succeed_generation(&run.job_id, &run.worker, outputs, charged, now_ms())
+            .await
+        {
+            Ok(Some(_)) => {
+                app.run_stats.record(&g.model, started.elapsed());
+                app.generation_ended.notify_waiters();
+                Ok(())
+            }
+            // The lease was lost (this node was presumed dead): the new holder finishes.
+            Ok(None) => Ok(()),
+            Err(e) => Err(JobError::Retryable(err(codes::STORAGE_ERROR, e))),
+        }
+    }
+}
+
+/// Settles the generation of a job that ended without succeeding here.
+pub async fn settle_ended(app: AppState, job: easel_db::Job) {
+    if job.kind != RunGeneration::KIND || job.status == JobStatus::Succeeded {
+        return;
+    }
+    let (code, message) = match job.status {
+        JobStatus::Canceled => (None, None),
+        JobStatus::Expired => (
+            Some(codes::EXPIRED.to_string()),
+            Some(
+                "The generation waited in the queue longer than the model allows and was not run."
+                    .to_string(),
+            ),
+        ),
+        _ => {
+            let last = job.last_error.clone().unwrap_or_default();
+            match last.split_once(": ") {
+                Some((code, message))
+                    if code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+                {
+                    (Some(code.to_string()), Some(message.to_string()))
+                }
+                _ if last.starts_with("lease expired") => (
+                    Some(codes::WORKER_LOST.to_string()),
+                    Some(
+                        "The worker running the generation stopped responding too many times."
+                            .to_string(),
+                    ),
+                ),
+                _ => (Some(codes::ENGINE_ERROR.to_string()), Some(last)),
+            }
+        }
+    };
+    let end = GenerationEnd {
+        status: job.status,
+        error_code: code,
+        error_message: message,
+    };
+    if let Err(e) = app.store.end_generation(&job.id, end, now_ms()).await {
+        tracing::error!(job.id = %job.id, error = %e, "could not settle the generation of an ended job");
+    }
+    app.generation_ended.notify_waiters();
+}
+
+/// Starts the in-process workers: every configured model's queues with its concurrency.
+pub fn start(app: &AppState) -> RunnerHandle {
+    let q = &app.config.queue;
+    let config = RunnerConfig {
+        lease: Duration::from_millis(q.lease_ms),
+        heartbeat: Duration::from_millis(q.heartbeat_ms),
+        poll: Duration::from_millis(q.poll_ms),
+        backoff_base: Duration::from_millis(q.retry_base_ms),
+        backoff_max: Duration::from_millis(q.retry_max_ms),
+        shutdown_grace: Duration::from_secs(app.config.http.shutdown_grace_seconds),
+        ..RunnerConfig::default()
+    };
+    let hook_app = app.clone();
+    let mut runner = Runner::new(std::sync::Arc::clone(&app.store), app.clone(), config)
+        .register::<RunGeneration>()
+        .on_ended(move |job| settle_ended(hook_app.clone(), job));
+    for (queue, slots) in crate::engines::queues(&app.config) {
+        runner = runner.queue(queue, slots);
+    }
+    runner.start()
+}

@@ -1,0 +1,240 @@
+//! Where finished outputs live, and the signed URLs they are served at.
+//!
+//! Objects go through `object_store`: local files by default (`DATA_DIR/outputs`), or an
+//! S3-compatible bucket. Either way Easel serves them itself at
+//! `/v1/outputs/{generation_id}/{idx}.{ext}?expires=…&signature=…`, so a URL works the same
+//! on every backend, stops working the moment the output is deleted (the database says so
+//! before the store is asked), and never exposes store credentials.
+//!
+//! The signature is HMAC-SHA256 over the path and the expiry, with a key derived from the
+//! instance secret: every node of an installation verifies every other node's URLs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::Sha256;
+
+use crate::config::Config;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The output store and the URL signer.
+pub struct Outputs {
+    store: Arc<dyn ObjectStore>,
+    signing_key: Vec<u8>,
+    public_url: String,
+    url_ttl_ms: i64,
+}
+
+/// Why a signed URL was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlRefusal {
+    /// The signature does not match the path and expiry (tampered or forged).
+    BadSignature,
+    /// The URL was genuine but its time is up.
+    Expired,
+}
+
+impl Outputs {
+    /// Opens the configured store (creating the local directory if needed).
+    pub fn open(config: &Config, instance_secret: &str) -> anyhow::Result<Outputs> {
+        let url = config.object_store_url();
+        let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the outputs directory {dir}"))?;
+            Arc::new(
+                LocalFileSystem::new_with_prefix(dir)
+                    .with_context(|| format!("cannot open the outputs directory {dir}"))?,
+            )
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let s3 = &config.s3;
+            let mut builder = AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region(&s3.region)
+                .with_allow_http(s3.allow_http);
+            if !s3.endpoint.is_empty() {
+                builder = builder.with_endpoint(&s3.endpoint);
+            }
+            if !s3.access_key_id.is_empty() {
+                builder = builder
+                    .with_access_key_id(&s3.access_key_id)
+                    .with_secret_access_key(&s3.secret_access_key);
+            }
+            let bucket_store = Arc::new(builder.build().context("cannot set up the S3 store")?);
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() {
+                bucket_store
+            } else {
+                Arc::new(PrefixStore::new(bucket_store, prefix))
+            }
+        } else {
+            anyhow::bail!("object_store_url must start with file:// or s3://");
+        };
+        let mut mac = HmacSha256::new_from_slice(instance_secret.as_bytes())
+            .context("bad instance secret")?;
+        mac.update(b"easel output urls v1");
+        Ok(Outputs {
+            store,
+            signing_key: mac.finalize().into_bytes().to_vec(),
+            public_url: config.public_url(),
+            url_ttl_ms: i64::try_from(config.outputs.url_ttl_seconds)
+                .unwrap_or(3600)
+                .saturating_mul(1000),
+        })
+    }
+
+    /// Where output `idx` of a generation is stored.
+    pub fn object_path(
+        account_id: &str,
+        generation_id: &str,
+        idx: u32,
+        content_type: &str,
+    ) -> String {
+        format!(
+            "{account_id}/{generation_id}/{idx}.{}",
+            extension(content_type)
+        )
+    }
+
+    /// Stores an object, replacing any earlier one (a retried job writes the same paths).
+    pub async fn put(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.store
+            .put(&ObjectPath::from(path), bytes.into())
+            .await
+            .with_context(|| format!("cannot store output {path}"))?;
+        Ok(())
+    }
+
+    /// Reads an object whole.
+    pub async fn get(&self, path: &str) -> Result<bytes::Bytes, object_store::Error> {
+        self.store.get(&ObjectPath::from(path)).await?.bytes().await
+    }
+
+    /// Deletes an object; one already gone counts as deleted.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        match self.store.delete(&ObjectPath::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot delete output {path}")),
+        }
+    }
+
+    /// The URL path of an output (what the signature covers).
+    pub fn url_path(generation_id: &str, idx: u32, content_type: &str) -> String {
+        format!(
+            "/v1/outputs/{generation_id}/{idx}.{}",
+            extension(content_type)
+        )
+    }
+
+    /// A signed URL for an output, valid for the configured time but never past
+    /// `output_expires_at` (ms). Returns the URL and its expiry (ms).
+    pub fn signed_url(&self, path: &str, now: i64, output_expires_at: i64) -> (String, i64) {
+        // Whole seconds, rounded down, so the URL never outlives the output.
+        let expires_ms = (now.saturating_add(self.url_ttl_ms)).min(output_expires_at);
+        let expires = expires_ms.div_euclid(1000);
+        let signature = hex::encode(self.mac(path, expires));
+        (
+            format!(
+                "{}{path}?expires={expires}&signature={signature}",
+                self.public_url
+            ),
+            expires * 1000,
+        )
+    }
+
+    /// Checks a URL's signature and expiry (unix seconds) at `now` (ms).
+    pub fn verify(
+        &self,
+        path: &str,
+        expires: i64,
+        signature: &str,
+        now: i64,
+    ) -> Result<(), UrlRefusal> {
+        let given = hex::decode(signature).map_err(|_| UrlRefusal::BadSignature)?;
+        let mut mac =
+            HmacSha256::new_from_slice(&self.signing_key).map_err(|_| UrlRefusal::BadSignature)?;
+        mac.update(Self::signed_text(path, expires).as_bytes());
+        // Constant-time comparison: the signature must not leak through timing.
+        mac.verify_slice(&given)
+            .map_err(|_| UrlRefusal::BadSignature)?;
+        if expires.saturating_mul(1000) <= now {
+            return Err(UrlRefusal::Expired);
+        }
+        Ok(())
+    }
+
+    fn mac(&self, path: &str, expires: i64) -> Vec<u8> {
+        // A key of any length is accepted by HMAC; this cannot fail.
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.signing_key) else {
+            return Vec::new();
+        };
+        mac.update(Self::signed_text(path, expires).as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn signed_text(path: &str, expires: i64) -> String {
+        format!("{path}\n{expires}")
+    }
+}
+
+/// The file extension of a content type we produce.
+pub fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "video/mp4" => "mp4",
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        _ => "png",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outputs() -> Outputs {
+        Outputs {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            signing_key: b"k".to_vec(),
+            public_url: "http://x".into(),
+            url_ttl_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn signed_urls_verify_until_they_expire_and_never_outlive_the_output() {
+        let o = outputs();
+        let path = "/v1/outputs/gen_1/0.png";
+        let (url, expires_ms) = o.signed_url(path, 1_000_000, 10_000_000);
+        assert_eq!(expires_ms, 1_060_000);
+        let sig = url.rsplit("signature=").next().unwrap_or_default();
+        assert_eq!(o.verify(path, 1060, sig, 1_000_000), Ok(()));
+        assert_eq!(
+            o.verify(path, 1060, sig, 1_060_000),
+            Err(UrlRefusal::Expired)
+        );
+        assert_eq!(
+            o.verify(path, 1061, sig, 1_000_000),
+            Err(UrlRefusal::BadSignature)
+        );
+        assert_eq!(
+            o.verify("/v1/outputs/gen_1/1.png", 1060, sig, 1_000_000),
+            Err(UrlRefusal::BadSignature)
+        );
+        assert_eq!(
+            o.verify(path, 1060, "zz", 1_000_000),
+            Err(UrlRefusal::BadSignature)
+        );
+        let (_, capped) = o.signed_url(path, 1_000_000, 1_030_500);
+        assert_eq!(
+            capped, 1_030_000,
+            "capped at the output's own expiry, rounded down"
+        );
+    }
+}

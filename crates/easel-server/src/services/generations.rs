@@ -1,0 +1,563 @@
+//! Generations: validating a request, pricing it, enqueueing it, and waiting for it.
+//!
+//! Validation errors (a bad field) are 4xx answers that name the field; policy checks (the
+//! plan, the key's model allow-list) are separate so that a quote can report them as "not
+//! allowed now" instead of failing.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use easel_core::ids::IdKind;
+use easel_core::jobs::JobStatus;
+use easel_core::models::{self, ModelKind, Size};
+use easel_core::time::now_ms;
+use easel_db::{Generation, NewGeneration, NewJob};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::config::ModelConfig;
+use crate::http::error::{ApiError, ApiResult, ErrorCode};
+use crate::jobs::RunGeneration;
+
+/// A generation request as the API receives it (native and OpenAI shapes map onto it).
+#[derive(Debug, Clone, Default)]
+pub struct GenerationSpec {
+    pub model: String,
+    pub prompt: String,
+    pub negative_prompt: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub n: Option<u32>,
+    pub seed: Option<i64>,
+    pub duration_seconds: Option<u32>,
+    pub fps: Option<u32>,
+    pub input_image: Option<String>,
+    pub user: Option<String>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub livemode: Option<bool>,
+}
+
+/// The validated request, stored as the generation's `input` and read back by the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationInput {
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub n: u32,
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_image: Option<InputImage>,
+}
+
+/// A stored input image: where it is and what it is, never its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputImage {
+    pub content_type: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Object store path.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub path: String,
+}
+
+/// A request that passed validation, priced.
+pub struct Validated<'a> {
+    pub model_id: String,
+    pub model: &'a ModelConfig,
+    pub input: GenerationInput,
+    /// The decoded input image, stored when the generation is created.
+    pub image_bytes: Option<Vec<u8>>,
+    pub end_user: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    /// What the call costs in the caller's mode (0 in test mode).
+    pub credits: i64,
+    /// What it would cost in live mode.
+    pub live_credits: i64,
+}
+
+/// Largest `user` id.
+const MAX_USER_CHARS: usize = 256;
+/// Metadata limits (as Stripe's): keys, key length, value length.
+const MAX_METADATA_KEYS: usize = 16;
+const MAX_METADATA_KEY_CHARS: usize = 40;
+const MAX_METADATA_VALUE_CHARS: usize = 500;
+
+/// Checks every field of `spec` for the caller, without side effects.
+pub fn validate<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    spec: GenerationSpec,
+) -> ApiResult<Validated<'a>> {
+    let config = &state.config;
+    if let Some(live) = spec.livemode
+        && live != caller.mode.is_live()
+    {
+        return Err(ApiError::invalid(
+            "livemode",
+            format!(
+                "This is a {} key; it can only create {} generations.",
+                caller.mode.as_str(),
+                caller.mode.as_str()
+            ),
+        ));
+    }
+    if spec.model.is_empty() {
+        return Err(
+            ApiError::new(ErrorCode::parameter_missing, "`model` is required.").param("model"),
+        );
+    }
+    let Some(model) = config.model(&spec.model) else {
+        let shown: String = spec.model.chars().take(64).collect();
+        return Err(ApiError::new(
+            ErrorCode::model_not_found,
+            format!("No such model: '{shown}'. GET /v1/models lists the models you can use."),
+        )
+        .param("model"));
+    };
+    let prompt = check_text("prompt", &spec.prompt, config.generations.max_prompt_chars)?;
+    if prompt.trim().is_empty() {
+        return Err(ApiError::invalid("prompt", "`prompt` must not be empty."));
+    }
+    let negative_prompt = match &spec.negative_prompt {
+        Some(text) => Some(check_text(
+            "negative_prompt",
+            text,
+            config.generations.max_prompt_chars,
+        )?),
+        None => None,
+    };
+    let size = check_size(model, spec.width, spec.height)?;
+    let (n, duration_seconds, fps) = match model.kind {
+        ModelKind::Image => {
+            if spec.duration_seconds.is_some() {
+                return Err(ApiError::invalid(
+                    "duration_seconds",
+                    format!(
+                        "`{}` makes images; `duration_seconds` is for video models.",
+                        spec.model
+                    ),
+                ));
+            }
+            if spec.fps.is_some() {
+                return Err(ApiError::invalid(
+                    "fps",
+                    format!("`{}` makes images; `fps` is for video models.", spec.model),
+                ));
+            }
+            let n = spec.n.unwrap_or(1);
+            if !(1..=model.max_n).contains(&n) {
+                return Err(ApiError::invalid(
+                    "n",
+                    format!(
+                        "`n` must be between 1 and {} for `{}`.",
+                        model.max_n, spec.model
+                    ),
+                ));
+            }
+            (n, None, None)
+        }
+        ModelKind::Video => {
+            if spec.n.is_some_and(|n| n != 1) {
+                return Err(ApiError::invalid(
+                    "n",
+                    "Video models make one video per call; `n` must be 1.",
+                ));
+            }
+            let duration = spec
+                .duration_seconds
+                .or(model.durations.first().copied())
+                .unwrap_or(1);
+            if !model.durations.contains(&duration) {
+                return Err(ApiError::invalid(
+                    "duration_seconds",
+                    format!(
+                        "`duration_seconds` must be one of {:?} for `{}`.",
+                        model.durations, spec.model
+                    ),
+                ));
+            }
+            let fps = spec.fps.or(model.fps.first().copied()).unwrap_or(1);
+            if !model.fps.contains(&fps) {
+                return Err(ApiError::invalid(
+                    "fps",
+                    format!("`fps` must be one of {:?} for `{}`.", model.fps, spec.model),
+                ));
+            }
+            (1, Some(duration), Some(fps))
+        }
+    };
+    let seed = match spec.seed {
+        Some(seed) if seed < 0 => {
+            return Err(ApiError::invalid("seed", "`seed` must be 0 or more."));
+        }
+        Some(seed) => seed.unsigned_abs(),
+        // Chosen here and stored, so a retried job draws the very same picture.
+        None => u64::from(rand::thread_rng().r#gen::<u32>()),
+    };
+    let (image_bytes, input_image) = match &spec.input_image {
+        Some(encoded) => {
+            let (bytes, image) =
+                check_input_image(encoded, config.generations.max_input_image_bytes)?;
+            (Some(bytes), Some(image))
+        }
+        None => (None, None),
+    };
+    let end_user = match spec.user {
+        Some(user)
+            if user.is_empty()
+                || user.chars().count() > MAX_USER_CHARS
+                || user.chars().any(char::is_control) =>
+        {
+            return Err(ApiError::invalid(
+                "user",
+                format!(
+                    "`user` must be 1 to {MAX_USER_CHARS} characters without control characters."
+                ),
+            ));
+        }
+        other => other,
+    };
+    let metadata = match spec.metadata {
+        Some(map) => Some(check_metadata(map)?),
+        None => None,
+    };
+    let markup = config.markup();
+    let live_credits = match model.kind {
+        ModelKind::Image => models::image_price(model.web_price, size, n, markup),
+        ModelKind::Video => {
+            models::video_price(model.web_price, size, duration_seconds.unwrap_or(1), markup)
+        }
+    };
+    Ok(Validated {
+        model_id: spec.model,
+        model,
+        input: GenerationInput {
+            prompt,
+            negative_prompt,
+            width: size.width,
+            height: size.height,
+            n,
+            seed,
+            duration_seconds,
+            fps,
+            input_image,
+        },
+        image_bytes,
+        end_user,
+        metadata,
+        credits: if caller.mode.is_live() {
+            live_credits
+        } else {
+            0
+        },
+        live_credits,
+    })
+}
+
+/// Why the caller may not run a valid request now (plan, key allow-list). Empty: allowed.
+pub fn policy_refusals(_state: &AppState, caller: &Caller, v: &Validated<'_>) -> Vec<ApiError> {
+    let mut refusals = Vec::new();
+    if !v.model.plans.is_empty() && !v.model.plans.contains(&caller.plan) {
+        refusals.push(
+            ApiError::new(
+                ErrorCode::model_not_on_plan,
+                format!(
+                    "The `{}` plan does not include `{}`; plans that do: {}.",
+                    caller.plan,
+                    v.model_id,
+                    v.model.plans.join(", ")
+                ),
+            )
+            .param("model"),
+        );
+    }
+    if let Some(allowed) = &caller.allowed_models
+        && !allowed.contains(&v.model_id)
+    {
+        refusals.push(
+            ApiError::new(
+                ErrorCode::model_not_allowed_for_key,
+                format!("This API key may not use `{}`.", v.model_id),
+            )
+            .param("model"),
+        );
+    }
+    refusals
+}
+
+/// Validates, checks policy, stores any input image and enqueues the generation.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    spec: GenerationSpec,
+) -> ApiResult<Generation> {
+    let v = validate(state, caller, spec)?;
+    if let Some(refusal) = policy_refusals(state, caller, &v).into_iter().next() {
+        return Err(refusal);
+    }
+    let config = &state.config;
+    let id = IdKind::Generation.generate();
+    let mut input = v.input;
+    if let (Some(bytes), Some(image)) = (v.image_bytes, input.input_image.as_mut()) {
+        let path = format!(
+            "{}/{id}/input.{}",
+            caller.account_id,
+            crate::outputs::extension(&image.content_type)
+        );
+        state
+            .outputs
+            .put(&path, bytes)
+            .await
+            .map_err(ApiError::internal)?;
+        image.path = path;
+    }
+    let plan = config.plan(&caller.plan);
+    let licence = plan.map_or("non_commercial", |p| licence_str(p.licence));
+    let retention_days = plan.map_or(7, |p| p.retention_days);
+    let now = now_ms();
+    let queue = crate::engines::queue_name(config, &v.model_id, caller.mode);
+    let payload = serde_json::to_string(&RunGeneration {
+        generation_id: id.clone(),
+        retention_days,
+    })
+    .map_err(ApiError::internal)?;
+    let max_queue_ms = i64::try_from(v.model.max_queue_seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let new = NewGeneration {
+        id,
+        account_id: caller.account_id.clone(),
+        api_key_id: caller.key_id.clone(),
+        mode: caller.mode,
+        model: v.model_id,
+        kind: v.model.kind,
+        input: serde_json::to_value(&input).map_err(ApiError::internal)?,
+        end_user: v.end_user,
+        metadata: v.metadata,
+        licence: licence.to_string(),
+        credits_estimated: v.credits,
+        job: NewJob {
+            id: IdKind::Job.generate(),
+            queue: queue.clone(),
+            kind: <RunGeneration as easel_queue::Job>::KIND.to_string(),
+            payload,
+            max_attempts: v.model.max_attempts,
+            run_at: now,
+            expires_at: Some(now.saturating_add(max_queue_ms)),
+            now,
+        },
+    };
+    let generation = state.store.create_generation(new, now).await?;
+    if let Some(jobs) = state.jobs.get() {
+        jobs.wake(&queue);
+    }
+    Ok(generation)
+}
+
+/// Waits until the generation ends or `wait` passes; returns it as it is then.
+pub async fn wait_for(
+    state: &AppState,
+    caller: &Caller,
+    generation: Generation,
+    wait: Duration,
+) -> ApiResult<Generation> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut current = generation;
+    while !current.status.is_terminal() {
+        // Registered before the read, so an end between the read and the wait still wakes us.
+        let ended = state.generation_ended.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        current = state
+            .store
+            .get_generation(&caller.account_id, caller.mode, &current.id)
+            .await?;
+        if current.status.is_terminal() {
+            break;
+        }
+        // Jobs that end on other nodes are noticed by polling.
+        let poll = tokio::time::sleep(Duration::from_millis(250));
+        tokio::select! {
+            () = ended => {}
+            () = poll => {}
+            () = tokio::time::sleep_until(deadline) => {
+                return Ok(state.store.get_generation(&caller.account_id, caller.mode, &current.id).await?);
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// Where a queued generation stands: jobs ahead of it (capped) and an ETA in seconds.
+pub async fn queue_standing(state: &AppState, g: &Generation) -> (Option<i64>, Option<i64>) {
+    if g.status != JobStatus::Queued {
+        return (None, None);
+    }
+    let ahead = match state.store.jobs_ahead(&g.job_id).await {
+        Ok(Some(ahead)) => ahead,
+        _ => return (None, None),
+    };
+    let slots = state
+        .config
+        .models
+        .get(&g.model)
+        .map_or(1, |m| m.concurrency);
+    (
+        Some(ahead),
+        state.run_stats.eta_seconds(&g.model, ahead, slots),
+    )
+}
+
+/// The stored spelling of a licence.
+pub fn licence_str(licence: crate::config::Licence) -> &'static str {
+    use crate::config::Licence;
+    match licence {
+        Licence::NonCommercial => "non_commercial",
+        Licence::CommercialAttribution => "commercial_attribution",
+        Licence::WhiteLabel => "white_label",
+    }
+}
+
+fn check_text(param: &'static str, text: &str, max_chars: usize) -> ApiResult<String> {
+    if text.chars().count() > max_chars {
+        return Err(ApiError::invalid(
+            param,
+            format!("`{param}` is longer than {max_chars} characters."),
+        ));
+    }
+    if text.chars().any(|c| c == '\0') {
+        return Err(ApiError::invalid(
+            param,
+            format!("`{param}` must not contain NUL characters."),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+fn check_size(model: &ModelConfig, width: Option<u32>, height: Option<u32>) -> ApiResult<Size> {
+    let sizes: Vec<Size> = model.sizes.iter().filter_map(|s| Size::parse(s)).collect();
+    let Some(default) = sizes.first().copied() else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "model without sizes passed config validation"
+        )));
+    };
+    let size = match (width, height) {
+        (None, None) => return Ok(default),
+        (Some(width), Some(height)) => Size { width, height },
+        (Some(_), None) => {
+            return Err(
+                ApiError::new(ErrorCode::parameter_missing, "Give `height` with `width`.")
+                    .param("height"),
+            );
+        }
+        (None, Some(_)) => {
+            return Err(
+                ApiError::new(ErrorCode::parameter_missing, "Give `width` with `height`.")
+                    .param("width"),
+            );
+        }
+    };
+    if !sizes.contains(&size) {
+        let listed: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+        return Err(ApiError::invalid(
+            "width",
+            format!(
+                "{size} is not a size this model makes; use one of {}.",
+                listed.join(", ")
+            ),
+        ));
+    }
+    Ok(size)
+}
+
+/// Decodes a base64 image (optionally a `data:` URL) and checks it is a PNG, JPEG or WebP
+/// no larger than `max_bytes`.
+fn check_input_image(encoded: &str, max_bytes: usize) -> ApiResult<(Vec<u8>, InputImage)> {
+    let param = "input_image";
+    let data = match encoded.strip_prefix("data:") {
+        Some(rest) => match rest.split_once(";base64,") {
+            Some((_, data)) => data,
+            None => {
+                return Err(ApiError::invalid(
+                    param,
+                    "A `data:` URL must be base64 (`data:image/png;base64,…`).",
+                ));
+            }
+        },
+        None => encoded,
+    };
+    // Base64 is 4/3 of the bytes: refuse oversized input before decoding it.
+    if data.len() / 4 * 3 > max_bytes + 3 {
+        return Err(ApiError::invalid(
+            param,
+            format!("`input_image` is larger than {max_bytes} bytes."),
+        ));
+    }
+    let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| ApiError::invalid(param, "`input_image` is not valid base64."))?;
+    if bytes.len() > max_bytes {
+        return Err(ApiError::invalid(
+            param,
+            format!("`input_image` is larger than {max_bytes} bytes."),
+        ));
+    }
+    let content_type = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        return Err(ApiError::invalid(
+            param,
+            "`input_image` is not a PNG, JPEG or WebP image.",
+        ));
+    };
+    let image = InputImage {
+        content_type: content_type.to_string(),
+        bytes: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        path: String::new(),
+    };
+    Ok((bytes, image))
+}
+
+fn check_metadata(map: serde_json::Map<String, serde_json::Value>) -> ApiResult<serde_json::Value> {
+    if map.len() > MAX_METADATA_KEYS {
+        return Err(ApiError::invalid(
+            "metadata",
+            format!("`metadata` holds at most {MAX_METADATA_KEYS} keys."),
+        ));
+    }
+    for (key, value) in &map {
+        if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS {
+            return Err(ApiError::invalid(
+                "metadata",
+                format!("`metadata` keys are 1 to {MAX_METADATA_KEY_CHARS} characters."),
+            ));
+        }
+        match value {
+            serde_json::Value::String(s) if s.chars().count() <= MAX_METADATA_VALUE_CHARS => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("metadata.{key}"),
+                    format!(
+                        "`metadata` values are strings of at most {MAX_METADATA_VALUE_CHARS} characters."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(serde_json::Value::Object(map))
+}
