@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::v1::{account, audit_log, events, generations, keys, members, models};
+use crate::api::v1::{account, audit_log, events, generations, images, keys, members, models};
 use crate::app::AppState;
 use crate::health;
 use crate::http::error::{ApiError, ErrorCode};
@@ -46,6 +46,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(generations::cancel::cancel_generation))
         .routes(routes!(generations::outputs::download_output))
+        .routes(routes!(images::generate::create_images))
         .routes(routes!(
             members::list::list_members,
             members::add::add_member

@@ -304,6 +304,47 @@ mod tests {
     }
 
     #[test]
+    fn generation_runtime_settings_are_validated() {
+        let store = err("object_store_url = \"ftp://x\"\n");
+        assert!(
+            store.starts_with("FILE:1: `object_store_url`: must start with file:// or s3://"),
+            "{store}"
+        );
+        let bucket = err("object_store_url = \"s3://\"\n");
+        assert!(bucket.contains("names a bucket"), "{bucket}");
+        let http = err("[s3]\nendpoint = \"http://127.0.0.1:9000\"\n");
+        assert!(http.contains("`s3.endpoint`: is plain HTTP"), "{http}");
+        let beat = err("[queue]\nlease_ms = 1000\nheartbeat_ms = 600\n");
+        assert!(
+            beat.contains("`queue.heartbeat_ms`: must be at most half"),
+            "{beat}"
+        );
+        let wait = err("[generations]\nmax_wait_seconds = 100\n");
+        assert!(wait.contains("`generations.max_wait_seconds`"), "{wait}");
+        let default = err("[generations]\ndefault_image_model = \"sandbox-video\"\n");
+        assert!(
+            default.contains("is not an enabled image model"),
+            "{default}"
+        );
+        let settings = err("[models.sandbox-image.settings]\ndelay = 5\n");
+        assert!(
+            settings.contains("`models.sandbox-image.settings`: unknown field `delay`"),
+            "{settings}"
+        );
+        let huge = err(
+            "[models.h]\nkind = \"image\"\nengine = \"sandbox\"\nweb_price = 1\nsizes = [\"8000x8000\"]\n",
+        );
+        assert!(
+            huge.contains("draws at most 4096 pixels per side"),
+            "{huge}"
+        );
+        let uhd = err(
+            "[models.u]\nkind = \"video\"\nengine = \"sandbox\"\nweb_price = 1\nsizes = [\"4096x4096\"]\ndurations = [2]\nfps = [24]\n",
+        );
+        assert!(uhd.contains("at most 3840x2160 pixels"), "{uhd}");
+    }
+
+    #[test]
     fn missing_file_is_reported() {
         let e = load(Some(Path::new("/nonexistent/easel.toml")), &[])
             .err()

@@ -114,6 +114,8 @@ pub struct PlanConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerationsConfig {
+    /// The image model of OpenAI-compatible calls that name none.
+    pub default_image_model: String,
     /// Longest prompt (and negative prompt), in characters.
     pub max_prompt_chars: usize,
     /// Largest decoded `input_image`, in bytes.

@@ -178,6 +178,15 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
         );
     }
     let g = &c.generations;
+    let default_ok = c
+        .model(&g.default_image_model)
+        .is_some_and(|m| m.kind == easel_core::models::ModelKind::Image);
+    if !default_ok {
+        return fail(
+            "generations.default_image_model",
+            format!("{:?} is not an enabled image model", g.default_image_model),
+        );
+    }
     if !(1..=100_000).contains(&g.max_prompt_chars) {
         return fail(
             "generations.max_prompt_chars",

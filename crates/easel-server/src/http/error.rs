@@ -95,6 +95,8 @@ error_codes! {
     insufficient_role => FORBIDDEN, PermissionError;
     account_suspended => FORBIDDEN, PermissionError;
     internal_error => INTERNAL_SERVER_ERROR, ApiError;
+    generation_failed => BAD_GATEWAY, ApiError;
+    generation_timeout => GATEWAY_TIMEOUT, ApiError;
     service_unavailable => SERVICE_UNAVAILABLE, ApiError;
 }
 

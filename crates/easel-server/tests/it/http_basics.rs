@@ -334,6 +334,13 @@ both_backends!(
             .expect(202);
         let gen_id = g.body["id"].as_str().unwrap_or_default().to_string();
         app.get("/v1/generations", &key).await.expect(200);
+        app.post(
+            "/v1/images/generations",
+            &key,
+            json!({"prompt": "tour", "size": "256x256"}),
+        )
+        .await
+        .expect(200);
         let done = crate::generations::until(&app, &key, &gen_id, &["succeeded"]).await;
         let url = done["outputs"][0]["url"].as_str().unwrap_or_default();
         let path = url

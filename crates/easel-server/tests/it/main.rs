@@ -13,4 +13,6 @@ mod http_basics;
 mod keys;
 mod members;
 mod models;
+mod openai_compat;
 mod process;
+mod s3;

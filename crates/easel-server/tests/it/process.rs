@@ -356,3 +356,104 @@ fn serves_postgres_when_the_url_says_so() {
     assert_eq!((status, body["database"].as_str()), (200, Some("postgres")));
     assert!(server.terminate());
 }
+
+/// A blocking POST of JSON: status and JSON body.
+fn post(url: &str, key: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let (url, key) = (url.to_string(), key.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let res = reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            let status = res.status().as_u16();
+            Some((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
+    .unwrap_or((0, serde_json::Value::Null))
+}
+
+/// Polls a generation until its status is `want`; panics after 30 s.
+fn wait_status(server: &Server, key: &str, id: &str, want: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let (status, body) = get(&format!("{}/v1/generations/{id}", server.url), key);
+        if status == 200 && body["status"] == want {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("generation {id} never became {want}");
+}
+
+/// A server killed with SIGKILL while a generation runs loses nothing: once its lease
+/// runs out, a restarted server takes the job over and finishes it.
+fn killed_mid_job_then_restarted(backend: Backend) {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let db = rt.block_on(TestDb::new(backend));
+    let config = db.dir.join("easel.toml");
+    std::fs::write(
+        &config,
+        "[queue]\nlease_ms = 1500\nheartbeat_ms = 300\npoll_ms = 100\n\n\
+         [models.sandbox-image.settings]\ndelay_ms = 2500\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = config.display().to_string();
+    let mut first = Server::spawn(&db, &["--config", &config], &[]);
+    let key = first.test_key();
+    let body = serde_json::json!({"model": "sandbox-image", "prompt": "survive", "width": 256, "height": 256});
+    let (status, created) = post(&format!("{}/v1/generations", first.url), &key, body);
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    wait_status(&first, &key, &id, "running");
+    first
+        .child
+        .kill()
+        .unwrap_or_else(|e| panic!("SIGKILL: {e}"));
+    let _ = first.child.wait();
+
+    let mut second = Server::spawn(&db, &["--config", &config], &[]);
+    let done = wait_status(&second, &key, &id, "succeeded");
+    let attempts = rt.block_on(db.count(&format!(
+        "SELECT CAST(j.attempts AS BIGINT) FROM jobs j JOIN generations g ON g.job_id = j.id WHERE g.id = '{id}'"
+    )));
+    assert_eq!(
+        attempts, 2,
+        "run once by the killed server, once by the new one"
+    );
+    let url = done["outputs"][0]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let served = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async { reqwest::get(&url).await.ok().map(|r| r.status().as_u16()) })
+    })
+    .join()
+    .ok()
+    .flatten();
+    assert_eq!(served, Some(200));
+    assert!(second.terminate());
+}
+
+#[test]
+fn a_killed_server_loses_no_job_sqlite() {
+    killed_mid_job_then_restarted(Backend::Sqlite);
+}
+
+#[test]
+fn a_killed_server_loses_no_job_postgres() {
+    killed_mid_job_then_restarted(Backend::Postgres);
+}

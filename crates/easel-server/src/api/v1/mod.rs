@@ -4,6 +4,7 @@ pub mod account;
 pub mod audit_log;
 pub mod events;
 pub mod generations;
+pub mod images;
 pub mod keys;
 pub mod members;
 pub mod models;

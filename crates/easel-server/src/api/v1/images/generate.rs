@@ -1,0 +1,191 @@
+//! `POST /v1/images/generations`, in OpenAI's wire format.
+//!
+//! It makes an ordinary generation (same validation, pricing, queue and events; it is
+//! listed at `/v1/generations`) and answers once it has ended, as OpenAI's endpoint does.
+
+use std::time::Duration;
+
+use axum::Json;
+use base64::Engine as _;
+use easel_core::jobs::JobStatus;
+use easel_core::models::{ModelKind, Size};
+use easel_core::roles::Scope;
+use easel_core::time::ms_to_secs;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::v1::generations::dto::GenerationObject;
+use crate::api::v1::tags;
+use crate::app::AppState;
+use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::http::extract::{Caller, Json as JsonBody};
+use crate::services::generations::{self, GenerationSpec};
+
+/// How the images come back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    #[default]
+    Url,
+    B64Json,
+}
+
+/// OpenAI's image generation request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesRequest {
+    pub prompt: String,
+    /// An image model id; default: `generations.default_image_model`.
+    pub model: Option<String>,
+    /// Images to make (default 1).
+    pub n: Option<u32>,
+    /// `WIDTHxHEIGHT`, one of the model's sizes (default: its first).
+    pub size: Option<String>,
+    pub response_format: Option<ResponseFormat>,
+    /// Your id for the end user.
+    pub user: Option<String>,
+    /// Accepted for compatibility; the model decides quality.
+    pub quality: Option<String>,
+    /// Accepted for compatibility; the model decides style.
+    pub style: Option<String>,
+}
+
+/// One image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b64_json: Option<String>,
+    /// Always null: prompts are used as given.
+    pub revised_prompt: Option<String>,
+}
+
+/// OpenAI's image generation response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImagesResponse {
+    /// Unix seconds.
+    pub created: i64,
+    pub data: Vec<ImageData>,
+}
+
+/// Create images (OpenAI-compatible)
+///
+/// OpenAI's `images.generate`: point an OpenAI SDK's `base_url` at `/v1` of this server.
+/// The generation is also an ordinary one (listed at `/v1/generations`, billed and
+/// limited the same way); the answer comes when it has ended, within
+/// `generations.max_wait_seconds` (else 504 `generation_timeout`; the generation goes on).
+#[utoipa::path(
+    post,
+    path = "/v1/images/generations",
+    tag = tags::GENERATIONS,
+    operation_id = "create_images_openai",
+    security(("api_key" = [])),
+    request_body = ImagesRequest,
+    responses(
+        (status = 200, description = "The images", body = ImagesResponse),
+        (status = "4XX", description = "Error", body = ErrorEnvelope),
+        (status = "5XX", description = "Error", body = ErrorEnvelope),
+    )
+)]
+pub async fn create_images(
+    state: AppState,
+    caller: Caller,
+    JsonBody(body): JsonBody<ImagesRequest>,
+) -> ApiResult<Json<ImagesResponse>> {
+    caller.require(Scope::GenerationsWrite)?;
+    let model = body
+        .model
+        .unwrap_or_else(|| state.config.generations.default_image_model.clone());
+    if state
+        .config
+        .model(&model)
+        .is_some_and(|m| m.kind != ModelKind::Image)
+    {
+        return Err(ApiError::invalid(
+            "model",
+            format!("`{model}` makes videos; this endpoint makes images."),
+        ));
+    }
+    let (width, height) = match body.size.as_deref() {
+        None | Some("auto") => (None, None),
+        Some(size) => {
+            let parsed = Size::parse(size).ok_or_else(|| {
+                ApiError::invalid("size", "`size` is `WIDTHxHEIGHT`, e.g. `512x512`.")
+            })?;
+            (Some(parsed.width), Some(parsed.height))
+        }
+    };
+    let spec = GenerationSpec {
+        model,
+        prompt: body.prompt,
+        width,
+        height,
+        n: body.n,
+        user: body.user,
+        ..GenerationSpec::default()
+    };
+    let created = generations::create(&state, &caller, spec)
+        .await
+        .map_err(|e| {
+            if e.param.as_deref() == Some("width") {
+                e.param("size")
+            } else {
+                e
+            }
+        })?;
+    let wait = Duration::from_secs(state.config.generations.max_wait_seconds);
+    let g = generations::wait_for(&state, &caller, created, wait).await?;
+    match g.status {
+        JobStatus::Succeeded => {}
+        JobStatus::Queued | JobStatus::Running => {
+            return Err(ApiError::new(
+                ErrorCode::generation_timeout,
+                format!(
+                    "The generation {} did not finish in time; it goes on, see GET /v1/generations/{}.",
+                    g.id, g.id
+                ),
+            ));
+        }
+        _ => {
+            let why = g
+                .error_message
+                .clone()
+                .unwrap_or_else(|| g.status.as_str().to_string());
+            return Err(ApiError::new(
+                ErrorCode::generation_failed,
+                format!("The generation {} {}: {why}", g.id, g.status.as_str()),
+            ));
+        }
+    }
+    let format = body.response_format.unwrap_or_default();
+    let created_at = ms_to_secs(g.created_at);
+    let mut data = Vec::with_capacity(g.outputs.len());
+    if format == ResponseFormat::B64Json {
+        for o in &g.outputs {
+            let bytes = state
+                .outputs
+                .get(&o.path)
+                .await
+                .map_err(ApiError::internal)?;
+            data.push(ImageData {
+                url: None,
+                b64_json: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+                revised_prompt: None,
+            });
+        }
+    } else {
+        let object = GenerationObject::build(&state, g, (None, None));
+        for o in object.outputs {
+            data.push(ImageData {
+                url: Some(o.url),
+                b64_json: None,
+                revised_prompt: None,
+            });
+        }
+    }
+    Ok(Json(ImagesResponse {
+        created: created_at,
+        data,
+    }))
+}
