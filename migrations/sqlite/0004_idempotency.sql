@@ -16,3 +16,7 @@ CREATE TABLE idempotency_keys (
 );
 -- Sweeping rows past their lifetime.
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- Generations whose job ended but which were not settled yet (a node died between the
+-- two): the sweep finds them through this small partial index.
+CREATE INDEX generations_open ON generations (job_id) WHERE status IN ('queued', 'running');

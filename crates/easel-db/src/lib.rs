@@ -196,6 +196,14 @@ pub trait GenerationStore: Send + Sync {
     ) -> DbResult<Generation>;
     /// The generation a job runs.
     async fn generation_for_job(&self, job_id: &str) -> DbResult<Generation>;
+    /// Jobs that ended (failed, canceled, expired) while their generation is still open:
+    /// the node that ended them died before settling. At most `limit`.
+    async fn unsettled_generation_jobs(&self, limit: i64) -> DbResult<Vec<Job>>;
+    /// Outputs past their retention at `now` and not yet deleted, oldest first, with their
+    /// generation id. At most `limit`.
+    async fn expired_outputs(&self, now: i64, limit: i64) -> DbResult<Vec<(String, Output)>>;
+    /// Marks an output deleted (after its object was removed).
+    async fn mark_output_deleted(&self, generation_id: &str, idx: u32, now: i64) -> DbResult<()>;
     /// One output of a generation, deleted or not (the caller checks `deleted_at`).
     async fn get_output(&self, generation_id: &str, idx: u32) -> DbResult<Output>;
     /// Generations, newest first, without deleted ones.

@@ -178,6 +178,17 @@ pub const JOBS_AHEAD: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE que
 pub const QUEUED_COUNT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'queued' \
      LIMIT $2) queued";
 
+/// Jobs that ended without succeeding while their generation is still open.
+pub const UNSETTLED_GENERATION_JOBS: &str = "SELECT {columns} FROM jobs WHERE id IN (SELECT g.job_id FROM generations g \
+     JOIN jobs j ON j.id = g.job_id WHERE g.status IN ('queued', 'running') \
+     AND j.status IN ('failed', 'canceled', 'expired') LIMIT $1)";
+
+/// Outputs past their retention, oldest first.
+pub const EXPIRED_OUTPUTS: &str = "SELECT generation_id, idx, path, content_type, width, height, duration_ms, bytes, \
+     expires_at, deleted_at FROM outputs WHERE deleted_at IS NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2";
+
+pub const MARK_OUTPUT_DELETED: &str = "UPDATE outputs SET deleted_at = $3 WHERE generation_id = $1 AND idx = $2 AND deleted_at IS NULL";
+
 pub const SELECT_OUTPUT: &str = "SELECT generation_id, idx, path, content_type, width, height, duration_ms, bytes, \
      expires_at, deleted_at FROM outputs WHERE generation_id = $1 AND idx = $2";
 

@@ -54,8 +54,11 @@ impl Job for RunGeneration {
             .await
             .map_err(|e| JobError::Retryable(err(codes::INTERNAL, e)))?;
         if g.status.is_terminal() {
-            // Ended while the claim was in flight (an expiry that won the race): nothing to do.
-            return Ok(());
+            // The generation ended without its job (a store out of step): never run it.
+            return Err(JobError::Fatal(err(
+                codes::INTERNAL,
+                "the generation already ended",
+            )));
         }
         let input: GenerationInput = serde_json::from_value(g.input.clone())
             .map_err(|e| JobError::Fatal(err(codes::INTERNAL, format!("unreadable input: {e}"))))?;
@@ -214,4 +217,49 @@ pub fn start(app: &AppState) -> RunnerHandle {
         runner = runner.queue(queue, slots);
     }
     runner.start()
+}
+
+/// Rows per sweep pass.
+const SWEEP_BATCH: i64 = 100;
+
+/// Every `queue.sweep_ms` until `stop`: settles generations whose job ended on a node that
+/// died before settling them, and deletes outputs past their retention (object first,
+/// then the row, so a crash in between only means deleting it again).
+pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(app.config.queue.sweep_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        match app.store.unsettled_generation_jobs(SWEEP_BATCH).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    tracing::warn!(job.id = %job.id, job.status = job.status.as_str(), "settling a generation its node left open");
+                    settle_ended(app.clone(), job).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look for unsettled generations"),
+        }
+        let now = now_ms();
+        match app.store.expired_outputs(now, SWEEP_BATCH).await {
+            Ok(expired) => {
+                for (generation_id, output) in expired {
+                    if let Err(e) = app.outputs.delete(&output.path).await {
+                        tracing::warn!(generation.id = %generation_id, error = %format!("{e:#}"), "could not delete an expired output; will retry");
+                        continue;
+                    }
+                    if let Err(e) = app
+                        .store
+                        .mark_output_deleted(&generation_id, output.idx, now)
+                        .await
+                    {
+                        tracing::warn!(generation.id = %generation_id, error = %e, "could not mark an expired output deleted");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look for expired outputs"),
+        }
+    }
 }

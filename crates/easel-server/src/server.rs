@@ -73,6 +73,7 @@ pub async fn run(
     let _ = app.jobs.set(workers.control());
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let sweeper = tokio::spawn(crate::jobs::sweep(app.clone(), stop_rx.clone()));
     let keys = &app.config.api_keys;
     let background = tokio::spawn(Arc::clone(&app.auth).run_background(
         Duration::from_millis(keys.invalidation_poll_ms),
@@ -103,6 +104,7 @@ pub async fn run(
     // Running jobs get the grace period; any still running then are abandoned to their
     // leases and finished by another node (or this one after a restart).
     workers.shutdown().await;
+    let _ = sweeper.await;
     let _ = background.await;
     tracing::info!("shutdown complete");
     served

@@ -9,7 +9,7 @@ macro_rules! impl_generation_store {
                 event_type: &str,
                 now: i64,
             ) -> $crate::DbResult<()> {
-                let data = serde_json::json!({"object": "generation", "id": g.id, "status": g.status.as_str(), "model": g.model});
+                let data = $crate::common::rows::generation_snapshot(g);
                 sqlx::query($crate::sql::INSERT_EVENT)
                     .bind(easel_core::ids::IdKind::Event.generate())
                     .bind(&g.account_id)
@@ -54,9 +54,13 @@ macro_rules! impl_generation_store {
                 for id in &ids {
                     query = query.bind(id);
                 }
-                let mut outputs: std::collections::HashMap<String, Vec<$crate::Output>> = std::collections::HashMap::new();
+                let mut outputs: std::collections::HashMap<String, Vec<$crate::Output>> =
+                    std::collections::HashMap::new();
                 for row in query.fetch_all(&mut *conn).await? {
-                    outputs.entry(row.generation_id.clone()).or_default().push(row.into());
+                    outputs
+                        .entry(row.generation_id.clone())
+                        .or_default()
+                        .push(row.into());
                 }
                 rows.into_iter()
                     .map(|r| {
@@ -71,7 +75,10 @@ macro_rules! impl_generation_store {
                 filter_sql: &str,
                 bind: &str,
             ) -> $crate::DbResult<$crate::Generation> {
-                Self::load_generations(conn, filter_sql, bind).await?.pop().ok_or($crate::DbError::NotFound)
+                Self::load_generations(conn, filter_sql, bind)
+                    .await?
+                    .pop()
+                    .ok_or($crate::DbError::NotFound)
             }
 
             /// Inside a write transaction: cancels the generation's job if it is still queued
@@ -82,9 +89,17 @@ macro_rules! impl_generation_store {
                 g: &$crate::Generation,
                 now: i64,
             ) -> $crate::DbResult<bool> {
-                let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB).bind(&g.job_id).bind(now).execute(&mut **tx).await?;
+                let canceled = sqlx::query($crate::sql::CANCEL_QUEUED_JOB)
+                    .bind(&g.job_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
                 if canceled.rows_affected() == 0 {
-                    sqlx::query($crate::sql::REQUEST_JOB_CANCEL).bind(&g.job_id).bind(now).execute(&mut **tx).await?;
+                    sqlx::query($crate::sql::REQUEST_JOB_CANCEL)
+                        .bind(&g.job_id)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
                     return Ok(false);
                 }
                 sqlx::query($crate::sql::GENERATION_ENDED)
@@ -118,7 +133,11 @@ macro_rules! impl_generation_store {
 
         #[async_trait::async_trait]
         impl $crate::GenerationStore for $Store {
-            async fn create_generation(&self, new: $crate::NewGeneration, now: i64) -> $crate::DbResult<$crate::Generation> {
+            async fn create_generation(
+                &self,
+                new: $crate::NewGeneration,
+                now: i64,
+            ) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
                 let job = &new.job;
                 Self::insert_job(&mut tx, job, now).await?;
@@ -148,22 +167,84 @@ macro_rules! impl_generation_store {
                 Ok(g)
             }
 
-            async fn get_generation(&self, account_id: &str, mode: easel_core::mode::Mode, id: &str) -> $crate::DbResult<$crate::Generation> {
+            async fn get_generation(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                id: &str,
+            ) -> $crate::DbResult<$crate::Generation> {
                 let mut conn = self.read().acquire().await?;
                 Self::scoped_generation(&mut conn, account_id, mode, id).await
             }
 
-            async fn generation_for_job(&self, job_id: &str) -> $crate::DbResult<$crate::Generation> {
+            async fn generation_for_job(
+                &self,
+                job_id: &str,
+            ) -> $crate::DbResult<$crate::Generation> {
                 let mut conn = self.read().acquire().await?;
                 Self::one_generation(&mut conn, "job_id = $1", job_id).await
             }
 
-            async fn get_output(&self, generation_id: &str, idx: u32) -> $crate::DbResult<$crate::Output> {
-                let row = sqlx::query_as::<_, $crate::common::rows::OutputRow>($crate::sql::SELECT_OUTPUT)
+            async fn unsettled_generation_jobs(
+                &self,
+                limit: i64,
+            ) -> $crate::DbResult<Vec<$crate::Job>> {
+                let sql = $crate::sql::UNSETTLED_GENERATION_JOBS
+                    .replace("{columns}", $crate::sql::JOB_COLUMNS);
+                sqlx::query_as::<_, $crate::common::rows::JobRow>(&sql)
+                    .bind(limit)
+                    .fetch_all(self.read())
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect()
+            }
+
+            async fn expired_outputs(
+                &self,
+                now: i64,
+                limit: i64,
+            ) -> $crate::DbResult<Vec<(String, $crate::Output)>> {
+                let rows = sqlx::query_as::<_, $crate::common::rows::OutputRow>(
+                    $crate::sql::EXPIRED_OUTPUTS,
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| (r.generation_id.clone(), r.into()))
+                    .collect())
+            }
+
+            async fn mark_output_deleted(
+                &self,
+                generation_id: &str,
+                idx: u32,
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                sqlx::query($crate::sql::MARK_OUTPUT_DELETED)
                     .bind(generation_id)
                     .bind(i32::try_from(idx).unwrap_or(i32::MAX))
-                    .fetch_optional(self.read())
+                    .bind(now)
+                    .execute(self.writer())
                     .await?;
+                Ok(())
+            }
+
+            async fn get_output(
+                &self,
+                generation_id: &str,
+                idx: u32,
+            ) -> $crate::DbResult<$crate::Output> {
+                let row = sqlx::query_as::<_, $crate::common::rows::OutputRow>(
+                    $crate::sql::SELECT_OUTPUT,
+                )
+                .bind(generation_id)
+                .bind(i32::try_from(idx).unwrap_or(i32::MAX))
+                .fetch_optional(self.read())
+                .await?;
                 row.map(Into::into).ok_or($crate::DbError::NotFound)
             }
 
@@ -174,7 +255,11 @@ macro_rules! impl_generation_store {
                 filter: $crate::GenerationFilter,
                 page: $crate::Page,
             ) -> $crate::DbResult<Vec<$crate::Generation>> {
-                let mut conditions = vec!["account_id = $1".to_string(), "mode = $2".to_string(), "deleted_at IS NULL".to_string()];
+                let mut conditions = vec![
+                    "account_id = $1".to_string(),
+                    "mode = $2".to_string(),
+                    "deleted_at IS NULL".to_string(),
+                ];
                 let mut next = 3;
                 if filter.status.is_some() {
                     conditions.push(format!("status = ${next}"));
@@ -190,7 +275,9 @@ macro_rules! impl_generation_store {
                     $crate::sql::GENERATIONS_FROM,
                     conditions.join(" AND ")
                 );
-                let mut query = sqlx::query_as::<_, $crate::common::rows::GenerationRow>(&sql).bind(account_id).bind(mode.as_str());
+                let mut query = sqlx::query_as::<_, $crate::common::rows::GenerationRow>(&sql)
+                    .bind(account_id)
+                    .bind(mode.as_str());
                 if let Some(status) = filter.status {
                     query = query.bind(status.as_str());
                 }
@@ -205,9 +292,17 @@ macro_rules! impl_generation_store {
                 Self::attach_outputs(&mut conn, rows).await
             }
 
-            async fn mark_generation_running(&self, job_id: &str, now: i64) -> $crate::DbResult<$crate::Generation> {
+            async fn mark_generation_running(
+                &self,
+                job_id: &str,
+                now: i64,
+            ) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
-                let changed = sqlx::query($crate::sql::GENERATION_RUNNING).bind(job_id).bind(now).execute(&mut *tx).await?;
+                let changed = sqlx::query($crate::sql::GENERATION_RUNNING)
+                    .bind(job_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 if changed.rows_affected() == 1 {
                     Self::insert_event(&mut tx, &g, "generation.running", now).await?;
@@ -225,7 +320,12 @@ macro_rules! impl_generation_store {
                 now: i64,
             ) -> $crate::DbResult<Option<$crate::Generation>> {
                 let mut tx = self.begin_write().await?;
-                let held = sqlx::query($crate::sql::COMPLETE_JOB).bind(job_id).bind(worker).bind(now).execute(&mut *tx).await?;
+                let held = sqlx::query($crate::sql::COMPLETE_JOB)
+                    .bind(job_id)
+                    .bind(worker)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 if held.rows_affected() == 0 {
                     tx.rollback().await?;
                     return Ok(None);
@@ -258,7 +358,12 @@ macro_rules! impl_generation_store {
                 Ok(Some(g))
             }
 
-            async fn end_generation(&self, job_id: &str, end: $crate::GenerationEnd, now: i64) -> $crate::DbResult<$crate::Generation> {
+            async fn end_generation(
+                &self,
+                job_id: &str,
+                end: $crate::GenerationEnd,
+                now: i64,
+            ) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
                 let changed = sqlx::query($crate::sql::GENERATION_ENDED)
                     .bind(job_id)
@@ -270,7 +375,13 @@ macro_rules! impl_generation_store {
                     .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 if changed.rows_affected() == 1 {
-                    Self::insert_event(&mut tx, &g, &format!("generation.{}", end.status.as_str()), now).await?;
+                    Self::insert_event(
+                        &mut tx,
+                        &g,
+                        &format!("generation.{}", end.status.as_str()),
+                        now,
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(g)
@@ -290,7 +401,11 @@ macro_rules! impl_generation_store {
                     return Ok(g);
                 }
                 let ended = Self::cancel_job_of(&mut tx, &g, now).await?;
-                let g = if ended { Self::one_generation(&mut tx, "id = $1", id).await? } else { g };
+                let g = if ended {
+                    Self::one_generation(&mut tx, "id = $1", id).await?
+                } else {
+                    g
+                };
                 tx.commit().await?;
                 Ok(g)
             }
@@ -313,26 +428,50 @@ macro_rules! impl_generation_store {
                 }
                 // The conditional update, not the read above, decides: of two concurrent
                 // deletes only one changes the row and writes the event.
-                let marked = sqlx::query($crate::sql::GENERATION_DELETED).bind(id).bind(now).execute(&mut *tx).await?;
+                let marked = sqlx::query($crate::sql::GENERATION_DELETED)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 if marked.rows_affected() == 0 {
                     tx.rollback().await?;
                     return Err($crate::DbError::NotFound);
                 }
-                sqlx::query($crate::sql::OUTPUTS_DELETED).bind(id).bind(now).execute(&mut *tx).await?;
+                sqlx::query($crate::sql::OUTPUTS_DELETED)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 let g = Self::one_generation(&mut tx, "id = $1", id).await?;
                 Self::insert_event(&mut tx, &g, "generation.deleted", now).await?;
                 tx.commit().await?;
                 Ok(g)
             }
 
-            async fn list_events(&self, account_id: &str, mode: easel_core::mode::Mode, page: $crate::Page) -> $crate::DbResult<Vec<$crate::Event>> {
+            async fn list_events(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                page: $crate::Page,
+            ) -> $crate::DbResult<Vec<$crate::Event>> {
                 let (keyset, limit) = page.keyset("id", 3);
-                let sql = format!("{} WHERE account_id = $1 AND mode = $2{keyset} ORDER BY id DESC {limit}", $crate::sql::EVENTS_FROM);
-                let mut query = sqlx::query_as::<_, $crate::common::rows::EventRow>(&sql).bind(account_id).bind(mode.as_str());
+                let sql = format!(
+                    "{} WHERE account_id = $1 AND mode = $2{keyset} ORDER BY id DESC {limit}",
+                    $crate::sql::EVENTS_FROM
+                );
+                let mut query = sqlx::query_as::<_, $crate::common::rows::EventRow>(&sql)
+                    .bind(account_id)
+                    .bind(mode.as_str());
                 if let Some(cursor) = &page.starting_after {
                     query = query.bind(cursor);
                 }
-                query.bind(page.fetch()).fetch_all(self.read()).await?.into_iter().map(TryInto::try_into).collect()
+                query
+                    .bind(page.fetch())
+                    .fetch_all(self.read())
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect()
             }
         }
     };

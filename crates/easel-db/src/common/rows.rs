@@ -423,3 +423,45 @@ impl TryFrom<EventRow> for crate::Event {
         })
     }
 }
+
+/// A generation as events carry it: the object as it was then, with each output's facts
+/// but no URL (URLs are signed and expire; fetch the generation for fresh ones).
+pub(crate) fn generation_snapshot(g: &crate::Generation) -> serde_json::Value {
+    let secs = |ms: i64| ms.div_euclid(1000);
+    let outputs: Vec<serde_json::Value> = g
+        .outputs
+        .iter()
+        .filter(|o| o.deleted_at.is_none())
+        .map(|o| {
+            serde_json::json!({
+                "index": o.idx,
+                "content_type": o.content_type,
+                "width": o.width,
+                "height": o.height,
+                "duration_seconds": o.duration_ms.map(|ms| ms as f64 / 1000.0),
+                "bytes": o.bytes,
+                "expires_at": secs(o.expires_at),
+            })
+        })
+        .collect();
+    let error = g.error_code.as_ref().map(|code| {
+        serde_json::json!({"code": code, "message": g.error_message.clone().unwrap_or_default()})
+    });
+    serde_json::json!({
+        "object": "generation",
+        "id": g.id,
+        "status": g.status.as_str(),
+        "model": g.model,
+        "livemode": g.mode.is_live(),
+        "credits": {"estimated": g.credits_estimated, "charged": g.credits_charged},
+        "licence": g.licence,
+        "error": error,
+        "user": g.end_user,
+        "metadata": g.metadata,
+        "outputs": outputs,
+        "created_at": secs(g.created_at),
+        "started_at": g.started_at.map(secs),
+        "finished_at": g.finished_at.map(secs),
+        "deleted_at": g.deleted_at.map(secs),
+    })
+}

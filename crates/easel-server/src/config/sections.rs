@@ -140,6 +140,9 @@ pub struct QueueConfig {
     /// First retry delay after an engine failure; doubles per attempt up to `retry_max_ms`.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// How often a node settles generations whose job ended on a node that died, and
+    /// deletes outputs past their retention.
+    pub sweep_ms: u64,
 }
 
 /// `[outputs]`

@@ -165,6 +165,7 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
         ("queue.poll_ms", q.poll_ms),
         ("queue.retry_base_ms", q.retry_base_ms),
         ("queue.retry_max_ms", q.retry_max_ms),
+        ("queue.sweep_ms", q.sweep_ms),
     ] {
         if !(10..=86_400_000).contains(&value) {
             return fail(key, "must be between 10 and 86400000".into());

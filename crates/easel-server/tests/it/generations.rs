@@ -253,6 +253,25 @@ both_backends!(
                 "generation.queued"
             ]
         );
+        let succeeded = events["data"]
+            .as_array()
+            .and_then(|all| {
+                all.iter()
+                    .find(|e| e["data"]["id"] == id.as_str() && e["type"] == "generation.succeeded")
+            })
+            .map(|e| e["data"].clone())
+            .unwrap_or_default();
+        assert_eq!(succeeded["id"], id.as_str(), "{succeeded}");
+        assert_eq!(
+            succeeded["credits"]["charged"], price,
+            "events carry the object as it was"
+        );
+        assert_eq!(succeeded["outputs"].as_array().map(Vec::len), Some(2));
+        assert_eq!(succeeded["outputs"][0]["content_type"], "image/png");
+        assert!(
+            succeeded["outputs"][0].get("url").is_none(),
+            "no expiring URLs in events"
+        );
         app.stop().await;
     }
 );
@@ -1306,5 +1325,116 @@ both_backends!(
         if let Ok(app) = std::sync::Arc::try_unwrap(app) {
             app.stop().await;
         }
+    }
+);
+
+both_backends!(
+    the_sweep_settles_what_a_dead_node_left_open,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (_, live) = app.account("sweep@example.com", "live").await;
+        let g = create(
+            &app,
+            &live,
+            json!({"model": "slow-image", "prompt": "orphan"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        let id = text(&g["id"]);
+        until(&app, &live, &id, &["running"]).await;
+        // The job ends in the store but its node dies before settling the generation.
+        db.execute(&format!(
+        "UPDATE jobs SET status = 'failed', lease_owner = NULL, lease_until = NULL, finished_at = 1, \
+         last_error = 'engine_error: the node died' WHERE id = (SELECT job_id FROM generations WHERE id = '{id}')"
+    ))
+    .await;
+        let settled = until(&app, &live, &id, &["failed"]).await;
+        assert_eq!(settled["error"]["code"], "engine_error");
+        assert_eq!(settled["error"]["message"], "the node died");
+        assert_eq!(settled["credits"]["charged"], 0);
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    outputs_past_retention_are_deleted,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (_, live) = app.account("retention@example.com", "live").await;
+        let g = create(
+            &app,
+            &live,
+            json!({"model": "sandbox-image", "prompt": "old", "width": 256, "height": 256}),
+            Some(20),
+        )
+        .await
+        .expect(200)
+        .body;
+        let id = text(&g["id"]);
+        let url = text(&g["outputs"][0]["url"]);
+        assert_eq!(walk(&db.dir.join("outputs")).len(), 1);
+        // The plan's retention ran out (rather than waiting seven days).
+        db.execute(&format!(
+            "UPDATE outputs SET expires_at = 1000 WHERE generation_id = '{id}'"
+        ))
+        .await;
+        assert_eq!(
+            download(&url).await.0,
+            404,
+            "an expired output is not served, even before the sweep"
+        );
+        let swept = eventually(5_000, || async { walk(&db.dir.join("outputs")).is_empty() }).await;
+        assert!(swept, "the file is deleted");
+        assert_eq!(db.count(&format!("SELECT COUNT(*) FROM outputs WHERE generation_id = '{id}' AND deleted_at IS NOT NULL")).await, 1);
+        let after = app
+            .get(&format!("/v1/generations/{id}"), &live)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(after["status"], "succeeded");
+        assert_eq!(after["outputs"], json!([]));
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    cancel_reaches_a_job_running_on_another_node,
+    |db: TestDb| async move {
+        let runner = start(&db).await;
+        // A second node sharing the database that runs no slow-image jobs itself.
+        let api = TestApp::start_with(&db, |c| {
+            with_test_models(c);
+            if let Some(m) = c.models.get_mut("slow-image") {
+                m.enabled = false;
+            }
+        })
+        .await;
+        let (_, live) = runner.account("nodes@example.com", "live").await;
+        let g = create(
+            &runner,
+            &live,
+            json!({"model": "slow-image", "prompt": "far away"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        let id = text(&g["id"]);
+        until(&runner, &live, &id, &["running"]).await;
+        let res = api
+            .post(&format!("/v1/generations/{id}/cancel"), &live, json!({}))
+            .await
+            .expect(200)
+            .body;
+        assert!(
+            res["status"] == "running" || res["status"] == "canceled",
+            "{res}"
+        );
+        let ended = until(&api, &live, &id, &["canceled"]).await;
+        assert_eq!(ended["credits"]["charged"], 0);
+        api.stop().await;
+        runner.stop().await;
     }
 );

@@ -94,6 +94,7 @@ pub fn test_config(db: &TestDb) -> Config {
     config.queue.poll_ms = 100;
     config.queue.retry_base_ms = 50;
     config.queue.retry_max_ms = 200;
+    config.queue.sweep_ms = 200;
     config
 }
 
