@@ -22,6 +22,7 @@ pub enum IdKind {
     Job,
     Generation,
     Event,
+    LedgerEntry,
 }
 
 impl IdKind {
@@ -37,6 +38,7 @@ impl IdKind {
             IdKind::Job => "job",
             IdKind::Generation => "gen",
             IdKind::Event => "evt",
+            IdKind::LedgerEntry => "led",
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod api_key;
 pub mod audit;
+pub mod credits;
 pub mod email;
 pub mod error;
 pub mod ids;

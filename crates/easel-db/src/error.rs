@@ -16,6 +16,9 @@ pub enum DbError {
     /// A domain rule refused the change (e.g. demoting the last owner).
     #[error(transparent)]
     Rule(#[from] DomainError),
+    /// The available balance does not cover a hold.
+    #[error("insufficient credits: {required} required, {available} available")]
+    InsufficientCredits { required: i64, available: i64 },
     /// The database could not be reached in time (pool timeout, connection refused).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -35,6 +38,7 @@ const KNOWN_UNIQUE: &[(&str, &str)] = &[
     ("users_email_key", "users.email"),
     ("operators_username_key", "operators.username"),
     ("members_pkey", "members.account_id"),
+    ("ledger_entries_reference", "ledger_entries.account_id"),
 ];
 
 impl From<sqlx::Error> for DbError {

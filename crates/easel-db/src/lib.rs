@@ -294,6 +294,25 @@ pub trait SystemStore: Send + Sync {
 /// Where [`JobStore::jobs_ahead`] stops counting.
 pub const JOBS_AHEAD_CAP: i64 = 10_000;
 
+/// Credits: balances and the ledger. Holds are placed and settled inside the generation
+/// changes they belong to ([`GenerationStore`]).
+#[async_trait]
+pub trait CreditStore: Send + Sync {
+    /// Adds credits (a grant, purchase or plan allowance) with its ledger entry, audit
+    /// entry and `credits.granted` event, in one transaction.
+    async fn add_credits(&self, new: NewCredit) -> DbResult<LedgerEntry>;
+    /// An account's balance in a mode (zero if it never had credits).
+    async fn balance(&self, account_id: &str, mode: easel_core::mode::Mode) -> DbResult<Balance>;
+    /// Ledger entries, newest first.
+    async fn list_ledger(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        filter: LedgerFilter,
+        page: Page,
+    ) -> DbResult<Vec<LedgerEntry>>;
+}
+
 /// Remembered responses of `Idempotency-Key` requests, per account and mode.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -334,6 +353,7 @@ pub trait Store:
     + AuditStore
     + JobStore
     + GenerationStore
+    + CreditStore
     + IdempotencyStore
     + SystemStore
     + MigrationStore
@@ -345,6 +365,7 @@ impl<T> Store for T where
         + AuditStore
         + JobStore
         + GenerationStore
+        + CreditStore
         + IdempotencyStore
         + SystemStore
         + MigrationStore

@@ -453,3 +453,65 @@ pub enum IdempotencyBegin {
     /// The key was used with a different request.
     Mismatch,
 }
+
+/// An account's credits in one mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balance {
+    pub balance: i64,
+    /// Reserved by open holds.
+    pub held: i64,
+}
+
+impl Balance {
+    /// What new holds may still reserve.
+    pub fn available(self) -> i64 {
+        self.balance - self.held
+    }
+}
+
+/// One movement of credits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: String,
+    pub account_id: String,
+    pub mode: Mode,
+    pub entry_type: easel_core::credits::LedgerType,
+    /// Change of the balance.
+    pub amount: i64,
+    /// Change of the credits held by open holds.
+    pub held_change: i64,
+    pub balance_after: i64,
+    pub held_after: i64,
+    pub reference_type: Option<String>,
+    pub reference_id: Option<String>,
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// Credits to add: a grant, purchase or plan allowance.
+#[derive(Debug, Clone)]
+pub struct NewCredit {
+    pub account_id: String,
+    pub mode: Mode,
+    pub entry_type: easel_core::credits::LedgerType,
+    /// Positive, at most [`easel_core::credits::MAX_MOVEMENT`].
+    pub amount: i64,
+    /// What it is for: (`"payment"`, the provider's id), (`"plan_period"`, `"2026-11"`)…
+    /// Unique per account, mode and type when given: a second credit with the same
+    /// reference is refused with `DbError::Conflict("ledger_entries_reference")`.
+    pub reference: Option<(String, String)>,
+    pub reason: Option<String>,
+    pub audit: AuditContext,
+}
+
+/// Filters of a ledger listing.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerFilter {
+    pub entry_type: Option<easel_core::credits::LedgerType>,
+    /// Entries at or after this time (ms).
+    pub from: Option<i64>,
+    /// Entries before this time (ms).
+    pub to: Option<i64>,
+}

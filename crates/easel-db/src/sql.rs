@@ -241,3 +241,38 @@ pub const GENERATION_DELETED: &str =
 
 pub const OUTPUTS_DELETED: &str =
     "UPDATE outputs SET deleted_at = $2 WHERE generation_id = $1 AND deleted_at IS NULL";
+
+/// Adds `$3` to a balance, creating it at `$3`.
+pub const ADD_CREDITS: &str = "INSERT INTO credit_balances (account_id, mode, balance, held, updated_at) \
+     VALUES ($1, $2, $3, 0, $4) ON CONFLICT (account_id, mode) DO UPDATE \
+     SET balance = credit_balances.balance + excluded.balance, updated_at = excluded.updated_at \
+     RETURNING balance, held";
+
+/// Reserves `$3` if the available balance covers it; no row if it does not. The condition
+/// and the change are one statement on the balance row, so concurrent holds (on any node)
+/// serialise on that row and can never reserve more than there is.
+pub const HOLD_CREDITS: &str = "UPDATE credit_balances SET held = held + $3, updated_at = $4 \
+     WHERE account_id = $1 AND mode = $2 AND balance - held >= $3 RETURNING balance, held";
+
+pub const SELECT_BALANCE: &str =
+    "SELECT balance, held FROM credit_balances WHERE account_id = $1 AND mode = $2";
+
+pub const INSERT_HOLD: &str = "INSERT INTO holds (generation_id, account_id, mode, amount, status, created_at) \
+     VALUES ($1, $2, $3, $4, 'open', $5)";
+
+/// Settles an open hold once: only the first settlement changes the row.
+pub const SETTLE_HOLD: &str = "UPDATE holds SET status = $2, captured = $3, settled_at = $4 \
+     WHERE generation_id = $1 AND status = 'open' RETURNING account_id, mode, amount";
+
+/// Spends `$3` and frees `$4` of what is held.
+pub const APPLY_SETTLEMENT: &str = "UPDATE credit_balances SET balance = balance - $3, held = held - $4, updated_at = $5 \
+     WHERE account_id = $1 AND mode = $2 RETURNING balance, held";
+
+pub const INSERT_LEDGER: &str = "INSERT INTO ledger_entries (id, account_id, mode, type, amount, held_change, \
+     balance_after, held_after, reference_type, reference_id, actor_type, actor_id, reason, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+pub const LEDGER_FROM: &str = "SELECT id, account_id, mode, type, amount, held_change, balance_after, held_after, \
+     reference_type, reference_id, actor_type, actor_id, reason, created_at FROM ledger_entries";
+
+pub const SELECT_ACCOUNT_STATE: &str = "SELECT state FROM accounts WHERE id = $1";

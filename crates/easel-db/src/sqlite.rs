@@ -77,6 +77,7 @@ impl_system_store!(SqliteStore, Sqlite);
 impl_job_store!(SqliteStore, Sqlite, "");
 impl_generation_store!(SqliteStore, Sqlite);
 impl_idempotency_store!(SqliteStore, Sqlite);
+impl_credit_store!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

@@ -17,7 +17,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::v1::{account, audit_log, events, generations, images, keys, members, models};
+use crate::api::v1::{
+    account, audit_log, events, generations, images, keys, ledger, members, models,
+};
 use crate::app::AppState;
 use crate::health;
 use crate::http::error::{ApiError, ErrorCode};
@@ -47,6 +49,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(generations::cancel::cancel_generation))
         .routes(routes!(generations::outputs::download_output))
         .routes(routes!(images::generate::create_images))
+        .routes(routes!(ledger::list::list_ledger))
+        .routes(routes!(ledger::balance::get_balance))
         .routes(routes!(
             members::list::list_members,
             members::add::add_member

@@ -110,6 +110,7 @@ macro_rules! impl_generation_store {
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
+                Self::settle_hold(tx, &g.id, None, now).await?;
                 let ended = Self::one_generation(tx, "id = $1", &g.id).await?;
                 Self::insert_event(tx, &ended, "generation.canceled", now).await?;
                 Ok(true)
@@ -161,6 +162,9 @@ macro_rules! impl_generation_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                if new.credits_estimated > 0 {
+                    Self::place_hold(&mut tx, &new, now).await?;
+                }
                 let g = Self::one_generation(&mut tx, "id = $1", &new.id).await?;
                 Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
                 tx.commit().await?;
@@ -337,6 +341,7 @@ macro_rules! impl_generation_store {
                     .execute(&mut *tx)
                     .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                Self::settle_hold(&mut tx, &g.id, Some(credits_charged), now).await?;
                 for o in &outputs {
                     sqlx::query($crate::sql::INSERT_OUTPUT)
                         .bind(&g.id)
@@ -375,6 +380,7 @@ macro_rules! impl_generation_store {
                     .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 if changed.rows_affected() == 1 {
+                    Self::settle_hold(&mut tx, &g.id, None, now).await?;
                     Self::insert_event(
                         &mut tx,
                         &g,

@@ -20,4 +20,6 @@ mod job_store;
 mod generation_store;
 #[macro_use]
 mod idempotency_store;
+#[macro_use]
+mod credit_store;
 pub(crate) mod rows;

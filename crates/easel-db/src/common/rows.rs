@@ -465,3 +465,46 @@ pub(crate) fn generation_snapshot(g: &crate::Generation) -> serde_json::Value {
         "deleted_at": g.deleted_at.map(secs),
     })
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LedgerRow {
+    id: String,
+    account_id: String,
+    mode: String,
+    #[sqlx(rename = "type")]
+    entry_type: String,
+    amount: i64,
+    held_change: i64,
+    balance_after: i64,
+    held_after: i64,
+    reference_type: Option<String>,
+    reference_id: Option<String>,
+    actor_type: String,
+    actor_id: String,
+    reason: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<LedgerRow> for crate::LedgerEntry {
+    type Error = DbError;
+    fn try_from(r: LedgerRow) -> Result<Self, DbError> {
+        Ok(crate::LedgerEntry {
+            mode: Mode::parse(&r.mode).ok_or_else(|| corrupt("mode", &r.mode))?,
+            entry_type: easel_core::credits::LedgerType::parse(&r.entry_type)
+                .ok_or_else(|| corrupt("ledger type", &r.entry_type))?,
+            actor_type: easel_core::audit::ActorType::parse(&r.actor_type)
+                .ok_or_else(|| corrupt("actor type", &r.actor_type))?,
+            id: r.id,
+            account_id: r.account_id,
+            amount: r.amount,
+            held_change: r.held_change,
+            balance_after: r.balance_after,
+            held_after: r.held_after,
+            reference_type: r.reference_type,
+            reference_id: r.reference_id,
+            actor_id: r.actor_id,
+            reason: r.reason,
+            created_at: r.created_at,
+        })
+    }
+}

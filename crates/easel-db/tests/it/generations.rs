@@ -62,6 +62,22 @@ async fn setup(db: &TestDb) -> (Arc<dyn Store>, String, String) {
     let store = support::store(db).await;
     let (account, owner) = support::account(&store, "gen@acme.test").await;
     let (key, _) = support::key(&store, &account.id, &owner.id, Mode::Test).await;
+    // Credits for the holds the generations here place (the store is mode-agnostic: the
+    // server never prices test mode, so test balances only exist in tests like this).
+    for mode in [Mode::Test, Mode::Live] {
+        store
+            .add_credits(easel_db::NewCredit {
+                account_id: account.id.clone(),
+                mode,
+                entry_type: easel_core::credits::LedgerType::Grant,
+                amount: 1_000_000,
+                reference: None,
+                reason: None,
+                audit: support::audit(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
     (store, account.id, key.id)
 }
 
@@ -70,7 +86,12 @@ async fn event_types(store: &Arc<dyn Store>, account: &str, mode: Mode) -> Vec<S
         .list_events(account, mode, Page::first(100))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    events.into_iter().rev().map(|e| e.event_type).collect()
+    events
+        .into_iter()
+        .rev()
+        .map(|e| e.event_type)
+        .filter(|t| t.starts_with("generation."))
+        .collect()
 }
 
 both_backends!(

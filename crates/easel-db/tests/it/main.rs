@@ -10,6 +10,7 @@ mod bootstrap;
 mod changes;
 mod concurrency;
 mod credentials;
+mod credits;
 mod generations;
 mod idempotency;
 mod jobs;

@@ -75,6 +75,7 @@ error_codes! {
     url_expired => FORBIDDEN, PermissionError;
     model_not_on_plan => FORBIDDEN, PermissionError;
     model_not_allowed_for_key => FORBIDDEN, PermissionError;
+    insufficient_credits => PAYMENT_REQUIRED, BillingError;
     route_not_found => NOT_FOUND, InvalidRequestError;
     method_not_allowed => METHOD_NOT_ALLOWED, InvalidRequestError;
     request_timeout => REQUEST_TIMEOUT, InvalidRequestError;
@@ -127,6 +128,11 @@ pub struct ErrorBody {
     pub param: Option<String>,
     /// The `X-Request-Id` of this request; quote it when asking for support.
     pub request_id: String,
+    /// Machine-readable specifics, for some codes (`insufficient_credits`: `required`
+    /// and `available` credits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// `{"error": {...}}`: every error response of the API.
@@ -141,6 +147,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
     pub param: Option<Cow<'static, str>>,
+    /// Machine-readable specifics (see [`ErrorBody::details`]).
+    pub details: Option<serde_json::Value>,
     /// For internal errors: the cause and where it was raised, logged once, never shown.
     internal: Option<(anyhow::Error, &'static Location<'static>)>,
 }
@@ -155,8 +163,15 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            details: None,
             internal: None,
         }
+    }
+
+    /// Adds machine-readable specifics.
+    pub fn details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
     }
 
     /// Names the offending parameter.
@@ -191,6 +206,7 @@ impl ApiError {
             message: "Something went wrong on our side. The request id identifies it in our logs."
                 .into(),
             param: None,
+            details: None,
             internal: Some((cause.into(), Location::caller())),
         }
     }
@@ -224,6 +240,11 @@ impl From<DbError> for ApiError {
             )
             .param("email"),
             DbError::Rule(rule) => rule.into(),
+            DbError::InsufficientCredits { required, available } => ApiError::new(
+                ErrorCode::insufficient_credits,
+                format!("This call costs {required} credits and {available} are available; top up to continue."),
+            )
+            .details(serde_json::json!({"required": required, "available": available})),
             DbError::Unavailable(why) => {
                 tracing::warn!(error = %why, "database unavailable");
                 ApiError::new(
@@ -242,6 +263,7 @@ pub struct PendingError {
     pub code: ErrorCode,
     pub message: String,
     pub param: Option<String>,
+    pub details: Option<serde_json::Value>,
 }
 
 impl IntoResponse for ApiError {
@@ -259,6 +281,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: self.message.into_owned(),
             param: self.param.map(Cow::into_owned),
+            details: self.details,
         });
         response
     }

@@ -37,6 +37,8 @@ struct StoredError {
     code: ErrorCode,
     message: String,
     param: Option<String>,
+    #[serde(default)]
+    details: Option<serde_json::Value>,
 }
 
 /// The middleware.
@@ -143,6 +145,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
             code: pending.code,
             message: pending.message.clone(),
             param: pending.param.clone(),
+            details: pending.details.clone(),
         })
         .map(bytes::Bytes::from)
         .map_err(|e| e.to_string()),
@@ -185,6 +188,7 @@ fn replay(status: u16, stored: &str) -> Response {
                     code: e.code,
                     message: e.message,
                     param: e.param,
+                    details: e.details,
                 });
                 r
             }

@@ -68,6 +68,7 @@ fn envelope(response: Response, request_id: &str) -> Response {
             message: pending.message,
             param: pending.param,
             request_id: request_id.to_string(),
+            details: pending.details,
         },
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":{}}".to_vec());
@@ -117,6 +118,7 @@ fn fallback(status: StatusCode) -> PendingError {
         code,
         message: message.to_string(),
         param: None,
+        details: None,
     }
 }
 

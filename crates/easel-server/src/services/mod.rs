@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod bootstrap;
+pub mod credits;
 pub mod generations;
 pub mod keys;
 pub mod run_stats;

@@ -58,6 +58,21 @@ pub fn with_test_models(config: &mut Config) {
     models.insert("pro-image".into(), pro);
 }
 
+/// An account with a live key and a million credits.
+pub async fn funded(app: &TestApp, email: &str) -> (String, String) {
+    let (account_id, key) = app.account(email, "live").await;
+    grant(app, &account_id, 1_000_000).await;
+    (account_id, key)
+}
+
+/// Grants credits as the operator does.
+pub async fn grant(app: &TestApp, account_id: &str, credits: i64) {
+    let audit = easel_db::AuditContext::new(easel_core::audit::Actor::cli(), None);
+    easel_server::services::credits::grant(&app.state, account_id, credits, "test funds", audit)
+        .await
+        .unwrap_or_else(|e| panic!("grant: {e:?}"));
+}
+
 pub async fn start(db: &TestDb) -> TestApp {
     TestApp::start_with(db, with_test_models).await
 }
@@ -123,7 +138,7 @@ both_backends!(
     an_image_generation_runs_end_to_end,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("gen@example.com", "live").await;
+        let (_, live) = funded(&app, "gen@example.com").await;
         let body = json!({"model": "sandbox-image", "prompt": "a red fox", "width": 256, "height": 256, "n": 2, "seed": 7, "metadata": {"order": "42"}});
         let res = create(&app, &live, body.clone(), Some(20))
             .await
@@ -278,7 +293,7 @@ both_backends!(
 
 both_backends!(test_mode_is_free_and_separate, |db: TestDb| async move {
     let app = start(&db).await;
-    let (account_id, live) = app.account("modes@example.com", "live").await;
+    let (account_id, live) = funded(&app, "modes@example.com").await;
     let members = app
         .state
         .store
@@ -329,7 +344,7 @@ both_backends!(
     a_video_is_an_mp4_that_ffprobe_reads,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("video@example.com", "live").await;
+        let (_, live) = funded(&app, "video@example.com").await;
         let g = create(&app, &live, json!({"model": "sandbox-video", "prompt": "a train", "width": 320, "height": 240, "duration_seconds": 2, "fps": 12}), Some(30))
         .await
         .expect(200)
@@ -372,7 +387,7 @@ both_backends!(
 
 both_backends!(output_urls_are_signed_and_expire, |db: TestDb| async move {
     let app = TestApp::start_with(&db, |c| c.outputs.url_ttl_seconds = 2).await;
-    let (_, live) = app.account("urls@example.com", "live").await;
+    let (_, live) = funded(&app, "urls@example.com").await;
     let g = create(
         &app,
         &live,
@@ -443,8 +458,8 @@ both_backends!(output_urls_are_signed_and_expire, |db: TestDb| async move {
 
 both_backends!(deleting_removes_outputs_at_once, |db: TestDb| async move {
     let app = start(&db).await;
-    let (_, live) = app.account("delete@example.com", "live").await;
-    let (_, other) = app.account("other@example.com", "live").await;
+    let (_, live) = funded(&app, "delete@example.com").await;
+    let (_, other) = funded(&app, "other@example.com").await;
     let g = create(
         &app,
         &live,
@@ -501,7 +516,7 @@ both_backends!(
     cancel_stops_queued_and_running_generations,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("cancel@example.com", "live").await;
+        let (_, live) = funded(&app, "cancel@example.com").await;
         let running = create(
             &app,
             &live,
@@ -635,7 +650,7 @@ both_backends!(
     engine_failures_are_retried_then_fail,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("retry@example.com", "live").await;
+        let (_, live) = funded(&app, "retry@example.com").await;
         let flaky = create(
             &app,
             &live,
@@ -700,7 +715,7 @@ both_backends!(
     a_generation_queued_too_long_expires,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("expiry@example.com", "live").await;
+        let (_, live) = funded(&app, "expiry@example.com").await;
         let first = create(
             &app,
             &live,
@@ -736,7 +751,7 @@ both_backends!(
 
 both_backends!(prefer_wait_holds_the_answer, |db: TestDb| async move {
     let app = start(&db).await;
-    let (_, live) = app.account("wait@example.com", "live").await;
+    let (_, live) = funded(&app, "wait@example.com").await;
     let started = std::time::Instant::now();
     let res = create(
         &app,
@@ -795,8 +810,8 @@ both_backends!(
     idempotency_keys_replay_and_refuse,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("idem@example.com", "live").await;
-        let (_, other) = app.account("idem2@example.com", "live").await;
+        let (_, live) = funded(&app, "idem@example.com").await;
+        let (_, other) = funded(&app, "idem2@example.com").await;
         let post = |key: &str, idem: &str, body: Value, wait: Option<u64>| {
             let mut req = app
                 .raw(reqwest::Method::POST, "/v1/generations")
@@ -883,7 +898,7 @@ both_backends!(
 
 both_backends!(quotes_price_without_queueing, |db: TestDb| async move {
     let app = start(&db).await;
-    let (account_id, live) = app.account("quote@example.com", "live").await;
+    let (account_id, live) = funded(&app, "quote@example.com").await;
     let models = app.get("/v1/models", &live).await.expect(200).body;
     let listed = models["data"]
         .as_array()
@@ -996,8 +1011,8 @@ both_backends!(
             c.generations.max_prompt_chars = 50;
         })
         .await;
-        let (_, live) = app.account("bad@example.com", "live").await;
-        let (_, other) = app.account("bad2@example.com", "live").await;
+        let (_, live) = funded(&app, "bad@example.com").await;
+        let (_, other) = funded(&app, "bad2@example.com").await;
         let png = base64_png();
         let big = format!("{}{}", &png[..20], "A".repeat(4000));
         let cases: Vec<(Value, u16, &str, &str)> = vec![
@@ -1279,7 +1294,7 @@ both_backends!(
     two_hundred_concurrent_creations_lose_nothing,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("burst@example.com", "live").await;
+        let (_, live) = funded(&app, "burst@example.com").await;
         let app = std::sync::Arc::new(app);
         let mut tasks = Vec::new();
         for i in 0..200 {
@@ -1332,7 +1347,7 @@ both_backends!(
     the_sweep_settles_what_a_dead_node_left_open,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("sweep@example.com", "live").await;
+        let (_, live) = funded(&app, "sweep@example.com").await;
         let g = create(
             &app,
             &live,
@@ -1362,7 +1377,7 @@ both_backends!(
     outputs_past_retention_are_deleted,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = app.account("retention@example.com", "live").await;
+        let (_, live) = funded(&app, "retention@example.com").await;
         let g = create(
             &app,
             &live,
@@ -1411,7 +1426,7 @@ both_backends!(
             }
         })
         .await;
-        let (_, live) = runner.account("nodes@example.com", "live").await;
+        let (_, live) = funded(&runner, "nodes@example.com").await;
         let g = create(
             &runner,
             &live,

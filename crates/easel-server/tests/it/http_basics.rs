@@ -301,6 +301,8 @@ both_backends!(
         app.get("/v1/account/members", &key).await.expect(200);
         app.get("/v1/models", &key).await.expect(200);
         app.get("/v1/events", &key).await.expect(200);
+        app.get("/v1/ledger", &key).await.expect(200);
+        app.get("/v1/balance", &key).await.expect(200);
         let member = app
             .post(
                 "/v1/account/members",

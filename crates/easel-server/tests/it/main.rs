@@ -7,6 +7,7 @@ mod account;
 mod auth;
 mod cli;
 mod console;
+mod credits;
 mod events;
 mod generations;
 mod http_basics;

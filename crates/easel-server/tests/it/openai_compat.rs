@@ -62,7 +62,7 @@ both_backends!(openai_endpoint_edge_cases, |db: TestDb| async move {
         c.generations.max_wait_seconds = 1;
     })
     .await;
-    let (_, key) = app.account("edge@example.com", "live").await;
+    let (_, key) = crate::generations::funded(&app, "edge@example.com").await;
     let res = app
         .post(
             "/v1/images/generations",

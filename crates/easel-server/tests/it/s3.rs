@@ -23,7 +23,7 @@ both_backends!(
     |db: TestDb| async move {
         let prefix = format!("run-{}", easel_core::ids::IdKind::Request.generate());
         let app = TestApp::start_with(&db, |c| s3_config(c, &prefix, None)).await;
-        let (_, key) = app.account("s3@example.com", "live").await;
+        let (_, key) = crate::generations::funded(&app, "s3@example.com").await;
         let g = create(
             &app,
             &key,
@@ -82,7 +82,7 @@ both_backends!(
     |db: TestDb| async move {
         let app =
             TestApp::start_with(&db, |c| s3_config(c, "refused", Some("not-the-secret"))).await;
-        let (_, key) = app.account("s3bad@example.com", "live").await;
+        let (_, key) = crate::generations::funded(&app, "s3bad@example.com").await;
         let g = create(
             &app,
             &key,

@@ -6,6 +6,7 @@ pub mod events;
 pub mod generations;
 pub mod images;
 pub mod keys;
+pub mod ledger;
 pub mod members;
 pub mod models;
 
@@ -18,4 +19,5 @@ pub mod tags {
     pub const MODELS: &str = "Models";
     pub const EVENTS: &str = "Events";
     pub const GENERATIONS: &str = "Generations";
+    pub const BILLING: &str = "Billing";
 }

@@ -5,6 +5,7 @@
 
 mod account;
 mod audit;
+mod credits;
 mod key;
 mod member;
 
@@ -28,6 +29,9 @@ pub enum AdminCommand {
     /// Members of an account and their roles.
     #[command(subcommand)]
     Member(member::MemberCommand),
+    /// Credits: grant, balance.
+    #[command(subcommand)]
+    Credits(credits::CreditsCommand),
     /// The global audit log, newest first.
     Audit(audit::AuditArgs),
 }
@@ -43,6 +47,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Key(c) => key::run(&app, c).await,
         AdminCommand::Member(c) => member::run(&app, c).await,
         AdminCommand::Audit(args) => audit::run(&app, args).await,
+        AdminCommand::Credits(c) => credits::run(&app, c).await,
     }
 }
 

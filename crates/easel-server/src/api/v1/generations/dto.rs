@@ -243,6 +243,8 @@ pub struct QuoteObject {
     pub eur: String,
     /// What it costs in live mode.
     pub live_credits: i64,
+    /// The account's available credits in this mode now.
+    pub available_credits: i64,
     /// Whether the call would be accepted now.
     pub allowed: bool,
     /// Why not, if not.

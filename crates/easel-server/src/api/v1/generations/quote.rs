@@ -46,6 +46,21 @@ pub async fn quote_generation(
             message: e.message.into_owned(),
         })
         .collect();
+    let mut refusals = refusals;
+    let available = state
+        .store
+        .balance(&caller.account_id, caller.mode)
+        .await?
+        .available();
+    if v.credits > available {
+        refusals.push(QuoteRefusal {
+            code: "insufficient_credits".into(),
+            message: format!(
+                "This call costs {} credits and {available} are available.",
+                v.credits
+            ),
+        });
+    }
     let queue = crate::engines::queue_name(&state.config, &v.model_id, caller.mode);
     let queued = state.store.queued_count(&queue).await?;
     let eta = state
@@ -58,6 +73,7 @@ pub async fn quote_generation(
         credits: v.credits,
         eur: credits_to_eur(v.credits),
         live_credits: v.live_credits,
+        available_credits: available,
         allowed: refusals.is_empty(),
         refusals,
         queue_position: queued,

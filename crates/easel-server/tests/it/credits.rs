@@ -1,0 +1,432 @@
+//! Credits: holds placed with the generation, captured on success, released on every other
+//! ending; 402 when short; exact under concurrency on two nodes; the ledger sums to the
+//! balance; operator grants through the CLI.
+
+use easel_test_utils::{TestDb, both_backends};
+use serde_json::{Value, json};
+
+use crate::generations::{create, grant, start, until, with_test_models};
+use crate::support::TestApp;
+use crate::support::binary::{admin, admin_fails};
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// Asserts the ledger's invariants against the stored balance.
+async fn assert_ledger_matches(db: &TestDb, account_id: &str) -> (i64, i64) {
+    let balance = db
+        .count(&format!("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM credit_balances WHERE account_id = '{account_id}'"))
+        .await;
+    let held = db
+        .count(&format!(
+            "SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM credit_balances WHERE account_id = '{account_id}'"
+        ))
+        .await;
+    let sum = db
+        .count(&format!("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE account_id = '{account_id}'"))
+        .await;
+    let held_sum = db
+        .count(&format!("SELECT CAST(COALESCE(SUM(held_change), 0) AS BIGINT) FROM ledger_entries WHERE account_id = '{account_id}'"))
+        .await;
+    assert_eq!(sum, balance, "the ledger sums to the balance");
+    assert_eq!(
+        held_sum, held,
+        "the holds in the ledger sum to what is held"
+    );
+    assert!(balance >= 0 && held >= 0 && held <= balance);
+    (balance, held)
+}
+
+async fn price(app: &TestApp, key: &str, body: &Value) -> i64 {
+    let quote = app
+        .post("/v1/generations/quote", key, body.clone())
+        .await
+        .expect(200)
+        .body;
+    quote["live_credits"].as_i64().unwrap_or_default()
+}
+
+both_backends!(
+    holds_are_captured_on_success_and_released_otherwise,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, key) = app.account("ledger@example.com", "live").await;
+        grant(&app, &account_id, 1000).await;
+        let image =
+            json!({"model": "sandbox-image", "prompt": "paid", "width": 256, "height": 256});
+        let cost = price(&app, &key, &image).await;
+        assert!(cost > 0);
+
+        let ok = create(&app, &key, image.clone(), Some(20))
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(ok["credits"]["charged"], cost);
+        let failed = create(
+            &app,
+            &key,
+            json!({"model": "broken-image", "prompt": "x"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        let failed = until(&app, &key, &text(&failed["id"]), &["failed"]).await;
+        assert_eq!(failed["credits"]["charged"], 0);
+        let queued_slow = create(
+            &app,
+            &key,
+            json!({"model": "slow-image", "prompt": "a"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        let behind = create(
+            &app,
+            &key,
+            json!({"model": "slow-image", "prompt": "b"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        // While they wait, their holds are not available.
+        let b = app.get("/v1/balance", &key).await.expect(200).body;
+        let slow_cost = queued_slow["credits"]["estimated"]
+            .as_i64()
+            .unwrap_or_default();
+        assert_eq!(b["held"], 2 * slow_cost);
+        assert_eq!(b["available"], 1000 - cost - 2 * slow_cost);
+        for g in [&behind, &queued_slow] {
+            app.post(
+                &format!("/v1/generations/{}/cancel", text(&g["id"])),
+                &key,
+                json!({}),
+            )
+            .await
+            .expect(200);
+        }
+        let b = app.get("/v1/balance", &key).await.expect(200).body;
+        assert_eq!(
+            (b["balance"].as_i64(), b["held"].as_i64()),
+            (Some(1000 - cost), Some(0)),
+            "{b}"
+        );
+        assert_eq!(
+            b["available_eur"],
+            easel_core::models::credits_to_eur(1000 - cost)
+        );
+        let (balance, held) = assert_ledger_matches(&db, &account_id).await;
+        assert_eq!((balance, held), (1000 - cost, 0));
+
+        let ledger = app.get("/v1/ledger?limit=100", &key).await.expect(200).body;
+        let types: Vec<String> = ledger["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| text(&e["type"]))
+            .collect();
+        assert_eq!(types.iter().filter(|t| *t == "hold").count(), 4);
+        assert_eq!(types.iter().filter(|t| *t == "capture").count(), 1);
+        assert_eq!(types.iter().filter(|t| *t == "release").count(), 3);
+        assert_eq!(types.last().map(String::as_str), Some("grant"));
+        let captures = app
+            .get("/v1/ledger?type=capture", &key)
+            .await
+            .expect(200)
+            .body;
+        let capture = &captures["data"][0];
+        assert_eq!(capture["amount"], -cost);
+        assert_eq!(
+            capture["reference"],
+            json!({"type": "generation", "id": ok["id"]})
+        );
+        assert_eq!(capture["balance_after"], 1000 - cost);
+        let future = app
+            .get("/v1/ledger?from=4000000000", &key)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(future["data"], json!([]));
+        let past = app.get("/v1/ledger?to=1", &key).await.expect(200).body;
+        assert_eq!(past["data"], json!([]));
+        app.get("/v1/ledger?type=gift", &key)
+            .await
+            .expect_error(400, "parameter_invalid");
+        app.get("/v1/ledger?from=-5", &key)
+            .await
+            .expect_error(400, "parameter_invalid");
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    an_expired_generation_releases_its_hold,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, key) = app.account("expiry-credits@example.com", "live").await;
+        grant(&app, &account_id, 1000).await;
+        let first = create(
+            &app,
+            &key,
+            json!({"model": "brief-queue", "prompt": "a"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        until(&app, &key, &text(&first["id"]), &["running"]).await;
+        let second = create(
+            &app,
+            &key,
+            json!({"model": "brief-queue", "prompt": "b"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        until(&app, &key, &text(&second["id"]), &["expired"]).await;
+        app.post(
+            &format!("/v1/generations/{}/cancel", text(&first["id"])),
+            &key,
+            json!({}),
+        )
+        .await
+        .expect(200);
+        let (balance, held) = assert_ledger_matches(&db, &account_id).await;
+        assert_eq!((balance, held), (1000, 0));
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_short_balance_is_402_and_queues_nothing,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, key) = app.account("short@example.com", "live").await;
+        let body = json!({"model": "sandbox-image", "prompt": "too dear", "width": 512, "height": 512, "n": 4});
+        let cost = price(&app, &key, &body).await;
+        grant(&app, &account_id, cost - 1).await;
+        let refused = create(&app, &key, body.clone(), None)
+            .await
+            .expect_error(402, "insufficient_credits");
+        assert_eq!(
+            refused.body["error"]["details"],
+            json!({"required": cost, "available": cost - 1})
+        );
+        assert_eq!(refused.body["error"]["type"], "billing_error");
+        let quote = app
+            .post("/v1/generations/quote", &key, body.clone())
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(quote["allowed"], false);
+        assert_eq!(quote["available_credits"], cost - 1);
+        assert_eq!(quote["refusals"][0]["code"], "insufficient_credits");
+        assert_eq!(
+            app.get("/v1/generations", &key).await.expect(200).body["data"],
+            json!([])
+        );
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM jobs").await,
+            0,
+            "nothing queued"
+        );
+        assert_eq!(db.count("SELECT COUNT(*) FROM holds").await, 0);
+        // Test mode never touches credits, whatever the balance.
+        let members = app
+            .state
+            .store
+            .list_members(&account_id)
+            .await
+            .unwrap_or_default();
+        let test = app
+            .key_for(&account_id, &members[0].user_id, "test", None)
+            .await;
+        let free = create(&app, &test, body, Some(20)).await.expect(200).body;
+        assert_eq!(free["credits"], json!({"estimated": 0, "charged": 0}));
+        assert_eq!(
+            app.get("/v1/ledger", &test).await.expect(200).body["data"],
+            json!([])
+        );
+        assert_eq!(
+            app.get("/v1/balance", &test).await.expect(200).body["balance"],
+            0
+        );
+        let (balance, _) = assert_ledger_matches(&db, &account_id).await;
+        assert_eq!(balance, cost - 1);
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    concurrent_requests_on_two_nodes_spend_exactly_the_balance,
+    |db: TestDb| async move {
+        let one = start(&db).await;
+        let two = TestApp::start_with(&db, with_test_models).await;
+        let (account_id, key) = one.account("race@example.com", "live").await;
+        let body = json!({"model": "sandbox-image", "prompt": "race", "width": 256, "height": 256});
+        let cost = price(&one, &key, &body).await;
+        let affordable = 23;
+        grant(&one, &account_id, affordable * cost + cost - 1).await;
+        let nodes = std::sync::Arc::new([one, two]);
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let nodes = std::sync::Arc::clone(&nodes);
+            let (key, body) = (key.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let app = &nodes[i % 2];
+                app.send(
+                    app.raw(reqwest::Method::POST, "/v1/generations")
+                        .bearer_auth(&key)
+                        .json(&body),
+                )
+                .await
+                .status
+            }));
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        for task in tasks {
+            *statuses.entry(task.await.unwrap_or_default()).or_insert(0) += 1;
+        }
+        assert_eq!(
+            statuses.get(&202).copied(),
+            Some(affordable),
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.get(&402).copied(),
+            Some(200 - affordable),
+            "{statuses:?}"
+        );
+        let settled = crate::support::eventually(30_000, || async {
+            db.count("SELECT COUNT(*) FROM generations WHERE status = 'succeeded'")
+                .await
+                == affordable
+        })
+        .await;
+        assert!(settled);
+        let (balance, held) = assert_ledger_matches(&db, &account_id).await;
+        assert_eq!((balance, held), (cost - 1, 0));
+        if let Ok(nodes) = std::sync::Arc::try_unwrap(nodes) {
+            let [one, two] = nodes;
+            one.stop().await;
+            two.stop().await;
+        }
+    }
+);
+
+both_backends!(
+    operators_grant_credits_from_the_cli,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        let (account_id, key) = app.account("cli-credits@example.com", "live").await;
+        let entry = admin(
+            &db,
+            &[
+                "credits",
+                "grant",
+                "--account",
+                &account_id,
+                "--credits",
+                "5000",
+                "--reason",
+                "welcome",
+            ],
+        );
+        assert_eq!(entry["type"], "grant");
+        assert_eq!(entry["amount"], 5000);
+        assert_eq!(entry["balance_after"], 5000);
+        assert_eq!(entry["reason"], "welcome");
+        assert_eq!(entry["actor"]["type"], "operator");
+        let b = admin(&db, &["credits", "balance", "--account", &account_id]);
+        assert_eq!(
+            (b["balance"].as_i64(), b["available"].as_i64()),
+            (Some(5000), Some(5000))
+        );
+        for (credits, why) in [
+            ("0", "credits"),
+            ("-5", "credits"),
+            ("1000000000001", "credits"),
+            ("99999999999999999999", "credits"),
+        ] {
+            let err = admin_fails(
+                &db,
+                &[
+                    "credits",
+                    "grant",
+                    "--account",
+                    &account_id,
+                    "--credits",
+                    credits,
+                    "--reason",
+                    "x",
+                ],
+            );
+            assert!(err.contains(why), "{credits}: {err}");
+        }
+        let err = admin_fails(
+            &db,
+            &[
+                "credits",
+                "grant",
+                "--account",
+                &account_id,
+                "--credits",
+                "5",
+                "--reason",
+                " ",
+            ],
+        );
+        assert!(err.contains("reason"), "{err}");
+        let err = admin_fails(
+            &db,
+            &[
+                "credits",
+                "grant",
+                "--account",
+                "acct_01m864a045xwwke0zd48j6933p",
+                "--credits",
+                "5",
+                "--reason",
+                "x",
+            ],
+        );
+        assert!(err.contains("No such account"), "{err}");
+        let (other, _) = app.account("gone@example.com", "live").await;
+        admin(&db, &["account", "terminate", &other]);
+        let err = admin_fails(
+            &db,
+            &[
+                "credits",
+                "grant",
+                "--account",
+                &other,
+                "--credits",
+                "5",
+                "--reason",
+                "x",
+            ],
+        );
+        assert!(err.contains("terminated"), "{err}");
+        // The API shows it, and the audit log and events record it.
+        let ledger = app.get("/v1/ledger", &key).await.expect(200).body;
+        assert_eq!(ledger["data"][0]["id"], entry["id"]);
+        let audit = app.get("/v1/audit_log", &key).await.expect(200).body;
+        assert!(
+            audit["data"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e["action"] == "credits.granted")),
+            "{audit}"
+        );
+        let events = app.get("/v1/events", &key).await.expect(200).body;
+        assert_eq!(events["data"][0]["type"], "credits.granted");
+        assert_eq!(events["data"][0]["data"]["amount"], 5000);
+        let (balance, _) = assert_ledger_matches(&db, &account_id).await;
+        assert_eq!(balance, 5000);
+        app.stop().await;
+    }
+);
