@@ -40,6 +40,7 @@ CREATE UNIQUE INDEX ledger_entries_reference ON ledger_entries (account_id, mode
 CREATE TABLE holds (
     generation_id  TEXT    PRIMARY KEY REFERENCES generations (id),
     account_id     TEXT    NOT NULL REFERENCES accounts (id),
+    api_key_id     TEXT    NOT NULL REFERENCES api_keys (id),
     mode           TEXT    NOT NULL CHECK (mode IN ('test', 'live')),
     amount         BIGINT  NOT NULL CHECK (amount > 0),
     status         TEXT    NOT NULL CHECK (status IN ('open', 'captured', 'released')),
@@ -50,3 +51,5 @@ CREATE TABLE holds (
     CHECK ((status = 'captured') = (captured IS NOT NULL))
 );
 CREATE INDEX holds_open ON holds (account_id, mode) WHERE status = 'open';
+-- A key's spending in its cap's period.
+CREATE INDEX holds_key_spend ON holds (api_key_id, created_at);

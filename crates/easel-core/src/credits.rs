@@ -69,9 +69,92 @@ impl LedgerType {
     }
 }
 
+/// The window a key's spend cap counts in (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapPeriod {
+    Day,
+    Month,
+}
+
+impl CapPeriod {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CapPeriod::Day => "day",
+            CapPeriod::Month => "month",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<CapPeriod> {
+        match s {
+            "day" => Some(CapPeriod::Day),
+            "month" => Some(CapPeriod::Month),
+            _ => None,
+        }
+    }
+
+    /// When the period containing `now_ms` began (UTC midnight, or the first of the month).
+    pub fn start(self, now_ms: i64) -> i64 {
+        let day = now_ms.div_euclid(86_400_000);
+        match self {
+            CapPeriod::Day => day * 86_400_000,
+            CapPeriod::Month => {
+                let (y, m, _) = civil_from_days(day);
+                days_from_civil(y, m, 1) * 86_400_000
+            }
+        }
+    }
+}
+
+/// An optional limit on what one key may spend per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendCap {
+    /// Credits per period, at least 1.
+    pub credits: i64,
+    pub period: CapPeriod,
+}
+
+/// (year, month, day) of a count of days since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Days since 1970-01-01 of a civil date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
-    use super::LedgerType;
+    use super::{CapPeriod, LedgerType};
+
+    #[test]
+    fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
+        // 2026-11-24T09:15:00Z
+        let now = 1_795_511_700_000;
+        assert_eq!(CapPeriod::Day.start(now), 1_795_478_400_000); // 2026-11-24T00:00Z
+        assert_eq!(CapPeriod::Month.start(now), 1_793_491_200_000); // 2026-11-01T00:00Z
+        // 2024-03-01T00:00Z is its own month start; the day before belongs to February.
+        assert_eq!(CapPeriod::Month.start(1_709_251_200_000), 1_709_251_200_000);
+        assert_eq!(CapPeriod::Month.start(1_709_251_199_999), 1_706_745_600_000);
+        assert_eq!(CapPeriod::parse("week"), None);
+    }
 
     #[test]
     fn spellings_round_trip() {

@@ -19,6 +19,14 @@ pub enum DbError {
     /// The available balance does not cover a hold.
     #[error("insufficient credits: {required} required, {available} available")]
     InsufficientCredits { required: i64, available: i64 },
+    /// A hold would take a key past its spend cap for the period.
+    #[error("key spend cap reached: {spent} of {cap} spent this {period}, {required} required")]
+    KeySpendCapReached {
+        cap: i64,
+        spent: i64,
+        required: i64,
+        period: &'static str,
+    },
     /// The database could not be reached in time (pool timeout, connection refused).
     #[error("database unavailable: {0}")]
     Unavailable(String),

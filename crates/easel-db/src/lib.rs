@@ -303,6 +303,14 @@ pub trait CreditStore: Send + Sync {
     async fn add_credits(&self, new: NewCredit) -> DbResult<LedgerEntry>;
     /// An account's balance in a mode (zero if it never had credits).
     async fn balance(&self, account_id: &str, mode: easel_core::mode::Mode) -> DbResult<Balance>;
+    /// Succeeded generations finished in [`from`, `to`) (ms), by UTC day, model and key.
+    async fn usage(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        from: i64,
+        to: i64,
+    ) -> DbResult<Vec<UsageRow>>;
     /// Ledger entries, newest first.
     async fn list_ledger(
         &self,

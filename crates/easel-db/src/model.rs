@@ -138,6 +138,8 @@ pub struct ApiKey {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub allowed_models: Option<Vec<String>>,
+    /// Most credits the key may spend per UTC day or month.
+    pub spend_cap: Option<easel_core::credits::SpendCap>,
     /// The current secret's first characters.
     pub display_prefix: String,
     pub expires_at: Option<i64>,
@@ -159,6 +161,7 @@ pub struct NewKey {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub allowed_models: Option<Vec<String>>,
+    pub spend_cap: Option<easel_core::credits::SpendCap>,
     pub expires_at: Option<i64>,
     pub secret_hash: String,
     pub display_prefix: String,
@@ -514,4 +517,15 @@ pub struct LedgerFilter {
     pub from: Option<i64>,
     /// Entries before this time (ms).
     pub to: Option<i64>,
+}
+
+/// Usage of one key and model on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub model: String,
+    pub api_key_id: String,
+    pub generations: i64,
+    pub credits: i64,
 }

@@ -49,13 +49,14 @@ pub const REVOKE_MEMBER_KEYS: &str = "UPDATE api_keys SET revoked_at = $3, updat
 pub const REVOKE_ACCOUNT_KEYS: &str = "UPDATE api_keys SET revoked_at = $2, updated_at = $2 WHERE account_id = $1 AND revoked_at IS NULL";
 
 pub const INSERT_KEY: &str = "INSERT INTO api_keys (id, account_id, user_id, mode, name, scopes, allowed_models, \
-     expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)";
+     expires_at, created_at, updated_at, spend_cap_credits, spend_cap_period) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)";
 
 pub const INSERT_SECRET: &str = "INSERT INTO api_key_secrets (hash, key_id, display_prefix, created_at) VALUES ($1, $2, $3, $4)";
 
 /// A key with its current secret's display prefix and the expiry of rotated-out secrets.
 pub const KEY_COLUMNS_FROM: &str = "SELECT k.id, k.account_id, k.user_id, k.mode, k.name, k.scopes, k.allowed_models, \
-     k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, \
+     k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, \
      (SELECT s.display_prefix FROM api_key_secrets s WHERE s.key_id = k.id AND s.expires_at IS NULL \
         ORDER BY s.created_at DESC LIMIT 1) AS display_prefix, \
      (SELECT MAX(s.expires_at) FROM api_key_secrets s WHERE s.key_id = k.id) AS previous_secret_expires_at \
@@ -77,7 +78,7 @@ pub const MARK_KEY_REVOKED: &str =
     "UPDATE api_keys SET revoked_at = $2, updated_at = $2 WHERE id = $1";
 
 pub const SELECT_CREDENTIAL: &str = "SELECT k.id, k.account_id, k.user_id, k.mode, k.name, k.scopes, k.allowed_models, \
-     k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, s.display_prefix, \
+     k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, s.display_prefix, \
      CAST(NULL AS BIGINT) AS previous_secret_expires_at, s.expires_at AS secret_expires_at, m.role AS member_role, \
      a.state AS account_state, a.suspended_until AS account_suspended_until, a.plan AS account_plan \
      FROM api_key_secrets s \
@@ -257,8 +258,16 @@ pub const HOLD_CREDITS: &str = "UPDATE credit_balances SET held = held + $3, upd
 pub const SELECT_BALANCE: &str =
     "SELECT balance, held FROM credit_balances WHERE account_id = $1 AND mode = $2";
 
-pub const INSERT_HOLD: &str = "INSERT INTO holds (generation_id, account_id, mode, amount, status, created_at) \
-     VALUES ($1, $2, $3, $4, 'open', $5)";
+pub const INSERT_HOLD: &str = "INSERT INTO holds (generation_id, account_id, api_key_id, mode, amount, status, created_at) \
+     VALUES ($1, $2, $3, $4, $5, 'open', $6)";
+
+pub const KEY_SPEND_CAP: &str =
+    "SELECT spend_cap_credits, spend_cap_period FROM api_keys WHERE id = $1";
+
+/// What a key has spent since `$2`: open holds at their amount, captured ones at what
+/// they took, released ones not at all.
+pub const KEY_SPENT_SINCE: &str = "SELECT CAST(COALESCE(SUM(CASE status WHEN 'open' THEN amount \
+     WHEN 'captured' THEN captured ELSE 0 END), 0) AS BIGINT) FROM holds WHERE api_key_id = $1 AND created_at >= $2";
 
 /// Settles an open hold once: only the first settlement changes the row.
 pub const SETTLE_HOLD: &str = "UPDATE holds SET status = $2, captured = $3, settled_at = $4 \
@@ -276,3 +285,10 @@ pub const LEDGER_FROM: &str = "SELECT id, account_id, mode, type, amount, held_c
      reference_type, reference_id, actor_type, actor_id, reason, created_at FROM ledger_entries";
 
 pub const SELECT_ACCOUNT_STATE: &str = "SELECT state FROM accounts WHERE id = $1";
+
+/// Succeeded generations of an account and mode finished in [`$3`, `$4`), by UTC day,
+/// model and key. `credits_charged` is what the capture took, so the sums match the ledger.
+pub const USAGE_BY_DAY: &str = "SELECT finished_at / 86400000 AS day, model, api_key_id, COUNT(*) AS generations, \
+     CAST(COALESCE(SUM(credits_charged), 0) AS BIGINT) AS credits FROM generations \
+     WHERE account_id = $1 AND mode = $2 AND status = 'succeeded' AND finished_at >= $3 AND finished_at < $4 \
+     GROUP BY finished_at / 86400000, model, api_key_id ORDER BY day, model, api_key_id";

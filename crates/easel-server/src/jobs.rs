@@ -222,16 +222,34 @@ pub fn start(app: &AppState) -> RunnerHandle {
 /// Rows per sweep pass.
 const SWEEP_BATCH: i64 = 100;
 
-/// Every `queue.sweep_ms` until `stop`: settles generations whose job ended on a node that
+/// Every `queue.sweep_ms` until `stop`: grants plan allowances when a billing period
+/// begins, settles generations whose job ended on a node that
 /// died before settling them, and deletes outputs past their retention (object first,
 /// then the row, so a crash in between only means deleting it again).
 pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(app.config.queue.sweep_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut allowances_granted_for: Option<String> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        // Plan allowances: once per billing period per node (the ledger makes repeats,
+        // here or on other nodes, change nothing).
+        let period = crate::services::credits::billing_period(now_ms());
+        if allowances_granted_for.as_deref() != Some(period.as_str()) {
+            match crate::services::credits::grant_plan_allowances(&app, now_ms()).await {
+                Ok(granted) => {
+                    if granted > 0 {
+                        tracing::info!(period = %period, accounts = granted, "granted plan allowances");
+                    }
+                    allowances_granted_for = Some(period);
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e.message, "could not grant plan allowances; will retry")
+                }
+            }
         }
         match app.store.unsettled_generation_jobs(SWEEP_BATCH).await {
             Ok(jobs) => {

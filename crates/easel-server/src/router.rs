@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::v1::{
-    account, audit_log, events, generations, images, keys, ledger, members, models,
+    account, audit_log, events, generations, images, keys, ledger, members, models, payments, usage,
 };
 use crate::app::AppState;
 use crate::health;
@@ -51,6 +51,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(images::generate::create_images))
         .routes(routes!(ledger::list::list_ledger))
         .routes(routes!(ledger::balance::get_balance))
+        .routes(routes!(usage::get::get_usage))
+        .routes(routes!(payments::stripe::receive_stripe_webhook))
         .routes(routes!(
             members::list::list_members,
             members::add::add_member

@@ -61,9 +61,30 @@ macro_rules! impl_credit_store {
                     let available = current.map_or(0, |(b, h)| b - h);
                     return Err($crate::DbError::InsufficientCredits { required: amount, available });
                 };
+                // The balance row is locked by the UPDATE above until this transaction
+                // ends, so every hold of the account (and so of the key) is serialised
+                // here, and this read sees every earlier hold: concurrent requests cannot
+                // overshoot the cap.
+                let cap: Option<(Option<i64>, Option<String>)> = sqlx::query_as($crate::sql::KEY_SPEND_CAP)
+                    .bind(&g.api_key_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if let Some((Some(cap), Some(period))) = cap
+                    && let Some(period) = easel_core::credits::CapPeriod::parse(&period)
+                {
+                    let (spent,): (i64,) = sqlx::query_as($crate::sql::KEY_SPENT_SINCE)
+                        .bind(&g.api_key_id)
+                        .bind(period.start(now))
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    if spent + amount > cap {
+                        return Err($crate::DbError::KeySpendCapReached { cap, spent, required: amount, period: period.as_str() });
+                    }
+                }
                 sqlx::query($crate::sql::INSERT_HOLD)
                     .bind(&g.id)
                     .bind(&g.account_id)
+                    .bind(&g.api_key_id)
                     .bind(mode)
                     .bind(amount)
                     .bind(now)
@@ -235,6 +256,26 @@ macro_rules! impl_credit_store {
                     .fetch_optional(self.read())
                     .await?;
                 Ok(row.map_or_else($crate::Balance::default, |(balance, held)| $crate::Balance { balance, held }))
+            }
+
+            async fn usage(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                from: i64,
+                to: i64,
+            ) -> $crate::DbResult<Vec<$crate::UsageRow>> {
+                let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as($crate::sql::USAGE_BY_DAY)
+                    .bind(account_id)
+                    .bind(mode.as_str())
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(self.read())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(day, model, api_key_id, generations, credits)| $crate::UsageRow { day, model, api_key_id, generations, credits })
+                    .collect())
             }
 
             async fn list_ledger(

@@ -19,6 +19,8 @@ macro_rules! impl_key_store {
                     ))
                     .bind(new.expires_at)
                     .bind(new.now)
+                    .bind(new.spend_cap.map(|c| c.credits))
+                    .bind(new.spend_cap.map(|c| c.period.as_str()))
                     .execute(&mut **tx)
                     .await?;
                 sqlx::query($crate::sql::INSERT_SECRET)

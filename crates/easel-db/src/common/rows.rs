@@ -108,6 +108,8 @@ pub(crate) struct KeyRow {
     name: String,
     scopes: String,
     allowed_models: Option<String>,
+    spend_cap_credits: Option<i64>,
+    spend_cap_period: Option<String>,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
     rotated_at: Option<i64>,
@@ -143,7 +145,16 @@ impl TryFrom<KeyRow> for ApiKey {
             }
             None => None,
         };
+        let spend_cap = match (r.spend_cap_credits, &r.spend_cap_period) {
+            (Some(credits), Some(period)) => Some(easel_core::credits::SpendCap {
+                credits,
+                period: easel_core::credits::CapPeriod::parse(period)
+                    .ok_or_else(|| corrupt("spend_cap_period", period))?,
+            }),
+            _ => None,
+        };
         Ok(ApiKey {
+            spend_cap,
             mode: Mode::parse(&r.mode).ok_or_else(|| corrupt("mode", &r.mode))?,
             display_prefix: r
                 .display_prefix

@@ -132,6 +132,10 @@ pub fn new_key_at(account_id: &str, user_id: &str, mode: Mode, now: i64) -> NewK
         name: "Test key".into(),
         scopes: Role::Developer.scopes(),
         allowed_models: Some(vec!["sdxl".into(), "flux-dev".into()]),
+        spend_cap: Some(easel_core::credits::SpendCap {
+            credits: 5000,
+            period: easel_core::credits::CapPeriod::Month,
+        }),
         expires_at: Some(now + 86_400_000),
         secret_hash: secret.hash,
         display_prefix: secret.display_prefix,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 pub use load::{ConfigError, load};
 pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
-    OutputsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config,
+    OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
 
 /// The embedded defaults, also the documentation of every key.
@@ -43,6 +43,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub outputs: OutputsConfig,
     pub s3: S3Config,
+    pub payments: PaymentsConfig,
 }
 
 impl Config {

@@ -165,3 +165,42 @@ pub struct S3Config {
     /// Allows a plain-HTTP endpoint (a store on the same host or network).
     pub allow_http: bool,
 }
+
+/// `[payments]`: payment providers that sell credits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    pub stripe: StripeConfig,
+}
+
+/// `[payments.stripe]`: credit top-ups paid through Stripe Checkout, announced by its
+/// `checkout.session.completed` webhook.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The webhook endpoint's signing secret (`whsec_…`); empty disables the endpoint.
+    pub webhook_secret: String,
+    /// Largest difference between a signature's timestamp and now, in seconds.
+    pub tolerance_seconds: u64,
+    /// Credits bought per euro paid (1 credit = €0.001, so 1000 sells them at face value).
+    pub credits_per_eur: u64,
+}
+
+impl StripeConfig {
+    /// Whether the webhook endpoint is enabled.
+    pub fn enabled(&self) -> bool {
+        !self.webhook_secret.is_empty()
+    }
+}
+
+// The secret never reaches a log line.
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = if self.enabled() { "<redacted>" } else { "" };
+        f.debug_struct("StripeConfig")
+            .field("webhook_secret", &secret)
+            .field("tolerance_seconds", &self.tolerance_seconds)
+            .field("credits_per_eur", &self.credits_per_eur)
+            .finish()
+    }
+}

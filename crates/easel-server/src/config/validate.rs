@@ -218,6 +218,38 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
             "must be between 1 and 604800".into(),
         );
     }
+    validate_payments(c)
+}
+
+/// `[payments.stripe]`.
+fn validate_payments(c: &Config) -> Result<(), (String, String)> {
+    let fail = |key: &str, reason: String| Err((key.to_string(), reason));
+    let stripe = &c.payments.stripe;
+    let secret = &stripe.webhook_secret;
+    // A Stripe API key (`sk_…`, `rk_…`) pasted here instead would never verify anything.
+    let secret_ok = secret.is_empty()
+        || (secret.len() > "whsec_".len()
+            && secret.starts_with("whsec_")
+            && secret.bytes().all(|b| b.is_ascii_graphic()));
+    if !secret_ok {
+        return fail(
+            "payments.stripe.webhook_secret",
+            "must be empty or the webhook endpoint's signing secret, `whsec_…` (not an API key)"
+                .into(),
+        );
+    }
+    if !(1..=86_400).contains(&stripe.tolerance_seconds) {
+        return fail(
+            "payments.stripe.tolerance_seconds",
+            "must be between 1 and 86400".into(),
+        );
+    }
+    if !(1..=1_000_000).contains(&stripe.credits_per_eur) {
+        return fail(
+            "payments.stripe.credits_per_eur",
+            "must be between 1 and 1000000".into(),
+        );
+    }
     Ok(())
 }
 
@@ -343,4 +375,46 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate;
+
+    #[test]
+    fn stripe_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!base.payments.stripe.enabled(), "disabled by default");
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        assert_eq!(
+            check(&|c| c.payments.stripe.webhook_secret = "whsec_abc".into()),
+            None
+        );
+        for bad in ["sk_live_abc", "whsec_", "whsec_a b"] {
+            assert_eq!(
+                check(&|c| c.payments.stripe.webhook_secret = bad.into()).as_deref(),
+                Some("payments.stripe.webhook_secret"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check(&|c| c.payments.stripe.tolerance_seconds = 0).as_deref(),
+            Some("payments.stripe.tolerance_seconds")
+        );
+        assert_eq!(
+            check(&|c| c.payments.stripe.credits_per_eur = 0).as_deref(),
+            Some("payments.stripe.credits_per_eur")
+        );
+    }
+
+    #[test]
+    fn the_stripe_secret_is_not_printed() {
+        let mut c = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        c.payments.stripe.webhook_secret = "whsec_do_not_log".into();
+        assert!(!format!("{c:?}").contains("do_not_log"));
+    }
 }

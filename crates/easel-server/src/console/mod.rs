@@ -1,6 +1,8 @@
 //! The operator console: server-rendered pages behind a signed session cookie, outside the
-//! OpenAPI document. For now: sign in, the accounts and the global audit log.
+//! OpenAPI document. For now: sign in, the accounts and the global audit log; and the public
+//! pricing page `/developers`.
 
+mod developers;
 mod pages;
 mod session;
 
@@ -11,9 +13,10 @@ use crate::app::AppState;
 
 pub use session::SessionKey;
 
-/// `/console/…`
+/// `/console/…` and `/developers`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/developers", get(developers::developers))
         .route("/console", get(pages::dashboard))
         .route("/console/login", get(pages::login_form).post(pages::login))
         .route("/console/logout", post(pages::logout))

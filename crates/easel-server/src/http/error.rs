@@ -68,6 +68,9 @@ error_codes! {
     password_invalid => BAD_REQUEST, InvalidRequestError;
     resource_missing => NOT_FOUND, InvalidRequestError;
     model_not_found => NOT_FOUND, InvalidRequestError;
+    stripe_signature_invalid => BAD_REQUEST, InvalidRequestError;
+    stripe_timestamp_out_of_tolerance => BAD_REQUEST, InvalidRequestError;
+    stripe_event_invalid => BAD_REQUEST, InvalidRequestError;
     idempotency_error => BAD_REQUEST, IdempotencyError;
     idempotency_in_flight => CONFLICT, IdempotencyError;
     generation_already_ended => CONFLICT, InvalidRequestError;
@@ -76,6 +79,7 @@ error_codes! {
     model_not_on_plan => FORBIDDEN, PermissionError;
     model_not_allowed_for_key => FORBIDDEN, PermissionError;
     insufficient_credits => PAYMENT_REQUIRED, BillingError;
+    key_spend_cap_reached => PAYMENT_REQUIRED, BillingError;
     route_not_found => NOT_FOUND, InvalidRequestError;
     method_not_allowed => METHOD_NOT_ALLOWED, InvalidRequestError;
     request_timeout => REQUEST_TIMEOUT, InvalidRequestError;
@@ -245,6 +249,11 @@ impl From<DbError> for ApiError {
                 format!("This call costs {required} credits and {available} are available; top up to continue."),
             )
             .details(serde_json::json!({"required": required, "available": available})),
+            DbError::KeySpendCapReached { cap, spent, required, period } => ApiError::new(
+                ErrorCode::key_spend_cap_reached,
+                format!("This key may spend {cap} credits per {period}; {spent} are spent or held and this call needs {required}."),
+            )
+            .details(serde_json::json!({"cap": cap, "period": period, "spent": spent, "required": required})),
             DbError::Unavailable(why) => {
                 tracing::warn!(error = %why, "database unavailable");
                 ApiError::new(

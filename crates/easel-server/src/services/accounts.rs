@@ -72,7 +72,10 @@ pub async fn create(
     let audit = audit
         .with("plan", new.plan.as_str())
         .with("owner_email", new.owner.email.as_str());
-    Ok(app.store.create_account(new, audit).await?)
+    let (account, owner) = app.store.create_account(new, audit).await?;
+    // A plan with monthly credits includes this month's from the start.
+    super::credits::grant_plan_allowance(app, &account.id, &account.plan, now).await?;
+    Ok((account, owner))
 }
 
 /// Checks every field of an account spec and builds the row to insert.

@@ -53,6 +53,7 @@ pub async fn run(config: &Config, store: &dyn Store) -> anyhow::Result<Option<Fi
         name: "Demo test key".into(),
         scopes: Role::Owner.scopes(),
         allowed_models: None,
+        spend_cap: None,
         expires_at: None,
         secret_hash: key.hash,
         display_prefix: key.display_prefix,

@@ -1,6 +1,7 @@
 //! API key use cases: create, rotate, revoke.
 
 use easel_core::api_key;
+use easel_core::credits::SpendCap;
 use easel_core::ids::IdKind;
 use easel_core::mode::Mode;
 use easel_core::roles::Scope;
@@ -24,6 +25,8 @@ pub struct KeySpec {
     pub allowed_models: Option<Vec<String>>,
     /// Unix seconds.
     pub expires_at: Option<i64>,
+    /// Most credits the key may spend per day or month.
+    pub spend_cap: Option<SpendCap>,
 }
 
 /// Validates requested scopes: each must exist and be within `grantable`. `None` means
@@ -136,6 +139,17 @@ pub async fn create(
     let scopes = resolve_scopes(spec.scopes.as_deref(), grantable)?;
     let allowed_models = resolve_models(spec.allowed_models)?;
     let expires_at = resolve_expiry(spec.expires_at, now)?;
+    if let Some(cap) = spec.spend_cap
+        && !(1..=easel_core::credits::MAX_MOVEMENT).contains(&cap.credits)
+    {
+        return Err(ApiError::invalid(
+            "spend_cap.credits",
+            format!(
+                "A spend cap is 1 to {} credits.",
+                easel_core::credits::MAX_MOVEMENT
+            ),
+        ));
+    }
     let secret = api_key::generate(&app.config.api_keys.prefix, mode);
     let new = NewKey {
         id: IdKind::ApiKey.generate(),
@@ -145,6 +159,7 @@ pub async fn create(
         name,
         scopes,
         allowed_models,
+        spend_cap: spec.spend_cap,
         expires_at,
         secret_hash: secret.hash,
         display_prefix: secret.display_prefix,

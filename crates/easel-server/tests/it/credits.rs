@@ -430,3 +430,319 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_key_spend_cap_counts_holds_and_stops_exactly_at_the_cap,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, owner_key) = app.account("caps@example.com", "live").await;
+        grant(&app, &account_id, 1_000_000).await;
+        let body =
+            json!({"model": "sandbox-image", "prompt": "capped", "width": 256, "height": 256});
+        let cost = price(&app, &owner_key, &body).await;
+        let capped = app
+            .post(
+                "/v1/keys",
+                &owner_key,
+                json!({"name": "capped", "spend_cap": {"credits": 5 * cost, "period": "day"}}),
+            )
+            .await
+            .expect(201)
+            .body;
+        assert_eq!(
+            capped["spend_cap"],
+            json!({"credits": 5 * cost, "period": "day"})
+        );
+        let key = text(&capped["secret"]);
+        // A failed generation's hold is released and does not count.
+        let failed = create(
+            &app,
+            &key,
+            json!({"model": "broken-image", "prompt": "x", "width": 256, "height": 256}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        until(&app, &key, &text(&failed["id"]), &["failed"]).await;
+        let keys = std::sync::Arc::new(app);
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let (app, key, body) = (std::sync::Arc::clone(&keys), key.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let res = app
+                    .send(
+                        app.raw(reqwest::Method::POST, "/v1/generations")
+                            .bearer_auth(&key)
+                            .json(&body),
+                    )
+                    .await;
+                (res.status, res.body)
+            }));
+        }
+        let mut accepted = 0;
+        let mut refusal = Value::Null;
+        for task in tasks {
+            let (status, body) = task.await.unwrap_or_default();
+            match status {
+                202 => accepted += 1,
+                402 => refusal = body,
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+        assert_eq!(accepted, 5, "exactly the cap, under concurrency");
+        assert_eq!(refusal["error"]["code"], "key_spend_cap_reached");
+        assert_eq!(refusal["error"]["details"]["cap"], 5 * cost);
+        assert_eq!(refusal["error"]["details"]["period"], "day");
+        let app = std::sync::Arc::try_unwrap(keys).unwrap_or_else(|_| panic!("still shared"));
+        // The account's other keys are not capped.
+        create(&app, &owner_key, body.clone(), None)
+            .await
+            .expect(202);
+        app.post(
+            "/v1/keys",
+            &owner_key,
+            json!({"name": "zero", "spend_cap": {"credits": 0, "period": "day"}}),
+        )
+        .await
+        .expect_error(400, "parameter_invalid");
+        let weekly = app
+            .post(
+                "/v1/keys",
+                &owner_key,
+                json!({"name": "weekly", "spend_cap": {"credits": 5, "period": "week"}}),
+            )
+            .await;
+        assert_eq!((weekly.status, weekly.param()), (400, "spend_cap.period"));
+        let listed = admin(
+            &db,
+            &[
+                "key",
+                "create",
+                "--account",
+                &account_id,
+                "--mode",
+                "live",
+                "--name",
+                "cli",
+                "--spend-cap",
+                "70",
+                "--spend-cap-period",
+                "month",
+            ],
+        );
+        assert_eq!(
+            listed["spend_cap"],
+            json!({"credits": 70, "period": "month"})
+        );
+        let err = admin_fails(
+            &db,
+            &[
+                "key",
+                "create",
+                "--account",
+                &account_id,
+                "--mode",
+                "live",
+                "--name",
+                "cli",
+                "--spend-cap",
+                "-1",
+            ],
+        );
+        assert!(err.contains("spend cap"), "{err}");
+        let settled = crate::support::eventually(20_000, || async {
+            db.count("SELECT COUNT(*) FROM holds WHERE status = 'open'")
+                .await
+                == 0
+        })
+        .await;
+        assert!(settled);
+        assert_ledger_matches(&db, &account_id).await;
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    plan_allowances_are_granted_once_per_period,
+    |db: TestDb| async move {
+        let before = TestApp::start(&db).await;
+        let (old_account, old_key) = before.account("old@example.com", "live").await;
+        assert_eq!(
+            before.get("/v1/balance", &old_key).await.expect(200).body["balance"],
+            0
+        );
+        before.stop().await;
+        let with_allowance = |c: &mut easel_server::config::Config| {
+            if let Some(plan) = c.plans.get_mut("free") {
+                plan.monthly_credits = 500;
+            }
+        };
+        // Two nodes start with the allowance configured: each sweeps, the old account gets it once.
+        let one = TestApp::start_with(&db, with_allowance).await;
+        let two = TestApp::start_with(&db, with_allowance).await;
+        let granted = crate::support::eventually(5_000, || async {
+            one.get("/v1/balance", &old_key).await.body["balance"] == 500
+        })
+        .await;
+        assert!(granted, "the sweep grants the current period's allowance");
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        // A new account on the plan has it from the start.
+        let (new_account, new_key) = two.account("new@example.com", "live").await;
+        assert_eq!(
+            two.get("/v1/balance", &new_key).await.expect(200).body["balance"],
+            500
+        );
+        let period = easel_server::services::credits::billing_period(easel_core::time::now_ms());
+        for (account, key) in [(&old_account, &old_key), (&new_account, &new_key)] {
+            let ledger = one
+                .get("/v1/ledger?type=plan_allowance", key)
+                .await
+                .expect(200)
+                .body;
+            let entries = ledger["data"].as_array().cloned().unwrap_or_default();
+            assert_eq!(
+                entries.len(),
+                1,
+                "once per period, however many nodes: {ledger}"
+            );
+            assert_eq!(
+                entries[0]["reference"],
+                json!({"type": "plan_period", "id": period})
+            );
+            assert_eq!(entries[0]["actor"]["type"], "system");
+            assert_ledger_matches(&db, account).await;
+        }
+        // Running the grant again for the same period changes nothing.
+        let again = easel_server::services::credits::grant_plan_allowances(
+            &one.state,
+            easel_core::time::now_ms(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(again, 0);
+        one.stop().await;
+        two.stop().await;
+    }
+);
+
+both_backends!(
+    usage_reports_match_the_ledger_in_json_and_csv,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, key) = app.account("usage@example.com", "live").await;
+        grant(&app, &account_id, 100_000).await;
+        let other = app
+            .post("/v1/keys", &key, json!({"name": "second"}))
+            .await
+            .expect(201)
+            .body;
+        let other_key = text(&other["secret"]);
+        let image = json!({"model": "sandbox-image", "prompt": "u", "width": 256, "height": 256});
+        for k in [&key, &key, &other_key] {
+            create(&app, k, image.clone(), Some(20)).await.expect(200);
+        }
+        create(
+            &app,
+            &key,
+            json!({"model": "sandbox-video", "prompt": "v", "width": 320, "height": 240}),
+            Some(30),
+        )
+        .await
+        .expect(200);
+        let failed = create(
+            &app,
+            &key,
+            json!({"model": "broken-image", "prompt": "x"}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
+        until(&app, &key, &text(&failed["id"]), &["failed"]).await;
+
+        let usage = app.get("/v1/usage", &key).await.expect(200).body;
+        let lines = usage["data"].as_array().cloned().unwrap_or_default();
+        assert_eq!(lines.len(), 3, "image × 2 keys, video × 1 key: {usage}");
+        assert_eq!(
+            usage["totals"]["generations"], 4,
+            "failed generations are not usage"
+        );
+        let captured = -db
+        .count(&format!("SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_entries WHERE account_id = '{account_id}' AND type = 'capture'"))
+        .await;
+        assert_eq!(
+            usage["totals"]["credits"], captured,
+            "the report's credits are the ledger's captures"
+        );
+        let today = easel_server::services::credits::billing_period(easel_core::time::now_ms());
+        assert!(text(&lines[0]["date"]).starts_with(&today));
+
+        let csv = app
+            .raw(reqwest::Method::GET, "/v1/usage")
+            .bearer_auth(&key)
+            .header("accept", "text/csv")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            csv.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/csv"))
+        );
+        let csv = csv.text().await.unwrap_or_default();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows[0], "date,model,api_key_id,generations,credits,eur");
+        assert_eq!(rows.len(), 5, "{csv}");
+        assert!(
+            rows[4].starts_with(&format!("total,,,4,{captured},")),
+            "{csv}"
+        );
+        let by_param = app
+            .raw(reqwest::Method::GET, "/v1/usage?format=csv")
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(by_param.text().await.unwrap_or_default(), csv);
+
+        let empty = app
+            .get("/v1/usage?start_date=2020-01-01&end_date=2020-01-31", &key)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            (empty["data"].clone(), empty["totals"]["credits"].clone()),
+            (json!([]), json!(0))
+        );
+        for (query, param) in [
+            ("start_date=2026-02-30", "start_date"),
+            ("end_date=yesterday", "end_date"),
+            ("start_date=2026-11-02&end_date=2026-11-01", "end_date"),
+            ("start_date=2020-01-01&end_date=2026-01-01", "end_date"),
+            ("format=xml", "format"),
+        ] {
+            let res = app.get(&format!("/v1/usage?{query}"), &key).await;
+            assert_eq!(
+                (res.status, res.param()),
+                (400, param),
+                "{query}: {}",
+                res.body
+            );
+        }
+        let viewer = app
+            .post(
+                "/v1/keys",
+                &key,
+                json!({"name": "gens only", "scopes": ["generations:read"]}),
+            )
+            .await
+            .expect(201)
+            .body;
+        app.get("/v1/usage", &text(&viewer["secret"]))
+            .await
+            .expect_error(403, "insufficient_scope");
+        app.stop().await;
+    }
+);

@@ -303,6 +303,18 @@ both_backends!(
         app.get("/v1/events", &key).await.expect(200);
         app.get("/v1/ledger", &key).await.expect(200);
         app.get("/v1/balance", &key).await.expect(200);
+        // Stripe payments are not configured here: a signed delivery is a documented 404.
+        let tour_event = crate::stripe::checkout_event(
+            "evt_tour",
+            "cs_test_tour",
+            Some(&app.first.demo_account_id),
+            json!(1000),
+            "eur",
+        );
+        crate::stripe::deliver_signed(&app, &tour_event)
+            .await
+            .expect_error(404, "resource_missing");
+        app.get("/v1/usage", &key).await.expect(200);
         let member = app
             .post(
                 "/v1/account/members",

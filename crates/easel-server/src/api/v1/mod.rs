@@ -9,6 +9,8 @@ pub mod keys;
 pub mod ledger;
 pub mod members;
 pub mod models;
+pub mod payments;
+pub mod usage;
 
 /// The OpenAPI tag of each resource.
 pub mod tags {

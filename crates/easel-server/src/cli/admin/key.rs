@@ -63,8 +63,18 @@ pub struct CreateArgs {
     /// Unix seconds after which the key stops working.
     #[arg(long)]
     expires_at: Option<i64>,
+    /// Most credits the key may spend per period (see --spend-cap-period).
+    #[arg(long, allow_negative_numbers = true)]
+    spend_cap: Option<i64>,
+    /// `day` or `month` (UTC), for --spend-cap.
+    #[arg(long, default_value = "month", value_parser = parse_period)]
+    spend_cap_period: easel_core::credits::CapPeriod,
     #[arg(long)]
     json: bool,
+}
+
+fn parse_period(s: &str) -> Result<easel_core::credits::CapPeriod, String> {
+    easel_core::credits::CapPeriod::parse(s).ok_or_else(|| format!("`{s}` is not `day` or `month`"))
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -190,6 +200,10 @@ async fn create(app: &App, args: CreateArgs) -> anyhow::Result<()> {
         scopes: (!args.scopes.is_empty()).then_some(args.scopes),
         allowed_models: (!args.models.is_empty()).then_some(args.models),
         expires_at: args.expires_at,
+        spend_cap: args.spend_cap.map(|credits| easel_core::credits::SpendCap {
+            credits,
+            period: args.spend_cap_period,
+        }),
     };
     let (key, secret) = keys::create(
         app,

@@ -39,6 +39,10 @@ pub async fn create_key(
         scopes: body.scopes,
         allowed_models: body.allowed_models,
         expires_at: body.expires_at,
+        spend_cap: body.spend_cap.map(|c| easel_core::credits::SpendCap {
+            credits: c.credits,
+            period: c.period,
+        }),
     };
     let grantable = caller.effective_scopes();
     let (key, secret) = keys::create(

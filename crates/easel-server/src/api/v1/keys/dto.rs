@@ -1,5 +1,6 @@
 //! The API key object and request bodies.
 
+use easel_core::credits::CapPeriod;
 use easel_core::roles::Scope;
 use easel_core::time::{ms_to_secs, now_ms};
 use easel_db::ApiKey;
@@ -31,6 +32,8 @@ pub struct ApiKeyObject {
     pub scopes: Vec<Scope>,
     /// Models this key may use; null means every model the plan allows.
     pub allowed_models: Option<Vec<String>>,
+    /// Most credits the key may spend per UTC day or month; null: no cap.
+    pub spend_cap: Option<SpendCapObject>,
     /// The member the key acts for.
     pub user_id: String,
     /// Unix seconds.
@@ -66,6 +69,10 @@ impl From<ApiKey> for ApiKeyObject {
             display_prefix: k.display_prefix,
             scopes: k.scopes,
             allowed_models: k.allowed_models,
+            spend_cap: k.spend_cap.map(|c| SpendCapObject {
+                credits: c.credits,
+                period: c.period,
+            }),
             user_id: k.user_id,
             expires_at: k.expires_at.map(ms_to_secs),
             revoked_at: k.revoked_at.map(ms_to_secs),
@@ -98,6 +105,18 @@ pub struct CreateKeyRequest {
     pub allowed_models: Option<Vec<String>>,
     /// Unix seconds after which the key stops working.
     pub expires_at: Option<i64>,
+    /// Most credits the key may spend per UTC day or month (holds count as they are
+    /// placed); past it, generations are refused with 402 `key_spend_cap_reached`.
+    pub spend_cap: Option<SpendCapObject>,
+}
+
+/// A key's spend cap.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpendCapObject {
+    /// Credits per period, at least 1.
+    pub credits: i64,
+    pub period: CapPeriod,
 }
 
 /// `POST /v1/keys/{id}/rotate`
