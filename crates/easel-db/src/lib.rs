@@ -301,6 +301,17 @@ pub trait CreditStore: Send + Sync {
     /// Adds credits (a grant, purchase or plan allowance) with its ledger entry, audit
     /// entry and `credits.granted` event, in one transaction.
     async fn add_credits(&self, new: NewCredit) -> DbResult<LedgerEntry>;
+    /// Charges up to `fee` credits (never more than is available, so never below zero) for
+    /// a request refused as invalid, with its ledger entry. Returns what was charged.
+    async fn charge_invalid_input_fee(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        fee: i64,
+        request_id: &str,
+        actor: &easel_core::audit::Actor,
+        now: i64,
+    ) -> DbResult<i64>;
     /// An account's balance in a mode (zero if it never had credits).
     async fn balance(&self, account_id: &str, mode: easel_core::mode::Mode) -> DbResult<Balance>;
     /// Succeeded generations finished in [`from`, `to`) (ms), by UTC day, model and key.

@@ -292,3 +292,7 @@ pub const USAGE_BY_DAY: &str = "SELECT finished_at / 86400000 AS day, model, api
      CAST(COALESCE(SUM(credits_charged), 0) AS BIGINT) AS credits FROM generations \
      WHERE account_id = $1 AND mode = $2 AND status = 'succeeded' AND finished_at >= $3 AND finished_at < $4 \
      GROUP BY finished_at / 86400000, model, api_key_id ORDER BY day, model, api_key_id";
+
+/// Spends `$3` if the available balance covers it; no row if it does not.
+pub const SPEND_AVAILABLE: &str = "UPDATE credit_balances SET balance = balance - $3, updated_at = $4 \
+     WHERE account_id = $1 AND mode = $2 AND balance - held >= $3 RETURNING balance, held";

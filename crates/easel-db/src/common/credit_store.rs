@@ -249,6 +249,59 @@ macro_rules! impl_credit_store {
                 entry.try_into()
             }
 
+            async fn charge_invalid_input_fee(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                fee: i64,
+                request_id: &str,
+                actor: &easel_core::audit::Actor,
+                now: i64,
+            ) -> $crate::DbResult<i64> {
+                if fee <= 0 {
+                    return Ok(0);
+                }
+                // Read, then spend only if the balance still covers it: a concurrent change
+                // in between makes the spend miss, and it is tried again with a fresh read.
+                for _ in 0..3 {
+                    let mut tx = self.begin_write().await?;
+                    let current: Option<(i64, i64)> = sqlx::query_as($crate::sql::SELECT_BALANCE)
+                        .bind(account_id)
+                        .bind(mode.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let charge = fee.min(current.map_or(0, |(b, h)| b - h));
+                    if charge <= 0 {
+                        return Ok(0);
+                    }
+                    let spent: Option<(i64, i64)> = sqlx::query_as($crate::sql::SPEND_AVAILABLE)
+                        .bind(account_id)
+                        .bind(mode.as_str())
+                        .bind(charge)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some((balance, held)) = spent else {
+                        continue;
+                    };
+                    Self::insert_ledger(
+                        &mut tx,
+                        (account_id, mode.as_str()),
+                        easel_core::credits::LedgerType::InvalidInputFee,
+                        (-charge, 0),
+                        (balance, held),
+                        Some(("request", request_id)),
+                        actor,
+                        None,
+                        now,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(charge);
+                }
+                Ok(0)
+            }
+
             async fn balance(&self, account_id: &str, mode: easel_core::mode::Mode) -> $crate::DbResult<$crate::Balance> {
                 let row: Option<(i64, i64)> = sqlx::query_as($crate::sql::SELECT_BALANCE)
                     .bind(account_id)

@@ -43,6 +43,8 @@ pub enum Licence {
 pub struct PricingConfig {
     /// A decimal such as "1.5"; kept as text so it is never a float.
     pub markup: String,
+    /// Credits charged for a live generation request refused as invalid (0: none).
+    pub invalid_input_fee: i64,
 }
 
 /// `[models.<id>]`

@@ -106,6 +106,12 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if let Err(e) = easel_core::models::Markup::parse(&c.pricing.markup) {
         return fail("pricing.markup", e.to_string());
     }
+    if !(0..=1_000_000).contains(&c.pricing.invalid_input_fee) {
+        return fail(
+            "pricing.invalid_input_fee",
+            "must be between 0 and 1000000 credits".into(),
+        );
+    }
     for (id, model) in &c.models {
         validate_model(c, id, model)?;
     }

@@ -300,7 +300,10 @@ pub async fn create(
     caller: &Caller,
     spec: GenerationSpec,
 ) -> ApiResult<Generation> {
-    let v = validate(state, caller, spec)?;
+    let v = match validate(state, caller, spec) {
+        Ok(v) => v,
+        Err(e) => return Err(charge_invalid_input_fee(state, caller, e).await),
+    };
     if let Some(refusal) = policy_refusals(state, caller, &v).into_iter().next() {
         return Err(refusal);
     }
@@ -361,6 +364,36 @@ pub async fn create(
         jobs.wake(&queue);
     }
     Ok(generation)
+}
+
+/// Charges the configured fee for a live request refused as invalid (400), once per
+/// request (an idempotent replay answers the stored error without charging again), and
+/// says so in the error's details.
+async fn charge_invalid_input_fee(state: &AppState, caller: &Caller, e: ApiError) -> ApiError {
+    let fee = state.config.pricing.invalid_input_fee;
+    if fee <= 0 || !caller.mode.is_live() || e.code.status() != axum::http::StatusCode::BAD_REQUEST
+    {
+        return e;
+    }
+    let actor = easel_core::audit::Actor::key(&caller.key_id);
+    match state
+        .store
+        .charge_invalid_input_fee(
+            &caller.account_id,
+            caller.mode,
+            fee,
+            &caller.request_id,
+            &actor,
+            now_ms(),
+        )
+        .await
+    {
+        Ok(charged) => e.details(serde_json::json!({"invalid_input_fee": charged})),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not charge the invalid-input fee");
+            e
+        }
+    }
 }
 
 /// Waits until the generation ends or `wait` passes; returns it as it is then.

@@ -746,3 +746,91 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    invalid_requests_cost_the_configured_fee_once,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, |c| {
+            with_test_models(c);
+            c.pricing.invalid_input_fee = 3;
+        })
+        .await;
+        let (account_id, key) = app.account("fees@example.com", "live").await;
+        grant(&app, &account_id, 7).await;
+        let bad = json!({"model": "sandbox-image", "prompt": "x", "n": 0});
+        let first = create(&app, &key, bad.clone(), None)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(
+            first.body["error"]["details"],
+            json!({"invalid_input_fee": 3})
+        );
+        assert_eq!(balance_of(&app, &key).await, 4);
+        // An idempotent retry replays the answer without charging again.
+        let post = |idem: &str| {
+            app.send(
+                app.raw(reqwest::Method::POST, "/v1/generations")
+                    .bearer_auth(&key)
+                    .header("idempotency-key", idem)
+                    .json(&bad),
+            )
+        };
+        post("fee-1").await.expect_error(400, "parameter_invalid");
+        post("fee-1").await.expect_error(400, "parameter_invalid");
+        assert_eq!(balance_of(&app, &key).await, 1);
+        // Never below zero: the last credit is all there is to take.
+        let capped = create(&app, &key, bad.clone(), None)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(
+            capped.body["error"]["details"],
+            json!({"invalid_input_fee": 1})
+        );
+        let free = create(&app, &key, bad.clone(), None)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(
+            free.body["error"]["details"],
+            json!({"invalid_input_fee": 0})
+        );
+        assert_eq!(balance_of(&app, &key).await, 0);
+        let fees = app
+            .get("/v1/ledger?type=invalid_input_fee", &key)
+            .await
+            .expect(200)
+            .body;
+        let fees = fees["data"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            fees.iter()
+                .map(|f| f["amount"].as_i64().unwrap_or_default())
+                .collect::<Vec<_>>(),
+            [-1, -3, -3]
+        );
+        assert_eq!(
+            fees[2]["reference"]["id"], first.body["error"]["request_id"],
+            "each fee names its request"
+        );
+        // Test mode and other refusals (403, 404) cost nothing.
+        let members = app
+            .state
+            .store
+            .list_members(&account_id)
+            .await
+            .unwrap_or_default();
+        let test = app
+            .key_for(&account_id, &members[0].user_id, "test", None)
+            .await;
+        let t = create(&app, &test, bad, None)
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert!(t.body["error"].get("details").is_none());
+        assert_eq!(assert_ledger_matches(&db, &account_id).await, (0, 0));
+        app.stop().await;
+    }
+);
+
+async fn balance_of(app: &TestApp, key: &str) -> i64 {
+    app.get("/v1/balance", key).await.expect(200).body["balance"]
+        .as_i64()
+        .unwrap_or(-1)
+}
