@@ -136,11 +136,22 @@ impl Job for RunGeneration {
         // The sandbox and today's engines cost what was estimated; engines that report
         // actual usage will charge less here (never more: the hold is the ceiling).
         let charged = g.credits_estimated;
+        let stored: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
         match app
             .store
             .succeed_generation(&run.job_id, &run.worker, outputs, charged, now_ms())
             .await
         {
+            Ok(Some(ended)) if ended.deleted_at.is_some() => {
+                // Deleted while running: the files just stored must not outlive it.
+                for path in stored {
+                    if let Err(e) = app.outputs.delete(&path).await {
+                        tracing::warn!(generation.id = %g.id, error = %format!("{e:#}"), "could not delete an output of a deleted generation");
+                    }
+                }
+                app.generation_ended.notify_waiters();
+                Ok(())
+            }
             Ok(Some(_)) => {
                 app.run_stats.record(&g.model, started.elapsed());
                 app.generation_ended.notify_waiters();

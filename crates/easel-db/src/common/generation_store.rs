@@ -324,6 +324,36 @@ macro_rules! impl_generation_store {
                 now: i64,
             ) -> $crate::DbResult<Option<$crate::Generation>> {
                 let mut tx = self.begin_write().await?;
+                // Deleted while it ran (the delete asked the job to stop, but it finished
+                // first): the outputs are not kept or charged; it ends canceled instead.
+                let current = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                if current.deleted_at.is_some() {
+                    let held = sqlx::query($crate::sql::FINISH_CANCELED_JOB)
+                        .bind(job_id)
+                        .bind(worker)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    if held.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    let changed = sqlx::query($crate::sql::GENERATION_ENDED)
+                        .bind(job_id)
+                        .bind(easel_core::jobs::JobStatus::Canceled.as_str())
+                        .bind(Option::<String>::None)
+                        .bind(Option::<String>::None)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                    if changed.rows_affected() == 1 {
+                        Self::settle_hold(&mut tx, &g.id, None, now).await?;
+                        Self::insert_event(&mut tx, &g, "generation.canceled", now).await?;
+                    }
+                    tx.commit().await?;
+                    return Ok(Some(g));
+                }
                 let held = sqlx::query($crate::sql::COMPLETE_JOB)
                     .bind(job_id)
                     .bind(worker)

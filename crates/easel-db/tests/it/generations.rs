@@ -525,3 +525,55 @@ both_backends!(concurrent_deletes_delete_once, |db: TestDb| async move {
         1
     );
 });
+
+both_backends!(
+    a_generation_deleted_while_running_is_not_kept_or_charged,
+    |db: TestDb| async move {
+        let (store, account, key) = setup(&db).await;
+        let before = store
+            .balance(&account, Mode::Test)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let g = store
+            .create_generation(new_generation(&account, &key, Mode::Test, "m"), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .claim("generation:m", "w", T0 + 60_000, T0 + 1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .mark_generation_running(&g.job_id, T0 + 2)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .delete_generation(&account, Mode::Test, &g.id, T0 + 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The job finishes anyway, before it notices the cancel request.
+        let ended = store
+            .succeed_generation(&g.job_id, "w", vec![output(0)], 8, T0 + 4)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("the lease holder's outcome is recorded"));
+        assert_eq!(ended.status, JobStatus::Canceled);
+        assert!(
+            ended.outputs.is_empty(),
+            "no outputs for a deleted generation"
+        );
+        assert_eq!(ended.credits_charged, Some(0));
+        let after = store
+            .balance(&account, Mode::Test)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (after.balance, after.held),
+            (before.balance, 0),
+            "the hold is released"
+        );
+        assert_eq!(
+            store.get_job(&g.job_id).await.map(|j| j.status).ok(),
+            Some(JobStatus::Canceled)
+        );
+    }
+);
