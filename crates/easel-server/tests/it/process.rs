@@ -457,3 +457,110 @@ fn a_killed_server_loses_no_job_sqlite() {
 fn a_killed_server_loses_no_job_postgres() {
     killed_mid_job_then_restarted(Backend::Postgres);
 }
+
+/// Hundreds of concurrent generation requests against two server processes sharing one
+/// database, with a balance that covers only some: exactly those are accepted, and the
+/// balance ends at what is left, equal to the ledger's sum.
+fn two_processes_spend_exactly_the_balance(backend: Backend) {
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let db = rt.block_on(TestDb::new(backend));
+    let one = Server::spawn(&db, &[], &[]);
+    let two = Server::spawn(&db, &[], &[]);
+    let account = crate::support::binary::admin(
+        &db,
+        &[
+            "account",
+            "create",
+            "--name",
+            "Race",
+            "--owner-email",
+            "race@example.com",
+            "--adult-attested",
+        ],
+    );
+    let account_id = account["id"].as_str().unwrap_or_default().to_string();
+    let key = crate::support::binary::admin(
+        &db,
+        &[
+            "key",
+            "create",
+            "--account",
+            &account_id,
+            "--mode",
+            "live",
+            "--name",
+            "race",
+        ],
+    );
+    let key = key["secret"].as_str().unwrap_or_default().to_string();
+    let body = serde_json::json!({"model": "sandbox-image", "prompt": "race", "width": 256, "height": 256});
+    let (status, quote) = post(
+        &format!("{}/v1/generations/quote", one.url),
+        &key,
+        body.clone(),
+    );
+    assert_eq!(status, 200, "{quote}");
+    let cost = quote["live_credits"].as_i64().unwrap_or_default();
+    let affordable = 37;
+    let credits = (affordable * cost + cost - 1).to_string();
+    crate::support::binary::admin(
+        &db,
+        &[
+            "credits",
+            "grant",
+            "--account",
+            &account_id,
+            "--credits",
+            &credits,
+            "--reason",
+            "race",
+        ],
+    );
+    let urls = [one.url.clone(), two.url.clone()];
+    let statuses: Vec<u16> = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut tasks = Vec::new();
+        for i in 0..300 {
+            let (client, key, body) = (client.clone(), key.clone(), body.clone());
+            let url = format!("{}/v1/generations", urls[i % 2]);
+            tasks.push(tokio::spawn(async move {
+                match client.post(&url).bearer_auth(&key).json(&body).send().await {
+                    Ok(res) => res.status().as_u16(),
+                    Err(_) => 0,
+                }
+            }));
+        }
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.unwrap_or_default());
+        }
+        out
+    });
+    let accepted = statuses.iter().filter(|s| **s == 202).count() as i64;
+    let refused = statuses.iter().filter(|s| **s == 402).count() as i64;
+    assert_eq!(
+        (accepted, refused),
+        (affordable, 300 - affordable),
+        "{statuses:?}"
+    );
+    let done = (0..400).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        rt.block_on(db.count("SELECT COUNT(*) FROM generations WHERE status = 'succeeded'"))
+            == affordable
+    });
+    assert!(done, "the accepted generations all succeed");
+    let balance = rt.block_on(db.count("SELECT balance FROM credit_balances"));
+    let held = rt.block_on(db.count("SELECT held FROM credit_balances"));
+    let ledger = rt.block_on(db.count("SELECT CAST(SUM(amount) AS BIGINT) FROM ledger_entries"));
+    assert_eq!((balance, held, ledger), (cost - 1, 0, cost - 1));
+}
+
+#[test]
+fn two_processes_spend_exactly_the_balance_postgres() {
+    two_processes_spend_exactly_the_balance(Backend::Postgres);
+}
+
+#[test]
+fn two_processes_spend_exactly_the_balance_sqlite() {
+    two_processes_spend_exactly_the_balance(Backend::Sqlite);
+}
