@@ -23,6 +23,7 @@ pub enum IdKind {
     Generation,
     Event,
     LedgerEntry,
+    Invoice,
 }
 
 impl IdKind {
@@ -39,6 +40,7 @@ impl IdKind {
             IdKind::Generation => "gen",
             IdKind::Event => "evt",
             IdKind::LedgerEntry => "led",
+            IdKind::Invoice => "inv",
         }
     }
 

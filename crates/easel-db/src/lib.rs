@@ -11,6 +11,7 @@
 #[macro_use]
 mod common;
 pub mod error;
+pub mod invoices;
 mod migrations;
 pub mod model;
 mod postgres;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use error::DbError;
+pub use invoices::*;
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -332,6 +334,32 @@ pub trait CreditStore: Send + Sync {
     ) -> DbResult<Vec<LedgerEntry>>;
 }
 
+/// Monthly invoices: issued once per account, mode and period, numbered without gaps.
+#[async_trait]
+pub trait InvoiceStore: Send + Sync {
+    /// Issues the invoice of `new.period` for an account and mode, in one transaction with
+    /// its number (the next of `new.series`, without gaps) and its `invoice.created` event.
+    /// Lines bill the succeeded generations finished in the period (by model and price)
+    /// and the invalid-input fees charged in it. Idempotent: a period already invoiced is
+    /// returned as it is; a period with nothing to bill gets no invoice and uses no number.
+    /// An unknown account is `NotFound`.
+    async fn issue_invoice(&self, new: NewInvoice) -> DbResult<InvoiceIssue>;
+    /// Invoices of an account in one mode with their lines, newest first.
+    async fn list_invoices(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        page: Page,
+    ) -> DbResult<Vec<Invoice>>;
+    /// One invoice of an account in one mode, with its lines.
+    async fn get_invoice(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+    ) -> DbResult<Invoice>;
+}
+
 /// Remembered responses of `Idempotency-Key` requests, per account and mode.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -374,6 +402,7 @@ pub trait Store:
     + GenerationStore
     + CreditStore
     + IdempotencyStore
+    + InvoiceStore
     + SystemStore
     + MigrationStore
 {
@@ -386,6 +415,7 @@ impl<T> Store for T where
         + GenerationStore
         + CreditStore
         + IdempotencyStore
+        + InvoiceStore
         + SystemStore
         + MigrationStore
 {

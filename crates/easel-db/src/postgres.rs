@@ -66,6 +66,7 @@ impl_job_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 impl_generation_store!(PgStore, Postgres);
 impl_idempotency_store!(PgStore, Postgres);
 impl_credit_store!(PgStore, Postgres);
+impl_invoice_store!(PgStore, Postgres);
 
 #[async_trait]
 impl MigrationStore for PgStore {

@@ -78,6 +78,7 @@ impl_job_store!(SqliteStore, Sqlite, "");
 impl_generation_store!(SqliteStore, Sqlite);
 impl_idempotency_store!(SqliteStore, Sqlite);
 impl_credit_store!(SqliteStore, Sqlite);
+impl_invoice_store!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

@@ -234,13 +234,14 @@ pub fn start(app: &AppState) -> RunnerHandle {
 const SWEEP_BATCH: i64 = 100;
 
 /// Every `queue.sweep_ms` until `stop`: grants plan allowances when a billing period
-/// begins, settles generations whose job ended on a node that
+/// begins, issues the last month's invoices once it has closed, settles generations whose job ended on a node that
 /// died before settling them, and deletes outputs past their retention (object first,
 /// then the row, so a crash in between only means deleting it again).
 pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(app.config.queue.sweep_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut allowances_granted_for: Option<String> = None;
+    let mut invoices_issued_for = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -262,6 +263,9 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
                 }
             }
         }
+        // Invoices: the last month's once it has closed, once per node (the store makes
+        // repeats, here or on other nodes, change nothing).
+        crate::services::invoices::sweep(&app, &mut invoices_issued_for, now_ms()).await;
         match app.store.unsettled_generation_jobs(SWEEP_BATCH).await {
             Ok(jobs) => {
                 for job in jobs {

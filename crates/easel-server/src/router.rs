@@ -17,6 +17,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::v1::invoices;
 use crate::api::v1::{
     account, audit_log, events, generations, images, keys, ledger, members, models, payments, usage,
 };
@@ -52,6 +53,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::list::list_ledger))
         .routes(routes!(ledger::balance::get_balance))
         .routes(routes!(usage::get::get_usage))
+        .routes(routes!(invoices::list::list_invoices))
+        .routes(routes!(invoices::get::get_invoice))
+        .routes(routes!(invoices::pdf::download_invoice_pdf))
         .routes(routes!(payments::stripe::receive_stripe_webhook))
         .routes(routes!(
             members::list::list_members,

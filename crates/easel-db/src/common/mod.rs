@@ -22,4 +22,7 @@ mod generation_store;
 mod idempotency_store;
 #[macro_use]
 mod credit_store;
+#[macro_use]
+pub(crate) mod invoice_store;
+pub(crate) mod invoice_rows;
 pub(crate) mod rows;

@@ -13,6 +13,7 @@ mod credentials;
 mod credits;
 mod generations;
 mod idempotency;
+mod invoices;
 mod jobs;
 mod keys;
 mod members;

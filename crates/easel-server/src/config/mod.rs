@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use load::{ConfigError, load};
+pub use sections::InvoicingConfig;
 pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
@@ -44,6 +45,7 @@ pub struct Config {
     pub outputs: OutputsConfig,
     pub s3: S3Config,
     pub payments: PaymentsConfig,
+    pub invoicing: InvoicingConfig,
 }
 
 impl Config {

@@ -206,3 +206,20 @@ impl std::fmt::Debug for StripeConfig {
             .finish()
     }
 }
+
+/// `[invoicing]`: monthly invoices, and the seller details printed on them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicingConfig {
+    /// The operator's (legal) name.
+    pub seller_name: String,
+    /// Postal address; lines separated by `\n`.
+    pub seller_address: String,
+    /// VAT identification number; empty if none.
+    pub seller_vat_id: String,
+    pub seller_email: String,
+    /// Numbers are `<prefix>-<year>-<000001>`.
+    pub number_prefix: String,
+    /// How long after a month ends its invoices are issued, in seconds.
+    pub issue_delay_seconds: u64,
+}

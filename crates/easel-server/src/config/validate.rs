@@ -224,7 +224,50 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
             "must be between 1 and 604800".into(),
         );
     }
-    validate_payments(c)
+    validate_payments(c)?;
+    validate_invoicing(c)
+}
+
+/// `[invoicing]`.
+fn validate_invoicing(c: &Config) -> Result<(), (String, String)> {
+    let fail = |key: &str, reason: String| Err((key.to_string(), reason));
+    let inv = &c.invoicing;
+    let prefix_ok = (1..=16).contains(&inv.number_prefix.len())
+        && inv
+            .number_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !prefix_ok {
+        return fail(
+            "invoicing.number_prefix",
+            format!(
+                "must be 1 to 16 letters, digits or `-`, got {:?}",
+                inv.number_prefix
+            ),
+        );
+    }
+    for (key, value, max) in [
+        ("invoicing.seller_name", &inv.seller_name, 200),
+        ("invoicing.seller_address", &inv.seller_address, 500),
+        ("invoicing.seller_vat_id", &inv.seller_vat_id, 32),
+        ("invoicing.seller_email", &inv.seller_email, 254),
+    ] {
+        if value.chars().count() > max {
+            return fail(key, format!("must be at most {max} characters"));
+        }
+    }
+    if !inv.seller_email.is_empty()
+        && easel_core::email::Email::parse(&inv.seller_email, "seller_email").is_err()
+    {
+        return fail("invoicing.seller_email", "is not an email address".into());
+    }
+    if inv.issue_delay_seconds > 7 * 86_400 {
+        return fail(
+            "invoicing.issue_delay_seconds",
+            "must be at most 604800 (a week)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// `[payments.stripe]`.
@@ -422,5 +465,39 @@ mod tests {
         let mut c = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
         c.payments.stripe.webhook_secret = "whsec_do_not_log".into();
         assert!(!format!("{c:?}").contains("do_not_log"));
+    }
+
+    #[test]
+    fn invoicing_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(base.invoicing.number_prefix, "EASEL");
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        assert_eq!(
+            check(&|c| {
+                c.invoicing.seller_name = "Pixel Foundry GmbH".into();
+                c.invoicing.seller_email = "billing@pixelfoundry.test".into();
+                c.invoicing.number_prefix = "PXF-INV".into();
+            }),
+            None
+        );
+        for bad in ["", "EASEL 2026", "EASEL/2026", "A-VERY-LONG-PREFIX-X"] {
+            assert_eq!(
+                check(&|c| c.invoicing.number_prefix = bad.into()).as_deref(),
+                Some("invoicing.number_prefix"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check(&|c| c.invoicing.seller_email = "billing".into()).as_deref(),
+            Some("invoicing.seller_email")
+        );
+        assert_eq!(
+            check(&|c| c.invoicing.issue_delay_seconds = 8 * 86_400).as_deref(),
+            Some("invoicing.issue_delay_seconds")
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod bootstrap;
 pub mod credits;
 pub mod generations;
+pub mod invoices;
 pub mod keys;
 pub mod run_stats;
 mod text;

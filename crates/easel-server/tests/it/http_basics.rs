@@ -315,6 +315,12 @@ both_backends!(
             .await
             .expect_error(404, "resource_missing");
         app.get("/v1/usage", &key).await.expect(200);
+        app.get("/v1/invoices", &key).await.expect(200);
+        let no_invoice = "/v1/invoices/inv_01m864a045xwwke0zd48j6933p";
+        app.get(no_invoice, &key).await.expect(404);
+        app.get(&format!("{no_invoice}/pdf"), &key)
+            .await
+            .expect(404);
         let member = app
             .post(
                 "/v1/account/members",

@@ -12,6 +12,7 @@ mod developers;
 mod events;
 mod generations;
 mod http_basics;
+mod invoices;
 mod keys;
 mod members;
 mod models;

@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod events;
 pub mod generations;
 pub mod images;
+pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod members;

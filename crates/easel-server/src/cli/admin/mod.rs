@@ -6,6 +6,7 @@
 mod account;
 mod audit;
 mod credits;
+mod invoices;
 mod key;
 mod member;
 
@@ -32,6 +33,9 @@ pub enum AdminCommand {
     /// Credits: grant, balance.
     #[command(subcommand)]
     Credits(credits::CreditsCommand),
+    /// Monthly invoices: issue a closed month's.
+    #[command(subcommand)]
+    Invoices(invoices::InvoicesCommand),
     /// The global audit log, newest first.
     Audit(audit::AuditArgs),
 }
@@ -48,6 +52,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Member(c) => member::run(&app, c).await,
         AdminCommand::Audit(args) => audit::run(&app, args).await,
         AdminCommand::Credits(c) => credits::run(&app, c).await,
+        AdminCommand::Invoices(c) => invoices::run(&app, c).await,
     }
 }
 
