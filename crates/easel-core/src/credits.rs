@@ -69,6 +69,27 @@ impl LedgerType {
     }
 }
 
+/// What happens to the hold of a generation whose outputs output moderation blocked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedOutputPolicy {
+    /// Release it all: the customer pays nothing for a blocked output.
+    #[default]
+    Release,
+    /// Capture it: the work was done, and the request asked for it.
+    Charge,
+}
+
+impl BlockedOutputPolicy {
+    /// The config spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BlockedOutputPolicy::Release => "release",
+            BlockedOutputPolicy::Charge => "charge",
+        }
+    }
+}
+
 /// The window a key's spend cap counts in (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

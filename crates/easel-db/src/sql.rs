@@ -296,3 +296,5 @@ pub const USAGE_BY_DAY: &str = "SELECT finished_at / 86400000 AS day, model, api
 /// Spends `$3` if the available balance covers it; no row if it does not.
 pub const SPEND_AVAILABLE: &str = "UPDATE credit_balances SET balance = balance - $3, updated_at = $4 \
      WHERE account_id = $1 AND mode = $2 AND balance - held >= $3 RETURNING balance, held";
+
+pub const GENERATION_CHARGED: &str = "UPDATE generations SET credits_charged = $2 WHERE id = $1";

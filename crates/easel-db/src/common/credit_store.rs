@@ -113,6 +113,7 @@ macro_rules! impl_credit_store {
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 generation_id: &str,
                 captured: Option<i64>,
+                reason: Option<&str>,
                 now: i64,
             ) -> $crate::DbResult<()> {
                 let status = if captured.is_some() { "captured" } else { "released" };
@@ -148,7 +149,7 @@ macro_rules! impl_credit_store {
                         (balance, held + released),
                         reference,
                         &actor,
-                        None,
+                        reason,
                         now,
                     )
                     .await?;
@@ -162,7 +163,7 @@ macro_rules! impl_credit_store {
                         (balance, held),
                         reference,
                         &actor,
-                        None,
+                        reason,
                         now,
                     )
                     .await?;

@@ -110,7 +110,7 @@ macro_rules! impl_generation_store {
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
-                Self::settle_hold(tx, &g.id, None, now).await?;
+                Self::settle_hold(tx, &g.id, None, None, now).await?;
                 let ended = Self::one_generation(tx, "id = $1", &g.id).await?;
                 Self::insert_event(tx, &ended, "generation.canceled", now).await?;
                 Ok(true)
@@ -348,7 +348,7 @@ macro_rules! impl_generation_store {
                         .await?;
                     let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                     if changed.rows_affected() == 1 {
-                        Self::settle_hold(&mut tx, &g.id, None, now).await?;
+                        Self::settle_hold(&mut tx, &g.id, None, None, now).await?;
                         Self::insert_event(&mut tx, &g, "generation.canceled", now).await?;
                     }
                     tx.commit().await?;
@@ -371,7 +371,7 @@ macro_rules! impl_generation_store {
                     .execute(&mut *tx)
                     .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                Self::settle_hold(&mut tx, &g.id, Some(credits_charged), now).await?;
+                Self::settle_hold(&mut tx, &g.id, Some(credits_charged), None, now).await?;
                 for o in &outputs {
                     sqlx::query($crate::sql::INSERT_OUTPUT)
                         .bind(&g.id)
@@ -393,6 +393,63 @@ macro_rules! impl_generation_store {
                 Ok(Some(g))
             }
 
+            async fn block_generation(
+                &self,
+                job_id: &str,
+                worker: &str,
+                policy: easel_core::credits::BlockedOutputPolicy,
+                message: &str,
+                now: i64,
+            ) -> $crate::DbResult<Option<$crate::Generation>> {
+                let mut tx = self.begin_write().await?;
+                let error = format!("output_moderated: {message}");
+                let failed: Option<(String,)> = sqlx::query_as($crate::sql::FAIL_JOB)
+                    .bind(job_id)
+                    .bind(worker)
+                    .bind(&error)
+                    .bind(Option::<i64>::None)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if failed.is_none() {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let changed = sqlx::query($crate::sql::GENERATION_ENDED)
+                    .bind(job_id)
+                    .bind(easel_core::jobs::JobStatus::Failed.as_str())
+                    .bind("output_moderated")
+                    .bind(message)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                if changed.rows_affected() == 1 {
+                    let reason =
+                        format!("output blocked by moderation (policy: {})", policy.as_str());
+                    let captured = match policy {
+                        easel_core::credits::BlockedOutputPolicy::Release => None,
+                        easel_core::credits::BlockedOutputPolicy::Charge => {
+                            Some(g.credits_estimated)
+                        }
+                    };
+                    if let Some(charged) = captured {
+                        sqlx::query($crate::sql::GENERATION_CHARGED)
+                            .bind(&g.id)
+                            .bind(charged)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Self::settle_hold(&mut tx, &g.id, captured, Some(&reason), now).await?;
+                }
+                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                if changed.rows_affected() == 1 {
+                    Self::insert_event(&mut tx, &g, "generation.failed", now).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(g))
+            }
+
             async fn end_generation(
                 &self,
                 job_id: &str,
@@ -410,7 +467,7 @@ macro_rules! impl_generation_store {
                     .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 if changed.rows_affected() == 1 {
-                    Self::settle_hold(&mut tx, &g.id, None, now).await?;
+                    Self::settle_hold(&mut tx, &g.id, None, None, now).await?;
                     Self::insert_event(
                         &mut tx,
                         &g,

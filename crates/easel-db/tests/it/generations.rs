@@ -577,3 +577,81 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_blocked_output_fails_the_generation_and_settles_by_policy,
+    |db: TestDb| async move {
+        use easel_core::credits::{BlockedOutputPolicy, LedgerType};
+        let (store, account, key) = setup(&db).await;
+        let before = store
+            .balance(&account, Mode::Test)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (i, policy) in [BlockedOutputPolicy::Release, BlockedOutputPolicy::Charge]
+            .into_iter()
+            .enumerate()
+        {
+            let g = store
+                .create_generation(new_generation(&account, &key, Mode::Test, "m"), T0)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .claim("generation:m", "w", T0 + 60_000, T0 + 1)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                store
+                    .block_generation(&g.job_id, "not-the-holder", policy, "flagged", T0 + 2)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none(),
+                "only the lease holder decides"
+            );
+            let blocked = store
+                .block_generation(&g.job_id, "w", policy, "flagged: violence", T0 + 2)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("the holder's decision is recorded"));
+            assert_eq!(blocked.status, JobStatus::Failed);
+            assert_eq!(blocked.error_code.as_deref(), Some("output_moderated"));
+            let charged = if policy == BlockedOutputPolicy::Charge {
+                8
+            } else {
+                0
+            };
+            assert_eq!(blocked.credits_charged, Some(charged));
+            let after = store
+                .balance(&account, Mode::Test)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(after.held, 0);
+            assert_eq!(after.balance, before.balance - if i == 1 { 8 } else { 0 });
+            let entries = store
+                .list_ledger(
+                    &account,
+                    Mode::Test,
+                    easel_db::LedgerFilter::default(),
+                    Page::first(1),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let expected = if policy == BlockedOutputPolicy::Charge {
+                LedgerType::Capture
+            } else {
+                LedgerType::Release
+            };
+            assert_eq!(entries[0].entry_type, expected);
+            assert_eq!(
+                entries[0].reason.as_deref(),
+                Some(
+                    format!("output blocked by moderation (policy: {})", policy.as_str()).as_str()
+                )
+            );
+            assert_eq!(
+                store.get_job(&g.job_id).await.map(|j| j.status).ok(),
+                Some(JobStatus::Failed)
+            );
+        }
+    }
+);

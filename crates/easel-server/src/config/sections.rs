@@ -45,6 +45,9 @@ pub struct PricingConfig {
     pub markup: String,
     /// Credits charged for a live generation request refused as invalid (0: none).
     pub invalid_input_fee: i64,
+    /// What a generation whose output moderation blocked costs: `release` (nothing) or
+    /// `charge` (its price).
+    pub blocked_output_policy: easel_core::credits::BlockedOutputPolicy,
 }
 
 /// `[models.<id>]`
