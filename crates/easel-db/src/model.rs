@@ -396,6 +396,8 @@ pub struct NewGeneration {
     pub metadata: Option<serde_json::Value>,
     pub licence: String,
     pub credits_estimated: i64,
+    /// The creating key's spend cap (checked with the hold, if any).
+    pub spend_cap: Option<easel_core::credits::SpendCap>,
     pub job: NewJob,
 }
 

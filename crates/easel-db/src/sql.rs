@@ -261,9 +261,6 @@ pub const SELECT_BALANCE: &str =
 pub const INSERT_HOLD: &str = "INSERT INTO holds (generation_id, account_id, api_key_id, mode, amount, status, created_at) \
      VALUES ($1, $2, $3, $4, $5, 'open', $6)";
 
-pub const KEY_SPEND_CAP: &str =
-    "SELECT spend_cap_credits, spend_cap_period FROM api_keys WHERE id = $1";
-
 /// What a key has spent since `$2`: open holds at their amount, captured ones at what
 /// they took, released ones not at all.
 pub const KEY_SPENT_SINCE: &str = "SELECT CAST(COALESCE(SUM(CASE status WHEN 'open' THEN amount \

@@ -65,12 +65,7 @@ macro_rules! impl_credit_store {
                 // ends, so every hold of the account (and so of the key) is serialised
                 // here, and this read sees every earlier hold: concurrent requests cannot
                 // overshoot the cap.
-                let cap: Option<(Option<i64>, Option<String>)> = sqlx::query_as($crate::sql::KEY_SPEND_CAP)
-                    .bind(&g.api_key_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                if let Some((Some(cap), Some(period))) = cap
-                    && let Some(period) = easel_core::credits::CapPeriod::parse(&period)
+                if let Some(easel_core::credits::SpendCap { credits: cap, period }) = g.spend_cap
                 {
                     let (spent,): (i64,) = sqlx::query_as($crate::sql::KEY_SPENT_SINCE)
                         .bind(&g.api_key_id)

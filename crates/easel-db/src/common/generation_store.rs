@@ -162,11 +162,13 @@ macro_rules! impl_generation_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                let g = Self::one_generation(&mut tx, "id = $1", &new.id).await?;
+                Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
+                // Last, so the account's balance row stays locked (PostgreSQL) for as few
+                // statements as possible: every hold and capture of the account waits on it.
                 if new.credits_estimated > 0 {
                     Self::place_hold(&mut tx, &new, now).await?;
                 }
-                let g = Self::one_generation(&mut tx, "id = $1", &new.id).await?;
-                Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
                 tx.commit().await?;
                 Ok(g)
             }
@@ -371,7 +373,6 @@ macro_rules! impl_generation_store {
                     .execute(&mut *tx)
                     .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                Self::settle_hold(&mut tx, &g.id, Some(credits_charged), None, now).await?;
                 for o in &outputs {
                     sqlx::query($crate::sql::INSERT_OUTPUT)
                         .bind(&g.id)
@@ -389,6 +390,8 @@ macro_rules! impl_generation_store {
                 }
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 Self::insert_event(&mut tx, &g, "generation.succeeded", now).await?;
+                // Last, like the hold: the balance row is locked until the commit.
+                Self::settle_hold(&mut tx, &g.id, Some(credits_charged), None, now).await?;
                 tx.commit().await?;
                 Ok(Some(g))
             }

@@ -30,6 +30,7 @@ fn new_generation(account_id: &str, key_id: &str, mode: Mode, model: &str) -> Ne
         metadata: Some(serde_json::json!({"order": 42})),
         licence: "non_commercial".into(),
         credits_estimated: 8,
+        spend_cap: None,
         job: NewJob {
             id: job_id,
             queue: format!("generation:{model}"),

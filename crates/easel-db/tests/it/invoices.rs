@@ -89,6 +89,7 @@ async fn succeeded(
         metadata: None,
         licence: "non_commercial".into(),
         credits_estimated: credits,
+        spend_cap: None,
         job: NewJob {
             id: IdKind::Job.generate(),
             queue: queue.clone(),

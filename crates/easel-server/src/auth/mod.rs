@@ -68,6 +68,8 @@ pub struct Caller {
     pub key_scopes: Vec<Scope>,
     pub plan: String,
     pub allowed_models: Option<Vec<String>>,
+    /// The key's spend cap, if any.
+    pub spend_cap: Option<easel_core::credits::SpendCap>,
     pub request_id: String,
 }
 
@@ -213,6 +215,7 @@ impl Authenticator {
             key_scopes: key.scopes.clone(),
             plan: c.account_plan.clone(),
             allowed_models: key.allowed_models.clone(),
+            spend_cap: key.spend_cap,
             request_id,
         })
     }

@@ -348,6 +348,7 @@ pub async fn create(
         metadata: v.metadata,
         licence: licence.to_string(),
         credits_estimated: v.credits,
+        spend_cap: caller.spend_cap,
         job: NewJob {
             id: IdKind::Job.generate(),
             queue: queue.clone(),
