@@ -49,6 +49,10 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: &'static str;
     /// Runs before the job fails for good.
     const MAX_ATTEMPTS: u32 = 3;
+    /// Whether a successful run has already completed its job in the store itself (in the
+    /// same transaction as its domain change, naming [`RunInfo::worker`]), so the runner
+    /// must not spend another write completing it.
+    const COMPLETES_ITSELF: bool = false;
     /// What every run of this kind gets (the app, clients, …).
     type Context: Clone + Send + Sync + 'static;
 
@@ -90,7 +94,7 @@ type Handler<C> = Arc<dyn Fn(C, &str, RunInfo) -> BoxedRun + Send + Sync>;
 
 /// Kind name → how to decode and run it.
 pub(crate) struct Registry<C> {
-    handlers: HashMap<&'static str, Handler<C>>,
+    handlers: HashMap<&'static str, (Handler<C>, bool)>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Registry<C> {
@@ -110,10 +114,12 @@ impl<C: Clone + Send + Sync + 'static> Registry<C> {
                 }
             }
         });
-        self.handlers.insert(J::KIND, handler);
+        self.handlers
+            .insert(J::KIND, (handler, J::COMPLETES_ITSELF));
     }
 
-    pub(crate) fn get(&self, kind: &str) -> Option<Handler<C>> {
+    /// The handler of `kind`, and whether its jobs complete themselves.
+    pub(crate) fn get(&self, kind: &str) -> Option<(Handler<C>, bool)> {
         self.handlers.get(kind).cloned()
     }
 }

@@ -270,10 +270,11 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
     /// Runs one claimed job under heartbeats and records how it ended.
     async fn execute(&self, job: easel_db::Job) {
         let worker = self.config.worker_id.as_str();
-        let Some(handler) = self.registry.get(&job.kind) else {
+        let Some((handler, completes_itself)) = self.registry.get(&job.kind) else {
             let why = format!("no handler for job kind `{}` on this worker", job.kind);
             tracing::error!(job.id = %job.id, job.kind = %job.kind, "{why}");
-            self.record(&job, Err(JobError::Fatal(why)), false).await;
+            self.record(&job, Err(JobError::Fatal(why)), false, false)
+                .await;
             return;
         };
         let cancel = CancellationToken::new();
@@ -314,8 +315,13 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
             tracing::warn!(job.id = %job.id, "lease lost while running; the outcome is discarded");
             return;
         }
-        self.record(&job, outcome, canceled.load(Ordering::Acquire))
-            .await;
+        self.record(
+            &job,
+            outcome,
+            canceled.load(Ordering::Acquire),
+            completes_itself,
+        )
+        .await;
     }
 
     /// Registers (or with `None` forgets) a job running here, for [`RunnerControl::cancel_local`].
@@ -336,9 +342,11 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
         job: &easel_db::Job,
         outcome: Result<(), JobError>,
         cancel_requested: bool,
+        completes_itself: bool,
     ) {
         let (store, worker, now) = (&self.store, self.config.worker_id.as_str(), now_ms());
         let ended = match outcome {
+            Ok(()) if completes_itself => return,
             Ok(()) => store
                 .complete_job(&job.id, worker, now)
                 .await

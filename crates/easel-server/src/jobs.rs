@@ -44,6 +44,8 @@ fn err(code: &str, message: impl std::fmt::Display) -> String {
 
 impl Job for RunGeneration {
     const KIND: &'static str = "generation.run";
+    // succeed_generation completes the job with the outputs (or the job returns an error).
+    const COMPLETES_ITSELF: bool = true;
     type Context = AppState;
 
     async fn run(&self, app: &AppState, run: &RunInfo) -> Result<(), JobError> {

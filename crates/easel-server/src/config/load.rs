@@ -36,9 +36,12 @@ pub enum ConfigError {
     },
 }
 
-/// `EASEL_*` variables that are not settings (read by the CLI or the test harness).
+/// `EASEL_*` variables that are not settings (read by the CLI, the test harness or the
+/// bench scripts).
 fn is_setting(key: &str) -> bool {
-    !matches!(key, "config" | "log_format" | "log") && !key.starts_with("test_")
+    !matches!(key, "config" | "log_format" | "log")
+        && !key.starts_with("test_")
+        && !key.starts_with("bench_")
 }
 
 /// Loads defaults, then `file` (if any), then `EASEL_*` environment variables, then
