@@ -81,6 +81,26 @@ macro_rules! impl_generation_store {
                     .ok_or($crate::DbError::NotFound)
             }
 
+            /// Inside a write transaction: ends the open generation of `job_id` with `status`
+            /// and an optional error. Returns whether it changed (it was still open).
+            async fn mark_ended(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                job_id: &str,
+                status: easel_core::jobs::JobStatus,
+                error: Option<(&str, &str)>,
+                now: i64,
+            ) -> $crate::DbResult<bool> {
+                let changed = sqlx::query($crate::sql::GENERATION_ENDED)
+                    .bind(job_id)
+                    .bind(status.as_str())
+                    .bind(error.map(|e| e.0))
+                    .bind(error.map(|e| e.1))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(changed.rows_affected() == 1)
+            }
+
             /// Inside a write transaction: cancels the generation's job if it is still queued
             /// (ending the generation with it, with its event), or asks the running job to
             /// stop (the generation ends when the job does). Returns whether it ended now.
@@ -102,14 +122,14 @@ macro_rules! impl_generation_store {
                         .await?;
                     return Ok(false);
                 }
-                sqlx::query($crate::sql::GENERATION_ENDED)
-                    .bind(&g.job_id)
-                    .bind(easel_core::jobs::JobStatus::Canceled.as_str())
-                    .bind(Option::<String>::None)
-                    .bind(Option::<String>::None)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
+                Self::mark_ended(
+                    tx,
+                    &g.job_id,
+                    easel_core::jobs::JobStatus::Canceled,
+                    None,
+                    now,
+                )
+                .await?;
                 Self::settle_hold(tx, &g.id, None, None, now).await?;
                 let ended = Self::one_generation(tx, "id = $1", &g.id).await?;
                 Self::insert_event(tx, &ended, "generation.canceled", now).await?;
@@ -340,16 +360,16 @@ macro_rules! impl_generation_store {
                         tx.rollback().await?;
                         return Ok(None);
                     }
-                    let changed = sqlx::query($crate::sql::GENERATION_ENDED)
-                        .bind(job_id)
-                        .bind(easel_core::jobs::JobStatus::Canceled.as_str())
-                        .bind(Option::<String>::None)
-                        .bind(Option::<String>::None)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    let changed = Self::mark_ended(
+                        &mut tx,
+                        job_id,
+                        easel_core::jobs::JobStatus::Canceled,
+                        None,
+                        now,
+                    )
+                    .await?;
                     let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                    if changed.rows_affected() == 1 {
+                    if changed {
                         Self::settle_hold(&mut tx, &g.id, None, None, now).await?;
                         Self::insert_event(&mut tx, &g, "generation.canceled", now).await?;
                     }
@@ -418,16 +438,16 @@ macro_rules! impl_generation_store {
                     tx.rollback().await?;
                     return Ok(None);
                 }
-                let changed = sqlx::query($crate::sql::GENERATION_ENDED)
-                    .bind(job_id)
-                    .bind(easel_core::jobs::JobStatus::Failed.as_str())
-                    .bind("output_moderated")
-                    .bind(message)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let changed = Self::mark_ended(
+                    &mut tx,
+                    job_id,
+                    easel_core::jobs::JobStatus::Failed,
+                    Some(("output_moderated", message)),
+                    now,
+                )
+                .await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                if changed.rows_affected() == 1 {
+                if changed {
                     let reason =
                         format!("output blocked by moderation (policy: {})", policy.as_str());
                     let captured = match policy {
@@ -446,7 +466,7 @@ macro_rules! impl_generation_store {
                     Self::settle_hold(&mut tx, &g.id, captured, Some(&reason), now).await?;
                 }
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                if changed.rows_affected() == 1 {
+                if changed {
                     Self::insert_event(&mut tx, &g, "generation.failed", now).await?;
                 }
                 tx.commit().await?;
@@ -460,16 +480,13 @@ macro_rules! impl_generation_store {
                 now: i64,
             ) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
-                let changed = sqlx::query($crate::sql::GENERATION_ENDED)
-                    .bind(job_id)
-                    .bind(end.status.as_str())
-                    .bind(&end.error_code)
-                    .bind(&end.error_message)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let error = end
+                    .error_code
+                    .as_deref()
+                    .map(|code| (code, end.error_message.as_deref().unwrap_or_default()));
+                let changed = Self::mark_ended(&mut tx, job_id, end.status, error, now).await?;
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                if changed.rows_affected() == 1 {
+                if changed {
                     Self::settle_hold(&mut tx, &g.id, None, None, now).await?;
                     Self::insert_event(
                         &mut tx,
