@@ -73,7 +73,9 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     else {
         return next.run(request).await;
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // The handler's `Caller` extractor takes it from here instead of authenticating again.
+    parts.extensions.insert(caller.clone());
     let body = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(_) => {
