@@ -5,13 +5,9 @@
 use easel_test_utils::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use crate::generations::{create, grant, start, until, with_test_models};
+use crate::generations::{create, grant, start, text, until, with_test_models};
 use crate::support::TestApp;
 use crate::support::binary::{admin, admin_fails};
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
 
 /// Asserts the ledger's invariants against the stored balance.
 async fn assert_ledger_matches(db: &TestDb, account_id: &str) -> (i64, i64) {

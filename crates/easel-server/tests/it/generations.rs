@@ -130,7 +130,7 @@ pub async fn download(url: &str) -> (u16, String, Vec<u8>) {
     )
 }
 
-fn text(v: &Value) -> String {
+pub fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
@@ -1235,7 +1235,9 @@ both_backends!(
         app.get("/v1/generations/gen_01m864a045xwwke0zd48j6933p", &live)
             .await
             .expect_error(404, "resource_missing");
-        app.get("/v1/generations/../../etc", &live).await;
+        app.get("/v1/generations/../../etc", &live)
+            .await
+            .expect_error(404, "route_not_found");
         app.get("/v1/generations/key_123", &live)
             .await
             .expect_error(404, "resource_missing");
