@@ -88,6 +88,7 @@ pub mod action {
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const KEY_REVOKED: &str = "key.revoked";
     pub const CREDITS_GRANTED: &str = "credits.granted";
+    pub const GENERATION_OUTPUT_BLOCKED: &str = "generation.output_blocked";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

@@ -17,6 +17,16 @@ pub enum ModelKind {
     Video,
 }
 
+impl ModelKind {
+    /// The wire and stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Image => "image",
+            ModelKind::Video => "video",
+        }
+    }
+}
+
 /// A size `WIDTHxHEIGHT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Size {

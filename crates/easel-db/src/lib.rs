@@ -229,15 +229,16 @@ pub trait GenerationStore: Send + Sync {
         now: i64,
     ) -> DbResult<Option<Generation>>;
     /// Fails a generation whose outputs output moderation blocked (error
-    /// `output_moderated`), settling its hold by `policy` with the reason in the ledger, if
-    /// `worker` still holds the lease; `None` (and nothing written) if it does not.
+    /// `output_moderated`), settling its hold by `policy` with the reason in the ledger and
+    /// recording the flag in the audit log (`audit` carries its details), if `worker` still
+    /// holds the lease; `None` (and nothing written) if it does not.
     async fn block_generation(
         &self,
         job_id: &str,
         worker: &str,
         policy: easel_core::credits::BlockedOutputPolicy,
         message: &str,
-        now: i64,
+        audit: AuditContext,
     ) -> DbResult<Option<Generation>>;
     /// Ends the generation of a job that ended without outputs (failed, canceled,
     /// expired). A generation already ended is returned unchanged.

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::console::SessionKey;
 use crate::engines::Engines;
 use crate::outputs::Outputs;
+use crate::services::moderation::output::OutputModerator;
 use crate::services::run_stats::RunStats;
 
 /// Everything a request handler or background task needs.
@@ -25,6 +26,8 @@ pub struct App {
     pub engines: Engines,
     /// Stored outputs and their signed URLs.
     pub outputs: Outputs,
+    /// The output-moderation hook, if one is configured.
+    pub output_moderator: Option<OutputModerator>,
     /// Recent run times, for ETAs.
     pub run_stats: RunStats,
     /// Woken whenever a generation ends on this node (for `Prefer: wait`).
@@ -36,7 +39,7 @@ pub struct App {
 impl App {
     /// Builds the application around an opened, migrated store. `instance_secret` is the
     /// instance's signing secret (`None` in tools that serve no pages: a random key).
-    /// Fails if the output store cannot be opened.
+    /// Fails if the output store or the moderation hook's client cannot be opened.
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
@@ -57,7 +60,9 @@ impl App {
             }
         };
         let outputs = Outputs::open(&config, secret)?;
+        let output_moderator = OutputModerator::new(&config.moderation.output)?;
         Ok(App {
+            output_moderator,
             engines: Engines::new(&config),
             outputs,
             run_stats: RunStats::default(),

@@ -9,9 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+use easel_core::audit::Actor;
 use easel_core::jobs::JobStatus;
 use easel_core::time::now_ms;
-use easel_db::{GenerationEnd, Output};
+use easel_db::{AuditContext, GenerationEnd, Output};
 use easel_engines::{EngineError, GenerationRequest};
 use easel_queue::{Job, JobError, RunInfo, Runner, RunnerConfig, RunnerHandle};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::outputs::Outputs;
 use crate::services::generations::GenerationInput;
+use crate::services::moderation::output::{Verdict, blocked_message};
 
 /// Runs one generation on its model's engine and stores the outputs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,7 @@ pub mod codes {
     pub const WORKER_LOST: &str = "worker_lost";
     pub const EXPIRED: &str = "queue_timeout";
     pub const INTERNAL: &str = "internal_error";
+    pub const MODERATION_UNAVAILABLE: &str = "moderation_unavailable";
 }
 
 fn err(code: &str, message: impl std::fmt::Display) -> String {
@@ -110,6 +113,38 @@ impl Job for RunGeneration {
             Ok(Err(EngineError::Canceled)) => return Err(JobError::Canceled),
             Ok(Ok(artifacts)) => artifacts,
         };
+        if let Some(moderator) = &app.output_moderator {
+            match moderator.check(&g, &artifacts).await {
+                Verdict::Clean => {}
+                Verdict::Unavailable(why) => {
+                    return Err(JobError::Fatal(err(
+                        codes::MODERATION_UNAVAILABLE,
+                        format!(
+                            "Output moderation could not check the outputs ({why}); nothing was delivered or charged."
+                        ),
+                    )));
+                }
+                Verdict::Flagged { categories, reason } => {
+                    // Withheld: never stored, so there is nothing to delete.
+                    let audit = AuditContext::new(Actor::system(), None)
+                        .with("categories", categories.clone())
+                        .with("reason", reason);
+                    let message = blocked_message(&categories);
+                    let policy = app.config.pricing.blocked_output_policy;
+                    return match app
+                        .store
+                        .block_generation(&run.job_id, &run.worker, policy, &message, audit)
+                        .await
+                    {
+                        Ok(_) => {
+                            app.generation_ended.notify_waiters();
+                            Ok(())
+                        }
+                        Err(e) => Err(JobError::Retryable(err(codes::INTERNAL, e))),
+                    };
+                }
+            }
+        }
         let finished = now_ms();
         let expires_at = finished.saturating_add(i64::from(self.retention_days) * 86_400_000);
         let mut outputs = Vec::with_capacity(artifacts.len());

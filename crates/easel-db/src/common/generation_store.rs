@@ -162,10 +162,7 @@ macro_rules! impl_generation_store {
                 let mut tx = self.begin_write().await?;
                 let job = &new.job;
                 Self::insert_job(&mut tx, job, now).await?;
-                let kind = match new.kind {
-                    easel_core::models::ModelKind::Image => "image",
-                    easel_core::models::ModelKind::Video => "video",
-                };
+                let kind = new.kind.as_str();
                 sqlx::query($crate::sql::INSERT_GENERATION)
                     .bind(&new.id)
                     .bind(&new.account_id)
@@ -422,8 +419,9 @@ macro_rules! impl_generation_store {
                 worker: &str,
                 policy: easel_core::credits::BlockedOutputPolicy,
                 message: &str,
-                now: i64,
+                audit: $crate::AuditContext,
             ) -> $crate::DbResult<Option<$crate::Generation>> {
+                let now = audit.now;
                 let mut tx = self.begin_write().await?;
                 let error = format!("output_moderated: {message}");
                 let failed: Option<(String,)> = sqlx::query_as($crate::sql::FAIL_JOB)
@@ -468,6 +466,16 @@ macro_rules! impl_generation_store {
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 if changed {
                     Self::insert_event(&mut tx, &g, "generation.failed", now).await?;
+                    let audit = audit
+                        .with("message", message)
+                        .with("policy", policy.as_str())
+                        .with("credits_charged", g.credits_charged.unwrap_or(0));
+                    let entry = audit.entry(
+                        Some(&g.account_id),
+                        easel_core::audit::action::GENERATION_OUTPUT_BLOCKED,
+                        ("generation", &g.id),
+                    );
+                    Self::insert_audit(&mut tx, &entry).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(g))

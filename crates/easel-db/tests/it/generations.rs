@@ -44,6 +44,13 @@ fn new_generation(account_id: &str, key_id: &str, mode: Mode, model: &str) -> Ne
     }
 }
 
+/// A system audit context at `now`.
+fn at(now: i64) -> easel_db::AuditContext {
+    let mut audit = easel_db::AuditContext::new(easel_core::audit::Actor::system(), None);
+    audit.now = now;
+    audit
+}
+
 fn output(idx: u32) -> Output {
     Output {
         idx,
@@ -602,7 +609,7 @@ both_backends!(
                 .unwrap_or_else(|e| panic!("{e}"));
             assert!(
                 store
-                    .block_generation(&g.job_id, "not-the-holder", policy, "flagged", T0 + 2)
+                    .block_generation(&g.job_id, "not-the-holder", policy, "flagged", at(T0 + 2))
                     .await
                     .ok()
                     .flatten()
@@ -610,7 +617,7 @@ both_backends!(
                 "only the lease holder decides"
             );
             let blocked = store
-                .block_generation(&g.job_id, "w", policy, "flagged: violence", T0 + 2)
+                .block_generation(&g.job_id, "w", policy, "flagged: violence", at(T0 + 2))
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
                 .unwrap_or_else(|| panic!("the holder's decision is recorded"));
@@ -653,6 +660,14 @@ both_backends!(
                 store.get_job(&g.job_id).await.map(|j| j.status).ok(),
                 Some(JobStatus::Failed)
             );
+            let audit = store
+                .list_audit(Some(&account), Page::first(1))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(audit[0].action, "generation.output_blocked");
+            assert_eq!(audit[0].target_id.as_deref(), Some(g.id.as_str()));
+            assert_eq!(audit[0].details["policy"], policy.as_str());
+            assert_eq!(audit[0].details["message"], "flagged: violence");
         }
     }
 );

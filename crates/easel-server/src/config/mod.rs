@@ -19,6 +19,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
+pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
 /// The embedded defaults, also the documentation of every key.
 pub const DEFAULT_TOML: &str = include_str!("../../../../config/easel.default.toml");
@@ -46,6 +47,7 @@ pub struct Config {
     pub s3: S3Config,
     pub payments: PaymentsConfig,
     pub invoicing: InvoicingConfig,
+    pub moderation: ModerationConfig,
 }
 
 impl Config {

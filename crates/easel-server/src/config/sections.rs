@@ -226,3 +226,58 @@ pub struct InvoicingConfig {
     /// How long after a month ends its invoices are issued, in seconds.
     pub issue_delay_seconds: u64,
 }
+
+/// `[moderation]`: checks on what goes into and comes out of the models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModerationConfig {
+    pub output: OutputModerationConfig,
+}
+
+/// What a generation gets when output moderation cannot give an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerationFailure {
+    /// Fail open: deliver the outputs unchecked (and log it).
+    Allow,
+    /// Fail closed: the generation fails with `moderation_unavailable` and costs nothing.
+    Fail,
+}
+
+/// `[moderation.output]`: a hook that sees every generation's outputs before it succeeds.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputModerationConfig {
+    /// `http(s)://…` the outputs are POSTed to; empty: no hook.
+    pub hook_url: String,
+    /// Sent as `Authorization: Bearer <hook_token>` when set.
+    pub hook_token: String,
+    /// Longest wait for the hook's answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// What happens when the hook times out, fails or answers nonsense.
+    pub on_error: ModerationFailure,
+}
+
+impl OutputModerationConfig {
+    /// Whether a hook is configured.
+    pub fn enabled(&self) -> bool {
+        !self.hook_url.is_empty()
+    }
+}
+
+// The token never reaches a log line.
+impl std::fmt::Debug for OutputModerationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.hook_token.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("OutputModerationConfig")
+            .field("hook_url", &self.hook_url)
+            .field("hook_token", &token)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("on_error", &self.on_error)
+            .finish()
+    }
+}

@@ -225,6 +225,7 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
         );
     }
     validate_payments(c)?;
+    validate_moderation(c)?;
     validate_invoicing(c)
 }
 
@@ -266,6 +267,30 @@ fn validate_invoicing(c: &Config) -> Result<(), (String, String)> {
             "invoicing.issue_delay_seconds",
             "must be at most 604800 (a week)".into(),
         );
+    }
+    Ok(())
+}
+
+/// `[moderation]`.
+fn validate_moderation(c: &Config) -> Result<(), (String, String)> {
+    let hook = &c.moderation.output;
+    let url_ok = hook.hook_url.is_empty()
+        || ((hook.hook_url.starts_with("http://") || hook.hook_url.starts_with("https://"))
+            && hook.hook_url.parse::<axum::http::Uri>().is_ok());
+    if !url_ok {
+        return Err((
+            "moderation.output.hook_url".into(),
+            format!(
+                "must be empty or an http:// or https:// URL, got {:?}",
+                hook.hook_url
+            ),
+        ));
+    }
+    if !(1..=600_000).contains(&hook.timeout_ms) {
+        return Err((
+            "moderation.output.timeout_ms".into(),
+            "must be between 1 and 600000".into(),
+        ));
     }
     Ok(())
 }
@@ -499,5 +524,44 @@ mod tests {
             check(&|c| c.invoicing.issue_delay_seconds = 8 * 86_400).as_deref(),
             Some("invoicing.issue_delay_seconds")
         );
+    }
+
+    #[test]
+    fn output_moderation_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!base.moderation.output.enabled(), "no hook by default");
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        for good in [
+            "http://127.0.0.1:9000/check",
+            "https://moderation.internal/v1/outputs",
+        ] {
+            assert_eq!(
+                check(&|c| c.moderation.output.hook_url = good.into()),
+                None,
+                "{good}"
+            );
+        }
+        for bad in [
+            "ftp://example.com/hook",
+            "moderation.internal",
+            "https://exa mple.com/",
+        ] {
+            assert_eq!(
+                check(&|c| c.moderation.output.hook_url = bad.into()).as_deref(),
+                Some("moderation.output.hook_url"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check(&|c| c.moderation.output.timeout_ms = 0).as_deref(),
+            Some("moderation.output.timeout_ms")
+        );
+        let mut c = base.clone();
+        c.moderation.output.hook_token = "do_not_log".into();
+        assert!(!format!("{c:?}").contains("do_not_log"));
     }
 }

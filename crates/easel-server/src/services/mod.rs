@@ -7,6 +7,7 @@ pub mod credits;
 pub mod generations;
 pub mod invoices;
 pub mod keys;
+pub mod moderation;
 pub mod run_stats;
 mod text;
 

@@ -10,7 +10,7 @@ use crate::support::TestApp;
 use crate::support::binary::{admin, admin_fails};
 
 /// Asserts the ledger's invariants against the stored balance.
-async fn assert_ledger_matches(db: &TestDb, account_id: &str) -> (i64, i64) {
+pub async fn assert_ledger_matches(db: &TestDb, account_id: &str) -> (i64, i64) {
     let balance = db
         .count(&format!("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM credit_balances WHERE account_id = '{account_id}'"))
         .await;
@@ -34,7 +34,7 @@ async fn assert_ledger_matches(db: &TestDb, account_id: &str) -> (i64, i64) {
     (balance, held)
 }
 
-async fn price(app: &TestApp, key: &str, body: &Value) -> i64 {
+pub async fn price(app: &TestApp, key: &str, body: &Value) -> i64 {
     let quote = app
         .post("/v1/generations/quote", key, body.clone())
         .await

@@ -1404,7 +1404,14 @@ both_backends!(
         );
         let swept = eventually(5_000, || async { walk(&db.dir.join("outputs")).is_empty() }).await;
         assert!(swept, "the file is deleted");
-        assert_eq!(db.count(&format!("SELECT COUNT(*) FROM outputs WHERE generation_id = '{id}' AND deleted_at IS NOT NULL")).await, 1);
+        // The sweep marks the row right after deleting the object.
+        let sql = format!(
+            "SELECT COUNT(*) FROM outputs WHERE generation_id = '{id}' AND deleted_at IS NOT NULL"
+        );
+        assert!(
+            eventually(5_000, || async { db.count(&sql).await == 1 }).await,
+            "the output is marked deleted"
+        );
         let after = app
             .get(&format!("/v1/generations/{id}"), &live)
             .await

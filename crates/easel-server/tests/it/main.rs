@@ -16,6 +16,7 @@ mod invoices;
 mod keys;
 mod members;
 mod models;
+mod moderation;
 mod openai_compat;
 mod process;
 mod s3;

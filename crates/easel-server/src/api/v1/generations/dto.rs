@@ -119,6 +119,8 @@ pub struct GenerationCredits {
 /// Why a generation failed or expired.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GenerationError {
+    /// `engine_error`, `engine_timeout`, `output_storage_failed`, `output_moderated`,
+    /// `moderation_unavailable`, `worker_lost`, `queue_timeout`, `internal_error`.
     pub code: String,
     pub message: String,
 }
