@@ -81,12 +81,14 @@ pub mod action {
     pub const ACCOUNT_SUSPENDED: &str = "account.suspended";
     pub const ACCOUNT_UNSUSPENDED: &str = "account.unsuspended";
     pub const ACCOUNT_TERMINATED: &str = "account.terminated";
+    pub const ACCOUNT_PLAN_CHANGED: &str = "account.plan_changed";
     pub const MEMBER_ADDED: &str = "member.added";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
     pub const MEMBER_REMOVED: &str = "member.removed";
     pub const KEY_CREATED: &str = "key.created";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const KEY_REVOKED: &str = "key.revoked";
+    pub const KEY_COOLDOWN_STARTED: &str = "key.cooldown_started";
     pub const CREDITS_GRANTED: &str = "credits.granted";
     pub const GENERATION_OUTPUT_BLOCKED: &str = "generation.output_blocked";
     pub const OPERATOR_CREATED: &str = "operator.created";

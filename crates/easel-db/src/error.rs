@@ -27,6 +27,15 @@ pub enum DbError {
         required: i64,
         period: &'static str,
     },
+    /// The account already has its concurrent-jobs limit of generations queued or running
+    /// in this mode; nothing was written.
+    #[error("concurrent jobs limit reached: {open} of {limit} open")]
+    ConcurrencyLimit {
+        /// The limit the creation was checked against.
+        limit: u32,
+        /// The account's other open generations in this mode (not the refused one).
+        open: i64,
+    },
     /// The database could not be reached in time (pool timeout, connection refused).
     #[error("database unavailable: {0}")]
     Unavailable(String),

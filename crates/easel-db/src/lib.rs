@@ -52,6 +52,17 @@ pub trait AccountStore: Send + Sync {
         change: StateChange,
         audit: AuditContext,
     ) -> DbResult<Account>;
+    /// Sets an account's plan and its limit overrides (`None` clears one) and moves its
+    /// `updated_at` to `audit.now` (so other nodes refresh what they cache), audited as
+    /// `account.plan_changed` with the old and new values. A terminated account is refused
+    /// (`account_terminated`), an unknown one is `NotFound`.
+    async fn set_plan(
+        &self,
+        account_id: &str,
+        plan: &str,
+        limits: LimitOverrides,
+        audit: AuditContext,
+    ) -> DbResult<Account>;
     /// The members of an account with their emails: owners first, then admins,
     /// developers and viewers, each oldest first.
     async fn list_members(&self, account_id: &str) -> DbResult<Vec<Member>>;
@@ -84,6 +95,16 @@ pub trait AccountStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     /// Stores a new key with its first secret.
     async fn create_key(&self, new: NewKey, audit: AuditContext) -> DbResult<ApiKey>;
+    /// Starts a key's cool-down until `until` (ms) unless one is already running at
+    /// `audit.now`: of several nodes racing, exactly one gets `Some` and writes the audit
+    /// entry (`key.cooldown_started`) and the event (`api_key.cooldown_started`).
+    async fn start_key_cooldown(
+        &self,
+        account_id: &str,
+        key_id: &str,
+        until: i64,
+        audit: AuditContext,
+    ) -> DbResult<Option<ApiKey>>;
     /// One key of an account; `mode` narrows to one world (API callers always pass it).
     async fn get_key(
         &self,

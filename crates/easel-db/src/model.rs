@@ -60,6 +60,20 @@ pub struct Account {
     pub terminated_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The operator's overrides of the plan's limits.
+    pub limits: LimitOverrides,
+}
+
+/// Per-account overrides of a plan's limits, set by the operator; `None` keeps the plan's
+/// value. Stored as BIGINT with `CHECK (> 0)`, so a stored override is never zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Requests per minute, per key and per account.
+    pub requests_per_minute: Option<u32>,
+    /// Requests per day, per key and per account.
+    pub requests_per_day: Option<u32>,
+    /// Generations queued or running at once, per mode.
+    pub concurrent_jobs: Option<u32>,
 }
 
 /// A person who can sign in and be a member of accounts.
@@ -149,6 +163,8 @@ pub struct ApiKey {
     pub previous_secret_expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub created_at: i64,
+    /// Until when (ms) the key is cooled down after persistent rate-limit violation.
+    pub cooldown_until: Option<i64>,
 }
 
 /// A key to store, with the hash of its first secret.
@@ -188,6 +204,8 @@ pub struct Credential {
     pub account_state: AccountState,
     pub account_suspended_until: Option<i64>,
     pub account_plan: String,
+    /// The account's overrides of its plan's limits.
+    pub account_limits: LimitOverrides,
 }
 
 /// What an audited change records besides the change itself.
@@ -398,6 +416,10 @@ pub struct NewGeneration {
     pub credits_estimated: i64,
     /// The creating key's spend cap (checked with the hold, if any).
     pub spend_cap: Option<easel_core::credits::SpendCap>,
+    /// The account's concurrent-jobs limit for this mode (generations queued or running,
+    /// this one included); `None` = unlimited. Over it, creation fails with
+    /// [`DbError::ConcurrencyLimit`](crate::DbError::ConcurrencyLimit) and writes nothing.
+    pub max_open: Option<u32>,
     pub job: NewJob,
 }
 

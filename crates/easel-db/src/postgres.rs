@@ -1,8 +1,8 @@
 //! The PostgreSQL store: for several nodes and heavy load.
 //!
 //! Transactions run at READ COMMITTED; use cases that must serialise lock a row with
-//! `SELECT … FOR UPDATE` (the account row for account-scoped rules) rather than raising the
-//! isolation level for everything.
+//! `SELECT … FOR NO KEY UPDATE` (the account row for account-scoped rules) rather than
+//! raising the isolation level for everything.
 
 use std::time::Duration;
 
@@ -47,10 +47,19 @@ impl PgStore {
     }
 
     /// Serialises check-then-write use cases on one account (state changes, the last-owner
-    /// rule, revoking and rotating keys): at READ COMMITTED two such transactions would
-    /// otherwise both pass their check on the same old row.
+    /// rule, revoking and rotating keys, grants, the concurrent-jobs count): at READ
+    /// COMMITTED two such transactions would otherwise both pass their check on the same
+    /// old row.
+    ///
+    /// `FOR NO KEY UPDATE`, not `FOR UPDATE`: every insert of a row referencing the account
+    /// (generation, event, ledger entry, audit entry) takes `FOR KEY SHARE` on it for the
+    /// foreign key, which `FOR UPDATE` conflicts with. With `FOR UPDATE`, two creations that
+    /// had each inserted their generation deadlocked on this lock, and a settlement holding
+    /// the balance row deadlocked with a grant or creation holding this lock and waiting
+    /// for the balance row. This mode conflicts only with itself and with updates of the
+    /// account row, so it serialises the check-then-write use cases and nothing else.
     async fn lock_account(tx: &mut Transaction<'_, Postgres>, account_id: &str) -> DbResult<()> {
-        sqlx::query("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE")
+        sqlx::query("SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
             .bind(account_id)
             .execute(&mut **tx)
             .await?;

@@ -6,10 +6,26 @@ pub const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, name, legal_name, co
      country, plan, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)";
 
 pub const SELECT_ACCOUNT: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
-     suspended_reason, suspended_until, terminated_at, created_at, updated_at FROM accounts WHERE id = $1";
+     suspended_reason, suspended_until, terminated_at, created_at, updated_at, requests_per_minute, requests_per_day, \
+     concurrent_jobs FROM accounts WHERE id = $1";
 
 pub const ACCOUNTS_FROM: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
-     suspended_reason, suspended_until, terminated_at, created_at, updated_at FROM accounts";
+     suspended_reason, suspended_until, terminated_at, created_at, updated_at, requests_per_minute, requests_per_day, \
+     concurrent_jobs FROM accounts";
+
+pub const SET_PLAN: &str = "UPDATE accounts SET plan = $2, requests_per_minute = $3, requests_per_day = $4, \
+     concurrent_jobs = $5, updated_at = $6 WHERE id = $1";
+
+/// Only when no cool-down is running at `$4` (none, or it ended at or before now: the API
+/// refuses a key while `cooldown_until > now`). On PostgreSQL a racing second UPDATE waits
+/// for the first's row lock and then re-checks this condition on the new row, so of several
+/// nodes exactly one starts it.
+pub const START_KEY_COOLDOWN: &str = "UPDATE api_keys SET cooldown_until = $3, updated_at = $4 \
+     WHERE account_id = $1 AND id = $2 AND (cooldown_until IS NULL OR cooldown_until <= $4)";
+
+/// An account's queued and running generations in one mode (index generations_account_open).
+pub const COUNT_OPEN_GENERATIONS: &str = "SELECT COUNT(*) FROM generations \
+     WHERE account_id = $1 AND mode = $2 AND status IN ('queued', 'running')";
 
 pub const UPDATE_ACCOUNT_STATE: &str = "UPDATE accounts SET state = $2, suspended_reason = $3, suspended_until = $4, \
      terminated_at = $5, updated_at = $6 WHERE id = $1";
@@ -56,7 +72,7 @@ pub const INSERT_SECRET: &str = "INSERT INTO api_key_secrets (hash, key_id, disp
 
 /// A key with its current secret's display prefix and the expiry of rotated-out secrets.
 pub const KEY_COLUMNS_FROM: &str = "SELECT k.id, k.account_id, k.user_id, k.mode, k.name, k.scopes, k.allowed_models, \
-     k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, \
+     k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, k.cooldown_until, \
      (SELECT s.display_prefix FROM api_key_secrets s WHERE s.key_id = k.id AND s.expires_at IS NULL \
         ORDER BY s.created_at DESC LIMIT 1) AS display_prefix, \
      (SELECT MAX(s.expires_at) FROM api_key_secrets s WHERE s.key_id = k.id) AS previous_secret_expires_at \
@@ -78,9 +94,11 @@ pub const MARK_KEY_REVOKED: &str =
     "UPDATE api_keys SET revoked_at = $2, updated_at = $2 WHERE id = $1";
 
 pub const SELECT_CREDENTIAL: &str = "SELECT k.id, k.account_id, k.user_id, k.mode, k.name, k.scopes, k.allowed_models, \
-     k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, s.display_prefix, \
-     CAST(NULL AS BIGINT) AS previous_secret_expires_at, s.expires_at AS secret_expires_at, m.role AS member_role, \
-     a.state AS account_state, a.suspended_until AS account_suspended_until, a.plan AS account_plan \
+     k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, k.cooldown_until, \
+     s.display_prefix, CAST(NULL AS BIGINT) AS previous_secret_expires_at, s.expires_at AS secret_expires_at, m.role AS member_role, \
+     a.state AS account_state, a.suspended_until AS account_suspended_until, a.plan AS account_plan, \
+     a.requests_per_minute AS account_requests_per_minute, a.requests_per_day AS account_requests_per_day, \
+     a.concurrent_jobs AS account_concurrent_jobs \
      FROM api_key_secrets s \
      JOIN api_keys k ON k.id = s.key_id \
      JOIN accounts a ON a.id = k.account_id \

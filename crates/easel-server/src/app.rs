@@ -11,6 +11,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::console::SessionKey;
 use crate::engines::Engines;
+use crate::limits::Limiter;
 use crate::outputs::Outputs;
 use crate::services::moderation::output::OutputModerator;
 use crate::services::run_stats::RunStats;
@@ -26,6 +27,8 @@ pub struct App {
     pub engines: Engines,
     /// Stored outputs and their signed URLs.
     pub outputs: Outputs,
+    /// Request limits (in memory or on Redis).
+    pub limiter: Limiter,
     /// The output-moderation hook, if one is configured.
     pub output_moderator: Option<OutputModerator>,
     /// Recent run times, for ETAs.
@@ -61,7 +64,9 @@ impl App {
         };
         let outputs = Outputs::open(&config, secret)?;
         let output_moderator = OutputModerator::new(&config.moderation.output)?;
+        let limiter = Limiter::new(&config, secret)?;
         Ok(App {
+            limiter,
             output_moderator,
             engines: Engines::new(&config),
             outputs,

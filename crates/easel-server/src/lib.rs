@@ -13,6 +13,8 @@ pub mod engines;
 pub mod health;
 pub mod http;
 pub mod jobs;
+pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod outputs;
 pub mod router;

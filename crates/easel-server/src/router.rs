@@ -26,6 +26,7 @@ use crate::health;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::idempotency::idempotency;
 use crate::http::middleware::{RequestId, request_context};
+use crate::limits::middleware::limit;
 use crate::openapi::ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
@@ -75,9 +76,13 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.http.clone();
     Router::new()
         .merge(api)
+        // Limits run first: they authenticate, refuse over-limit requests before anything
+        // else is done, and leave the caller for the idempotency middleware and handlers.
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
+        .layer(middleware::from_fn_with_state(state.clone(), limit))
         .route("/openapi.json", get(move || async move { Json(Arc::clone(&openapi)) }))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/readyz", get(health::readyz))
         .merge(crate::console::router())
         .fallback(not_found)

@@ -74,6 +74,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(crate::jobs::sweep(app.clone(), stop_rx.clone()));
+    let purger = tokio::spawn(purge_limits(app.clone(), stop_rx.clone()));
     let keys = &app.config.api_keys;
     let background = tokio::spawn(Arc::clone(&app.auth).run_background(
         Duration::from_millis(keys.invalidation_poll_ms),
@@ -105,9 +106,22 @@ pub async fn run(
     // leases and finished by another node (or this one after a restart).
     workers.shutdown().await;
     let _ = sweeper.await;
+    let _ = purger.await;
     let _ = background.await;
     tracing::info!("shutdown complete");
     served
+}
+
+/// Drops full rate-limit buckets from memory every few seconds until `stop`.
+async fn purge_limits(app: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => app.limiter.purge(),
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

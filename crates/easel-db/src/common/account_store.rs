@@ -235,6 +235,60 @@ macro_rules! impl_account_store {
                 Ok(account)
             }
 
+            async fn set_plan(
+                &self,
+                account_id: &str,
+                plan: &str,
+                limits: $crate::LimitOverrides,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<$crate::Account> {
+                let id = account_id;
+                let mut tx = self.begin_write().await?;
+                // Against a concurrent termination: the state read below stays true until
+                // this transaction ends.
+                Self::lock_account(&mut tx, id).await?;
+                let old = Self::load_account(&mut tx, id).await?;
+                // The same refusal `change_account_state` gives (`check_transition`):
+                // termination is final.
+                if old.state == easel_core::account::AccountState::Terminated {
+                    return Err(easel_core::DomainError::invalid(
+                        "account",
+                        "account_terminated",
+                        "The account is terminated; termination is final.",
+                    )
+                    .into());
+                }
+                let as_json = |plan: &str, l: &$crate::LimitOverrides| {
+                    serde_json::json!({
+                        "plan": plan,
+                        "requests_per_minute": l.requests_per_minute,
+                        "requests_per_day": l.requests_per_day,
+                        "concurrent_jobs": l.concurrent_jobs,
+                    })
+                };
+                sqlx::query($crate::sql::SET_PLAN)
+                    .bind(id)
+                    .bind(plan)
+                    .bind(limits.requests_per_minute.map(i64::from))
+                    .bind(limits.requests_per_day.map(i64::from))
+                    .bind(limits.concurrent_jobs.map(i64::from))
+                    .bind(audit.now)
+                    .execute(&mut *tx)
+                    .await?;
+                let audit = audit
+                    .with("old", as_json(&old.plan, &old.limits))
+                    .with("new", as_json(plan, &limits));
+                let entry = audit.entry(
+                    Some(id),
+                    easel_core::audit::action::ACCOUNT_PLAN_CHANGED,
+                    ("account", id),
+                );
+                Self::insert_audit(&mut tx, &entry).await?;
+                let account = Self::load_account(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(account)
+            }
+
             async fn list_members(
                 &self,
                 account_id: &str,

@@ -181,6 +181,29 @@ macro_rules! impl_generation_store {
                     .await?;
                 let g = Self::one_generation(&mut tx, "id = $1", &new.id).await?;
                 Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
+                if let Some(limit) = new.max_open {
+                    // The account lock serialises limited creations (SQLite's writer already
+                    // is). At READ COMMITTED the count, a statement started after the lock
+                    // was granted, sees every generation committed by the transactions
+                    // that held it before, so the limit is exact across nodes. Lock order:
+                    // account row, then balance row (the hold below), as in `add_credits`;
+                    // no transaction takes them the other way round (settlements lock the
+                    // balance row only, see `lock_account` on why their foreign-key checks
+                    // do not wait on this lock).
+                    Self::lock_account(&mut tx, &new.account_id).await?;
+                    let (open,): (i64,) = sqlx::query_as($crate::sql::COUNT_OPEN_GENERATIONS)
+                        .bind(&new.account_id)
+                        .bind(new.mode.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if open > i64::from(limit) {
+                        tx.rollback().await?;
+                        return Err($crate::DbError::ConcurrencyLimit {
+                            limit,
+                            open: open - 1,
+                        });
+                    }
+                }
                 // Last, so the account's balance row stays locked (PostgreSQL) for as few
                 // statements as possible: every hold and capture of the account waits on it.
                 if new.credits_estimated > 0 {

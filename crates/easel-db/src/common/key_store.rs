@@ -193,6 +193,56 @@ macro_rules! impl_key_store {
                 Ok(key)
             }
 
+            async fn start_key_cooldown(
+                &self,
+                account_id: &str,
+                key_id: &str,
+                until: i64,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<Option<$crate::ApiKey>> {
+                let mut tx = self.begin_write().await?;
+                // NotFound for another account's or an unknown key.
+                Self::load_key(&mut tx, account_id, None, key_id).await?;
+                let started = sqlx::query($crate::sql::START_KEY_COOLDOWN)
+                    .bind(account_id)
+                    .bind(key_id)
+                    .bind(until)
+                    .bind(audit.now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if started == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let key = Self::load_key(&mut tx, account_id, None, key_id).await?;
+                let audit = audit.with("until", until);
+                let entry = audit.entry(
+                    Some(account_id),
+                    easel_core::audit::action::KEY_COOLDOWN_STARTED,
+                    ("api_key", key_id),
+                );
+                Self::insert_audit(&mut tx, &entry).await?;
+                // Unix seconds, like every time in the public API.
+                let data = serde_json::json!({
+                    "object": "api_key",
+                    "id": key.id,
+                    "name": key.name,
+                    "cooldown_until": until.div_euclid(1000),
+                });
+                sqlx::query($crate::sql::INSERT_EVENT)
+                    .bind(easel_core::ids::IdKind::Event.generate())
+                    .bind(account_id)
+                    .bind(key.mode.as_str())
+                    .bind("api_key.cooldown_started")
+                    .bind(data.to_string())
+                    .bind(audit.now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(key))
+            }
+
             async fn key_account(&self, key_id: &str) -> $crate::DbResult<String> {
                 let row: Option<(String,)> =
                     sqlx::query_as("SELECT account_id FROM api_keys WHERE id = $1")

@@ -5,7 +5,9 @@ use easel_core::audit::ActorType;
 use easel_core::mode::Mode;
 use easel_core::roles::{Role, Scope};
 
-use crate::{Account, ApiKey, AuditEntry, Credential, DbError, Member, Operator, User};
+use crate::{
+    Account, ApiKey, AuditEntry, Credential, DbError, LimitOverrides, Member, Operator, User,
+};
 
 fn corrupt(what: &str, value: &str) -> DbError {
     DbError::Corrupt(format!("unexpected {what} `{value}`"))
@@ -27,6 +29,14 @@ pub(crate) struct AccountRow {
     terminated_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    requests_per_minute: Option<i64>,
+    requests_per_day: Option<i64>,
+    concurrent_jobs: Option<i64>,
+}
+
+/// A stored limit (BIGINT, CHECK > 0) as the u32 it was written from.
+fn limit(value: Option<i64>) -> Option<u32> {
+    value.and_then(|v| u32::try_from(v).ok())
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -48,6 +58,11 @@ impl TryFrom<AccountRow> for Account {
             terminated_at: r.terminated_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            limits: LimitOverrides {
+                requests_per_minute: limit(r.requests_per_minute),
+                requests_per_day: limit(r.requests_per_day),
+                concurrent_jobs: limit(r.concurrent_jobs),
+            },
         })
     }
 }
@@ -115,6 +130,7 @@ pub(crate) struct KeyRow {
     rotated_at: Option<i64>,
     last_used_at: Option<i64>,
     created_at: i64,
+    cooldown_until: Option<i64>,
     display_prefix: Option<String>,
     previous_secret_expires_at: Option<i64>,
 }
@@ -171,6 +187,7 @@ impl TryFrom<KeyRow> for ApiKey {
             previous_secret_expires_at: r.previous_secret_expires_at,
             last_used_at: r.last_used_at,
             created_at: r.created_at,
+            cooldown_until: r.cooldown_until,
         })
     }
 }
@@ -184,6 +201,9 @@ pub(crate) struct CredentialRow {
     account_state: String,
     account_suspended_until: Option<i64>,
     account_plan: String,
+    account_requests_per_minute: Option<i64>,
+    account_requests_per_day: Option<i64>,
+    account_concurrent_jobs: Option<i64>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -201,6 +221,11 @@ impl TryFrom<CredentialRow> for Credential {
                 .ok_or_else(|| corrupt("account state", &r.account_state))?,
             account_suspended_until: r.account_suspended_until,
             account_plan: r.account_plan,
+            account_limits: LimitOverrides {
+                requests_per_minute: limit(r.account_requests_per_minute),
+                requests_per_day: limit(r.account_requests_per_day),
+                concurrent_jobs: limit(r.account_concurrent_jobs),
+            },
         })
     }
 }

@@ -31,6 +31,7 @@ fn new_generation(account_id: &str, key_id: &str, mode: Mode, model: &str) -> Ne
         licence: "non_commercial".into(),
         credits_estimated: 8,
         spend_cap: None,
+        max_open: None,
         job: NewJob {
             id: job_id,
             queue: format!("generation:{model}"),

@@ -90,6 +90,7 @@ async fn succeeded(
         licence: "non_commercial".into(),
         credits_estimated: credits,
         spend_cap: None,
+        max_open: None,
         job: NewJob {
             id: IdKind::Job.generate(),
             queue: queue.clone(),

@@ -70,6 +70,10 @@ pub struct Caller {
     pub allowed_models: Option<Vec<String>>,
     /// The key's spend cap, if any.
     pub spend_cap: Option<easel_core::credits::SpendCap>,
+    /// The operator's overrides of the plan's limits for this account.
+    pub account_limits: easel_db::LimitOverrides,
+    /// Until when (ms) the key is cooled down, if it ever was.
+    pub cooldown_until: Option<i64>,
     pub request_id: String,
 }
 
@@ -216,6 +220,8 @@ impl Authenticator {
             plan: c.account_plan.clone(),
             allowed_models: key.allowed_models.clone(),
             spend_cap: key.spend_cap,
+            account_limits: c.account_limits,
+            cooldown_until: key.cooldown_until,
             request_id,
         })
     }

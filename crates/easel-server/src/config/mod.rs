@@ -19,6 +19,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
+pub use sections::{LimitsConfig, MetricsConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
 /// The embedded defaults, also the documentation of every key.
@@ -33,6 +34,7 @@ pub struct Config {
     pub public_url: String,
     pub database_url: String,
     pub object_store_url: String,
+    pub redis_url: String,
     pub default_plan: String,
     pub terms_version: String,
     pub http: HttpConfig,
@@ -48,6 +50,8 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub invoicing: InvoicingConfig,
     pub moderation: ModerationConfig,
+    pub limits: LimitsConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {

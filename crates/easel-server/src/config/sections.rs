@@ -281,3 +281,44 @@ impl std::fmt::Debug for OutputModerationConfig {
             .finish()
     }
 }
+
+/// `[limits]`: request limits per key and account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// False: no request limits at all (an operator whose own gateway limits); the
+    /// concurrent-jobs limit still applies.
+    pub enabled: bool,
+    /// Which requests count: `*` or `METHOD /route` patterns.
+    pub count: Vec<String>,
+    /// Rejections within the window that start a cool-down (0: never).
+    pub cooldown_rejections: u32,
+    pub cooldown_window_seconds: u64,
+    pub cooldown_seconds: u64,
+    /// Longest wait for Redis before limiting locally.
+    pub redis_timeout_ms: u64,
+    /// How long a node limits locally after Redis failed, before trying it again.
+    pub redis_retry_ms: u64,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The scraper's bearer token; empty disables `/metrics`.
+    pub token: String,
+}
+
+// The token never reaches a log line.
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.token.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("MetricsConfig")
+            .field("token", &token)
+            .finish()
+    }
+}

@@ -89,10 +89,10 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             ("requests_per_day", plan.requests_per_day),
             ("concurrent_jobs", plan.concurrent_jobs),
         ] {
-            if value == 0 {
+            if !(1..=1_000_000).contains(&value) {
                 return fail(
                     &format!("plans.{name}.{field}"),
-                    "must be at least 1".into(),
+                    "must be between 1 and 1000000".into(),
                 );
             }
         }
@@ -226,6 +226,7 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
     }
     validate_payments(c)?;
     validate_moderation(c)?;
+    validate_limits(c)?;
     validate_invoicing(c)
 }
 
@@ -267,6 +268,51 @@ fn validate_invoicing(c: &Config) -> Result<(), (String, String)> {
             "invoicing.issue_delay_seconds",
             "must be at most 604800 (a week)".into(),
         );
+    }
+    Ok(())
+}
+
+/// `redis_url`, `[limits]`.
+fn validate_limits(c: &Config) -> Result<(), (String, String)> {
+    let fail = |key: &str, reason: String| Err((key.to_string(), reason));
+    let url = &c.redis_url;
+    if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return fail(
+            "redis_url",
+            "must be empty or start with redis:// or rediss://".into(),
+        );
+    }
+    if !url.is_empty() && redis::Client::open(url.as_str()).is_err() {
+        return fail("redis_url", "is not a valid Redis URL".into());
+    }
+    let l = &c.limits;
+    if l.count.is_empty() {
+        return fail(
+            "limits.count",
+            "must list at least one pattern (\"*\" counts every request)".into(),
+        );
+    }
+    for (i, rule) in l.count.iter().enumerate() {
+        if let Err(why) = crate::limits::CountRule::parse(rule) {
+            return fail(&format!("limits.count[{i}]"), why);
+        }
+    }
+    for (key, value, range) in [
+        (
+            "cooldown_window_seconds",
+            l.cooldown_window_seconds,
+            1..=86_400,
+        ),
+        ("cooldown_seconds", l.cooldown_seconds, 1..=7 * 86_400),
+        ("redis_timeout_ms", l.redis_timeout_ms, 1..=10_000),
+        ("redis_retry_ms", l.redis_retry_ms, 1..=600_000),
+    ] {
+        if !range.contains(&value) {
+            return fail(
+                &format!("limits.{key}"),
+                format!("must be between {} and {}", range.start(), range.end()),
+            );
+        }
     }
     Ok(())
 }

@@ -103,6 +103,8 @@ error_codes! {
     generation_failed => BAD_GATEWAY, ApiError;
     generation_timeout => GATEWAY_TIMEOUT, ApiError;
     service_unavailable => SERVICE_UNAVAILABLE, ApiError;
+    rate_limit_exceeded => TOO_MANY_REQUESTS, RateLimitError;
+    key_cooldown => TOO_MANY_REQUESTS, RateLimitError;
 }
 
 impl ErrorCode {
@@ -153,6 +155,8 @@ pub struct ApiError {
     pub param: Option<Cow<'static, str>>,
     /// Machine-readable specifics (see [`ErrorBody::details`]).
     pub details: Option<serde_json::Value>,
+    /// Seconds a client should wait before retrying (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
     /// For internal errors: the cause and where it was raised, logged once, never shown.
     internal: Option<(anyhow::Error, &'static Location<'static>)>,
 }
@@ -168,8 +172,15 @@ impl ApiError {
             message: message.into(),
             param: None,
             details: None,
+            retry_after: None,
             internal: None,
         }
+    }
+
+    /// Sets `Retry-After`.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Adds machine-readable specifics.
@@ -211,6 +222,7 @@ impl ApiError {
                 .into(),
             param: None,
             details: None,
+            retry_after: None,
             internal: Some((cause.into(), Location::caller())),
         }
     }
@@ -281,10 +293,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?cause, location = %location, "internal error");
         }
         let mut response = self.code.status().into_response();
-        if self.code == ErrorCode::service_unavailable {
+        let retry_after = match self.retry_after {
+            Some(seconds) => Some(seconds),
+            None if self.code == ErrorCode::service_unavailable => Some(1),
+            None => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response.extensions_mut().insert(PendingError {
             code: self.code,

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use super::error::{ApiError, ErrorCode, PendingError};
 use super::middleware::RequestId;
 use crate::app::AppState;
+use crate::auth::Caller;
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -65,13 +66,20 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         .map(|r| r.0.clone())
         .unwrap_or_default();
     // Keys are scoped to the caller's account and mode; without a valid key the handler
-    // answers the authentication error itself.
-    let Ok(caller) = state
-        .auth
-        .authenticate(request.headers().get(AUTHORIZATION), request_id)
-        .await
-    else {
-        return next.run(request).await;
+    // answers the authentication error itself. The limits middleware, which runs first,
+    // has usually authenticated the request already.
+    let caller = match request.extensions().get::<Caller>() {
+        Some(caller) => caller.clone(),
+        None => {
+            let Ok(caller) = state
+                .auth
+                .authenticate(request.headers().get(AUTHORIZATION), request_id)
+                .await
+            else {
+                return next.run(request).await;
+            };
+            caller
+        }
     };
     let (mut parts, body) = request.into_parts();
     // The handler's `Caller` extractor takes it from here instead of authenticating again.

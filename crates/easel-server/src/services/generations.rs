@@ -333,6 +333,8 @@ pub async fn create(
         retention_days,
     })
     .map_err(ApiError::internal)?;
+    let limits = crate::limits::Limits::resolve(config, &caller.plan, &caller.account_limits);
+    let model_id = v.model_id.clone();
     let max_queue_ms = i64::try_from(v.model.max_queue_seconds)
         .unwrap_or(i64::MAX)
         .saturating_mul(1000);
@@ -349,6 +351,7 @@ pub async fn create(
         licence: licence.to_string(),
         credits_estimated: v.credits,
         spend_cap: caller.spend_cap,
+        max_open: Some(limits.concurrent_jobs),
         job: NewJob {
             id: IdKind::Job.generate(),
             queue: queue.clone(),
@@ -360,11 +363,51 @@ pub async fn create(
             now,
         },
     };
-    let generation = state.store.create_generation(new, now).await?;
+    let input_path = input.input_image.as_ref().map(|i| i.path.clone());
+    let generation = match state.store.create_generation(new, now).await {
+        Ok(g) => g,
+        Err(e) => {
+            // Refused (credits, caps, slots): the stored input image has no generation.
+            if let Some(path) = input_path
+                && let Err(e) = state.outputs.delete(&path).await
+            {
+                tracing::warn!(path, error = %format!("{e:#}"), "could not delete the input image of a refused generation");
+            }
+            return Err(match e {
+                easel_db::DbError::ConcurrencyLimit { limit, open } => {
+                    concurrency_refusal(state, &model_id, limit, open)
+                }
+                e => e.into(),
+            });
+        }
+    };
     if let Some(jobs) = state.jobs.get() {
         jobs.wake(&queue);
     }
     Ok(generation)
+}
+
+/// 429 for an account whose concurrent-jobs slots are all taken. `Retry-After` is an
+/// estimate: the model's recent run time (a slot frees when any open job ends).
+fn concurrency_refusal(state: &AppState, model: &str, limit: u32, open: i64) -> ApiError {
+    let wait = state
+        .run_stats
+        .mean(model)
+        .map_or(1, |d| d.as_secs_f64().ceil() as u64)
+        .max(1);
+    ApiError::new(
+        crate::http::error::ErrorCode::rate_limit_exceeded,
+        format!(
+            "Rate limit exceeded: this account may have {limit} generations queued or running at once and has {open}. Retry when one ends."
+        ),
+    )
+    .details(serde_json::json!({
+        "limit": "concurrent_jobs",
+        "scope": "account",
+        "quota": limit,
+        "open": open,
+    }))
+    .retry_after(wait)
 }
 
 /// Charges the configured fee for a live request refused as invalid (400), once per

@@ -419,3 +419,177 @@ fn every_command_has_help() {
         );
     }
 }
+
+both_backends!(
+    plans_and_limit_overrides_from_the_command_line,
+    |db: TestDb| async move {
+        let created = admin(
+            &db,
+            &[
+                "account",
+                "create",
+                "--name",
+                "Big Co",
+                "--owner-email",
+                "ops@big.test",
+            ],
+        );
+        let id = created["id"].as_str().unwrap_or_default().to_string();
+        let shown = admin(&db, &["plan", "show", "--account", &id]);
+        assert_eq!(shown["plan"], "free");
+        assert_eq!(
+            shown["limits"]["requests_per_minute"], 10,
+            "the free plan's"
+        );
+        assert_eq!(
+            shown["overrides"]["requests_per_minute"],
+            serde_json::Value::Null
+        );
+
+        let set = admin(
+            &db,
+            &[
+                "plan",
+                "set",
+                "--account",
+                &id,
+                "--plan",
+                "enterprise",
+                "--rpm",
+                "900",
+                "--concurrency",
+                "70",
+            ],
+        );
+        assert_eq!(set["plan"], "enterprise");
+        assert_eq!(set["overrides"]["requests_per_minute"], 900);
+        assert_eq!(
+            set["overrides"]["requests_per_day"],
+            serde_json::Value::Null
+        );
+        assert_eq!(set["overrides"]["concurrent_jobs"], 70);
+        assert_eq!(set["limits"]["requests_per_minute"], 900);
+        assert_eq!(
+            set["limits"]["requests_per_day"], 100_000,
+            "the enterprise plan's day where not overridden"
+        );
+        assert_eq!(set["limits"]["concurrent_jobs"], 70);
+        let audit = admin(&db, &["audit", "--account", &id]);
+        let entry = audit
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|e| e["action"] == "account.plan_changed")
+                    .cloned()
+            })
+            .unwrap_or_else(|| panic!("no plan_changed entry: {audit}"));
+        assert_eq!(entry["details"]["old"]["plan"], "free");
+        assert_eq!(entry["details"]["new"]["plan"], "enterprise");
+        assert_eq!(entry["details"]["new"]["requests_per_minute"], 900);
+        assert_eq!(entry["actor"]["type"], "operator");
+
+        // Leaving a flag out clears its override.
+        let cleared = admin(&db, &["plan", "set", "--account", &id, "--plan", "pro"]);
+        assert_eq!(
+            cleared["overrides"]["concurrent_jobs"],
+            serde_json::Value::Null
+        );
+        assert_eq!(cleared["limits"]["requests_per_minute"], 120);
+
+        // Bad input: clear errors, nothing written.
+        let before = db.count("SELECT COUNT(*) FROM audit_log").await;
+        for (args, says) in [
+            (vec!["--plan", "platinum"], "no plan named \"platinum\""),
+            (vec!["--plan", "pro", "--rpm", "0"], "--rpm"),
+            (vec!["--plan", "pro", "--rpd", "-5"], "'-5'"),
+            (
+                vec!["--plan", "pro", "--concurrency", "lots"],
+                "--concurrency",
+            ),
+        ] {
+            let mut full = vec!["plan", "set", "--account", id.as_str()];
+            full.extend(args);
+            let err = admin_fails(&db, &full);
+            assert!(err.contains(says), "{full:?}: {err}");
+        }
+        let err = admin_fails(
+            &db,
+            &["plan", "set", "--account", "acct_nope", "--plan", "pro"],
+        );
+        assert!(err.contains("No such account"), "{err}");
+        admin(&db, &["account", "terminate", &id]);
+        let after_terminate = db.count("SELECT COUNT(*) FROM audit_log").await;
+        let err = admin_fails(&db, &["plan", "set", "--account", &id, "--plan", "pro"]);
+        assert!(err.contains("terminated"), "{err}");
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM audit_log").await,
+            after_terminate,
+            "refusals write nothing"
+        );
+        assert_eq!(
+            after_terminate,
+            before + 1,
+            "only the termination was recorded"
+        );
+    }
+);
+
+both_backends!(
+    plan_show_text_output_and_help_from_the_command_line,
+    |db: TestDb| async move {
+        let created = admin(
+            &db,
+            &[
+                "account",
+                "create",
+                "--name",
+                "Show Co",
+                "--owner-email",
+                "ops@show.test",
+            ],
+        );
+        let id = created["id"].as_str().unwrap_or_default().to_string();
+        admin(
+            &db,
+            &[
+                "plan",
+                "set",
+                "--account",
+                &id,
+                "--plan",
+                "pro",
+                "--rpd",
+                "777",
+            ],
+        );
+        // `show` reads back what `set` stored, overrides and effective limits alike.
+        let shown = admin(&db, &["plan", "show", "--account", &id]);
+        assert_eq!(
+            shown,
+            serde_json::json!({
+                "account_id": id,
+                "plan": "pro",
+                "overrides": {"requests_per_minute": null, "requests_per_day": 777,
+                    "concurrent_jobs": null},
+                "limits": {"requests_per_minute": 120, "requests_per_day": 777,
+                    "concurrent_jobs": 20},
+            })
+        );
+        let text = run(&db, &["admin", "plan", "show", "--account", &id], None);
+        assert!(text.ok, "{}", text.stderr);
+        assert!(
+            text.stdout.contains("plan pro") && text.stdout.contains("777 requests/day"),
+            "{}",
+            text.stdout
+        );
+        let err = admin_fails(&db, &["plan", "show", "--account", "acct_nope"]);
+        assert!(err.contains("No such account"), "{err}");
+        // The help says what leaving a flag out does.
+        let help = run(&db, &["admin", "plan", "set", "--help"], None);
+        assert!(
+            help.ok && help.stdout.contains("clears that override"),
+            "{}",
+            help.stdout
+        );
+    }
+);

@@ -9,6 +9,13 @@ use serde_json::Value;
 
 use crate::support::TestApp;
 
+/// The plans as shipped (the test configuration raises every limit out of the way).
+fn spec_plans(config: &mut easel_server::config::Config) {
+    if let Ok(defaults) = easel_server::config::load(None, &[]) {
+        config.plans = defaults.plans;
+    }
+}
+
 /// The page's HTML, after checking its status and headers.
 async fn page(app: &TestApp) -> String {
     let res = app
@@ -74,7 +81,7 @@ fn api_price<'a>(models: &'a [Value], model: &str, size: &str, key: &str, value:
 both_backends!(
     developers_page_shows_models_prices_and_plans,
     |db: TestDb| async move {
-        let app = TestApp::start(&db).await;
+        let app = TestApp::start_with(&db, spec_plans).await;
         let html = page(&app).await;
         let config = &app.state.config;
         for (id, _) in config.models.iter().filter(|(_, m)| m.enabled) {
@@ -165,6 +172,7 @@ both_backends!(
     developers_page_escapes_descriptions_and_hides_disabled_models,
     |db: TestDb| async move {
         let app = TestApp::start_with(&db, |c| {
+            spec_plans(c);
             if let Some(image) = c.models.get_mut("sandbox-image") {
                 image.description = "<script>alert('x')</script> & <b>bold</b>".into();
                 image.plans = vec!["pro".into(), "enterprise".into()];
@@ -246,7 +254,7 @@ async fn dump_dom(chromium: &str, url: &str) -> String {
 async fn developers_page_renders_in_headless_chromium() {
     let chromium = chromium();
     let db = TestDb::new(Backend::Sqlite).await;
-    let app = TestApp::start(&db).await;
+    let app = TestApp::start_with(&db, spec_plans).await;
     let (_, key) = app.account("chromium@example.com", "live").await;
     let models = app.get("/v1/models", &key).await.expect(200).body["data"]
         .as_array()

@@ -24,6 +24,7 @@ async fn generation(app: &TestApp, account_id: &str, key_id: &str, mode: Mode) -
         licence: "non_commercial".into(),
         credits_estimated: 0,
         spend_cap: None,
+        max_open: None,
         job: NewJob {
             id: IdKind::Job.generate(),
             queue: "unserved".into(),

@@ -14,6 +14,7 @@ mod generations;
 mod http_basics;
 mod invoices;
 mod keys;
+mod limits;
 mod members;
 mod models;
 mod moderation;

@@ -12,14 +12,14 @@ use easel_test_utils::{Backend, TestDb};
 use crate::support::binary::{easel, run};
 
 /// A server process and what it printed on stdout before it was ready.
-struct Server {
+pub struct Server {
     child: Child,
-    url: String,
+    pub url: String,
     banner: Vec<String>,
     stderr: mpsc::Receiver<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -27,7 +27,7 @@ fn free_port() -> u16 {
 }
 
 impl Server {
-    fn spawn(db: &TestDb, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub fn spawn(db: &TestDb, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = easel();
@@ -36,7 +36,11 @@ impl Server {
             .arg(&listen)
             .args(extra_args);
         cmd.env("EASEL_DATA_DIR", &db.dir)
-            .env("EASEL_DATABASE_URL", &db.url);
+            .env("EASEL_DATABASE_URL", &db.url)
+            // Out of the way unless a test sets its own (its `env` comes later and wins).
+            .env("EASEL_PLANS__FREE__REQUESTS_PER_MINUTE", "1000000")
+            .env("EASEL_PLANS__FREE__REQUESTS_PER_DAY", "1000000")
+            .env("EASEL_PLANS__FREE__CONCURRENT_JOBS", "100000");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -95,7 +99,7 @@ impl Server {
             .unwrap_or_else(|| panic!("no `{prefix}` in {:?}", self.banner))
     }
 
-    fn test_key(&self) -> String {
+    pub fn test_key(&self) -> String {
         self.line("test API key:")
             .split_whitespace()
             .last()

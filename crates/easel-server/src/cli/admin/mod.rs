@@ -9,6 +9,7 @@ mod credits;
 mod invoices;
 mod key;
 mod member;
+mod plan;
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub enum AdminCommand {
     /// Monthly invoices: issue a closed month's.
     #[command(subcommand)]
     Invoices(invoices::InvoicesCommand),
+    /// Plans and per-account limits: set, show.
+    #[command(subcommand)]
+    Plan(plan::PlanCommand),
     /// The global audit log, newest first.
     Audit(audit::AuditArgs),
 }
@@ -53,6 +57,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Audit(args) => audit::run(&app, args).await,
         AdminCommand::Credits(c) => credits::run(&app, c).await,
         AdminCommand::Invoices(c) => invoices::run(&app, c).await,
+        AdminCommand::Plan(c) => plan::run(&app, c).await,
     }
 }
 

@@ -37,6 +37,25 @@ pub struct CallerObject {
     pub scopes: Vec<Scope>,
 }
 
+/// An account's limits (each API key of it has the same request quotas of its own).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsObject {
+    pub requests_per_minute: u32,
+    pub requests_per_day: u32,
+    /// Queued plus running generations at once, per mode.
+    pub concurrent_jobs: u32,
+}
+
+impl From<crate::limits::Limits> for LimitsObject {
+    fn from(l: crate::limits::Limits) -> Self {
+        LimitsObject {
+            requests_per_minute: l.requests_per_minute,
+            requests_per_day: l.requests_per_day,
+            concurrent_jobs: l.concurrent_jobs,
+        }
+    }
+}
+
 /// The organisation that owns the calling key.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountObject {
@@ -50,6 +69,8 @@ pub struct AccountObject {
     pub legal_name: Option<String>,
     pub contact: Contact,
     pub plan: String,
+    /// The request and job limits in force: the plan's, or the operator's overrides.
+    pub limits: LimitsObject,
     pub state: AccountState,
     pub suspended_reason: Option<String>,
     /// Unix seconds.
@@ -80,6 +101,7 @@ impl AccountObject {
         members: Vec<Member>,
         caller: CallerObject,
         livemode: bool,
+        limits: crate::limits::Limits,
     ) -> AccountObject {
         AccountObject {
             object: "account",
@@ -93,6 +115,7 @@ impl AccountObject {
                 country: a.country,
             },
             plan: a.plan,
+            limits: limits.into(),
             state: a.state,
             suspended_reason: a.suspended_reason,
             suspended_until: a.suspended_until.map(ms_to_secs),

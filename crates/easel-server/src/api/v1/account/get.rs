@@ -29,6 +29,7 @@ pub async fn get_account(state: AppState, caller: Caller) -> ApiResult<Json<Acco
     // Served from the node's account cache, which every change to the account evicts.
     let view = state.auth.account_view(&caller.account_id).await?;
     let (account, members) = (view.account.clone(), view.members.clone());
+    let limits = crate::limits::Limits::resolve(&state.config, &account.plan, &account.limits);
     let me = CallerObject {
         api_key_id: caller.key_id.clone(),
         user_id: caller.user_id.clone(),
@@ -40,5 +41,6 @@ pub async fn get_account(state: AppState, caller: Caller) -> ApiResult<Json<Acco
         members,
         me,
         caller.mode.is_live(),
+        limits,
     )))
 }

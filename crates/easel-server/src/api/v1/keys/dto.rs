@@ -46,6 +46,9 @@ pub struct ApiKeyObject {
     pub previous_secret_expires_at: Option<i64>,
     /// Unix seconds; recorded in batches, so it may lag by a few seconds.
     pub last_used_at: Option<i64>,
+    /// Unix seconds, or null. While set and in the future, every request with this key gets
+    /// 429 `key_cooldown` (too many rejected requests: it kept exceeding its rate limits).
+    pub cooldown_until: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -79,6 +82,7 @@ impl From<ApiKey> for ApiKeyObject {
             rotated_at: k.rotated_at.map(ms_to_secs),
             previous_secret_expires_at: k.previous_secret_expires_at.map(ms_to_secs),
             last_used_at: k.last_used_at.map(ms_to_secs),
+            cooldown_until: k.cooldown_until.map(ms_to_secs),
             created_at: ms_to_secs(k.created_at),
         }
     }

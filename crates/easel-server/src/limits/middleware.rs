@@ -1,0 +1,160 @@
+//! The limits middleware: authenticates every request to a keyed route once (the handlers
+//! and the idempotency middleware reuse the caller), refuses it with 429 when a limit or a
+//! cool-down says so, and adds the RateLimit header fields to every authenticated response.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use easel_core::time::now_ms;
+use serde_json::json;
+
+use super::{Limits, headers};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::middleware::RequestId;
+
+/// API routes that do not take an API key (they carry their own signatures).
+const UNKEYED: [&str; 2] = [
+    "/v1/payments/stripe/webhook",
+    "/v1/outputs/{generation_id}/{file}",
+];
+
+pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
+        return next.run(request).await;
+    };
+    if UNKEYED.contains(&route.as_str()) {
+        return next.run(request).await;
+    }
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let caller = match app
+        .auth
+        .authenticate(request.headers().get(AUTHORIZATION), request_id)
+        .await
+    {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    request.extensions_mut().insert(caller.clone());
+    if !app.config.limits.enabled {
+        return next.run(request).await;
+    }
+    let limits = Limits::resolve(&app.config, &caller.plan, &caller.account_limits);
+    let (policies, buckets) =
+        app.limiter
+            .policies(&caller.key_id, &caller.account_id, caller.mode, &limits);
+    let now = now_ms();
+    if let Some(until) = caller.cooldown_until.filter(|until| *until > now) {
+        let decision = app
+            .limiter
+            .check(&caller.account_id, policies, &buckets, false)
+            .await;
+        app.limiter
+            .metrics
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seconds = u64::try_from(until - now).unwrap_or(0).div_ceil(1000);
+        let mut response = ApiError::new(
+            ErrorCode::key_cooldown,
+            format!(
+                "This key is cooling down for {seconds} more seconds after too many rejected requests; every request with it is refused until then."
+            ),
+        )
+        .details(json!({"cooldown_until": until / 1000}))
+        .retry_after(seconds.max(1))
+        .into_response();
+        headers::insert(response.headers_mut(), &decision.states);
+        return response;
+    }
+    let counted = app.limiter.counts(request.method().as_str(), &route);
+    let decision = app
+        .limiter
+        .check(&caller.account_id, policies, &buckets, counted)
+        .await;
+    if counted && !decision.admitted {
+        if app
+            .limiter
+            .record_rejection(&caller.account_id, &caller.key_id)
+            .await
+        {
+            start_cooldown(&app, &caller).await;
+        }
+        let retry_after = decision.retry_after();
+        let error = match decision.exceeded() {
+            Some(hit) => {
+                let p = &hit.policy;
+                let per = if p.rate.window_secs == 60 {
+                    "minute"
+                } else {
+                    "day"
+                };
+                ApiError::new(
+                    ErrorCode::rate_limit_exceeded,
+                    format!(
+                        "Rate limit exceeded: this {} may make {} requests per {per}. Retry after {retry_after} seconds.",
+                        p.scope.as_str(),
+                        p.rate.quota
+                    ),
+                )
+                .details(json!({
+                    "limit": p.limit,
+                    "scope": p.scope.as_str(),
+                    "policy": p.name,
+                    "quota": p.rate.quota,
+                    "window_seconds": p.rate.window_secs,
+                }))
+            }
+            None => ApiError::new(
+                ErrorCode::rate_limit_exceeded,
+                format!("Rate limit exceeded. Retry after {retry_after} seconds."),
+            ),
+        };
+        let mut response = error.retry_after(retry_after).into_response();
+        headers::insert(response.headers_mut(), &decision.states);
+        return response;
+    }
+    let mut response = next.run(request).await;
+    headers::insert(response.headers_mut(), &decision.states);
+    response
+}
+
+/// Starts the key's cool-down (once, whichever node gets there first) and makes this
+/// node see it on the key's next request.
+async fn start_cooldown(app: &AppState, caller: &Caller) {
+    let limits = &app.config.limits;
+    let until = now_ms().saturating_add(app.limiter.cooldown_ms());
+    let audit = easel_db::AuditContext::new(
+        easel_core::audit::Actor::system(),
+        Some(caller.request_id.clone()),
+    )
+    .with("rejections", limits.cooldown_rejections)
+    .with("window_seconds", limits.cooldown_window_seconds);
+    match app
+        .store
+        .start_key_cooldown(&caller.account_id, &caller.key_id, until, audit)
+        .await
+    {
+        Ok(Some(_)) => {
+            tracing::warn!(key.id = %caller.key_id, account.id = %caller.account_id, until, "API key cooled down after too many rejected requests");
+            app.limiter
+                .cooldown_started(&caller.account_id, &caller.key_id)
+                .await;
+            app.auth.invalidate_account(&caller.account_id);
+        }
+        // Another node started it.
+        Ok(None) => app.auth.invalidate_account(&caller.account_id),
+        Err(e) => {
+            tracing::warn!(key.id = %caller.key_id, error = %e, "could not start a key's cool-down; will try again on its next rejection");
+        }
+    }
+}
