@@ -17,11 +17,7 @@ use crate::http::error::{ApiError, ErrorCode};
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let token = &app.config.metrics.token;
     if token.is_empty() {
-        return ApiError::new(
-            ErrorCode::route_not_found,
-            "No such route. The API lives under /v1; see /openapi.json.",
-        )
-        .into_response();
+        return crate::router::not_found().await.into_response();
     }
     let presented = headers
         .get(AUTHORIZATION)

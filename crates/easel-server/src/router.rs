@@ -104,7 +104,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(request_context))
 }
 
-async fn not_found() -> ApiError {
+/// The 404 of every unknown route (and of routes switched off by the config).
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         ErrorCode::route_not_found,
         "No such route. The API lives under /v1; see /openapi.json.",

@@ -78,11 +78,6 @@ impl Rate {
             .unwrap_or(0)
             .div_ceil(1_000_000)
     }
-
-    /// Microseconds after which the bucket is full again and can be forgotten.
-    pub fn idle_after_us(&self, tat: i64, now: i64) -> i64 {
-        (tat - now).max(0)
-    }
 }
 
 #[cfg(test)]
@@ -147,7 +142,6 @@ mod tests {
         // After a whole window the bucket is full (and can be forgotten).
         assert_eq!(rate.remaining(tat, NOW + 60_000_000), 60);
         assert_eq!(rate.seconds_to_next(tat, NOW + 60_000_000), 0);
-        assert_eq!(rate.idle_after_us(tat.unwrap_or(NOW), NOW), 60_000_000);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use super::{Bucket, Checked};
 
@@ -39,36 +39,23 @@ impl MemoryStore {
         &self.shards[(h.finish() as usize) % SHARDS]
     }
 
-    /// Checks (and if `consume`, takes one unit from) every bucket at once: all or none.
-    pub fn check(&self, account_id: &str, buckets: &[Bucket], consume: bool, now: i64) -> Checked {
-        let Ok(mut shard) = self.shard(account_id).lock() else {
-            // A panic while holding the lock: the shard's data is still consistent (each
-            // change is one insert), so carry on rather than refuse every request.
-            return self.check_poisoned(account_id, buckets, consume, now);
-        };
-        check_in(&mut shard, buckets, consume, now)
+    /// The account's shard. A panic while it was held leaves its data consistent (each
+    /// change is one insert or removal), so a poisoned lock is taken over rather than
+    /// refusing every later request of those accounts.
+    fn lock(&self, account_id: &str) -> MutexGuard<'_, Shard> {
+        self.shard(account_id)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn check_poisoned(
-        &self,
-        account_id: &str,
-        buckets: &[Bucket],
-        consume: bool,
-        now: i64,
-    ) -> Checked {
-        let mut shard = self
-            .shard(account_id)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        check_in(&mut shard, buckets, consume, now)
+    /// Checks (and if `consume`, takes one unit from) every bucket at once: all or none.
+    pub fn check(&self, account_id: &str, buckets: &[Bucket], consume: bool, now: i64) -> Checked {
+        check_in(&mut self.lock(account_id), buckets, consume, now)
     }
 
     /// Records a rejection of `key` and returns how many it had within `window_us`.
     pub fn reject(&self, account_id: &str, key: &str, window_us: i64, now: i64) -> u64 {
-        let mut shard = self
-            .shard(account_id)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shard = self.lock(account_id);
         let log = shard.rejections.entry(key.to_string()).or_default();
         while log.front().is_some_and(|t| *t <= now - window_us) {
             log.pop_front();
@@ -79,11 +66,7 @@ impl MemoryStore {
 
     /// Forgets a key's rejections (its cool-down began).
     pub fn clear_rejections(&self, account_id: &str, key: &str) {
-        let mut shard = self
-            .shard(account_id)
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        shard.rejections.remove(key);
+        self.lock(account_id).rejections.remove(key);
     }
 
     /// Drops full buckets and stale rejection logs, which are the same as absent ones.

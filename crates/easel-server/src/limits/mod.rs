@@ -25,7 +25,7 @@ use easel_core::mode::Mode;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::{Config, LimitsConfig};
+use crate::config::Config;
 use gcra::Rate;
 use memory::MemoryStore;
 use redis::RedisStore;
@@ -213,7 +213,10 @@ pub struct Limiter {
     /// Whether the last Redis call failed (to log each outage and recovery once).
     redis_down: AtomicBool,
     retry_ms: i64,
-    cooldown: LimitsConfig,
+    /// Rejections within `rejection_window_us` past which a key cools down (0: never).
+    cooldown_rejections: u64,
+    rejection_window_us: i64,
+    cooldown_ms: i64,
     partition_key: Vec<u8>,
     pub metrics: LimiterMetrics,
 }
@@ -244,15 +247,12 @@ impl Limiter {
             avoid_redis_until: AtomicI64::new(0),
             redis_down: AtomicBool::new(false),
             retry_ms: i64::try_from(l.redis_retry_ms).unwrap_or(1000),
-            cooldown: l.clone(),
+            cooldown_rejections: u64::from(l.cooldown_rejections),
+            rejection_window_us: seconds_as(l.cooldown_window_seconds, 1_000_000),
+            cooldown_ms: seconds_as(l.cooldown_seconds, 1000),
             partition_key: mac.finalize().into_bytes().to_vec(),
             metrics: LimiterMetrics::default(),
         })
-    }
-
-    /// Whether the backend is Redis (else this node's memory).
-    pub fn shared(&self) -> bool {
-        self.redis.is_some()
     }
 
     /// Whether a request to `route` (the documented template) with `method` counts.
@@ -371,13 +371,10 @@ impl Limiter {
     /// threshold (the caller then starts the cool-down, once, through the store).
     pub async fn record_rejection(&self, account_id: &str, key_id: &str) -> bool {
         self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-        let threshold = u64::from(self.cooldown.cooldown_rejections);
-        if threshold == 0 {
+        if self.cooldown_rejections == 0 {
             return false;
         }
-        let window_us = i64::try_from(self.cooldown.cooldown_window_seconds)
-            .unwrap_or(600)
-            .saturating_mul(1_000_000);
+        let window_us = self.rejection_window_us;
         let count = match self
             .try_redis(|r| r.reject(account_id, key_id, window_us))
             .await
@@ -385,7 +382,7 @@ impl Limiter {
             Some(count) => count,
             None => self.memory.reject(account_id, key_id, window_us, now_us()),
         };
-        count > threshold
+        count > self.cooldown_rejections
     }
 
     /// Forgets a key's rejections once its cool-down has begun.
@@ -438,10 +435,7 @@ impl Limiter {
 
     /// Drops full buckets from memory; run every few seconds.
     pub fn purge(&self) {
-        let window_us = i64::try_from(self.cooldown.cooldown_window_seconds)
-            .unwrap_or(600)
-            .saturating_mul(1_000_000);
-        self.memory.purge(now_us(), window_us);
+        self.memory.purge(now_us(), self.rejection_window_us);
     }
 
     /// Buckets held in this node's memory.
@@ -451,10 +445,15 @@ impl Limiter {
 
     /// How long a cool-down lasts, in ms.
     pub fn cooldown_ms(&self) -> i64 {
-        i64::try_from(self.cooldown.cooldown_seconds)
-            .unwrap_or(900)
-            .saturating_mul(1000)
+        self.cooldown_ms
     }
+}
+
+/// Whole seconds from the config in another unit, saturating.
+fn seconds_as(seconds: u64, unit: i64) -> i64 {
+    i64::try_from(seconds)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(unit)
 }
 
 fn now_us() -> i64 {
