@@ -123,16 +123,7 @@ both_backends!(
     |db: TestDb| async move {
         let app = TestApp::start(&db).await;
         let (account_id, key) = app.account("term@example.com", "live").await;
-        let test_key = {
-            let members = app
-                .state
-                .store
-                .list_members(&account_id)
-                .await
-                .unwrap_or_default();
-            app.key_for(&account_id, &members[0].user_id, "test", None)
-                .await
-        };
+        let test_key = app.owner_key(&account_id, "test").await;
         accounts::change_state(&app.state, &account_id, StateChange::Terminate, operator())
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));

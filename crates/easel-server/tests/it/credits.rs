@@ -233,15 +233,7 @@ both_backends!(
         );
         assert_eq!(db.count("SELECT COUNT(*) FROM holds").await, 0);
         // Test mode never touches credits, whatever the balance.
-        let members = app
-            .state
-            .store
-            .list_members(&account_id)
-            .await
-            .unwrap_or_default();
-        let test = app
-            .key_for(&account_id, &members[0].user_id, "test", None)
-            .await;
+        let test = app.owner_key(&account_id, "test").await;
         let free = create(&app, &test, body, Some(20)).await.expect(200).body;
         assert_eq!(free["credits"], json!({"estimated": 0, "charged": 0}));
         assert_eq!(
@@ -807,15 +799,7 @@ both_backends!(
             "each fee names its request"
         );
         // Test mode and other refusals (403, 404) cost nothing.
-        let members = app
-            .state
-            .store
-            .list_members(&account_id)
-            .await
-            .unwrap_or_default();
-        let test = app
-            .key_for(&account_id, &members[0].user_id, "test", None)
-            .await;
+        let test = app.owner_key(&account_id, "test").await;
         let t = create(&app, &test, bad, None)
             .await
             .expect_error(400, "parameter_invalid");

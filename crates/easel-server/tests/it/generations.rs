@@ -294,15 +294,7 @@ both_backends!(
 both_backends!(test_mode_is_free_and_separate, |db: TestDb| async move {
     let app = start(&db).await;
     let (account_id, live) = funded(&app, "modes@example.com").await;
-    let members = app
-        .state
-        .store
-        .list_members(&account_id)
-        .await
-        .unwrap_or_default();
-    let test = app
-        .key_for(&account_id, &members[0].user_id, "test", None)
-        .await;
+    let test = app.owner_key(&account_id, "test").await;
     let g = create(
         &app,
         &test,
@@ -964,15 +956,7 @@ both_backends!(quotes_price_without_queueing, |db: TestDb| async move {
     )
     .await
     .expect_error(403, "model_not_on_plan");
-    let members = app
-        .state
-        .store
-        .list_members(&account_id)
-        .await
-        .unwrap_or_default();
-    let test = app
-        .key_for(&account_id, &members[0].user_id, "test", None)
-        .await;
+    let test = app.owner_key(&account_id, "test").await;
     let free = app
         .post(
             "/v1/generations/quote",

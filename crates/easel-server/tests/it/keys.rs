@@ -78,15 +78,7 @@ both_backends!(
     |db: TestDb| async move {
         let app = TestApp::start(&db).await;
         let (account_id, live) = app.account("mix@example.com", "live").await;
-        let members = app
-            .state
-            .store
-            .list_members(&account_id)
-            .await
-            .unwrap_or_default();
-        let test = app
-            .key_for(&account_id, &members[0].user_id, "test", None)
-            .await;
+        let test = app.owner_key(&account_id, "test").await;
         let live_new = app
             .post("/v1/keys", &live, json!({"name": "live one"}))
             .await

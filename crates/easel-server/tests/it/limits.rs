@@ -220,17 +220,7 @@ both_backends!(exactly_the_quota_on_redis, |db: TestDb| {
 async fn day_and_account_scopes(db: TestDb, store: Store) {
     let app = start(&db, store, |c| limited(c, 20, 30)).await;
     let (account_id, first) = app.account("scopes@example.com", "live").await;
-    let members = app
-        .state
-        .store
-        .list_members(&account_id)
-        .await
-        .unwrap_or_default();
-    let owner = members
-        .first()
-        .map(|m| m.user_id.clone())
-        .unwrap_or_default();
-    let second = app.key_for(&account_id, &owner, "live", None).await;
+    let second = app.owner_key(&account_id, "live").await;
 
     // The first key takes 12 of the account's 20 per minute; the second gets the other 8.
     let a = burst(&app, &first, "/v1/account", 12).await;
@@ -252,7 +242,7 @@ async fn day_and_account_scopes(db: TestDb, store: Store) {
         "the second key's own quota is untouched"
     );
     // A test key of the same account has its own (test-mode) account quota.
-    let test_key = app.key_for(&account_id, &owner, "test", None).await;
+    let test_key = app.owner_key(&account_id, "test").await;
     app.get("/v1/account", &test_key).await.expect(200);
 
     // The day, on another account whose operator override raises the minute: 30 a day.
@@ -340,17 +330,7 @@ both_backends!(
         })
         .await;
         let (account_id, key) = app.account("cooldown@example.com", "live").await;
-        let members = app
-            .state
-            .store
-            .list_members(&account_id)
-            .await
-            .unwrap_or_default();
-        let owner = members
-            .first()
-            .map(|m| m.user_id.clone())
-            .unwrap_or_default();
-        let other = app.key_for(&account_id, &owner, "live", None).await;
+        let other = app.owner_key(&account_id, "live").await;
 
         let first = burst(&app, &key, "/v1/account", 64).await;
         assert_eq!(count(&first, 200), 60);
@@ -418,7 +398,12 @@ both_backends!(
                 .settings
                 .insert("fail_always".into(), toml::Value::Boolean(true));
             failing.max_attempts = 1;
+            let mut brief = c.models["sandbox-image"].clone();
+            brief
+                .settings
+                .insert("delay_ms".into(), toml::Value::Integer(1500));
             c.models.insert("slow-failing".into(), failing);
+            c.models.insert("brief-success".into(), brief);
             if let Some(free) = c.plans.get_mut("free") {
                 free.concurrent_jobs = 2;
             }
@@ -472,24 +457,31 @@ both_backends!(
             .await
             .expect(202)
             .body;
+        // And one that succeeds.
+        app.post(
+            &format!("/v1/generations/{}/cancel", text(&c["id"])),
+            &key,
+            json!({}),
+        )
+        .await
+        .expect(200);
+        let brief =
+            json!({"model": "brief-success", "prompt": "done soon", "width": 256, "height": 256});
+        let e = create(&app, &key, brief, None).await.expect(202).body;
+        create(&app, &key, slow.clone(), None)
+            .await
+            .expect_error(429, "rate_limit_exceeded");
+        until(&app, &key, &text(&e["id"]), &["succeeded"]).await;
+        let f = create(&app, &key, slow.clone(), None)
+            .await
+            .expect(202)
+            .body;
         // Test mode has its own slots.
-        let test_key = {
-            let members = app
-                .state
-                .store
-                .list_members(&account_id)
-                .await
-                .unwrap_or_default();
-            let owner = members
-                .first()
-                .map(|m| m.user_id.clone())
-                .unwrap_or_default();
-            app.key_for(&account_id, &owner, "test", None).await
-        };
+        let test_key = app.owner_key(&account_id, "test").await;
         create(&app, &test_key, slow.clone(), None)
             .await
             .expect(202);
-        for g in [c, d] {
+        for g in [d, f] {
             app.post(
                 &format!("/v1/generations/{}/cancel", text(&g["id"])),
                 &key,

@@ -269,6 +269,21 @@ impl TestApp {
         (account.id, key)
     }
 
+    /// Another key (`mode`) of the account's first owner, with every scope.
+    pub async fn owner_key(&self, account_id: &str, mode: &str) -> String {
+        let members = self
+            .state
+            .store
+            .list_members(account_id)
+            .await
+            .unwrap_or_else(|e| panic!("members: {e}"));
+        let owner = members
+            .first()
+            .map(|m| m.user_id.clone())
+            .unwrap_or_else(|| panic!("account {account_id} has no members"));
+        self.key_for(account_id, &owner, mode, None).await
+    }
+
     /// Creates a key for a member; `scopes` defaults to all their role allows.
     pub async fn key_for(
         &self,
