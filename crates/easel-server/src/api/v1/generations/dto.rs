@@ -227,7 +227,7 @@ impl GenerationObject {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QuoteRefusal {
     /// The error code the call would get.
-    pub code: String,
+    pub code: crate::http::error::ErrorCode,
     pub message: String,
 }
 

@@ -39,10 +39,7 @@ pub async fn quote_generation(
     let refusals: Vec<QuoteRefusal> = generations::policy_refusals(&state, &caller, &v)
         .into_iter()
         .map(|e| QuoteRefusal {
-            code: serde_json::to_value(e.code)
-                .ok()
-                .and_then(|c| c.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            code: e.code,
             message: e.message.into_owned(),
         })
         .collect();
@@ -54,7 +51,7 @@ pub async fn quote_generation(
         .available();
     if v.credits > available {
         refusals.push(QuoteRefusal {
-            code: "insufficient_credits".into(),
+            code: crate::http::error::ErrorCode::insufficient_credits,
             message: format!(
                 "This call costs {} credits and {available} are available.",
                 v.credits
