@@ -80,4 +80,14 @@ impl<T> List<T> {
             next_cursor,
         }
     }
+
+    /// The same page with its items replaced (built asynchronously from these, say).
+    pub fn with_data<U>(self, data: Vec<U>) -> List<U> {
+        List {
+            object: self.object,
+            data,
+            has_more: self.has_more,
+            next_cursor: self.next_cursor,
+        }
+    }
 }

@@ -56,26 +56,16 @@ pub async fn list_generations(
         status,
         model: params.model,
     };
-    let mut rows = state
+    let rows = state
         .store
         .list_generations(&caller.account_id, caller.mode, filter, page)
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if has_more {
-        rows.last().map(|g| g.id.clone())
-    } else {
-        None
-    };
+    let mut page = List::from_rows(rows, limit, |g| g.id.clone(), |g| g);
+    let rows = std::mem::take(&mut page.data);
     let mut data = Vec::with_capacity(rows.len());
     for g in rows {
         let standing = generations::queue_standing(&state, &g).await;
         data.push(GenerationObject::build(&state, g, standing));
     }
-    Ok(Json(List {
-        object: "list",
-        data,
-        has_more,
-        next_cursor,
-    }))
+    Ok(Json(page.with_data(data)))
 }
