@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_MOVEMENT: i64 = 1_000_000_000_000;
 
 /// What a ledger entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = LedgerEntryType)]
 pub enum LedgerType {
     /// Credits given by the operator.
     Grant,

@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where a job, and so the generation it runs, stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = GenerationStatus)]
 pub enum JobStatus {
     Queued,
     Running,

@@ -60,31 +60,6 @@ impl From<CreateGenerationRequest> for GenerationSpec {
     }
 }
 
-/// Where a generation stands.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum GenerationStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Canceled,
-    Expired,
-}
-
-impl From<JobStatus> for GenerationStatus {
-    fn from(s: JobStatus) -> Self {
-        match s {
-            JobStatus::Queued => GenerationStatus::Queued,
-            JobStatus::Running => GenerationStatus::Running,
-            JobStatus::Succeeded => GenerationStatus::Succeeded,
-            JobStatus::Failed => GenerationStatus::Failed,
-            JobStatus::Canceled => GenerationStatus::Canceled,
-            JobStatus::Expired => GenerationStatus::Expired,
-        }
-    }
-}
-
 /// One output file.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OutputObject {
@@ -133,7 +108,7 @@ pub struct GenerationObject {
     pub object: &'static str,
     /// `gen_…`
     pub id: String,
-    pub status: GenerationStatus,
+    pub status: JobStatus,
     pub model: String,
     /// The request as validated (with the seed used).
     #[schema(value_type = Object)]
@@ -200,7 +175,7 @@ impl GenerationObject {
         GenerationObject {
             object: "generation",
             id: g.id,
-            status: g.status.into(),
+            status: g.status,
             model: g.model,
             input,
             outputs,

@@ -6,37 +6,6 @@ use easel_db::LedgerEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What an entry records.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LedgerEntryType {
-    Grant,
-    Purchase,
-    PlanAllowance,
-    Hold,
-    Capture,
-    Release,
-    InvalidInputFee,
-    Refund,
-    Adjustment,
-}
-
-impl From<LedgerType> for LedgerEntryType {
-    fn from(t: LedgerType) -> Self {
-        match t {
-            LedgerType::Grant => LedgerEntryType::Grant,
-            LedgerType::Purchase => LedgerEntryType::Purchase,
-            LedgerType::PlanAllowance => LedgerEntryType::PlanAllowance,
-            LedgerType::Hold => LedgerEntryType::Hold,
-            LedgerType::Capture => LedgerEntryType::Capture,
-            LedgerType::Release => LedgerEntryType::Release,
-            LedgerType::InvalidInputFee => LedgerEntryType::InvalidInputFee,
-            LedgerType::Refund => LedgerEntryType::Refund,
-            LedgerType::Adjustment => LedgerEntryType::Adjustment,
-        }
-    }
-}
-
 /// What a ledger entry refers to.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerReference {
@@ -65,7 +34,7 @@ pub struct LedgerEntryObject {
     /// `led_…`
     pub id: String,
     #[serde(rename = "type")]
-    pub entry_type: LedgerEntryType,
+    pub entry_type: LedgerType,
     /// Whole credits (1 credit = €0.001); negative when spent.
     pub amount: i64,
     pub held_change: i64,
@@ -88,7 +57,7 @@ impl From<LedgerEntry> for LedgerEntryObject {
         LedgerEntryObject {
             object: "ledger_entry",
             id: e.id,
-            entry_type: e.entry_type.into(),
+            entry_type: e.entry_type,
             amount: e.amount,
             held_change: e.held_change,
             balance_after: e.balance_after,
@@ -134,7 +103,7 @@ pub struct ListLedgerParams {
     /// Only entries of this type.
     #[serde(rename = "type")]
     #[param(rename = "type")]
-    pub entry_type: Option<LedgerEntryType>,
+    pub entry_type: Option<LedgerType>,
     /// Entries at or after this time (unix seconds).
     pub from: Option<i64>,
     /// Entries before this time (unix seconds).

@@ -1,12 +1,11 @@
 //! `GET /v1/ledger`.
 
 use axum::Json;
-use easel_core::credits::LedgerType;
 use easel_core::ids::IdKind;
 use easel_core::roles::Scope;
 use easel_db::LedgerFilter;
 
-use super::dto::{LedgerEntryObject, LedgerEntryType, ListLedgerParams};
+use super::dto::{LedgerEntryObject, ListLedgerParams};
 use crate::api::v1::tags;
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorEnvelope};
@@ -53,7 +52,7 @@ pub async fn list_ledger(
         }
     };
     let filter = LedgerFilter {
-        entry_type: params.entry_type.map(ledger_type),
+        entry_type: params.entry_type,
         from: secs_to_ms("from", params.from)?,
         to: secs_to_ms("to", params.to)?,
     };
@@ -68,18 +67,4 @@ pub async fn list_ledger(
         |e| e.id.clone(),
         LedgerEntryObject::from,
     )))
-}
-
-fn ledger_type(t: LedgerEntryType) -> LedgerType {
-    match t {
-        LedgerEntryType::Grant => LedgerType::Grant,
-        LedgerEntryType::Purchase => LedgerType::Purchase,
-        LedgerEntryType::PlanAllowance => LedgerType::PlanAllowance,
-        LedgerEntryType::Hold => LedgerType::Hold,
-        LedgerEntryType::Capture => LedgerType::Capture,
-        LedgerEntryType::Release => LedgerType::Release,
-        LedgerEntryType::InvalidInputFee => LedgerType::InvalidInputFee,
-        LedgerEntryType::Refund => LedgerType::Refund,
-        LedgerEntryType::Adjustment => LedgerType::Adjustment,
-    }
 }
