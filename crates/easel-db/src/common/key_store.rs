@@ -271,6 +271,10 @@ macro_rules! impl_key_store {
                 if used.is_empty() {
                     return Ok(());
                 }
+                // In key order, so two nodes flushing overlapping keys lock their rows in
+                // the same order and cannot deadlock (PostgreSQL).
+                let mut used: Vec<&(String, i64)> = used.iter().collect();
+                used.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 let mut tx = self.begin_write().await?;
                 for (key_id, at) in used {
                     sqlx::query($crate::sql::TOUCH_KEY)
