@@ -91,6 +91,11 @@ pub mod action {
     pub const KEY_COOLDOWN_STARTED: &str = "key.cooldown_started";
     pub const CREDITS_GRANTED: &str = "credits.granted";
     pub const GENERATION_OUTPUT_BLOCKED: &str = "generation.output_blocked";
+    pub const MODERATION_STRIKE: &str = "moderation.strike";
+    pub const END_USER_BLOCKED: &str = "end_user.blocked";
+    pub const END_USER_UNBLOCKED: &str = "end_user.unblocked";
+    pub const ABUSE_REPORT_RECEIVED: &str = "abuse_report.received";
+    pub const ABUSE_REPORT_RESOLVED: &str = "abuse_report.resolved";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

@@ -24,6 +24,9 @@ pub enum IdKind {
     Event,
     LedgerEntry,
     Invoice,
+    Strike,
+    AbuseReport,
+    RequestLog,
 }
 
 impl IdKind {
@@ -41,6 +44,9 @@ impl IdKind {
             IdKind::Event => "evt",
             IdKind::LedgerEntry => "led",
             IdKind::Invoice => "inv",
+            IdKind::Strike => "strk",
+            IdKind::AbuseReport => "abr",
+            IdKind::RequestLog => "rlog",
         }
     }
 

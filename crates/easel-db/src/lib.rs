@@ -14,6 +14,7 @@ pub mod error;
 pub mod invoices;
 mod migrations;
 pub mod model;
+pub mod moderation;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -25,6 +26,7 @@ use async_trait::async_trait;
 pub use error::DbError;
 pub use invoices::*;
 pub use model::*;
+pub use moderation::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -415,6 +417,80 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release_idempotent(&self, key: &IdempotencyKey) -> DbResult<()>;
 }
 
+/// Moderation and end-user compliance: strikes, end users, abuse reports, request log.
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Records a strike with its audit entry (and against its end user, if any); when the
+    /// account's live strikes within `policy.window_ms` reach `policy.threshold`, suspends
+    /// the account pending review in the same transaction.
+    async fn record_strike(
+        &self,
+        new: NewStrike,
+        policy: StrikePolicy,
+        audit: AuditContext,
+    ) -> DbResult<StrikeOutcome>;
+    /// Whether the developer blocked this end user.
+    async fn end_user_blocked(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        user: &str,
+    ) -> DbResult<bool>;
+    /// Blocks (`Some(reason)`) or unblocks (`None`) an end user, audited. Blocking an end
+    /// user never seen before creates it; unblocking an unknown one is `NotFound`.
+    async fn set_end_user_blocked(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        user: &str,
+        block: Option<Option<String>>,
+        audit: AuditContext,
+    ) -> DbResult<EndUser>;
+    /// One end user (blocked or struck at least once).
+    async fn get_end_user(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        user: &str,
+    ) -> DbResult<EndUser>;
+    /// End users that were blocked or struck, by user id.
+    async fn list_end_users(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        filter: EndUserFilter,
+        page: Page,
+    ) -> DbResult<Vec<EndUser>>;
+    /// Files a report (finding the account of its generation), with its audit entry and
+    /// an `abuse_report.received` event to that account.
+    async fn create_abuse_report(&self, new: NewAbuseReport) -> DbResult<AbuseReport>;
+    /// Open reports by deadline (soonest first), or all reports newest first.
+    async fn list_abuse_reports(&self, open_only: bool, limit: u32) -> DbResult<Vec<AbuseReport>>;
+    /// One report.
+    async fn get_abuse_report(&self, id: &str) -> DbResult<AbuseReport>;
+    /// Resolves an open report (a resolved one is refused with `abuse_report_resolved`).
+    /// An upheld report against a known account is a strike; `output_removed` marks the
+    /// generation's outputs deleted; `account_suspended` suspends the account.
+    async fn resolve_abuse_report(
+        &self,
+        id: &str,
+        decision: ReportDecision,
+        audit: AuditContext,
+    ) -> DbResult<ReportResolved>;
+    /// Appends request log entries in one transaction.
+    async fn insert_request_logs(&self, entries: &[RequestLogEntry]) -> DbResult<()>;
+    /// An account's logged requests in one mode, newest first.
+    async fn list_request_logs(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        filter: &RequestLogFilter,
+        page: Page,
+    ) -> DbResult<Vec<RequestLogEntry>>;
+    /// Deletes up to `limit` entries older than `before` (ms); returns how many.
+    async fn purge_request_logs(&self, before: i64, limit: i64) -> DbResult<u64>;
+}
+
 /// Schema migrations; the one part that differs wholly between dialects.
 #[async_trait]
 pub trait MigrationStore: Send + Sync {
@@ -436,6 +512,7 @@ pub trait Store:
     + CreditStore
     + IdempotencyStore
     + InvoiceStore
+    + ModerationStore
     + SystemStore
     + MigrationStore
 {
@@ -449,6 +526,7 @@ impl<T> Store for T where
         + CreditStore
         + IdempotencyStore
         + InvoiceStore
+        + ModerationStore
         + SystemStore
         + MigrationStore
 {

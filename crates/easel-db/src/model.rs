@@ -137,7 +137,12 @@ pub struct NewMember {
 /// A change of account state.
 #[derive(Debug, Clone)]
 pub enum StateChange {
-    Suspend { reason: String, until: Option<i64> },
+    Suspend {
+        reason: String,
+        until: Option<i64>,
+        /// What happens to its queued and running generations.
+        jobs: crate::SuspendJobs,
+    },
     Unsuspend,
     Terminate,
 }

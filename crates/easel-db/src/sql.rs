@@ -313,3 +313,45 @@ pub const SPEND_AVAILABLE: &str = "UPDATE credit_balances SET balance = balance 
      WHERE account_id = $1 AND mode = $2 AND balance - held >= $3 RETURNING balance, held";
 
 pub const GENERATION_CHARGED: &str = "UPDATE generations SET credits_charged = $2 WHERE id = $1";
+
+// Moderation: strikes, end users, abuse reports, the request log.
+
+pub const INSERT_STRIKE: &str = "INSERT INTO strikes (id, account_id, mode, end_user, source, category, detail, \
+     request_id, abuse_report_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub const STRIKE_END_USER: &str = "INSERT INTO end_users (account_id, mode, end_user, strikes, last_strike_at, \
+     created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4, $4) ON CONFLICT (account_id, mode, end_user) \
+     DO UPDATE SET strikes = end_users.strikes + 1, last_strike_at = $4, updated_at = $4";
+
+pub const COUNT_LIVE_STRIKES_SINCE: &str =
+    "SELECT COUNT(*) FROM strikes WHERE account_id = $1 AND mode = 'live' AND created_at > $2";
+
+pub const END_USER_COLUMNS: &str = "SELECT account_id, mode, end_user, blocked_at, blocked_reason, strikes, \
+     last_strike_at, created_at, updated_at FROM end_users";
+
+pub const BLOCK_END_USER: &str = "INSERT INTO end_users (account_id, mode, end_user, blocked_at, blocked_reason, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $4, $4) ON CONFLICT (account_id, mode, end_user) \
+     DO UPDATE SET blocked_at = COALESCE(end_users.blocked_at, $4), blocked_reason = $5, updated_at = $4";
+
+pub const UNBLOCK_END_USER: &str = "UPDATE end_users SET blocked_at = NULL, blocked_reason = NULL, updated_at = $4 \
+     WHERE account_id = $1 AND mode = $2 AND end_user = $3";
+
+pub const END_USER_BLOCKED: &str = "SELECT blocked_at FROM end_users WHERE account_id = $1 AND mode = $2 \
+     AND end_user = $3 AND blocked_at IS NOT NULL";
+
+pub const ABUSE_REPORT_COLUMNS: &str = "SELECT id, status, source, category, description, generation_id, output_url, \
+     account_id, mode, reporter_email, reporter_account_id, deadline_at, created_at, resolved_at, resolution, \
+     resolution_note, resolved_by FROM abuse_reports";
+
+pub const INSERT_ABUSE_REPORT: &str = "INSERT INTO abuse_reports (id, status, source, category, description, \
+     generation_id, output_url, account_id, mode, reporter_email, reporter_account_id, deadline_at, created_at) \
+     VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+pub const RESOLVE_ABUSE_REPORT: &str = "UPDATE abuse_reports SET status = 'resolved', resolved_at = $2, \
+     resolution = $3, resolution_note = $4, resolved_by = $5 WHERE id = $1 AND status = 'open'";
+
+pub const REQUEST_LOG_COLUMNS: &str = "SELECT id, request_id, account_id, mode, api_key_id, method, path, status, \
+     end_user, latency_us, error_code, prompt, created_at FROM request_log";
+
+pub const PURGE_REQUEST_LOG: &str = "DELETE FROM request_log WHERE id IN \
+     (SELECT id FROM request_log WHERE created_at < $1 LIMIT $2)";

@@ -79,6 +79,7 @@ impl_generation_store!(SqliteStore, Sqlite);
 impl_idempotency_store!(SqliteStore, Sqlite);
 impl_credit_store!(SqliteStore, Sqlite);
 impl_invoice_store!(SqliteStore, Sqlite);
+impl_moderation_store!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

@@ -12,7 +12,10 @@ use crate::config::Config;
 use crate::console::SessionKey;
 use crate::engines::Engines;
 use crate::limits::Limiter;
+use crate::mail::Mailer;
 use crate::outputs::Outputs;
+use crate::request_log::RequestLog;
+use crate::services::moderation::Moderation;
 use crate::services::moderation::output::OutputModerator;
 use crate::services::run_stats::RunStats;
 
@@ -31,6 +34,12 @@ pub struct App {
     pub limiter: Limiter,
     /// The output-moderation hook, if one is configured.
     pub output_moderator: Option<OutputModerator>,
+    /// Input moderation (rules and classifier).
+    pub moderation: Moderation,
+    /// Request log entries on their way to the store in batches.
+    pub request_log: Arc<RequestLog>,
+    /// Sends e-mail.
+    pub mailer: Mailer,
     /// Recent run times, for ETAs.
     pub run_stats: RunStats,
     /// Woken whenever a generation ends on this node (for `Prefer: wait`).
@@ -65,7 +74,13 @@ impl App {
         let outputs = Outputs::open(&config, secret)?;
         let output_moderator = OutputModerator::new(&config.moderation.output)?;
         let limiter = Limiter::new(&config, secret)?;
+        let moderation = Moderation::new(&config)?;
+        let request_log = Arc::new(RequestLog::new(Arc::clone(&store)));
+        let mailer = Mailer::new(&config);
         Ok(App {
+            moderation,
+            request_log,
+            mailer,
             limiter,
             output_moderator,
             engines: Engines::new(&config),

@@ -113,8 +113,10 @@ impl Job for RunGeneration {
             Ok(Err(EngineError::Canceled)) => return Err(JobError::Canceled),
             Ok(Ok(artifacts)) => artifacts,
         };
-        if let Some(moderator) = &app.output_moderator {
-            match moderator.check(&g, &artifacts).await {
+        if let Some(verdict) =
+            crate::services::moderation::output::moderate(app, &g, &artifacts).await
+        {
+            match verdict {
                 Verdict::Clean => {}
                 Verdict::Unavailable(why) => {
                     return Err(JobError::Fatal(err(
@@ -330,6 +332,18 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not look for expired outputs"),
+        }
+        let retention_ms = i64::try_from(app.config.request_log.retention_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400_000);
+        match app
+            .store
+            .purge_request_logs(now.saturating_sub(retention_ms), SWEEP_BATCH * 10)
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged old request log entries"),
+            Err(e) => tracing::warn!(error = %e, "could not purge the request log"),
         }
     }
 }

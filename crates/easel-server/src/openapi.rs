@@ -25,6 +25,8 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
         (name = "Members", description = "Who belongs to the organisation, with which role"),
         (name = "Models", description = "What can be generated and what it costs"),
         (name = "Events", description = "State changes, as webhooks deliver them"),
+        (name = "Request log", description = "Every API request of the account, for 30 days or more"),
+        (name = "Moderation", description = "End users a developer blocks, and abuse reports"),
     )
 )]
 pub struct ApiDoc;

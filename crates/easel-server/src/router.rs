@@ -19,7 +19,8 @@ use utoipa_axum::routes;
 
 use crate::api::v1::invoices;
 use crate::api::v1::{
-    account, audit_log, events, generations, images, keys, ledger, members, models, payments, usage,
+    abuse_reports, account, audit_log, end_users, events, generations, images, keys, ledger,
+    members, models, payments, requests, usage,
 };
 use crate::app::AppState;
 use crate::health;
@@ -54,6 +55,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::list::list_ledger))
         .routes(routes!(ledger::balance::get_balance))
         .routes(routes!(usage::get::get_usage))
+        .routes(routes!(requests::list::list_requests))
+        .routes(routes!(end_users::list::list_end_users))
+        .routes(routes!(end_users::get::get_end_user))
+        .routes(routes!(end_users::block::block_end_user))
+        .routes(routes!(end_users::unblock::unblock_end_user))
+        .routes(routes!(abuse_reports::create::create_abuse_report))
         .routes(routes!(invoices::list::list_invoices))
         .routes(routes!(invoices::get::get_invoice))
         .routes(routes!(invoices::pdf::download_invoice_pdf))

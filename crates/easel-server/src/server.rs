@@ -105,6 +105,8 @@ pub async fn run(
     // Running jobs get the grace period; any still running then are abandoned to their
     // leases and finished by another node (or this one after a restart).
     workers.shutdown().await;
+    // Requests answered during the drain are in the log before the process ends.
+    app.request_log.flush().await;
     let _ = sweeper.await;
     let _ = purger.await;
     let _ = background.await;

@@ -3,6 +3,107 @@
 macro_rules! impl_account_store {
     ($Store:ty, $Db:ty) => {
         impl $Store {
+            /// Inside a write transaction that locked the account: moves it to a new state
+            /// with everything that goes with it (keys revoked and open generations
+            /// canceled on termination, open generations canceled on a suspension that
+            /// says so), its audit entry and its `account.*` event in both modes.
+            pub(crate) async fn apply_state_change(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                id: &str,
+                change: $crate::StateChange,
+                audit: &$crate::AuditContext,
+            ) -> $crate::DbResult<$crate::Account> {
+                use easel_core::account::AccountState;
+                use easel_core::audit::action;
+                let account = Self::load_account(&mut **tx, id).await?;
+                let now = audit.now;
+                let (to, reason, until, terminated_at, name, cancel) = match change {
+                    $crate::StateChange::Suspend { reason, until, jobs } => (
+                        AccountState::Suspended,
+                        Some(reason),
+                        until,
+                        None,
+                        action::ACCOUNT_SUSPENDED,
+                        jobs == $crate::SuspendJobs::Cancel,
+                    ),
+                    $crate::StateChange::Unsuspend => (
+                        AccountState::Active,
+                        None,
+                        None,
+                        None,
+                        action::ACCOUNT_UNSUSPENDED,
+                        false,
+                    ),
+                    $crate::StateChange::Terminate => (
+                        AccountState::Terminated,
+                        None,
+                        None,
+                        Some(now),
+                        action::ACCOUNT_TERMINATED,
+                        true,
+                    ),
+                };
+                account.state.check_transition(to)?;
+                sqlx::query($crate::sql::UPDATE_ACCOUNT_STATE)
+                    .bind(id)
+                    .bind(to.as_str())
+                    .bind(&reason)
+                    .bind(until)
+                    .bind(terminated_at)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                if to == AccountState::Terminated {
+                    sqlx::query($crate::sql::REVOKE_ACCOUNT_KEYS)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let mut canceled = 0;
+                if cancel {
+                    let open = Self::load_generations(
+                        &mut **tx,
+                        "account_id = $1 AND status IN ('queued', 'running')",
+                        id,
+                    )
+                    .await?;
+                    for g in &open {
+                        Self::cancel_job_of(tx, g, now).await?;
+                    }
+                    canceled = open.len();
+                }
+                let audit = audit.clone().with("generations_canceled", canceled);
+                Self::insert_audit(tx, &audit.entry(Some(id), name, ("account", id))).await?;
+                let account = Self::load_account(&mut **tx, id).await?;
+                let data = $crate::common::rows::account_snapshot(&account);
+                for mode in ["test", "live"] {
+                    Self::insert_event_row(tx, id, mode, name, &data, now).await?;
+                }
+                Ok(account)
+            }
+
+            /// Inside a write transaction: appends an event (`evt_…`) for an account and mode.
+            pub(crate) async fn insert_event_row(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                account_id: &str,
+                mode: &str,
+                event_type: &str,
+                data: &serde_json::Value,
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                sqlx::query($crate::sql::INSERT_EVENT)
+                    .bind(easel_core::ids::IdKind::Event.generate())
+                    .bind(account_id)
+                    .bind(mode)
+                    .bind(event_type)
+                    .bind(data.to_string())
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
             pub(crate) async fn insert_audit(
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 a: &$crate::model::NewAudit,
@@ -183,54 +284,9 @@ macro_rules! impl_account_store {
                 change: $crate::StateChange,
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::Account> {
-                use easel_core::account::AccountState;
-                use easel_core::audit::action;
                 let mut tx = self.begin_write().await?;
                 Self::lock_account(&mut tx, id).await?;
-                let account = Self::load_account(&mut tx, id).await?;
-                let now = audit.now;
-                let (to, reason, until, terminated_at, name) = match change {
-                    $crate::StateChange::Suspend { reason, until } => (
-                        AccountState::Suspended,
-                        Some(reason),
-                        until,
-                        None,
-                        action::ACCOUNT_SUSPENDED,
-                    ),
-                    $crate::StateChange::Unsuspend => (
-                        AccountState::Active,
-                        None,
-                        None,
-                        None,
-                        action::ACCOUNT_UNSUSPENDED,
-                    ),
-                    $crate::StateChange::Terminate => (
-                        AccountState::Terminated,
-                        None,
-                        None,
-                        Some(now),
-                        action::ACCOUNT_TERMINATED,
-                    ),
-                };
-                account.state.check_transition(to)?;
-                sqlx::query($crate::sql::UPDATE_ACCOUNT_STATE)
-                    .bind(id)
-                    .bind(to.as_str())
-                    .bind(&reason)
-                    .bind(until)
-                    .bind(terminated_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                if to == AccountState::Terminated {
-                    sqlx::query($crate::sql::REVOKE_ACCOUNT_KEYS)
-                        .bind(id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Self::insert_audit(&mut tx, &audit.entry(Some(id), name, ("account", id))).await?;
-                let account = Self::load_account(&mut tx, id).await?;
+                let account = Self::apply_state_change(&mut tx, id, change, &audit).await?;
                 tx.commit().await?;
                 Ok(account)
             }

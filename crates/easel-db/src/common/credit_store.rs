@@ -230,14 +230,7 @@ macro_rules! impl_credit_store {
                     "amount": new.amount, "balance_after": balance, "available_after": balance - held,
                     "reason": new.reason,
                 });
-                sqlx::query($crate::sql::INSERT_EVENT)
-                    .bind(easel_core::ids::IdKind::Event.generate())
-                    .bind(&new.account_id)
-                    .bind(mode)
-                    .bind("credits.granted")
-                    .bind(data.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
+                Self::insert_event_row(&mut tx, &new.account_id, mode, "credits.granted", &data, now)
                     .await?;
                 let sql = format!("{} WHERE id = $1", $crate::sql::LEDGER_FROM);
                 let entry = sqlx::query_as::<_, $crate::common::rows::LedgerRow>(&sql).bind(&id).fetch_one(&mut *tx).await?;

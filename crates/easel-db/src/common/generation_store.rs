@@ -10,16 +10,8 @@ macro_rules! impl_generation_store {
                 now: i64,
             ) -> $crate::DbResult<()> {
                 let data = $crate::common::rows::generation_snapshot(g);
-                sqlx::query($crate::sql::INSERT_EVENT)
-                    .bind(easel_core::ids::IdKind::Event.generate())
-                    .bind(&g.account_id)
-                    .bind(g.mode.as_str())
-                    .bind(event_type)
-                    .bind(data.to_string())
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
+                Self::insert_event_row(tx, &g.account_id, g.mode.as_str(), event_type, &data, now)
+                    .await
             }
 
             /// Generations matching `filter_sql` (binding `bind`), with their outputs.

@@ -242,15 +242,16 @@ macro_rules! impl_invoice_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query($crate::sql::INSERT_EVENT)
-                    .bind(easel_core::ids::IdKind::Event.generate())
-                    .bind(&invoice.account_id)
-                    .bind(mode)
-                    .bind("invoice.created")
-                    .bind($crate::common::invoice_rows::invoice_snapshot(&invoice).to_string())
-                    .bind(invoice.issued_at)
-                    .execute(&mut *tx)
-                    .await?;
+                let data = $crate::common::invoice_rows::invoice_snapshot(&invoice);
+                Self::insert_event_row(
+                    &mut tx,
+                    &invoice.account_id,
+                    mode,
+                    "invoice.created",
+                    &data,
+                    invoice.issued_at,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok($crate::InvoiceIssue::Issued(invoice))
             }

@@ -230,15 +230,15 @@ macro_rules! impl_key_store {
                     "name": key.name,
                     "cooldown_until": until.div_euclid(1000),
                 });
-                sqlx::query($crate::sql::INSERT_EVENT)
-                    .bind(easel_core::ids::IdKind::Event.generate())
-                    .bind(account_id)
-                    .bind(key.mode.as_str())
-                    .bind("api_key.cooldown_started")
-                    .bind(data.to_string())
-                    .bind(audit.now)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::insert_event_row(
+                    &mut tx,
+                    account_id,
+                    key.mode.as_str(),
+                    "api_key.cooldown_started",
+                    &data,
+                    audit.now,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(Some(key))
             }

@@ -24,5 +24,8 @@ mod idempotency_store;
 mod credit_store;
 #[macro_use]
 pub(crate) mod invoice_store;
+#[macro_use]
+mod moderation_store;
 pub(crate) mod invoice_rows;
+pub(crate) mod moderation_rows;
 pub(crate) mod rows;

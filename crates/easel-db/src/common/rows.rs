@@ -544,3 +544,15 @@ impl TryFrom<LedgerRow> for crate::LedgerEntry {
         })
     }
 }
+
+/// An account as `account.*` events carry it: its state, never its contacts.
+pub(crate) fn account_snapshot(a: &crate::Account) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "object": "account",
+        "state": a.state.as_str(),
+        "suspended_reason": a.suspended_reason,
+        "suspended_until": a.suspended_until.map(|ms| ms.div_euclid(1000)),
+        "terminated_at": a.terminated_at.map(|ms| ms.div_euclid(1000)),
+    })
+}

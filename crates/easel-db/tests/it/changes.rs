@@ -65,6 +65,7 @@ both_backends!(
                 StateChange::Suspend {
                     reason: "review".into(),
                     until: None,
+                    jobs: easel_db::SuspendJobs::Finish,
                 },
                 support::audit(),
             )

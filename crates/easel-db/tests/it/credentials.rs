@@ -58,6 +58,7 @@ both_backends!(
                 StateChange::Suspend {
                     reason: "review".into(),
                     until: Some(until),
+                    jobs: easel_db::SuspendJobs::Finish,
                 },
                 support::audit(),
             )

@@ -19,4 +19,5 @@ mod keys;
 mod limits;
 mod members;
 mod migrations;
+mod moderation;
 mod states;

@@ -38,6 +38,7 @@ both_backends!(
                 StateChange::Suspend {
                     reason: "unpaid invoice".into(),
                     until: Some(until),
+                    jobs: easel_db::SuspendJobs::Finish,
                 },
                 audit,
             )
@@ -203,6 +204,7 @@ both_backends!(
             StateChange::Suspend {
                 reason: "again".into(),
                 until: None,
+                jobs: easel_db::SuspendJobs::Finish,
             },
             StateChange::Unsuspend,
             StateChange::Terminate,

@@ -197,10 +197,15 @@ impl Authenticator {
         match c.account_state.effective(c.account_suspended_until, now) {
             AccountState::Active => {}
             AccountState::Suspended => {
-                return Err(ApiError::new(
-                    ErrorCode::account_suspended,
-                    "This account is suspended. Contact the operator.",
-                ));
+                let until = c.account_suspended_until.map(|ms| ms.div_euclid(1000));
+                let message = match until {
+                    Some(_) => {
+                        "This account is suspended until `details.until`. Contact the operator."
+                    }
+                    None => "This account is suspended pending review. Contact the operator.",
+                };
+                return Err(ApiError::new(ErrorCode::account_suspended, message)
+                    .details(serde_json::json!({ "until": until })));
             }
             AccountState::Terminated => {
                 return Err(ApiError::new(

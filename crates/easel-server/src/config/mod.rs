@@ -16,6 +16,10 @@ use serde::Deserialize;
 pub use load::{ConfigError, load};
 pub use sections::InvoicingConfig;
 pub use sections::{
+    AbuseConfig, ClassifierConfig, MailConfig, MailTransport, RequestLogConfig, StrikesConfig,
+    SuspendJobsChoice,
+};
+pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
@@ -50,6 +54,9 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub invoicing: InvoicingConfig,
     pub moderation: ModerationConfig,
+    pub abuse: AbuseConfig,
+    pub request_log: RequestLogConfig,
+    pub mail: MailConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
 }

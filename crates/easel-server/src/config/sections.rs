@@ -231,7 +231,133 @@ pub struct InvoicingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModerationConfig {
+    /// The built-in rules applied to every prompt, negative prompt and input image's
+    /// metadata (they extend the embedded policy; see the `easel-moderation` crate).
+    #[serde(default)]
+    pub input: easel_moderation::PolicyConfig,
+    pub classifier: ClassifierConfig,
     pub output: OutputModerationConfig,
+    pub strikes: StrikesConfig,
+    /// Whether the request log keeps generation prompts (off: never).
+    pub log_prompts: bool,
+}
+
+/// `[moderation.classifier]`: an OpenAI-compatible `/v1/moderations` endpoint.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// The full URL (`https://api.openai.com/v1/moderations`); empty: no classifier.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <api_key>` when set.
+    pub api_key: String,
+    /// The `model` field; empty: left out (the service's default).
+    pub model: String,
+    pub timeout_ms: u64,
+    /// What happens when it times out, fails or answers nonsense.
+    pub on_error: ModerationFailure,
+    /// Whether image outputs are classified too (models that take images).
+    pub images: bool,
+    /// Category (the classifier's name) → score at or above which it refuses. Empty:
+    /// the classifier's own per-category flags decide.
+    #[serde(default)]
+    pub thresholds: std::collections::BTreeMap<String, f64>,
+}
+
+// The key never reaches a log line.
+impl std::fmt::Debug for ClassifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.api_key.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("ClassifierConfig")
+            .field("url", &self.url)
+            .field("api_key", &key)
+            .field("model", &self.model)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("on_error", &self.on_error)
+            .field("images", &self.images)
+            .field("thresholds", &self.thresholds)
+            .finish()
+    }
+}
+
+/// `[moderation.strikes]`: when strikes suspend an account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrikesConfig {
+    /// Live-mode strikes within the window that suspend the account (0: never).
+    pub threshold: u32,
+    pub window_hours: u64,
+    /// What a strike suspension does to open generations: `finish` or `cancel`.
+    pub on_suspend: SuspendJobsChoice,
+}
+
+/// `finish` or `cancel` in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuspendJobsChoice {
+    Finish,
+    Cancel,
+}
+
+impl From<SuspendJobsChoice> for easel_db::SuspendJobs {
+    fn from(c: SuspendJobsChoice) -> Self {
+        match c {
+            SuspendJobsChoice::Finish => easel_db::SuspendJobs::Finish,
+            SuspendJobsChoice::Cancel => easel_db::SuspendJobs::Cancel,
+        }
+    }
+}
+
+impl StrikesConfig {
+    /// The policy the store applies.
+    pub fn policy(&self) -> easel_db::StrikePolicy {
+        easel_db::StrikePolicy {
+            threshold: self.threshold,
+            window_ms: i64::try_from(self.window_hours.saturating_mul(3_600_000))
+                .unwrap_or(i64::MAX),
+            jobs: self.on_suspend.into(),
+        }
+    }
+}
+
+/// `[abuse]`: public abuse reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbuseConfig {
+    /// How long the operator has to answer a report.
+    pub response_hours: u64,
+    /// Seconds the public form must be open before it is sent (bots send at once).
+    pub form_min_seconds: u64,
+}
+
+/// `[request_log]`: the API request log developers read at `GET /v1/requests`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLogConfig {
+    /// Days entries are kept before they are purged (at least 30).
+    pub retention_days: u64,
+}
+
+/// `[mail]`: how Easel sends e-mail (abuse report outcomes, notices).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// `log` (written to the log), `file` (one `.eml` file per message in `dir`).
+    pub transport: MailTransport,
+    pub from: String,
+    /// For `file`: the directory; empty: `DATA_DIR/mail`.
+    pub dir: String,
+}
+
+/// `[mail] transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    Log,
+    File,
 }
 
 /// What a generation gets when output moderation cannot give an answer.

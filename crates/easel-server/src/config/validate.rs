@@ -338,6 +338,70 @@ fn validate_moderation(c: &Config) -> Result<(), (String, String)> {
             "must be between 1 and 600000".into(),
         ));
     }
+    if let Err(e) = easel_moderation::Policy::new(&c.moderation.input) {
+        return Err(("moderation.input".into(), e.to_string()));
+    }
+    let classifier = &c.moderation.classifier;
+    let url_ok = classifier.url.is_empty()
+        || ((classifier.url.starts_with("http://") || classifier.url.starts_with("https://"))
+            && classifier.url.parse::<axum::http::Uri>().is_ok());
+    if !url_ok {
+        return Err((
+            "moderation.classifier.url".into(),
+            format!(
+                "must be empty or an http:// or https:// URL, got {:?}",
+                classifier.url
+            ),
+        ));
+    }
+    if !(1..=600_000).contains(&classifier.timeout_ms) {
+        return Err((
+            "moderation.classifier.timeout_ms".into(),
+            "must be between 1 and 600000".into(),
+        ));
+    }
+    if let Some((name, t)) = classifier
+        .thresholds
+        .iter()
+        .find(|(_, t)| !(0.0..=1.0).contains(*t))
+    {
+        return Err((
+            format!("moderation.classifier.thresholds.{name}"),
+            format!("must be a score between 0 and 1, got {t}"),
+        ));
+    }
+    let strikes = &c.moderation.strikes;
+    if strikes.threshold > 0 && !(1..=24 * 366).contains(&strikes.window_hours) {
+        return Err((
+            "moderation.strikes.window_hours".into(),
+            "must be between 1 and 8784 (a year)".into(),
+        ));
+    }
+    if !(1..=24 * 30).contains(&c.abuse.response_hours) {
+        return Err((
+            "abuse.response_hours".into(),
+            "must be between 1 and 720".into(),
+        ));
+    }
+    if c.abuse.form_min_seconds > 600 {
+        return Err((
+            "abuse.form_min_seconds".into(),
+            "must be at most 600".into(),
+        ));
+    }
+    if !(30..=3650).contains(&c.request_log.retention_days) {
+        return Err((
+            "request_log.retention_days".into(),
+            "must be between 30 and 3650 (developers may read their log for at least 30 days)"
+                .into(),
+        ));
+    }
+    if !c.mail.from.contains('@') {
+        return Err((
+            "mail.from".into(),
+            format!("must be an e-mail address, got {:?}", c.mail.from),
+        ));
+    }
     Ok(())
 }
 

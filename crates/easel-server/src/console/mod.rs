@@ -2,6 +2,7 @@
 //! OpenAPI document. For now: sign in, the accounts and the global audit log; and the public
 //! pricing page `/developers`.
 
+mod abuse;
 mod developers;
 mod pages;
 mod session;
@@ -17,6 +18,7 @@ pub use session::SessionKey;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/developers", get(developers::developers))
+        .route("/abuse", get(abuse::form).post(abuse::submit))
         .route("/console", get(pages::dashboard))
         .route("/console/login", get(pages::login_form).post(pages::login))
         .route("/console/logout", post(pages::logout))

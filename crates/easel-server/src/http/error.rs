@@ -105,6 +105,10 @@ error_codes! {
     service_unavailable => SERVICE_UNAVAILABLE, ApiError;
     rate_limit_exceeded => TOO_MANY_REQUESTS, RateLimitError;
     key_cooldown => TOO_MANY_REQUESTS, RateLimitError;
+    content_policy_violation => BAD_REQUEST, ModerationError;
+    moderation_unavailable => SERVICE_UNAVAILABLE, ModerationError;
+    end_user_blocked => FORBIDDEN, PermissionError;
+    abuse_report_resolved => CONFLICT, InvalidRequestError;
 }
 
 impl ErrorCode {
@@ -117,6 +121,7 @@ impl ErrorCode {
             "api_key_revoked" => ErrorCode::key_already_revoked,
             "account_not_suspended" => ErrorCode::account_not_suspended,
             "account_terminated" => ErrorCode::account_terminated,
+            "abuse_report_resolved" => ErrorCode::abuse_report_resolved,
             _ => ErrorCode::parameter_invalid,
         }
     }

@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by every route: errors, extractors, middleware, pagination.
 
+pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

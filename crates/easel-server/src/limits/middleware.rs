@@ -1,6 +1,8 @@
 //! The limits middleware: authenticates every request to a keyed route once (the handlers
 //! and the idempotency middleware reuse the caller), refuses it with 429 when a limit or a
-//! cool-down says so, and adds the RateLimit header fields to every authenticated response.
+//! cool-down says so, adds the RateLimit header fields to every authenticated response, and
+//! hands every authenticated request to the request log (status, latency, error code and
+//! what the handler added: the end user, the prompt if kept).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -12,8 +14,9 @@ use serde_json::json;
 use super::{Limits, headers};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::http::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode, PendingError};
 use crate::http::middleware::RequestId;
+use crate::request_log::LogDetails;
 
 /// API routes that do not take an API key (they carry their own signatures).
 const UNKEYED: [&str; 2] = [
@@ -21,7 +24,11 @@ const UNKEYED: [&str; 2] = [
     "/v1/outputs/{generation_id}/{file}",
 ];
 
+/// API routes that take an API key but also answer without one (anyone may report abuse).
+const KEY_OPTIONAL: [&str; 1] = ["/v1/abuse_reports"];
+
 pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let Some(route) = request
         .extensions()
         .get::<MatchedPath>()
@@ -29,7 +36,10 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
     else {
         return next.run(request).await;
     };
-    if UNKEYED.contains(&route.as_str()) {
+    if UNKEYED.contains(&route.as_str())
+        || (KEY_OPTIONAL.contains(&route.as_str())
+            && !request.headers().contains_key(AUTHORIZATION))
+    {
         return next.run(request).await;
     }
     let request_id = request
@@ -46,6 +56,53 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
         Err(e) => return e.into_response(),
     };
     request.extensions_mut().insert(caller.clone());
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let response = limited(&app, &caller, &route, request, next).await;
+    log_request(&app, &caller, method, path, started, &response);
+    response
+}
+
+/// Appends the request to its account's request log.
+fn log_request(
+    app: &AppState,
+    caller: &Caller,
+    method: String,
+    path: String,
+    started: std::time::Instant,
+    response: &Response,
+) {
+    let details = response.extensions().get::<LogDetails>();
+    let error_code = response
+        .extensions()
+        .get::<PendingError>()
+        .and_then(|e| serde_json::to_value(e.code).ok())
+        .and_then(|v| v.as_str().map(str::to_string));
+    app.request_log.record(easel_db::RequestLogEntry {
+        id: easel_core::ids::IdKind::RequestLog.generate(),
+        request_id: caller.request_id.clone(),
+        account_id: caller.account_id.clone(),
+        mode: caller.mode,
+        api_key_id: caller.key_id.clone(),
+        method,
+        path,
+        status: response.status().as_u16(),
+        end_user: details.and_then(|d| d.end_user.clone()),
+        latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        error_code,
+        prompt: details.and_then(|d| d.prompt.clone()),
+        created_at: now_ms(),
+    });
+}
+
+/// Applies the limits to an authenticated request and runs it if they admit it.
+async fn limited(
+    app: &AppState,
+    caller: &Caller,
+    route: &str,
+    request: Request,
+    next: Next,
+) -> Response {
     if !app.config.limits.enabled {
         return next.run(request).await;
     }
@@ -76,7 +133,7 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
         headers::insert(response.headers_mut(), &decision.states);
         return response;
     }
-    let counted = app.limiter.counts(request.method().as_str(), &route);
+    let counted = app.limiter.counts(request.method().as_str(), route);
     let decision = app
         .limiter
         .check(&caller.account_id, policies, &buckets, counted)
@@ -87,7 +144,7 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
             .record_rejection(&caller.account_id, &caller.key_id)
             .await
         {
-            start_cooldown(&app, &caller).await;
+            start_cooldown(app, caller).await;
         }
         let retry_after = decision.retry_after();
         let error = match decision.exceeded() {

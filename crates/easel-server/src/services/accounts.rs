@@ -135,7 +135,7 @@ pub async fn change_state(
     audit: AuditContext,
 ) -> ApiResult<Account> {
     let audit = match &change {
-        StateChange::Suspend { reason, until } => {
+        StateChange::Suspend { reason, until, .. } => {
             text::required("reason", reason, 500)?;
             if until.is_some_and(|u| u <= now_ms()) {
                 return Err(ApiError::invalid("until", "`until` must be in the future."));

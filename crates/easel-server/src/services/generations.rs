@@ -91,6 +91,22 @@ const MAX_METADATA_KEYS: usize = 16;
 const MAX_METADATA_KEY_CHARS: usize = 40;
 const MAX_METADATA_VALUE_CHARS: usize = 500;
 
+/// Checks an end user id (`user`): 1 to 256 characters, no control characters.
+pub fn check_user(param: &'static str, user: &str) -> ApiResult<()> {
+    if user.is_empty()
+        || user.chars().count() > MAX_USER_CHARS
+        || user.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            param,
+            format!(
+                "`{param}` must be 1 to {MAX_USER_CHARS} characters without control characters."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks every field of `spec` for the caller, without side effects.
 pub fn validate<'a>(
     state: &'a AppState,
@@ -211,21 +227,10 @@ pub fn validate<'a>(
         }
         None => (None, None),
     };
-    let end_user = match spec.user {
-        Some(user)
-            if user.is_empty()
-                || user.chars().count() > MAX_USER_CHARS
-                || user.chars().any(char::is_control) =>
-        {
-            return Err(ApiError::invalid(
-                "user",
-                format!(
-                    "`user` must be 1 to {MAX_USER_CHARS} characters without control characters."
-                ),
-            ));
-        }
-        other => other,
-    };
+    if let Some(user) = &spec.user {
+        check_user("user", user)?;
+    }
+    let end_user = spec.user;
     let metadata = match spec.metadata {
         Some(map) => Some(check_metadata(map)?),
         None => None,
@@ -304,6 +309,9 @@ pub async fn create(
         Ok(v) => v,
         Err(e) => return Err(charge_invalid_input_fee(state, caller, e).await),
     };
+    if let Err(e) = screen(state, caller, &v).await {
+        return Err(charge_invalid_input_fee(state, caller, e).await);
+    }
     if let Some(refusal) = policy_refusals(state, caller, &v).into_iter().next() {
         return Err(refusal);
     }
@@ -385,6 +393,37 @@ pub async fn create(
         jobs.wake(&queue);
     }
     Ok(generation)
+}
+
+/// The checks between validation and any work: a blocked end user is refused (403
+/// `end_user_blocked`), then the content goes through moderation (400
+/// `content_policy_violation`, recorded as a strike).
+pub async fn screen(state: &AppState, caller: &Caller, v: &Validated<'_>) -> ApiResult<()> {
+    use crate::services::moderation::{self, Submission, Verdict};
+    if let Some(user) = &v.end_user
+        && state
+            .store
+            .end_user_blocked(&caller.account_id, caller.mode, user)
+            .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::end_user_blocked,
+            "This end user (`user`) is blocked by the account; unblock it with POST /v1/end_users/{user}/unblock.",
+        )
+        .param("user"));
+    }
+    let submission = Submission {
+        prompt: &v.input.prompt,
+        negative_prompt: v.input.negative_prompt.as_deref(),
+        image: v.image_bytes.as_deref(),
+    };
+    match state.moderation.check(&submission).await {
+        Verdict::Allowed => Ok(()),
+        Verdict::Refused(refusal) => {
+            Err(moderation::refuse(state, caller, v.end_user.as_deref(), refusal).await)
+        }
+        Verdict::Unavailable(why) => Err(moderation::unavailable(&why)),
+    }
 }
 
 /// 429 for an account whose concurrent-jobs slots are all taken. `Retry-After` is an

@@ -1,6 +1,7 @@
 //! Use cases shared by the API handlers, the operator CLI and (later) the console:
 //! validation first, then one store call that does the whole change atomically.
 
+pub mod abuse;
 pub mod accounts;
 pub mod bootstrap;
 pub mod credits;
@@ -9,7 +10,7 @@ pub mod invoices;
 pub mod keys;
 pub mod moderation;
 pub mod run_stats;
-mod text;
+pub(crate) mod text;
 
 use easel_db::DbError;
 

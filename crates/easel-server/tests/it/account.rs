@@ -65,6 +65,7 @@ both_backends!(
         let change = StateChange::Suspend {
             reason: "chargeback".into(),
             until: None,
+            jobs: easel_db::SuspendJobs::Finish,
         };
         accounts::change_state(&app.state, &account_id, change, operator())
             .await
@@ -104,6 +105,7 @@ both_backends!(
         let change = StateChange::Suspend {
             reason: "cool off".into(),
             until: Some(until),
+            jobs: easel_db::SuspendJobs::Finish,
         };
         let account = accounts::change_state(&app.state, &account_id, change, operator())
             .await
@@ -165,6 +167,7 @@ both_backends!(
         let change = StateChange::Suspend {
             reason: "abuse".into(),
             until: None,
+            jobs: easel_db::SuspendJobs::Finish,
         };
         accounts::change_state(&a.state, &account_id, change, operator())
             .await

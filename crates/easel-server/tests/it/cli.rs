@@ -53,6 +53,8 @@ both_backends!(
                 "unpaid invoice",
                 "--until",
                 "2099-01-01T00:00:00Z",
+                "--jobs",
+                "finish",
             ],
         );
         assert_eq!(suspended["state"], "suspended");

@@ -205,7 +205,7 @@ both_backends!(
 );
 
 /// The Chromium binary: `EASEL_TEST_CHROMIUM`, else `/usr/bin/chromium`. Never skipped.
-fn chromium() -> String {
+pub fn chromium() -> String {
     let path = std::env::var("EASEL_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&path).is_file(),
@@ -217,7 +217,7 @@ fn chromium() -> String {
 }
 
 /// The DOM Chromium builds from `url`, serialized.
-async fn dump_dom(chromium: &str, url: &str) -> String {
+pub async fn dump_dom(chromium: &str, url: &str) -> String {
     let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary profile: {e}"));
     let mut command = tokio::process::Command::new(chromium);
     command

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{Res, TestApp, eventually};
 
 /// A sandbox image model derived from the default one, with engine `settings`.
-fn sandbox_model(
+pub fn sandbox_model(
     config: &Config,
     settings: &[(&str, toml::Value)],
     tweak: impl FnOnce(&mut ModelConfig),

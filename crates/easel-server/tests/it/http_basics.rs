@@ -373,6 +373,27 @@ both_backends!(
         app.delete(&format!("/v1/generations/{gen_id}"), &key)
             .await
             .expect(200);
+        app.post(
+            "/v1/end_users/tour-user/block",
+            &key,
+            json!({"reason": "tour"}),
+        )
+        .await
+        .expect(200);
+        app.get("/v1/end_users", &key).await.expect(200);
+        app.get("/v1/end_users/tour-user", &key).await.expect(200);
+        app.post("/v1/end_users/tour-user/unblock", &key, json!({}))
+            .await
+            .expect(200);
+        app.get("/v1/requests", &key).await.expect(200);
+        app.call(
+            "POST",
+            "/v1/abuse_reports",
+            None,
+            Some(json!({"generation_id": gen_id, "category": "other", "description": "tour"})),
+        )
+        .await
+        .expect(201);
         // Errors are documented too: each operation's 4XX is checked as well.
         app.get("/v1/keys/key_01m864a045xwwke0zd48j6933p", &key)
             .await

@@ -72,15 +72,7 @@ async fn start_hook() -> (String, Seen) {
     let router = axum::Router::new()
         .route("/check", axum::routing::post(hook))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let addr = crate::support::serve_loopback(router).await;
     (format!("http://{addr}/check"), seen)
 }
 

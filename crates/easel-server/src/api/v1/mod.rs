@@ -1,7 +1,9 @@
 //! `/v1`: one folder per resource, one file per action, plus the resource's `dto.rs`.
 
+pub mod abuse_reports;
 pub mod account;
 pub mod audit_log;
+pub mod end_users;
 pub mod events;
 pub mod generations;
 pub mod images;
@@ -11,6 +13,7 @@ pub mod ledger;
 pub mod members;
 pub mod models;
 pub mod payments;
+pub mod requests;
 pub mod usage;
 
 /// The OpenAPI tag of each resource.
@@ -23,4 +26,6 @@ pub mod tags {
     pub const EVENTS: &str = "Events";
     pub const GENERATIONS: &str = "Generations";
     pub const BILLING: &str = "Billing";
+    pub const LOGS: &str = "Request log";
+    pub const MODERATION: &str = "Moderation";
 }

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use clap::{Args, Subcommand};
 use easel_core::time::ms_to_secs;
-use easel_db::{Account, Member, Page, StateChange};
+use easel_db::{Account, Member, Page, StateChange, SuspendJobs};
 use serde::Serialize;
 
 use super::{audit, cli_error};
@@ -39,6 +39,10 @@ pub enum AccountCommand {
         /// When the suspension ends by itself (RFC 3339); default: until unsuspended.
         #[arg(long)]
         until: Option<String>,
+        /// What happens to its queued and running generations: `finish` (they run to
+        /// their end) or `cancel` (canceled now, holds released).
+        #[arg(long, value_enum)]
+        jobs: JobsChoice,
         #[arg(long)]
         json: bool,
     },
@@ -48,12 +52,29 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Terminate an account: all keys are revoked at once. Final.
+    /// Terminate an account: all keys are revoked and open generations canceled at once.
+    /// Final; its outputs are deleted as their retention ends.
     Terminate {
         id: String,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--jobs` of `account suspend`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum JobsChoice {
+    Finish,
+    Cancel,
+}
+
+impl From<JobsChoice> for SuspendJobs {
+    fn from(choice: JobsChoice) -> SuspendJobs {
+        match choice {
+            JobsChoice::Finish => SuspendJobs::Finish,
+            JobsChoice::Cancel => SuspendJobs::Cancel,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -208,10 +229,17 @@ pub async fn run(app: &App, command: AccountCommand) -> anyhow::Result<()> {
             id,
             reason,
             until,
+            jobs,
             json,
         } => {
             let until = until.as_deref().map(parse_time).transpose()?;
-            change(app, &id, StateChange::Suspend { reason, until }, json).await
+            let jobs = jobs.into();
+            let change_to = StateChange::Suspend {
+                reason,
+                until,
+                jobs,
+            };
+            change(app, &id, change_to, json).await
         }
         AccountCommand::Unsuspend { id, json } => {
             change(app, &id, StateChange::Unsuspend, json).await

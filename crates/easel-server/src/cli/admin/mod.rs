@@ -3,6 +3,7 @@
 //! Changes made here reach running servers through the same invalidation poll as changes
 //! made by another node (within about a second).
 
+mod abuse;
 mod account;
 mod audit;
 mod credits;
@@ -42,6 +43,9 @@ pub enum AdminCommand {
     Plan(plan::PlanCommand),
     /// The global audit log, newest first.
     Audit(audit::AuditArgs),
+    /// Abuse reports: list (by deadline), resolve.
+    #[command(subcommand)]
+    Abuse(abuse::AbuseCommand),
 }
 
 /// Runs an admin command against the configured database.
@@ -58,6 +62,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Credits(c) => credits::run(&app, c).await,
         AdminCommand::Invoices(c) => invoices::run(&app, c).await,
         AdminCommand::Plan(c) => plan::run(&app, c).await,
+        AdminCommand::Abuse(c) => abuse::run(&app, c).await,
     }
 }
 

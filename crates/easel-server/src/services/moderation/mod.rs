@@ -1,6 +1,162 @@
 //! Moderation: what goes into the models and what comes out of them.
 //!
-//! Output moderation ([`output`]) asks an operator-run hook about every generation's
-//! outputs before the generation may succeed.
+//! Input moderation ([`Moderation::check`]) runs on every generation request before
+//! anything is held or queued: the built-in rules (`easel-moderation`) on the prompt, the
+//! negative prompt and the input image's metadata ([`metadata`]), then the optional
+//! classifier ([`classifier`]). A refusal is a strike ([`refuse`]). Output moderation
+//! ([`output`]) asks an operator-run hook, and the classifier when it takes images, about
+//! every generation's outputs before the generation may succeed.
 
+pub mod classifier;
+pub mod metadata;
 pub mod output;
+
+use easel_core::audit::Actor;
+use easel_db::{AuditContext, NewStrike, StrikeSource};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::config::Config;
+use crate::http::error::{ApiError, ErrorCode};
+use classifier::{Classifier, Decision};
+
+/// The input side of moderation, built once at start.
+pub struct Moderation {
+    policy: easel_moderation::Policy,
+    /// The external classifier, when one is configured (also used for image outputs).
+    pub classifier: Option<Classifier>,
+}
+
+/// What a generation request submits, as moderation sees it.
+pub struct Submission<'a> {
+    pub prompt: &'a str,
+    pub negative_prompt: Option<&'a str>,
+    /// The decoded input image, whose metadata is read.
+    pub image: Option<&'a [u8]>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The content category.
+    pub category: String,
+    /// What matched (for the operator's audit log and the strike, never for the caller).
+    pub detail: String,
+    /// The request field that carried it.
+    pub param: &'static str,
+}
+
+/// The outcome of input moderation.
+#[derive(Debug)]
+pub enum Verdict {
+    Allowed,
+    Refused(Refusal),
+    /// The classifier could not answer and the operator chose to fail closed.
+    Unavailable(String),
+}
+
+impl Moderation {
+    /// Builds the policy (validated at config load) and the classifier client.
+    pub fn new(config: &Config) -> anyhow::Result<Moderation> {
+        let policy = easel_moderation::Policy::new(&config.moderation.input)
+            .map_err(|e| anyhow::anyhow!("moderation.input: {e}"))?;
+        Ok(Moderation {
+            policy,
+            classifier: Classifier::new(&config.moderation.classifier)?,
+        })
+    }
+
+    /// Checks a submission: the built-in rules field by field, then the classifier on all
+    /// of it at once.
+    pub async fn check(&self, s: &Submission<'_>) -> Verdict {
+        let metadata = s.image.map(metadata::texts).unwrap_or_default();
+        let by_rules = |param: &'static str, v: easel_moderation::Violation| {
+            Verdict::Refused(Refusal {
+                category: v.category,
+                detail: v.rule,
+                param,
+            })
+        };
+        if let Some(v) = self.policy.check(s.prompt) {
+            return by_rules("prompt", v);
+        }
+        if let Some(v) = s.negative_prompt.and_then(|n| self.policy.check(n)) {
+            return by_rules("negative_prompt", v);
+        }
+        if let Some(v) = self.policy.check_all(metadata.iter().map(String::as_str)) {
+            return by_rules("input_image", v);
+        }
+        let Some(classifier) = &self.classifier else {
+            return Verdict::Allowed;
+        };
+        let mut texts = vec![s.prompt];
+        texts.extend(s.negative_prompt);
+        texts.extend(metadata.iter().map(String::as_str));
+        match classifier.texts(&texts).await {
+            Decision::Clean => Verdict::Allowed,
+            Decision::Flagged { category, score } => Verdict::Refused(Refusal {
+                detail: format!("classifier: {category} scored {score:.3}"),
+                category,
+                param: "prompt",
+            }),
+            Decision::Unavailable(why) => Verdict::Unavailable(why),
+        }
+    }
+}
+
+/// Records the refusal as a strike against the account (and its end user) and returns
+/// the 400 the caller gets. A strike that suspends the account takes effect at once.
+pub async fn refuse(
+    state: &AppState,
+    caller: &Caller,
+    end_user: Option<&str>,
+    refusal: Refusal,
+) -> ApiError {
+    let strike = NewStrike {
+        account_id: caller.account_id.clone(),
+        mode: caller.mode,
+        end_user: end_user.map(str::to_string),
+        source: StrikeSource::Moderation,
+        category: refusal.category.clone(),
+        detail: refusal.detail.clone(),
+        request_id: Some(caller.request_id.clone()),
+        abuse_report_id: None,
+    };
+    let audit = AuditContext::new(Actor::key(&caller.key_id), Some(caller.request_id.clone()))
+        .with("param", refusal.param);
+    let policy = state.config.moderation.strikes.policy();
+    match state.store.record_strike(strike, policy, audit).await {
+        Ok(outcome) => {
+            if let Some(account) = outcome.suspended {
+                tracing::warn!(account.id = %account.id, strikes = outcome.strikes_in_window, "account suspended after repeated content policy violations");
+                state.auth.invalidate_account(&account.id);
+            }
+        }
+        Err(e) => {
+            tracing::error!(account.id = %caller.account_id, error = %e, "could not record a moderation strike");
+        }
+    }
+    ApiError::new(
+        ErrorCode::content_policy_violation,
+        format!(
+            "The request was refused by the content policy (category: {}). Repeated violations suspend the account.",
+            refusal.category
+        ),
+    )
+    .param(refusal.param)
+    .details(serde_json::json!({"category": refusal.category}))
+}
+
+/// The 503 a request gets when the classifier could not answer and moderation fails
+/// closed.
+pub fn unavailable(why: &str) -> ApiError {
+    tracing::warn!(
+        error = why,
+        "input moderation unavailable; refusing the request"
+    );
+    ApiError::new(
+        ErrorCode::moderation_unavailable,
+        "Content moderation is temporarily unavailable, so the request was not accepted; nothing was charged. Retry shortly.",
+    )
+    .retry_after(5)
+}

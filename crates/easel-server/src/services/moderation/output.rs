@@ -182,3 +182,42 @@ pub fn blocked_message(categories: &[String]) -> String {
         )
     }
 }
+
+/// Runs output moderation on a generation's outputs: the hook, then the classifier on
+/// image outputs when it takes images. `None`: no output moderation is configured.
+pub async fn moderate(
+    app: &crate::app::App,
+    g: &Generation,
+    artifacts: &[Artifact],
+) -> Option<Verdict> {
+    let classifier = app
+        .moderation
+        .classifier
+        .as_ref()
+        .filter(|c| c.takes_images());
+    if app.output_moderator.is_none() && classifier.is_none() {
+        return None;
+    }
+    if let Some(hook) = &app.output_moderator {
+        let verdict = hook.check(g, artifacts).await;
+        if verdict != Verdict::Clean {
+            return Some(verdict);
+        }
+    }
+    let Some(classifier) = classifier else {
+        return Some(Verdict::Clean);
+    };
+    let images: Vec<(&str, &[u8])> = artifacts
+        .iter()
+        .filter(|a| a.content_type.starts_with("image/"))
+        .map(|a| (a.content_type, a.bytes.as_ref()))
+        .collect();
+    Some(match classifier.images(&images).await {
+        super::classifier::Decision::Clean => Verdict::Clean,
+        super::classifier::Decision::Flagged { category, score } => Verdict::Flagged {
+            categories: vec![category],
+            reason: Some(format!("classifier score {score:.3}")),
+        },
+        super::classifier::Decision::Unavailable(why) => Verdict::Unavailable(why),
+    })
+}

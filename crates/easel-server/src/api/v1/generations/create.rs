@@ -11,6 +11,7 @@ use crate::api::v1::tags;
 use crate::app::AppState;
 use crate::http::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::{Caller, Json};
+use crate::request_log::LogDetails;
 use crate::services::generations;
 
 /// Create a generation
@@ -42,6 +43,16 @@ pub async fn create_generation(
     caller: Caller,
     headers: HeaderMap,
     Json(body): Json<CreateGenerationRequest>,
+) -> Response {
+    let details = LogDetails::of(&state.config, body.user.as_deref(), &body.prompt);
+    details.attach(create(state, caller, headers, body).await)
+}
+
+async fn create(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: CreateGenerationRequest,
 ) -> ApiResult<Response> {
     caller.require(Scope::GenerationsWrite)?;
     let mut generation = generations::create(&state, &caller, body.into()).await?;

@@ -9,6 +9,7 @@ use crate::api::v1::tags;
 use crate::app::AppState;
 use crate::http::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::{Caller, Json as JsonBody};
+use crate::request_log::LogDetails;
 use crate::services::generations;
 
 /// Quote a generation
@@ -33,9 +34,19 @@ pub async fn quote_generation(
     state: AppState,
     caller: Caller,
     JsonBody(body): JsonBody<CreateGenerationRequest>,
+) -> axum::response::Response {
+    let details = LogDetails::of(&state.config, body.user.as_deref(), &body.prompt);
+    details.attach(quote(state, caller, body).await)
+}
+
+async fn quote(
+    state: AppState,
+    caller: Caller,
+    body: CreateGenerationRequest,
 ) -> ApiResult<Json<QuoteObject>> {
     caller.require(Scope::GenerationsRead)?;
     let v = generations::validate(&state, &caller, body.into())?;
+    generations::screen(&state, &caller, &v).await?;
     let refusals: Vec<QuoteRefusal> = generations::policy_refusals(&state, &caller, &v)
         .into_iter()
         .map(|e| QuoteRefusal {

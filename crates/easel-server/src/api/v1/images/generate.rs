@@ -19,6 +19,7 @@ use crate::api::v1::tags;
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
 use crate::http::extract::{Caller, Json as JsonBody};
+use crate::request_log::LogDetails;
 use crate::services::generations::{self, GenerationSpec};
 
 /// How the images come back.
@@ -92,6 +93,15 @@ pub async fn create_images(
     state: AppState,
     caller: Caller,
     JsonBody(body): JsonBody<ImagesRequest>,
+) -> axum::response::Response {
+    let details = LogDetails::of(&state.config, body.user.as_deref(), &body.prompt);
+    details.attach(create(state, caller, body).await)
+}
+
+async fn create(
+    state: AppState,
+    caller: Caller,
+    body: ImagesRequest,
 ) -> ApiResult<Json<ImagesResponse>> {
     caller.require(Scope::GenerationsWrite)?;
     let model = body

@@ -111,15 +111,7 @@ pub async fn get_usage(
             format!("A report covers at most {MAX_DAYS} days."),
         ));
     }
-    let csv = match params.format.as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(_) => return Err(ApiError::invalid("format", "`format` is `json` or `csv`.")),
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv")),
-    };
+    let csv = crate::http::csv::wanted(params.format.as_deref(), &headers)?;
     let rows = state
         .store
         .usage(

@@ -1,0 +1,218 @@
+//! Splitting folded text into atoms (runs of letters, digits and leetspeak symbols) and
+//! the separators between them; the character classes the views rely on.
+
+use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
+
+/// Characters read as letters in leetspeak tokens (digits are handled separately).
+pub(crate) const LEET_SYMBOLS: [char; 5] = ['@', '$', '!', '|', '+'];
+/// Leet symbols that are ordinary punctuation at the start or end of a token ("nude!").
+const EDGE_PUNCTUATION: [char; 3] = ['!', '|', '+'];
+/// A single one of these between two atoms joins them in the collapsed views. (Not `:`,
+/// which separates weights in prompt syntax: "(masterpiece:1.2)".)
+const JOINERS: [char; 14] = [
+    '.', '-', '_', '*', '~', '\'', '`', '·', '•', '^', '=', '#', '/', '\\',
+];
+/// Any of these in a separator makes it a clause break.
+const BREAKS: [char; 27] = [
+    ',', ';', '!', '?', '(', ')', '[', ']', '{', '}', '<', '>', '"', '\n', '\r', '\t', '|', '、',
+    '。', '「', '」', '『', '』', '【', '】', '《', '》',
+];
+
+/// What separates an atom from the previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sep {
+    /// The first atom.
+    Start,
+    /// One joiner character and nothing else ("nu.de").
+    Joiner,
+    /// Whitespace or other punctuation.
+    Space,
+    /// A clause break (comma, bracket, newline, ". "…).
+    Break,
+}
+
+/// A run of letters, digits and leet symbols, with what separates it from the previous one.
+#[derive(Debug)]
+pub(crate) struct Atom<'a> {
+    pub(crate) text: &'a str,
+    /// One character long.
+    pub(crate) single: bool,
+    /// Mixes ASCII letters with digits or leet symbols, so reads differently as leetspeak.
+    pub(crate) mixed: bool,
+    /// Has a run of 3+ identical letters.
+    pub(crate) repeats: bool,
+    pub(crate) sep: Sep,
+    /// Width of the separator: whether it has whitespace, then its length in characters.
+    pub(crate) sep_width: (bool, usize),
+}
+
+/// The atoms of `folded`, in order.
+pub(crate) fn atoms(folded: &str) -> Vec<Atom<'_>> {
+    let mut atoms: Vec<Atom<'_>> = Vec::with_capacity(folded.len() / 5 + 1);
+    let mut prev_end = 0;
+    let mut run_start = None;
+    // Non-ASCII classification is a table search; text repeats few distinct characters.
+    let mut seen: [(char, bool); 64] = [('\0', false); 64];
+    let mut inside_atom = |c: char| {
+        if c.is_ascii() {
+            return c.is_ascii_alphanumeric() || LEET_SYMBOLS.contains(&c);
+        }
+        let slot = &mut seen[c as usize % 64];
+        if slot.0 != c {
+            *slot = (c, is_word_char(c));
+        }
+        slot.1
+    };
+    for (i, c) in folded
+        .char_indices()
+        .chain(std::iter::once((folded.len(), ' ')))
+    {
+        let inside = i < folded.len() && inside_atom(c);
+        match (run_start, inside) {
+            (None, true) => run_start = Some(i),
+            (Some(start), false) => {
+                run_start = None;
+                // Edge "!", "|", "+" are punctuation, not letters: they go to the separators.
+                let raw = &folded[start..i];
+                let lead = raw.len() - raw.trim_start_matches(EDGE_PUNCTUATION).len();
+                let text = raw[lead..].trim_end_matches(EDGE_PUNCTUATION);
+                if text.is_empty() {
+                    continue;
+                }
+                let sep = &folded[prev_end..start + lead];
+                prev_end = start + lead + text.len();
+                atoms.push(atom(text, sep, atoms.is_empty()));
+            }
+            _ => {}
+        }
+    }
+    atoms
+}
+
+fn atom<'a>(text: &'a str, sep: &str, first: bool) -> Atom<'a> {
+    let sep_chars = sep.chars().count();
+    let sep_kind = if first {
+        Sep::Start
+    } else if sep_chars == 1 && sep.starts_with(JOINERS) {
+        Sep::Joiner
+    } else if sep.contains(BREAKS) || (sep_chars > 1 && sep.contains(['.', ':', '…'])) {
+        Sep::Break
+    } else {
+        Sep::Space
+    };
+    let mixed = is_mixed(text);
+    Atom {
+        text,
+        single: text.chars().nth(1).is_none(),
+        mixed,
+        repeats: has_repeats(text, mixed),
+        sep: sep_kind,
+        sep_width: (sep.contains(char::is_whitespace), sep_chars),
+    }
+}
+
+/// For each atom, whether it joins the previous one in the collapsed views: after a
+/// single joiner character when either side is at most 3 characters ("nu.de", "se*x"),
+/// or within a run of single characters ("s e x").
+/// A run is cut where a separator is wider than the narrowest in the run (punctuation is
+/// narrower than whitespace, one character narrower than three), so "k i d   n u d e"
+/// and "c.h.i.l.d p.o.r.n" read as two words. With `keep_articles`, a run starting with
+/// "a" or "i" leaves that letter apart ("a k i d" → "a kid").
+pub(crate) fn merge_flags(atoms: &[Atom<'_>], keep_articles: bool) -> Vec<bool> {
+    let pair =
+        |i: usize| i > 0 && atoms[i - 1].single && atoms[i].single && atoms[i].sep_width.1 <= 3;
+    // Joining across punctuation is for a word split inside ("nu.de", "na-ked"), which
+    // leaves a short piece; "ultra-detailed" and "snow-capped" stay apart.
+    let short = |a: &Atom<'_>| a.text.chars().nth(3).is_none();
+    let mut flags: Vec<bool> = (0..atoms.len())
+        .map(|i| i > 0 && atoms[i].sep == Sep::Joiner && (short(&atoms[i - 1]) || short(&atoms[i])))
+        .collect();
+    let mut i = 1;
+    while i < atoms.len() {
+        if !pair(i) {
+            i += 1;
+            continue;
+        }
+        // A run of single characters: atoms[start - 1..i].
+        let start = i;
+        while i < atoms.len() && pair(i) {
+            i += 1;
+        }
+        let narrowest = atoms[start..i].iter().map(|a| a.sep_width).min();
+        for (flag, atom) in flags[start..i].iter_mut().zip(&atoms[start..i]) {
+            *flag = *flag || Some(atom.sep_width) == narrowest;
+        }
+    }
+    if keep_articles {
+        for i in 1..atoms.len() {
+            let starts_run = i < 2 || !flags[i - 1];
+            let article = matches!(atoms[i - 1].text, "a" | "i");
+            if flags[i] && starts_run && article && atoms[i].sep != Sep::Joiner {
+                // Also keeps the letter apart from a joiner-merged word: "a s.e.x" reads
+                // "a sex" either way.
+                flags[i] = false;
+            }
+        }
+    }
+    flags
+}
+
+/// Letters, digits, and the combining marks of scripts that keep them (Devanagari
+/// vowel signs and virama, Thai vowels…): part of a word. (One general-category look-up:
+/// `char::is_alphanumeric` is several times slower on some scripts.)
+pub(crate) fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
+    if matches!(c, '\u{3040}'..='\u{30FF}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+    {
+        return true; // kana, Han, Hangul: the bulk of CJK prompts
+    }
+    matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number | GeneralCategoryGroup::Mark
+    )
+}
+
+/// A token that mixes ASCII letters with digits or leet symbols: only those are read
+/// as leetspeak, so "1024" or "35" stay numbers.
+pub(crate) fn is_mixed(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().any(u8::is_ascii_alphabetic)
+        && bytes
+            .iter()
+            .any(|&b| leet_letter(char::from(b), 'i').is_some())
+}
+
+/// The letter a leetspeak character stands for; `one` is what `1` reads as (`|` reads
+/// as the other of i and l).
+pub(crate) fn leet_letter(c: char, one: char) -> Option<char> {
+    let other = if one == 'i' { 'l' } else { 'i' };
+    Some(match c {
+        '0' => 'o',
+        '1' => one,
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' | '+' => 't',
+        '8' => 'b',
+        '9' => 'g',
+        '!' => 'i',
+        '|' => other,
+        _ => return None,
+    })
+}
+
+/// Whether `text` has a run of 3+ identical letters (or leet characters, if `mixed`).
+pub(crate) fn has_repeats(text: &str, mixed: bool) -> bool {
+    let mut last = '\0';
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == last { run + 1 } else { 1 };
+        last = c;
+        if run >= 3 && (c.is_alphabetic() || (mixed && leet_letter(c, 'i').is_some())) {
+            return true;
+        }
+    }
+    false
+}
