@@ -10,6 +10,11 @@ use ulid::{Generator, Ulid};
 
 static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
 
+/// 80 random bits for a ULID made at a given time.
+fn rand_bits() -> u128 {
+    Ulid::new().random()
+}
+
 /// The kinds of objects that carry an id, each with its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
@@ -67,6 +72,20 @@ impl IdKind {
         format!("{}_{}", self.prefix(), ulid.to_string().to_lowercase())
     }
 
+    /// A new id of this kind made at `ms` (unix milliseconds), for records written with a
+    /// time of their own (imports, tests).
+    pub fn generate_at(self, ms: u64) -> String {
+        let ulid = Ulid::from_parts(ms, rand_bits());
+        format!("{}_{}", self.prefix(), ulid.to_string().to_lowercase())
+    }
+
+    /// The smallest id of this kind made at `ms` or later: ids sort by time, so
+    /// `id < floor(t)` selects exactly the records made before `t`.
+    pub fn floor(self, ms: u64) -> String {
+        let ulid = Ulid::from_parts(ms, 0);
+        format!("{}_{}", self.prefix(), ulid.to_string().to_lowercase())
+    }
+
     /// Whether `id` is well-formed for this kind (prefix and a valid ULID).
     ///
     /// Checked before a lookup so that garbage never reaches the database and a 404 can
@@ -81,6 +100,21 @@ impl IdKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floors_split_ids_by_time() {
+        let t = 1_800_000_000_000;
+        let floor = IdKind::RequestLog.floor(t);
+        let before = IdKind::RequestLog.generate_at(t - 1);
+        let at = IdKind::RequestLog.generate_at(t);
+        let after = IdKind::RequestLog.generate_at(t + 1);
+        assert!(
+            before < floor && floor <= at && at < after,
+            "{before} {floor} {at} {after}"
+        );
+        assert!(IdKind::RequestLog.is_valid(&floor) && IdKind::RequestLog.is_valid(&at));
+        assert!(IdKind::RequestLog.generate() < IdKind::RequestLog.floor(u64::MAX >> 16));
+    }
 
     #[test]
     fn generated_ids_validate_and_sort_by_time() {

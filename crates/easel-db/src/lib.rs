@@ -487,7 +487,8 @@ pub trait ModerationStore: Send + Sync {
         filter: &RequestLogFilter,
         page: Page,
     ) -> DbResult<Vec<RequestLogEntry>>;
-    /// Deletes up to `limit` entries older than `before` (ms); returns how many.
+    /// Deletes up to `limit` entries made before `before` (ms; by their time-ordered ids);
+    /// returns how many.
     async fn purge_request_logs(&self, before: i64, limit: i64) -> DbResult<u64>;
 }
 

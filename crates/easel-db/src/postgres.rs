@@ -22,6 +22,11 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Rows per request-log insert statement: a batch of n rows is written as 64-row
+    /// statements, then at most one each of 32, 16 … 1 (one round trip per statement, each
+    /// size prepared once and kept in the statement cache).
+    const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[64, 32, 16, 8, 4, 2, 1];
+
     /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options)
     /// with a pool of at most `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgStore> {

@@ -353,5 +353,6 @@ pub const RESOLVE_ABUSE_REPORT: &str = "UPDATE abuse_reports SET status = 'resol
 pub const REQUEST_LOG_COLUMNS: &str = "SELECT id, request_id, account_id, mode, api_key_id, method, path, status, \
      end_user, latency_us, error_code, prompt, created_at FROM request_log";
 
+/// `$1` is the id floor of the cutoff time: ids sort by time (see `IdKind::floor`).
 pub const PURGE_REQUEST_LOG: &str = "DELETE FROM request_log WHERE id IN \
-     (SELECT id FROM request_log WHERE created_at < $1 LIMIT $2)";
+     (SELECT id FROM request_log WHERE id < $1 ORDER BY id LIMIT $2)";

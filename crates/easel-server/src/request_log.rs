@@ -1,45 +1,53 @@
 //! The API request log: one entry per authenticated API request, written in batches off
 //! the request path and read back by its owner at `GET /v1/requests`.
 //!
-//! Requests hand their entry to a bounded channel and go on; one task per process writes
-//! whatever has gathered in one multi-row insert. A reader asks for a flush first, so a
-//! developer always sees their own latest requests. If the store is down the batch is
-//! retried once, then dropped with an error in the log (the request itself succeeded; the
-//! log is a record, not a ledger).
+//! A request pushes its entry onto a shared buffer and goes on: no wake-up, no channel
+//! hop (at tens of thousands of requests a second, waking a writer per request cost more
+//! than the writes). One task per process takes the buffer every 100 ms, or as soon as it
+//! holds 2,000 entries, and writes it in one transaction. A reader asks for a flush first,
+//! so a developer always sees their own latest requests. If the store is down the batch
+//! is retried once, then dropped with an error in the log (the request itself succeeded;
+//! the log is a record, not a ledger).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use easel_db::{RequestLogEntry, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
-/// Entries waiting beyond this are dropped (and counted) rather than slowing requests.
-const QUEUE: usize = 65_536;
-/// Largest batch written at once.
+/// Entries waiting beyond this are dropped (and counted) rather than held in memory.
+const MAX_PENDING: usize = 100_000;
+/// A buffer this full is written at once.
 const BATCH: usize = 2_000;
-
-enum Message {
-    Entry(Box<RequestLogEntry>),
-    Flush(oneshot::Sender<()>),
-}
+/// How often the writer takes the buffer otherwise.
+const LINGER: Duration = Duration::from_millis(100);
 
 /// The handle requests use; the writer task starts with the first entry.
 pub struct RequestLog {
-    tx: mpsc::Sender<Message>,
-    rx: Mutex<Option<mpsc::Receiver<Message>>>,
+    pending: Mutex<Vec<RequestLogEntry>>,
+    /// Readers waiting for everything before them to be written.
+    flushes: Mutex<Vec<oneshot::Sender<()>>>,
+    wake: Notify,
+    started: AtomicBool,
     store: Arc<dyn Store>,
-    /// Entries dropped because the queue was full or the store failed.
+    /// Entries dropped because too many were pending or the store failed.
     pub dropped: AtomicU64,
+}
+
+/// A poisoned lock still guards a valid `Vec`: a panic elsewhere must not stop logging.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl RequestLog {
     /// A log writing to `store`.
     pub fn new(store: Arc<dyn Store>) -> RequestLog {
-        let (tx, rx) = mpsc::channel(QUEUE);
         RequestLog {
-            tx,
-            rx: Mutex::new(Some(rx)),
+            pending: Mutex::new(Vec::new()),
+            flushes: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            started: AtomicBool::new(false),
             store,
             dropped: AtomicU64::new(0),
         }
@@ -48,8 +56,18 @@ impl RequestLog {
     /// Queues an entry; never waits.
     pub fn record(self: &Arc<Self>, entry: RequestLogEntry) {
         self.start();
-        if self.tx.try_send(Message::Entry(Box::new(entry))).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        let full = {
+            let mut pending = lock(&self.pending);
+            if pending.len() >= MAX_PENDING {
+                drop(pending);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            pending.push(entry);
+            pending.len() == BATCH
+        };
+        if full {
+            self.wake.notify_one();
         }
     }
 
@@ -57,41 +75,31 @@ impl RequestLog {
     pub async fn flush(self: &Arc<Self>) {
         self.start();
         let (done_tx, done_rx) = oneshot::channel();
-        if self.tx.send(Message::Flush(done_tx)).await.is_ok() {
-            let _ = done_rx.await;
-        }
+        lock(&self.flushes).push(done_tx);
+        self.wake.notify_one();
+        let _ = done_rx.await;
     }
 
     fn start(self: &Arc<Self>) {
-        let rx = match self.rx.lock() {
-            Ok(mut rx) => rx.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(rx) = rx {
-            tokio::spawn(Arc::clone(self).write(rx));
+        if !self.started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(Arc::clone(self).write());
         }
     }
 
-    async fn write(self: Arc<Self>, mut rx: mpsc::Receiver<Message>) {
-        let mut batch: Vec<RequestLogEntry> = Vec::new();
-        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Entry(entry) => batch.push(*entry),
-                    Message::Flush(done) => waiting.push(done),
-                }
-                if batch.len() >= BATCH {
-                    break;
-                }
-                next = rx.try_recv().ok();
+    async fn write(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = self.wake.notified() => {}
             }
+            // Readers first, then the entries: whatever a reader was waiting for was
+            // pushed before it registered, so it is in the batch taken next.
+            let waiting = std::mem::take(&mut *lock(&self.flushes));
+            let batch = std::mem::take(&mut *lock(&self.pending));
             if !batch.is_empty() {
                 self.insert(&batch).await;
-                batch.clear();
             }
-            for done in waiting.drain(..) {
+            for done in waiting {
                 let _ = done.send(());
             }
         }

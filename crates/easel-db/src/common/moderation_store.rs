@@ -479,10 +479,18 @@ macro_rules! impl_moderation_store {
                 entries: &[$crate::RequestLogEntry],
             ) -> $crate::DbResult<()> {
                 const COLUMNS: usize = 13;
-                // Well under both dialects' bound-parameter limits.
-                const ROWS_PER_STATEMENT: usize = 200;
+                // Statements of a few fixed sizes (the dialect's choice), each prepared once
+                // and kept in the statement cache.
                 let mut tx = self.begin_write().await?;
-                for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                let mut rest = entries;
+                while !rest.is_empty() {
+                    let size = Self::LOG_ROWS_PER_STATEMENT
+                        .iter()
+                        .copied()
+                        .find(|s| *s <= rest.len())
+                        .unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
                     let rows: Vec<String> = (0..chunk.len())
                         .map(|r| {
                             let cells: Vec<String> =
@@ -594,9 +602,11 @@ macro_rules! impl_moderation_store {
             }
 
             async fn purge_request_logs(&self, before: i64, limit: i64) -> $crate::DbResult<u64> {
+                let floor = easel_core::ids::IdKind::RequestLog
+                    .floor(u64::try_from(before).unwrap_or(0));
                 let mut tx = self.begin_write().await?;
                 let done = sqlx::query($crate::sql::PURGE_REQUEST_LOG)
-                    .bind(before)
+                    .bind(floor)
                     .bind(limit)
                     .execute(&mut *tx)
                     .await?;

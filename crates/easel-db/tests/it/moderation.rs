@@ -301,7 +301,7 @@ fn entry(
     at: i64,
 ) -> RequestLogEntry {
     RequestLogEntry {
-        id: easel_core::ids::IdKind::RequestLog.generate(),
+        id: easel_core::ids::IdKind::RequestLog.generate_at(u64::try_from(at).unwrap_or(0)),
         request_id: "req_1".into(),
         account_id: account_id.into(),
         mode,

@@ -343,8 +343,9 @@ both_backends!(
             .expect_error(403, "insufficient_scope");
 
         // Entries past the retention period are purged by the sweeper.
+        let at = now_ms() - 91 * 86_400_000;
         let old = easel_db::RequestLogEntry {
-            id: easel_core::ids::IdKind::RequestLog.generate(),
+            id: easel_core::ids::IdKind::RequestLog.generate_at(u64::try_from(at).unwrap_or(0)),
             request_id: "req_old".into(),
             account_id: account_id.clone(),
             mode: Mode::Live,
@@ -356,7 +357,7 @@ both_backends!(
             latency_us: 5,
             error_code: None,
             prompt: None,
-            created_at: now_ms() - 91 * 86_400_000,
+            created_at: at,
         };
         app.state
             .store
