@@ -22,3 +22,4 @@ pub mod request_log;
 pub mod router;
 pub mod server;
 pub mod services;
+pub mod webhooks;
