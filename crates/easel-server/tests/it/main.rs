@@ -24,3 +24,4 @@ mod openai_compat;
 mod process;
 mod s3;
 mod stripe;
+mod webhook_signatures;
