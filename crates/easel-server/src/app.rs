@@ -40,6 +40,8 @@ pub struct App {
     pub request_log: Arc<RequestLog>,
     /// Sends e-mail.
     pub mailer: Mailer,
+    /// The budget of anonymous abuse reports.
+    pub abuse_gate: crate::services::abuse::AnonymousGate,
     /// Recent run times, for ETAs.
     pub run_stats: RunStats,
     /// Woken whenever a generation ends on this node (for `Prefer: wait`).
@@ -78,6 +80,9 @@ impl App {
         let request_log = Arc::new(RequestLog::new(Arc::clone(&store)));
         let mailer = Mailer::new(&config);
         Ok(App {
+            abuse_gate: crate::services::abuse::AnonymousGate::new(
+                config.abuse.anonymous_per_minute,
+            ),
             moderation,
             request_log,
             mailer,

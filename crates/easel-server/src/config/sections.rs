@@ -331,6 +331,8 @@ pub struct AbuseConfig {
     pub response_hours: u64,
     /// Seconds the public form must be open before it is sent (bots send at once).
     pub form_min_seconds: u64,
+    /// Anonymous reports (form and keyless API) one node accepts per minute (0: no limit).
+    pub anonymous_per_minute: u32,
 }
 
 /// `[request_log]`: the API request log developers read at `GET /v1/requests`.

@@ -89,6 +89,16 @@ pub async fn submit(state: AppState, Form(form): Form<AbuseForm>) -> Response {
         let error = "Your report could not be accepted. Please wait a few seconds after the page loads, then send it again.";
         return render(&state, StatusCode::BAD_REQUEST, &form, Some(error), None);
     }
+    if let Err(e) = state.abuse_gate.admit() {
+        let message = e.message.to_string();
+        return render(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form,
+            Some(&message),
+            None,
+        );
+    }
     let content = form.content.trim();
     let (generation_id, output_url) = if content.starts_with("gen_") {
         (Some(content.to_string()), None)

@@ -24,6 +24,46 @@ fn known_category(category: &str) -> bool {
     category == OTHER || easel_moderation::BUILTIN_CATEGORIES.contains(&category)
 }
 
+/// Anonymous reports (the form and keyless API calls) share one budget per node, so a
+/// flood of them cannot bury the operator's queue or fill the database; keyed reports
+/// count against their key's limits like any request.
+pub struct AnonymousGate {
+    rate: Option<crate::limits::gcra::Rate>,
+    tat: std::sync::Mutex<Option<i64>>,
+}
+
+impl AnonymousGate {
+    /// At most `per_minute` anonymous reports a minute on this node (0: no limit).
+    pub fn new(per_minute: u32) -> AnonymousGate {
+        AnonymousGate {
+            rate: (per_minute > 0).then(|| crate::limits::gcra::Rate::new(per_minute, 60)),
+            tat: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Takes one report from the budget, or refuses with 429 and when to retry.
+    pub fn admit(&self) -> ApiResult<()> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        let now = now_ms().saturating_mul(1000);
+        let mut tat = self
+            .tat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rate.admits(*tat, now) {
+            *tat = Some(rate.advance(*tat, now));
+            return Ok(());
+        }
+        let retry = rate.seconds_to_next(*tat, now).max(1);
+        Err(ApiError::new(
+            ErrorCode::rate_limit_exceeded,
+            format!("Too many anonymous abuse reports right now; retry in {retry} seconds, or report with an API key."),
+        )
+        .retry_after(retry))
+    }
+}
+
 /// A report as submitted.
 #[derive(Debug, Clone, Default)]
 pub struct ReportSpec {

@@ -768,3 +768,65 @@ async fn the_abuse_form_renders_in_headless_chromium() {
     assert!(!token(&dom).is_empty(), "the browser sees the form token");
     app.stop().await;
 }
+
+both_backends!(
+    a_flood_of_anonymous_reports_is_throttled,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, |c| {
+            config(c);
+            c.abuse.anonymous_per_minute = 3;
+            c.abuse.form_min_seconds = 0;
+        })
+        .await;
+        let (account_id, key) = app.account("flooded@example.com", "live").await;
+        grant(&app, &account_id, 100_000).await;
+        let g = generation(&app, &key).await;
+        let report = json!({"generation_id": g["id"], "category": "other", "description": "again"});
+        for _ in 0..3 {
+            app.call("POST", "/v1/abuse_reports", None, Some(report.clone()))
+                .await
+                .expect(201);
+        }
+        let refused = app
+            .call("POST", "/v1/abuse_reports", None, Some(report.clone()))
+            .await
+            .expect_error(429, "rate_limit_exceeded");
+        let retry: u64 = refused.headers["retry-after"]
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            (1..=20).contains(&retry),
+            "one report comes back every 20 s: {retry}"
+        );
+        // The form shares the budget; a keyed report does not use it.
+        let client = reqwest::Client::new();
+        let page = client
+            .get(format!("{}/abuse", app.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("form: {e}"));
+        let t = token(&page.text().await.unwrap_or_default());
+        let res = client
+            .post(format!("{}/abuse", app.url))
+            .form(&[
+                ("content", text(&g["id"])),
+                ("category", "other".into()),
+                ("description", "x".into()),
+                ("t", t),
+            ])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("form: {e}"));
+        assert_eq!(res.status(), 429);
+        app.post("/v1/abuse_reports", &key, report)
+            .await
+            .expect(201);
+        assert_eq!(
+            admin(&db, &["abuse", "list"]).as_array().map(Vec::len),
+            Some(4)
+        );
+        app.stop().await;
+    }
+);
