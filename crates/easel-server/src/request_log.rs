@@ -81,7 +81,9 @@ impl RequestLog {
     }
 
     fn start(self: &Arc<Self>) {
-        if !self.started.swap(true, Ordering::AcqRel) {
+        // A plain load first: every request passes here, and a swap would write the
+        // shared flag each time.
+        if !self.started.load(Ordering::Acquire) && !self.started.swap(true, Ordering::AcqRel) {
             tokio::spawn(Arc::clone(self).write());
         }
     }
