@@ -96,6 +96,10 @@ pub mod action {
     pub const END_USER_UNBLOCKED: &str = "end_user.unblocked";
     pub const ABUSE_REPORT_RECEIVED: &str = "abuse_report.received";
     pub const ABUSE_REPORT_RESOLVED: &str = "abuse_report.resolved";
+    pub const WEBHOOK_ENDPOINT_CREATED: &str = "webhook_endpoint.created";
+    pub const WEBHOOK_ENDPOINT_UPDATED: &str = "webhook_endpoint.updated";
+    pub const WEBHOOK_ENDPOINT_DELETED: &str = "webhook_endpoint.deleted";
+    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook_endpoint.secret_rotated";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

@@ -32,6 +32,7 @@ pub enum IdKind {
     Strike,
     AbuseReport,
     RequestLog,
+    WebhookEndpoint,
 }
 
 impl IdKind {
@@ -52,6 +53,7 @@ impl IdKind {
             IdKind::Strike => "strk",
             IdKind::AbuseReport => "abr",
             IdKind::RequestLog => "rlog",
+            IdKind::WebhookEndpoint => "whk",
         }
     }
 

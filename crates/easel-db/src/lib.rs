@@ -18,6 +18,7 @@ pub mod moderation;
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use model::*;
 pub use moderation::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use webhooks::*;
 
 /// Result of a store call.
 pub type DbResult<T> = Result<T, DbError>;
@@ -492,6 +494,60 @@ pub trait ModerationStore: Send + Sync {
     async fn purge_request_logs(&self, before: i64, limit: i64) -> DbResult<u64>;
 }
 
+/// Webhook endpoints, scoped to their account and mode (others' are `NotFound`, like
+/// deleted ones). Every change is audited.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Creates an endpoint with its secret.
+    async fn create_webhook_endpoint(
+        &self,
+        new: NewWebhookEndpoint,
+        audit: AuditContext,
+    ) -> DbResult<WebhookEndpoint>;
+    /// One endpoint.
+    async fn get_webhook_endpoint(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+    ) -> DbResult<WebhookEndpoint>;
+    /// Endpoints, newest first.
+    async fn list_webhook_endpoints(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        page: Page,
+    ) -> DbResult<Vec<WebhookEndpoint>>;
+    /// Changes an endpoint; re-enabling clears its disabled state and failure streak.
+    async fn update_webhook_endpoint(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+        patch: WebhookEndpointPatch,
+        audit: AuditContext,
+    ) -> DbResult<WebhookEndpoint>;
+    /// Deletes an endpoint (kept for its delivery log, never listed or delivered to).
+    async fn delete_webhook_endpoint(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+        audit: AuditContext,
+    ) -> DbResult<WebhookEndpoint>;
+    /// Replaces the secret; the old one keeps signing until `previous_until` (ms; a time
+    /// not after `audit.now` ends it at once).
+    async fn rotate_webhook_secret(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+        secret: &str,
+        previous_until: i64,
+        audit: AuditContext,
+    ) -> DbResult<WebhookEndpoint>;
+}
+
 /// Schema migrations; the one part that differs wholly between dialects.
 #[async_trait]
 pub trait MigrationStore: Send + Sync {
@@ -514,6 +570,7 @@ pub trait Store:
     + IdempotencyStore
     + InvoiceStore
     + ModerationStore
+    + WebhookStore
     + SystemStore
     + MigrationStore
 {
@@ -528,6 +585,7 @@ impl<T> Store for T where
         + IdempotencyStore
         + InvoiceStore
         + ModerationStore
+        + WebhookStore
         + SystemStore
         + MigrationStore
 {

@@ -356,3 +356,16 @@ pub const REQUEST_LOG_COLUMNS: &str = "SELECT id, request_id, account_id, mode, 
 /// `$1` is the id floor of the cutoff time: ids sort by time (see `IdKind::floor`).
 pub const PURGE_REQUEST_LOG: &str = "DELETE FROM request_log WHERE id IN \
      (SELECT id FROM request_log WHERE id < $1 ORDER BY id LIMIT $2)";
+
+// Webhook endpoints.
+
+pub const WEBHOOK_ENDPOINT_COLUMNS: &str = "SELECT id, account_id, mode, url, description, enabled_events, secret, \
+     previous_secret, previous_secret_expires_at, disabled_at, disabled_reason, failing_since, created_at, \
+     updated_at FROM webhook_endpoints";
+
+pub const INSERT_WEBHOOK_ENDPOINT: &str = "INSERT INTO webhook_endpoints (id, account_id, mode, url, description, \
+     enabled_events, secret, disabled_at, disabled_reason, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
+
+pub const UPDATE_WEBHOOK_ENDPOINT: &str = "UPDATE webhook_endpoints SET url = $2, description = $3, \
+     enabled_events = $4, disabled_at = $5, disabled_reason = $6, failing_since = $7, updated_at = $8 WHERE id = $1";

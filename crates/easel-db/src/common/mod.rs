@@ -28,4 +28,7 @@ pub(crate) mod invoice_store;
 mod moderation_store;
 pub(crate) mod invoice_rows;
 pub(crate) mod moderation_rows;
+#[macro_use]
+mod webhook_store;
 pub(crate) mod rows;
+pub(crate) mod webhook_rows;

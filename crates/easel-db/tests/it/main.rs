@@ -21,3 +21,4 @@ mod members;
 mod migrations;
 mod moderation;
 mod states;
+mod webhooks;
