@@ -674,4 +674,68 @@ mod tests {
         c.moderation.output.hook_token = "do_not_log".into();
         assert!(!format!("{c:?}").contains("do_not_log"));
     }
+
+    #[test]
+    fn moderation_and_compliance_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(validate(&base), Ok(()));
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        let bad_regex = |c: &mut crate::config::Config| {
+            let rules = easel_moderation::CategoryRules {
+                regexes: vec!["(unclosed".into()],
+                ..Default::default()
+            };
+            c.moderation.input.categories.insert("fraud".into(), rules);
+        };
+        type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
+        let cases: [(Tweak, &str); 8] = [
+            (&bad_regex, "moderation.input"),
+            (
+                &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
+                "moderation.input",
+            ),
+            (
+                &|c| c.moderation.classifier.url = "ftp://x".into(),
+                "moderation.classifier.url",
+            ),
+            (
+                &|c| c.moderation.classifier.timeout_ms = 0,
+                "moderation.classifier.timeout_ms",
+            ),
+            (
+                &|c| {
+                    c.moderation
+                        .classifier
+                        .thresholds
+                        .insert("hate".into(), 1.5);
+                },
+                "moderation.classifier.thresholds.hate",
+            ),
+            (
+                &|c| c.request_log.retention_days = 29,
+                "request_log.retention_days",
+            ),
+            (&|c| c.abuse.response_hours = 0, "abuse.response_hours"),
+            (&|c| c.mail.from = "nobody".into(), "mail.from"),
+        ];
+        for (tweak, key) in cases {
+            assert_eq!(check(tweak).as_deref(), Some(key));
+        }
+        assert_eq!(
+            check(&|c| c.request_log.retention_days = 30),
+            None,
+            "30 days is the floor"
+        );
+    }
+
+    #[test]
+    fn the_classifier_key_is_not_printed() {
+        let mut c = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        c.moderation.classifier.api_key = "sk-do-not-log".into();
+        assert!(!format!("{c:?}").contains("do-not-log"));
+    }
 }
