@@ -185,16 +185,30 @@ pub fn denied(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// The deny tables, parsed once (every delivery checks every address it resolves).
+static DENIED_V4: std::sync::LazyLock<Vec<(ipnet::Ipv4Net, &'static str)>> =
+    std::sync::LazyLock::new(|| {
+        DENY_V4
+            .iter()
+            .filter_map(|(net, why)| net.parse().ok().map(|n| (n, *why)))
+            .collect()
+    });
+static DENIED_V6: std::sync::LazyLock<Vec<(ipnet::Ipv6Net, &'static str)>> =
+    std::sync::LazyLock::new(|| {
+        DENY_V6
+            .iter()
+            .filter_map(|(net, why)| net.parse().ok().map(|n| (n, *why)))
+            .collect()
+    });
+
 fn denied_v4(ip: Ipv4Addr) -> Option<&'static str> {
     if ip.is_broadcast() {
         return Some("broadcast");
     }
-    DENY_V4.iter().find_map(|(net, why)| {
-        net.parse::<ipnet::Ipv4Net>()
-            .ok()
-            .filter(|n| n.contains(&ip))
-            .map(|_| *why)
-    })
+    DENIED_V4
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 fn denied_v6(ip: Ipv6Addr) -> Option<&'static str> {
@@ -210,17 +224,21 @@ fn denied_v6(ip: Ipv6Addr) -> Option<&'static str> {
             _ => "not global unicast",
         });
     }
-    DENY_V6.iter().find_map(|(net, why)| {
-        net.parse::<ipnet::Ipv6Net>()
-            .ok()
-            .filter(|n| n.contains(&ip))
-            .map(|_| *why)
-    })
+    DENIED_V6
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 /// Whether a resolved address may be connected to for `target`.
 pub fn check_address(target: &Target, ip: IpAddr, allow: &Allowances) -> Result<(), Refusal> {
-    if target.private_ok || allow.address(ip) {
+    vet_address(ip, target.private_ok, allow)
+}
+
+/// The one address rule: public addresses pass; denied ones only for a target that may
+/// reach private space, or inside an allow-listed range.
+fn vet_address(ip: IpAddr, private_ok: bool, allow: &Allowances) -> Result<(), Refusal> {
+    if private_ok || allow.address(ip) {
         return Ok(());
     }
     match denied(ip) {
@@ -264,15 +282,10 @@ impl GuardedResolver {
         let private_ok = self.allow.host(&host);
         for addr in &addrs {
             let ip = addr.ip();
-            if private_ok
-                || self.allow.address(ip)
-                || (self.loopback_names && named_loopback && is_loopback(ip))
-            {
+            if self.loopback_names && named_loopback && is_loopback(ip) {
                 continue;
             }
-            if let Some(why) = denied(ip) {
-                return Err(Refusal::Address(ip, why));
-            }
+            vet_address(ip, private_ok, &self.allow)?;
         }
         Ok(addrs)
     }
@@ -295,6 +308,12 @@ mod tests {
 
     fn live(url: &str) -> Result<Target, Refusal> {
         check_url(url, false, &Allowances::default())
+    }
+
+    #[test]
+    fn every_deny_range_parses() {
+        assert_eq!(DENIED_V4.len(), DENY_V4.len());
+        assert_eq!(DENIED_V6.len(), DENY_V6.len());
     }
 
     #[test]
