@@ -24,13 +24,17 @@ pub struct ListParams {
 impl ListParams {
     /// Validates the parameters into a store page.
     pub fn page(&self, id_kind: easel_core::ids::IdKind) -> ApiResult<easel_db::Page> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("`limit` must be between 1 and {MAX_LIMIT}."),
-            ));
-        }
+        self.page_up_to(id_kind, DEFAULT_LIMIT, MAX_LIMIT)
+    }
+
+    /// The same with another default and largest page (exports).
+    pub fn page_up_to(
+        &self,
+        id_kind: easel_core::ids::IdKind,
+        default: u32,
+        max: u32,
+    ) -> ApiResult<easel_db::Page> {
+        let limit = check_limit(self.limit, default, max)?;
         if let Some(cursor) = &self.starting_after
             && !id_kind.is_valid(cursor)
         {
@@ -47,6 +51,18 @@ impl ListParams {
             starting_after: self.starting_after.clone(),
         })
     }
+}
+
+/// `limit`, or `default`; refused unless between 1 and `max`.
+pub fn check_limit(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("`limit` must be between 1 and {max}."),
+        ));
+    }
+    Ok(limit)
 }
 
 /// A page of objects: `{"object": "list", "data": [...], "has_more", "next_cursor"}`.

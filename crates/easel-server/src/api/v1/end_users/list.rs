@@ -8,9 +8,9 @@ use serde::Deserialize;
 use super::dto::EndUserObject;
 use crate::api::v1::tags;
 use crate::app::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::http::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::{Caller, Query};
-use crate::http::pagination::{DEFAULT_LIMIT, List, MAX_LIMIT};
+use crate::http::pagination::{DEFAULT_LIMIT, List, MAX_LIMIT, check_limit};
 use crate::services::generations::check_user;
 
 /// `?limit=&starting_after=&blocked=`
@@ -49,13 +49,7 @@ pub async fn list_end_users(
     Query(params): Query<EndUserParams>,
 ) -> ApiResult<Json<List<EndUserObject>>> {
     caller.require(Scope::LogsRead)?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("`limit` must be between 1 and {MAX_LIMIT}."),
-        ));
-    }
+    let limit = check_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     if let Some(cursor) = &params.starting_after {
         check_user("starting_after", cursor)?;
     }

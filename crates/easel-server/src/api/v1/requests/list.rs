@@ -121,26 +121,14 @@ pub async fn list_requests(
 ) -> ApiResult<Response> {
     caller.require(Scope::LogsRead)?;
     let csv = crate::http::csv::wanted(params.format.as_deref(), &headers)?;
+    let list_params = ListParams {
+        limit: params.limit,
+        starting_after: params.starting_after.clone(),
+    };
     let page = if csv {
-        let limit = params.limit.unwrap_or(1000);
-        if !(1..=MAX_EXPORT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("`limit` must be between 1 and {MAX_EXPORT} for CSV."),
-            ));
-        }
-        ListParams {
-            limit: Some(1),
-            starting_after: params.starting_after.clone(),
-        }
-        .page(IdKind::RequestLog)
-        .map(|p| easel_db::Page { limit, ..p })?
+        list_params.page_up_to(IdKind::RequestLog, 1000, MAX_EXPORT)?
     } else {
-        ListParams {
-            limit: params.limit,
-            starting_after: params.starting_after.clone(),
-        }
-        .page(IdKind::RequestLog)?
+        list_params.page(IdKind::RequestLog)?
     };
     let filter = filter(&params)?;
     // This node's latest entries first, so a developer always sees their own requests.
