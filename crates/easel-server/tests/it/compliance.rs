@@ -18,6 +18,13 @@ fn image(prompt: &str, user: &str) -> Value {
     json!({"model": "sandbox-image", "prompt": prompt, "width": 256, "height": 256, "user": user})
 }
 
+/// How many logged requests `GET <path>` lists.
+async fn logged(app: &TestApp, key: &str, path: &str) -> usize {
+    app.get(path, key).await.expect(200).body["data"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 /// A live key of the account's owner with one scope.
 async fn logs_key(app: &TestApp, account_id: &str, scope: &str) -> String {
     let members = app
@@ -249,24 +256,12 @@ both_backends!(
         assert!(!raw.contains("secret prompt words"));
 
         // Filters.
-        let failed = app
-            .get("/v1/requests?failed=true", &key)
-            .await
-            .expect(200)
-            .body;
-        assert_eq!(failed["data"].as_array().map(Vec::len), Some(2));
-        let bob = app
-            .get("/v1/requests?user=bob", &key)
-            .await
-            .expect(200)
-            .body;
-        assert_eq!(bob["data"].as_array().map(Vec::len), Some(1));
-        let posts = app
-            .get("/v1/requests?method=post&status=202", &key)
-            .await
-            .expect(200)
-            .body;
-        assert_eq!(posts["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(logged(&app, &key, "/v1/requests?failed=true").await, 2);
+        assert_eq!(logged(&app, &key, "/v1/requests?user=bob").await, 1);
+        assert_eq!(
+            logged(&app, &key, "/v1/requests?method=post&status=202").await,
+            1
+        );
         let future = now_ms() / 1000 + 3600;
         let none = app
             .get(&format!("/v1/requests?since={future}"), &key)
@@ -281,35 +276,25 @@ both_backends!(
                 .is_some_and(|d| d.iter().all(|e| e["livemode"] == false))
         );
         // Pages.
-        let first = app
-            .get("/v1/requests?limit=2&path=/v1/account", &key)
-            .await
-            .expect(200)
-            .body;
-        assert_eq!(first["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            logged(&app, &key, "/v1/requests?limit=2&path=/v1/account").await,
+            1
+        );
 
         // CSV export.
         let res = app
-            .send(
-                app.raw(reqwest::Method::GET, "/v1/requests?format=csv&user=alice")
-                    .bearer_auth(&key),
-            )
-            .await;
-        assert_eq!(res.status, 200);
-        assert!(
-            res.headers["content-type"]
-                .to_str()
-                .is_ok_and(|v| v.starts_with("text/csv"))
-        );
-        let csv = reqwest::Client::new()
-            .get(format!("{}/v1/requests?format=csv&user=alice", app.url))
+            .raw(reqwest::Method::GET, "/v1/requests?format=csv&user=alice")
             .bearer_auth(&key)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("csv: {e}"))
-            .text()
-            .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("csv: {e}"));
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|v| v.starts_with("text/csv"))
+        );
+        let csv = res.text().await.unwrap_or_default();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
