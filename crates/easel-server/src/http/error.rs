@@ -49,6 +49,13 @@ macro_rules! error_codes {
                 }
             }
 
+            /// The wire spelling (the same as serde's).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$code => stringify!($code),)*
+                }
+            }
+
             /// The broad class of this code.
             pub fn error_type(self) -> ErrorType {
                 match self {
@@ -320,6 +327,20 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn codes_spell_as_serde_does() {
+        for code in [
+            super::ErrorCode::content_policy_violation,
+            super::ErrorCode::end_user_blocked,
+            super::ErrorCode::parameter_invalid,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).ok(),
+                Some(serde_json::json!(code.as_str()))
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -76,8 +76,7 @@ fn log_request(
     let error_code = response
         .extensions()
         .get::<PendingError>()
-        .and_then(|e| serde_json::to_value(e.code).ok())
-        .and_then(|v| v.as_str().map(str::to_string));
+        .map(|e| e.code.as_str().to_string());
     app.request_log.record(easel_db::RequestLogEntry {
         id: easel_core::ids::IdKind::RequestLog.generate(),
         request_id: caller.request_id.clone(),
