@@ -100,6 +100,8 @@ pub mod action {
     pub const WEBHOOK_ENDPOINT_UPDATED: &str = "webhook_endpoint.updated";
     pub const WEBHOOK_ENDPOINT_DELETED: &str = "webhook_endpoint.deleted";
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook_endpoint.secret_rotated";
+    pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
+    pub const WEBHOOK_DELIVERY_REPLAYED: &str = "webhook_delivery.replayed";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

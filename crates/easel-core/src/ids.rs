@@ -33,6 +33,8 @@ pub enum IdKind {
     AbuseReport,
     RequestLog,
     WebhookEndpoint,
+    WebhookDelivery,
+    WebhookAttempt,
 }
 
 impl IdKind {
@@ -54,6 +56,8 @@ impl IdKind {
             IdKind::AbuseReport => "abr",
             IdKind::RequestLog => "rlog",
             IdKind::WebhookEndpoint => "whk",
+            IdKind::WebhookDelivery => "whd",
+            IdKind::WebhookAttempt => "wha",
         }
     }
 

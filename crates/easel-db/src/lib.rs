@@ -546,6 +546,63 @@ pub trait WebhookStore: Send + Sync {
         previous_until: i64,
         audit: AuditContext,
     ) -> DbResult<WebhookEndpoint>;
+    /// Due, unleased pending deliveries, oldest due first, as (delivery, endpoint) ids; at
+    /// most `limit`, skipping the endpoints in `skip` (those this node already has enough
+    /// attempts in flight to). A read: [`WebhookStore::claim_webhook_deliveries`] takes them.
+    async fn due_webhook_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+        skip: &[String],
+    ) -> DbResult<Vec<(String, String)>>;
+    /// Leases those of `ids` still due and unleased to `worker` until `lease_until`, with
+    /// what sending needs. Of several nodes claiming one delivery, exactly one gets it.
+    async fn claim_webhook_deliveries(
+        &self,
+        ids: &[String],
+        worker: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> DbResult<Vec<DeliveryTask>>;
+    /// Records an attempt and moves the delivery on (succeeded, retry, failed), in one
+    /// transaction with the endpoint's failure streak: a failure that finds the endpoint
+    /// failing for `disable_after_ms` (or a 410) disables it, fails its pending deliveries,
+    /// and writes the `webhook_endpoint.disabled` event and audit entry.
+    async fn record_webhook_attempt(&self, outcome: AttemptOutcome) -> DbResult<AttemptRecorded>;
+    /// Ends a leased delivery without sending it (endpoint disabled or deleted, account
+    /// terminated): failed, with `reason` as its last error.
+    async fn abandon_webhook_delivery(
+        &self,
+        id: &str,
+        worker: &str,
+        reason: &str,
+        now: i64,
+    ) -> DbResult<()>;
+    /// One delivery with its attempts.
+    async fn get_webhook_delivery(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+    ) -> DbResult<WebhookDelivery>;
+    /// An endpoint's deliveries with their attempts, newest first.
+    async fn list_webhook_deliveries(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        endpoint_id: &str,
+        page: Page,
+    ) -> DbResult<Vec<WebhookDelivery>>;
+    /// Asks for an attempt now: a pending delivery's next attempt moves to `audit.now`; an
+    /// ended one becomes pending for one manual attempt. A delivery being attempted right
+    /// now is left as it is. Audited as `webhook_delivery.replayed`.
+    async fn replay_webhook_delivery(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        id: &str,
+        audit: AuditContext,
+    ) -> DbResult<WebhookDelivery>;
 }
 
 /// Schema migrations; the one part that differs wholly between dialects.

@@ -25,6 +25,9 @@ impl PgStore {
     /// Rows per request-log insert statement: a batch of n rows is written as 64-row
     /// statements, then at most one each of 32, 16 … 1 (one round trip per statement, each
     /// size prepared once and kept in the statement cache).
+    /// An event and its webhook deliveries: one statement with a data-modifying CTE, so webhooks add no round trip.
+    const INSERT_EVENT: &'static [&'static str] = &[crate::sql::PG_INSERT_EVENT_WITH_DELIVERIES];
+
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[64, 32, 16, 8, 4, 2, 1];
 
     /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options)

@@ -369,3 +369,79 @@ pub const INSERT_WEBHOOK_ENDPOINT: &str = "INSERT INTO webhook_endpoints (id, ac
 
 pub const UPDATE_WEBHOOK_ENDPOINT: &str = "UPDATE webhook_endpoints SET url = $2, description = $3, \
      enabled_events = $4, disabled_at = $5, disabled_reason = $6, failing_since = $7, updated_at = $8 WHERE id = $1";
+
+/// The outbox half of an event insert, bound like [`INSERT_EVENT`] ($5, the data, unused):
+/// one pending delivery per enabled endpoint of the account and mode subscribed to the
+/// type. `{id}` is the dialect's expression for a delivery id (`whd_`, the event id's time
+/// part, 16 random hex digits); `{contains}` its test that `$4` is one of an endpoint's
+/// comma-bracketed types.
+macro_rules! insert_event_deliveries {
+    ($id:literal, $contains:literal) => {
+        concat!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, account_id, mode, event_id, event_type, \
+             state, attempts, manual, next_attempt_at, locked_until, created_at, updated_at) \
+             SELECT ",
+            $id,
+            ", e.id, $2, $3, $1, $4, 'pending', 0, FALSE, $6, 0, $6, $6 FROM webhook_endpoints e \
+             WHERE e.account_id = $2 AND e.mode = $3 AND e.deleted_at IS NULL AND e.disabled_at IS NULL \
+             AND (e.enabled_events = '*' OR ",
+            $contains,
+            ")"
+        )
+    };
+}
+
+/// SQLite: deliveries for an event, a second statement after [`INSERT_EVENT`].
+pub const SQLITE_INSERT_EVENT_DELIVERIES: &str = insert_event_deliveries!(
+    "'whd_' || substr($1, 5, 10) || lower(hex(randomblob(8)))",
+    "instr(e.enabled_events, ',' || $4 || ',') > 0"
+);
+
+/// PostgreSQL: the event and its deliveries in one statement (one round trip, as before
+/// webhooks existed).
+pub const PG_INSERT_EVENT_WITH_DELIVERIES: &str = concat!(
+    "WITH event AS (INSERT INTO events (id, account_id, mode, type, data, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)) ",
+    insert_event_deliveries!(
+        "'whd_' || substr($1, 5, 10) || substr(md5(random()::text), 1, 16)",
+        "strpos(e.enabled_events, ',' || $4 || ',') > 0"
+    )
+);
+
+/// An endpoint, deleted or not, with its account's state (what a delivery must check).
+pub const WEBHOOK_ENDPOINT_STATE: &str = "SELECT e.id, e.account_id, e.mode, e.url, e.description, \
+     e.enabled_events, e.secret, e.previous_secret, e.previous_secret_expires_at, e.disabled_at, \
+     e.disabled_reason, e.failing_since, e.created_at, e.updated_at, e.deleted_at IS NOT NULL AS deleted, \
+     a.state AS account_state FROM webhook_endpoints e JOIN accounts a ON a.id = e.account_id";
+
+pub const WEBHOOK_DELIVERY_COLUMNS: &str = "id, endpoint_id, account_id, mode, event_id, event_type, state, \
+     attempts, manual, next_attempt_at, locked_until, last_attempt_at, last_status, last_error, created_at, updated_at";
+
+pub const WEBHOOK_ATTEMPT_COLUMNS: &str = "SELECT id, delivery_id, attempted_at, status_code, latency_ms, \
+     response_body, error, manual FROM webhook_attempts";
+
+pub const INSERT_WEBHOOK_ATTEMPT: &str = "INSERT INTO webhook_attempts (id, delivery_id, attempted_at, \
+     status_code, latency_ms, response_body, error, manual) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Moves a leased delivery on after an attempt: `$2` state, `$3` attempts made, `$4` next
+/// attempt, `$5` manual flag; only while `$9` still holds the lease.
+pub const WEBHOOK_DELIVERY_ATTEMPTED: &str = "UPDATE webhook_deliveries SET state = $2, attempts = $3, \
+     next_attempt_at = $4, manual = $5, last_attempt_at = $6, last_status = $7, last_error = $8, \
+     locked_until = 0, locked_by = NULL, updated_at = $6 WHERE id = $1 AND locked_by = $9 AND state = 'pending'";
+
+/// The circuit breaker: an endpoint's other due, unleased deliveries wait until `$2`.
+pub const HOLD_ENDPOINT_DELIVERIES: &str = "UPDATE webhook_deliveries SET next_attempt_at = $2 \
+     WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at < $2 AND locked_until <= $3";
+
+/// Fails every pending delivery of a disabled endpoint (`$2` the reason); ones in flight
+/// are left to their attempt, which finds the endpoint disabled next time.
+pub const FAIL_ENDPOINT_DELIVERIES: &str = "UPDATE webhook_deliveries SET state = 'failed', last_error = $2, \
+     locked_until = 0, locked_by = NULL, updated_at = $3 WHERE endpoint_id = $1 AND state = 'pending' AND locked_until <= $3";
+
+/// `$from, $from+1, …` for an `IN (…)` list of `n` values.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

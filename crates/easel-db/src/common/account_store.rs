@@ -83,7 +83,8 @@ macro_rules! impl_account_store {
                 Ok(account)
             }
 
-            /// Inside a write transaction: appends an event (`evt_…`) for an account and mode.
+            /// Inside a write transaction: appends an event (`evt_…`) for an account and mode,
+            /// with a pending webhook delivery for each endpoint subscribed to it.
             pub(crate) async fn insert_event_row(
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 account_id: &str,
@@ -92,15 +93,21 @@ macro_rules! impl_account_store {
                 data: &serde_json::Value,
                 now: i64,
             ) -> $crate::DbResult<()> {
-                sqlx::query($crate::sql::INSERT_EVENT)
-                    .bind(easel_core::ids::IdKind::Event.generate())
-                    .bind(account_id)
-                    .bind(mode)
-                    .bind(event_type)
-                    .bind(data.to_string())
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
+                // Each statement takes the same six parameters; the webhook outbox rows
+                // go in with the event (see `Self::INSERT_EVENT`).
+                let id = easel_core::ids::IdKind::Event.generate();
+                let data = data.to_string();
+                for sql in Self::INSERT_EVENT {
+                    sqlx::query(sql)
+                        .bind(&id)
+                        .bind(account_id)
+                        .bind(mode)
+                        .bind(event_type)
+                        .bind(&data)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 Ok(())
             }
 

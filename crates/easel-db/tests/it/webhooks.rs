@@ -181,3 +181,475 @@ both_backends!(
         );
     }
 );
+
+/// A `credits.granted` event (in live mode) at `now`.
+async fn grant_event(store: &std::sync::Arc<dyn easel_db::Store>, account_id: &str, now: i64) {
+    let mut audit = support::audit_at(now);
+    audit.now = now;
+    store
+        .add_credits(easel_db::NewCredit {
+            account_id: account_id.into(),
+            mode: Mode::Live,
+            entry_type: easel_core::credits::LedgerType::Purchase,
+            amount: 100,
+            reference: None,
+            reason: None,
+            audit,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("grant: {e}"));
+}
+
+fn outcome(
+    delivery_id: &str,
+    worker: &str,
+    at: i64,
+    succeeded: bool,
+    retry_at: Option<i64>,
+) -> easel_db::AttemptOutcome {
+    easel_db::AttemptOutcome {
+        delivery_id: delivery_id.into(),
+        worker: worker.into(),
+        attempted_at: at,
+        status_code: Some(if succeeded { 200 } else { 500 }),
+        latency_ms: 12,
+        response_body: Some("ok".into()),
+        error: (!succeeded).then(|| "HTTP 500".to_string()),
+        succeeded,
+        retry_at,
+        hold_others_until: None,
+        disable_after_ms: 1_000_000,
+        gone: false,
+    }
+}
+
+both_backends!(
+    events_become_deliveries_that_are_claimed_once_retried_and_replayed,
+    |db: TestDb| async move {
+        use easel_db::{AttemptRecorded, DeliveryState};
+        let store = support::store(&db).await;
+        let (a, _) = support::account(&store, "outbox@acme.test").await;
+        let (b, _) = support::account(&store, "stranger@acme.test").await;
+        let create = |mode, events, enabled| {
+            let store = store.clone();
+            let mut new = new_endpoint(&a.id, mode, events);
+            new.enabled = enabled;
+            async move {
+                store
+                    .create_webhook_endpoint(new, support::audit_at(1_000))
+                    .await
+                    .unwrap_or_else(|e| panic!("create: {e}"))
+            }
+        };
+        let only = |t: &str| EnabledEvents::Only(vec![t.to_string(), "invoice.created".into()]);
+        let all = create(Mode::Live, EnabledEvents::All, true).await;
+        let granted = create(Mode::Live, only("credits.granted"), true).await;
+        let other_type = create(Mode::Live, only("generation.succeeded"), true).await;
+        let test_mode = create(Mode::Test, EnabledEvents::All, true).await;
+        let disabled = create(Mode::Live, EnabledEvents::All, false).await;
+        let deleted = create(Mode::Live, EnabledEvents::All, true).await;
+        store
+            .delete_webhook_endpoint(&a.id, Mode::Live, &deleted.id, support::audit_at(1_500))
+            .await
+            .unwrap_or_else(|e| panic!("delete: {e}"));
+
+        grant_event(&store, &a.id, 2_000).await;
+        let mut due = store
+            .due_webhook_deliveries(2_000, 100, &[])
+            .await
+            .unwrap_or_else(|e| panic!("due: {e}"));
+        due.sort_by(|x, y| x.1.cmp(&y.1));
+        let mut want = vec![all.id.clone(), granted.id.clone()];
+        want.sort();
+        assert_eq!(due.iter().map(|d| d.1.clone()).collect::<Vec<_>>(), want);
+        for (id, _) in &due {
+            assert!(
+                easel_core::ids::IdKind::WebhookDelivery.is_valid(id),
+                "{id}"
+            );
+        }
+        for unwanted in [&other_type, &test_mode, &disabled, &deleted] {
+            assert!(due.iter().all(|d| d.1 != unwanted.id), "{unwanted:?}");
+        }
+        assert!(
+            store
+                .due_webhook_deliveries(1_999, 100, &[])
+                .await
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let skipped = store
+            .due_webhook_deliveries(2_000, 100, std::slice::from_ref(&all.id))
+            .await
+            .unwrap_or_else(|e| panic!("due: {e}"));
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].1, granted.id);
+
+        // Two nodes race for the same deliveries: each is claimed exactly once.
+        let ids: Vec<String> = due.iter().map(|d| d.0.clone()).collect();
+        let (one, two) = tokio::join!(
+            store.claim_webhook_deliveries(&ids, "node-1", 2_000, 32_000),
+            store.claim_webhook_deliveries(&ids, "node-2", 2_000, 32_000),
+        );
+        let (one, two) = (one.unwrap_or_default(), two.unwrap_or_default());
+        assert_eq!(one.len() + two.len(), 2, "{one:?} {two:?}");
+        let mut tasks = one.clone();
+        tasks.extend(two.clone());
+        let worker_of = |id: &str| {
+            if one.iter().any(|t| t.delivery.id == id) {
+                "node-1"
+            } else {
+                "node-2"
+            }
+        };
+        assert!(
+            store
+                .due_webhook_deliveries(2_000, 100, &[])
+                .await
+                .unwrap_or_default()
+                .is_empty(),
+            "leased"
+        );
+        let task = tasks
+            .iter()
+            .find(|t| t.endpoint.id == all.id)
+            .unwrap_or_else(|| panic!("no task for the catch-all endpoint"));
+        let data: serde_json::Value =
+            serde_json::from_str(&task.event_data).unwrap_or_else(|e| panic!("data: {e}"));
+        assert_eq!(data["amount"], 100, "{data}");
+        assert_eq!(
+            (
+                task.event_created_at,
+                task.account_state.as_str(),
+                task.endpoint_deleted
+            ),
+            (2_000, "active", false)
+        );
+        assert_eq!(task.delivery.event_type, "credits.granted");
+        let d = &task.delivery;
+        let w = worker_of(&d.id);
+
+        // A failure schedules a retry and starts the endpoint's failure streak; a node
+        // that lost the lease writes nothing.
+        let lost = store
+            .record_webhook_attempt(outcome(&d.id, "node-9", 2_100, true, None))
+            .await
+            .unwrap_or_else(|e| panic!("record: {e}"));
+        assert_eq!(lost, AttemptRecorded::LeaseLost);
+        let recorded = store
+            .record_webhook_attempt(outcome(&d.id, w, 2_100, false, Some(7_100)))
+            .await
+            .unwrap_or_else(|e| panic!("record: {e}"));
+        assert_eq!(recorded, AttemptRecorded::Recorded);
+        let after = store
+            .get_webhook_delivery(&a.id, Mode::Live, &d.id)
+            .await
+            .unwrap_or_else(|e| panic!("get: {e}"));
+        assert_eq!(
+            (
+                after.state,
+                after.attempts,
+                after.next_attempt_at,
+                after.last_status
+            ),
+            (DeliveryState::Pending, 1, Some(7_100), Some(500))
+        );
+        assert_eq!(after.attempt_log.len(), 1);
+        assert_eq!(after.attempt_log[0].error.as_deref(), Some("HTTP 500"));
+        let e = store
+            .get_webhook_endpoint(&a.id, Mode::Live, &all.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.failing_since, Some(2_100));
+        support::assert_not_found(store.get_webhook_delivery(&b.id, Mode::Live, &d.id).await);
+        support::assert_not_found(store.get_webhook_delivery(&a.id, Mode::Test, &d.id).await);
+        assert!(
+            store
+                .due_webhook_deliveries(7_099, 100, &[])
+                .await
+                .unwrap_or_default()
+                .iter()
+                .all(|x| x.0 != d.id)
+        );
+
+        // The retry succeeds: the streak ends.
+        let again = store
+            .claim_webhook_deliveries(std::slice::from_ref(&d.id), "node-3", 7_100, 37_100)
+            .await
+            .unwrap_or_else(|e| panic!("claim: {e}"));
+        assert_eq!(again.len(), 1);
+        store
+            .record_webhook_attempt(outcome(&d.id, "node-3", 7_200, true, None))
+            .await
+            .unwrap_or_else(|e| panic!("record: {e}"));
+        let done = store
+            .get_webhook_delivery(&a.id, Mode::Live, &d.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (done.state, done.attempts, done.next_attempt_at),
+            (DeliveryState::Succeeded, 2, None)
+        );
+        let e = store
+            .get_webhook_endpoint(&a.id, Mode::Live, &all.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(e.failing_since, None);
+
+        // A replay of the ended delivery: one manual attempt, which fails without
+        // starting a new schedule or counting as a scheduled attempt.
+        let replayed = store
+            .replay_webhook_delivery(&a.id, Mode::Live, &d.id, support::audit_at(8_000))
+            .await
+            .unwrap_or_else(|e| panic!("replay: {e}"));
+        assert_eq!(
+            (replayed.state, replayed.manual, replayed.next_attempt_at),
+            (DeliveryState::Pending, true, Some(8_000))
+        );
+        store
+            .claim_webhook_deliveries(std::slice::from_ref(&d.id), "node-3", 8_000, 38_000)
+            .await
+            .unwrap_or_else(|e| panic!("claim: {e}"));
+        store
+            .record_webhook_attempt(outcome(&d.id, "node-3", 8_100, false, Some(13_100)))
+            .await
+            .unwrap_or_else(|e| panic!("record: {e}"));
+        let ended = store
+            .get_webhook_delivery(&a.id, Mode::Live, &d.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (ended.state, ended.attempts, ended.manual),
+            (DeliveryState::Failed, 2, false)
+        );
+        assert_eq!(
+            ended
+                .attempt_log
+                .iter()
+                .map(|x| (x.manual, x.status_code))
+                .collect::<Vec<_>>(),
+            [(false, Some(500)), (false, Some(200)), (true, Some(500))]
+        );
+        let mut raw = support::Raw::connect(&db).await;
+        assert_eq!(
+            raw.audit_rows(&a.id, action::WEBHOOK_DELIVERY_REPLAYED)
+                .await,
+            1
+        );
+
+        // The log lists an endpoint's deliveries with their attempts, only to its owner.
+        let log = store
+            .list_webhook_deliveries(&a.id, Mode::Live, &all.id, Page::first(10))
+            .await
+            .unwrap_or_else(|e| panic!("list: {e}"));
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].attempt_log.len(), 3);
+        support::assert_not_found(
+            store
+                .list_webhook_deliveries(&b.id, Mode::Live, &all.id, Page::first(10))
+                .await,
+        );
+
+        // Abandoning (the endpoint went away) fails a delivery without an attempt.
+        let other = tasks
+            .iter()
+            .find(|t| t.endpoint.id == granted.id)
+            .unwrap_or_else(|| panic!("no task"));
+        store
+            .abandon_webhook_delivery(
+                &other.delivery.id,
+                worker_of(&other.delivery.id),
+                "the endpoint was deleted",
+                9_000,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("abandon: {e}"));
+        let gone = store
+            .get_webhook_delivery(&a.id, Mode::Live, &other.delivery.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                gone.state,
+                gone.last_error.as_deref(),
+                gone.attempt_log.len()
+            ),
+            (DeliveryState::Failed, Some("the endpoint was deleted"), 0)
+        );
+        raw.close().await;
+    }
+);
+
+both_backends!(
+    an_endpoint_failing_past_the_window_is_disabled_once_with_its_event,
+    |db: TestDb| async move {
+        use easel_db::{AttemptRecorded, DeliveryState};
+        let store = support::store(&db).await;
+        let (a, _) = support::account(&store, "failing@acme.test").await;
+        let dead = store
+            .create_webhook_endpoint(
+                new_endpoint(
+                    &a.id,
+                    Mode::Live,
+                    EnabledEvents::Only(vec!["credits.granted".into()]),
+                ),
+                support::audit_at(1_000),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        let watcher = store
+            .create_webhook_endpoint(
+                new_endpoint(
+                    &a.id,
+                    Mode::Live,
+                    EnabledEvents::Only(vec!["webhook_endpoint.disabled".into()]),
+                ),
+                support::audit_at(1_000),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        for at in [2_000, 2_001, 2_002, 2_003] {
+            grant_event(&store, &a.id, at).await;
+        }
+        let due = store
+            .due_webhook_deliveries(2_000, 100, &[])
+            .await
+            .unwrap_or_default();
+        assert_eq!(due.len(), 1, "only the first is due at 2000");
+        let due = store
+            .due_webhook_deliveries(3_000, 100, &[])
+            .await
+            .unwrap_or_default();
+        assert_eq!(due.len(), 4);
+        let ids: Vec<String> = due.iter().map(|d| d.0.clone()).collect();
+        let first = ids[0].clone();
+        // Two attempts in flight at once, as one node would run them.
+        let claimed = store
+            .claim_webhook_deliveries(&ids[..2], "n", 3_000, 60_000)
+            .await
+            .unwrap_or_default();
+        assert_eq!(claimed.len(), 2);
+
+        // A failure holds the endpoint's other due deliveries back (the circuit breaker),
+        // but not the one in flight.
+        let mut o = outcome(&first, "n", 3_100, false, Some(8_100));
+        o.hold_others_until = Some(8_100);
+        o.disable_after_ms = 10_000;
+        assert_eq!(
+            store
+                .record_webhook_attempt(o)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            AttemptRecorded::Recorded
+        );
+        let still_due = store
+            .due_webhook_deliveries(3_200, 100, &[])
+            .await
+            .unwrap_or_default();
+        assert!(still_due.is_empty(), "held back: {still_due:?}");
+        assert_eq!(
+            store
+                .due_webhook_deliveries(8_100, 100, &[])
+                .await
+                .unwrap_or_default()
+                .len(),
+            3
+        );
+
+        // Failing again 10 s after the streak began disables the endpoint: once, with an
+        // event to the endpoints that listen for it, an audit entry, and every pending
+        // delivery failed.
+        let mut o = outcome(&ids[1], "n", 13_100, false, Some(20_000));
+        o.disable_after_ms = 10_000;
+        let recorded = store
+            .record_webhook_attempt(o)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let AttemptRecorded::EndpointDisabled(endpoint) = recorded else {
+            panic!("not disabled: {recorded:?}");
+        };
+        assert_eq!(
+            (
+                endpoint.id.as_str(),
+                endpoint.disabled_at,
+                endpoint.failing_since
+            ),
+            (dead.id.as_str(), Some(13_100), Some(3_100))
+        );
+        assert!(
+            endpoint
+                .disabled_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("failed"),
+            "{endpoint:?}"
+        );
+        let log = store
+            .list_webhook_deliveries(&a.id, Mode::Live, &dead.id, Page::first(10))
+            .await
+            .unwrap_or_default();
+        assert_eq!(log.len(), 4);
+        assert!(
+            log.iter().all(|d| d.state == DeliveryState::Failed),
+            "{log:?}"
+        );
+        let notices = store
+            .due_webhook_deliveries(13_100, 100, &[])
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            notices.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
+            [watcher.id.as_str()]
+        );
+        let mut raw = support::Raw::connect(&db).await;
+        assert_eq!(
+            raw.audit_rows(&a.id, action::WEBHOOK_ENDPOINT_DISABLED)
+                .await,
+            1
+        );
+        assert_eq!(
+            raw.count(
+                "events WHERE account_id = $1 AND type = 'webhook_endpoint.disabled'",
+                &[&a.id]
+            )
+            .await,
+            1
+        );
+        raw.close().await;
+
+        // A 410 Gone disables at once.
+        let gone = store
+            .create_webhook_endpoint(
+                new_endpoint(
+                    &a.id,
+                    Mode::Live,
+                    EnabledEvents::Only(vec!["credits.granted".into()]),
+                ),
+                support::audit_at(20_000),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        grant_event(&store, &a.id, 21_000).await;
+        let due = store
+            .due_webhook_deliveries(21_000, 100, &[])
+            .await
+            .unwrap_or_default();
+        let mine: Vec<String> = due
+            .iter()
+            .filter(|d| d.1 == gone.id)
+            .map(|d| d.0.clone())
+            .collect();
+        assert_eq!(mine.len(), 1);
+        store
+            .claim_webhook_deliveries(&mine, "n", 21_000, 50_000)
+            .await
+            .unwrap_or_default();
+        let mut o = outcome(&mine[0], "n", 21_100, false, Some(30_000));
+        o.status_code = Some(410);
+        o.gone = true;
+        assert!(matches!(
+            store.record_webhook_attempt(o).await,
+            Ok(AttemptRecorded::EndpointDisabled(_))
+        ));
+    }
+);
