@@ -12,6 +12,7 @@ pub mod audit;
 pub mod credits;
 pub mod email;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod mode;

@@ -46,6 +46,8 @@ pub struct App {
     pub run_stats: RunStats,
     /// Woken whenever a generation ends on this node (for `Prefer: wait`).
     pub generation_ended: Notify,
+    /// Webhook delivery: clients, URL checks, retry schedule.
+    pub webhooks: crate::webhooks::Webhooks,
     /// The in-process workers, once started (absent in CLI tools).
     pub jobs: OnceLock<RunnerControl>,
 }
@@ -79,11 +81,13 @@ impl App {
         let moderation = Moderation::new(&config)?;
         let request_log = Arc::new(RequestLog::new(Arc::clone(&store)));
         let mailer = Mailer::new(&config);
+        let webhooks = crate::webhooks::Webhooks::new(&config)?;
         Ok(App {
             abuse_gate: crate::services::abuse::AnonymousGate::new(
                 config.abuse.anonymous_per_minute,
             ),
             moderation,
+            webhooks,
             request_log,
             mailer,
             limiter,

@@ -27,6 +27,7 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
         (name = "Events", description = "State changes, as webhooks deliver them"),
         (name = "Request log", description = "Every API request of the account, for 30 days or more"),
         (name = "Moderation", description = "End users a developer blocks, and abuse reports"),
+        (name = "Webhooks", description = "Endpoints events are delivered to, signed per Standard Webhooks, with their delivery logs"),
     )
 )]
 pub struct ApiDoc;

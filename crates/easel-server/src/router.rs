@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use crate::api::v1::invoices;
 use crate::api::v1::{
     abuse_reports, account, audit_log, end_users, events, generations, images, keys, ledger,
-    members, models, payments, requests, usage,
+    members, models, payments, requests, usage, webhook_deliveries, webhook_endpoints,
 };
 use crate::app::AppState;
 use crate::health;
@@ -61,6 +61,21 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(end_users::block::block_end_user))
         .routes(routes!(end_users::unblock::unblock_end_user))
         .routes(routes!(abuse_reports::create::create_abuse_report))
+        .routes(routes!(
+            webhook_endpoints::list::list_webhook_endpoints,
+            webhook_endpoints::create::create_webhook_endpoint
+        ))
+        .routes(routes!(
+            webhook_endpoints::get::get_webhook_endpoint,
+            webhook_endpoints::update::update_webhook_endpoint,
+            webhook_endpoints::delete::delete_webhook_endpoint
+        ))
+        .routes(routes!(webhook_endpoints::rotate::rotate_webhook_secret))
+        .routes(routes!(
+            webhook_endpoints::deliveries::list_webhook_deliveries
+        ))
+        .routes(routes!(webhook_deliveries::get::get_webhook_delivery))
+        .routes(routes!(webhook_deliveries::replay::replay_webhook_delivery))
         .routes(routes!(invoices::list::list_invoices))
         .routes(routes!(invoices::get::get_invoice))
         .routes(routes!(invoices::pdf::download_invoice_pdf))

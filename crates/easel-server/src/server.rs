@@ -75,6 +75,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(crate::jobs::sweep(app.clone(), stop_rx.clone()));
     let purger = tokio::spawn(purge_limits(app.clone(), stop_rx.clone()));
+    let deliveries = crate::webhooks::dispatcher::start(&app, stop_rx.clone());
     let keys = &app.config.api_keys;
     let background = tokio::spawn(Arc::clone(&app.auth).run_background(
         Duration::from_millis(keys.invalidation_poll_ms),
@@ -109,6 +110,7 @@ pub async fn run(
     app.request_log.flush().await;
     let _ = sweeper.await;
     let _ = purger.await;
+    let _ = deliveries.await;
     let _ = background.await;
     tracing::info!("shutdown complete");
     served

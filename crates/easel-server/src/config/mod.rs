@@ -23,7 +23,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
-pub use sections::{LimitsConfig, MetricsConfig};
+pub use sections::{LimitsConfig, MetricsConfig, WebhooksConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
 /// The embedded defaults, also the documentation of every key.
@@ -59,6 +59,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Config {

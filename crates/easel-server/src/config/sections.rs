@@ -450,3 +450,25 @@ impl std::fmt::Debug for MetricsConfig {
             .finish()
     }
 }
+
+/// `[webhooks]`: delivery of events to developers' endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Waits after each failed attempt, in seconds.
+    pub retry_seconds: Vec<u64>,
+    /// An endpoint failing (no 2xx) this long is disabled.
+    pub disable_after_seconds: u64,
+    /// How long a rotated-out secret keeps signing, by default.
+    pub secret_overlap_seconds: u64,
+    /// One attempt's limit.
+    pub timeout_ms: u64,
+    /// Attempts in flight per node.
+    pub concurrency: usize,
+    /// Attempts in flight per node to one endpoint.
+    pub per_endpoint_concurrency: usize,
+    /// Idle poll interval.
+    pub poll_ms: u64,
+    /// Private hosts and ranges the operator allows (see `webhooks::ssrf::Allowances`).
+    pub allow: Vec<String>,
+}

@@ -227,6 +227,7 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
     validate_payments(c)?;
     validate_moderation(c)?;
     validate_limits(c)?;
+    validate_webhooks(c)?;
     validate_invoicing(c)
 }
 
@@ -406,6 +407,49 @@ fn validate_moderation(c: &Config) -> Result<(), (String, String)> {
 }
 
 /// `[payments.stripe]`.
+fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
+    let w = &c.webhooks;
+    let fail = |key: &str, reason: &str| Err((format!("webhooks.{key}"), reason.to_string()));
+    if w.retry_seconds.len() > 20
+        || w.retry_seconds
+            .iter()
+            .any(|s| !(1..=7 * 86_400).contains(s))
+    {
+        return fail(
+            "retry_seconds",
+            "must be at most 20 waits, each 1 to 604800 seconds",
+        );
+    }
+    if w.disable_after_seconds == 0 {
+        return fail("disable_after_seconds", "must be at least 1");
+    }
+    if w.secret_overlap_seconds > 30 * 86_400 {
+        return fail(
+            "secret_overlap_seconds",
+            "must be at most 2592000 (30 days)",
+        );
+    }
+    if !(1_000..=60_000).contains(&w.timeout_ms) {
+        return fail("timeout_ms", "must be between 1000 and 60000");
+    }
+    if !(1..=4096).contains(&w.concurrency) {
+        return fail("concurrency", "must be between 1 and 4096");
+    }
+    if !(1..=w.concurrency).contains(&w.per_endpoint_concurrency) {
+        return fail(
+            "per_endpoint_concurrency",
+            "must be between 1 and `concurrency`",
+        );
+    }
+    if !(10..=10_000).contains(&w.poll_ms) {
+        return fail("poll_ms", "must be between 10 and 10000");
+    }
+    if let Err(why) = crate::webhooks::ssrf::Allowances::parse(&w.allow) {
+        return fail("allow", &why);
+    }
+    Ok(())
+}
+
 fn validate_payments(c: &Config) -> Result<(), (String, String)> {
     let fail = |key: &str, reason: String| Err((key.to_string(), reason));
     let stripe = &c.payments.stripe;
@@ -692,7 +736,7 @@ mod tests {
             c.moderation.input.categories.insert("fraud".into(), rules);
         };
         type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
-        let cases: [(Tweak, &str); 8] = [
+        let cases: [(Tweak, &str); 13] = [
             (&bad_regex, "moderation.input"),
             (
                 &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
@@ -721,6 +765,23 @@ mod tests {
             ),
             (&|c| c.abuse.response_hours = 0, "abuse.response_hours"),
             (&|c| c.mail.from = "nobody".into(), "mail.from"),
+            (
+                &|c| c.webhooks.retry_seconds = vec![5, 0],
+                "webhooks.retry_seconds",
+            ),
+            (&|c| c.webhooks.timeout_ms = 999, "webhooks.timeout_ms"),
+            (
+                &|c| c.webhooks.per_endpoint_concurrency = 65,
+                "webhooks.per_endpoint_concurrency",
+            ),
+            (
+                &|c| c.webhooks.allow = vec!["not a host!".into()],
+                "webhooks.allow",
+            ),
+            (
+                &|c| c.webhooks.secret_overlap_seconds = 31 * 86_400,
+                "webhooks.secret_overlap_seconds",
+            ),
         ];
         for (tweak, key) in cases {
             assert_eq!(check(tweak).as_deref(), Some(key));

@@ -116,6 +116,8 @@ error_codes! {
     moderation_unavailable => SERVICE_UNAVAILABLE, ModerationError;
     end_user_blocked => FORBIDDEN, PermissionError;
     abuse_report_resolved => CONFLICT, InvalidRequestError;
+    url_invalid => BAD_REQUEST, InvalidRequestError;
+    webhook_endpoint_disabled => CONFLICT, InvalidRequestError;
 }
 
 impl ErrorCode {

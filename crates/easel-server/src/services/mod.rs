@@ -11,6 +11,7 @@ pub mod keys;
 pub mod moderation;
 pub mod run_stats;
 pub(crate) mod text;
+pub mod webhooks;
 
 use easel_db::DbError;
 

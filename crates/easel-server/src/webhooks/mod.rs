@@ -1,6 +1,91 @@
-//! Webhooks (issue 7, in progress): where deliveries may go ([`ssrf`]), how they are
-//! signed ([`signature`]) and when a failed one is tried again ([`schedule`]).
+//! Webhooks: events delivered to developers' endpoints, signed per Standard Webhooks.
+//!
+//! Every event is written with one pending delivery per subscribed endpoint, in the same
+//! transaction (the outbox, in `easel_db`). The [`dispatcher`] on each node claims due
+//! deliveries by lease and [`deliver`]s them: where a delivery may go is [`ssrf`]'s
+//! business, how it is signed [`signature`]'s, and when a failed one is tried again
+//! [`schedule`]'s.
 
+pub mod deliver;
+pub mod dispatcher;
 pub mod schedule;
 pub mod signature;
 pub mod ssrf;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use easel_core::mode::Mode;
+
+use crate::config::{Config, WebhooksConfig};
+use schedule::RetrySchedule;
+use ssrf::{Allowances, GuardedResolver, Refusal, Target};
+
+/// What delivering needs, built once from the config.
+pub struct Webhooks {
+    pub config: WebhooksConfig,
+    pub allow: Allowances,
+    pub schedule: RetrySchedule,
+    /// Live endpoints: public addresses and the allow-list only.
+    live: Client,
+    /// Test-mode endpoints: also `localhost` (loopback over plain http).
+    test: Client,
+}
+
+struct Client {
+    http: reqwest::Client,
+    resolver: GuardedResolver,
+}
+
+impl Client {
+    fn new(config: &WebhooksConfig, allow: &Allowances, test_mode: bool) -> anyhow::Result<Client> {
+        let resolver = GuardedResolver::new(allow.clone(), test_mode);
+        let http = reqwest::Client::builder()
+            // Every name is resolved (and vetted) by the guard, and the connection goes to
+            // the address it vetted: no second lookup for a rebinding DNS server to answer.
+            .dns_resolver(Arc::new(resolver.clone()))
+            // A redirect is a failed delivery (Standard Webhooks), and following one would
+            // let a public URL send Easel to a private one.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .connect_timeout(Duration::from_millis(config.timeout_ms.min(10_000)))
+            .user_agent(concat!("Easel-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Client { http, resolver })
+    }
+}
+
+impl Webhooks {
+    /// From the validated config.
+    pub fn new(config: &Config) -> anyhow::Result<Webhooks> {
+        let w = &config.webhooks;
+        let allow =
+            Allowances::parse(&w.allow).map_err(|e| anyhow::anyhow!("webhooks.allow: {e}"))?;
+        Ok(Webhooks {
+            live: Client::new(w, &allow, false)?,
+            test: Client::new(w, &allow, true)?,
+            schedule: RetrySchedule::from_seconds(&w.retry_seconds),
+            config: w.clone(),
+            allow,
+        })
+    }
+
+    fn client(&self, mode: Mode) -> &Client {
+        if mode.is_live() {
+            &self.live
+        } else {
+            &self.test
+        }
+    }
+
+    /// Checks an endpoint URL as creation and updates do: statically, then every address
+    /// its host resolves to now.
+    pub async fn vet_url(&self, url: &str, mode: Mode) -> Result<Target, Refusal> {
+        let target = ssrf::check_url(url, !mode.is_live(), &self.allow)?;
+        if target.literal.is_none() {
+            self.client(mode).resolver.vet(&target.host).await?;
+        }
+        Ok(target)
+    }
+}

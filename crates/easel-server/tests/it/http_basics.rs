@@ -394,6 +394,50 @@ both_backends!(
         )
         .await
         .expect(201);
+        // Webhooks: an endpoint on a loopback receiver (test mode).
+        let receiver =
+            crate::support::serve_loopback(axum::Router::new().fallback(|| async { "ok" })).await;
+        let hook = app
+            .post(
+                "/v1/webhook_endpoints",
+                &key,
+                json!({"url": format!("http://{receiver}/hook")}),
+            )
+            .await
+            .expect(201);
+        let hook_id = hook.body["id"].as_str().unwrap_or_default().to_string();
+        let hook_path = format!("/v1/webhook_endpoints/{hook_id}");
+        app.get("/v1/webhook_endpoints", &key).await.expect(200);
+        app.get(&hook_path, &key).await.expect(200);
+        app.call(
+            "PATCH",
+            &hook_path,
+            Some(&key),
+            Some(json!({"description": "tour"})),
+        )
+        .await
+        .expect(200);
+        app.post(&format!("{hook_path}/rotate_secret"), &key, json!({}))
+            .await
+            .expect(200);
+        app.get(&format!("{hook_path}/deliveries"), &key)
+            .await
+            .expect(200);
+        // Deliveries: their 404s are documented answers (the webhook tests cover the rest).
+        app.get(
+            "/v1/webhook_deliveries/whd_01m864a045xwwke0zd48j6933p",
+            &key,
+        )
+        .await
+        .expect(404);
+        app.post(
+            "/v1/webhook_deliveries/whd_01m864a045xwwke0zd48j6933p/replay",
+            &key,
+            json!({}),
+        )
+        .await
+        .expect(404);
+        app.delete(&hook_path, &key).await.expect(200);
         // Errors are documented too: each operation's 4XX is checked as well.
         app.get("/v1/keys/key_01m864a045xwwke0zd48j6933p", &key)
             .await

@@ -25,3 +25,4 @@ mod process;
 mod s3;
 mod stripe;
 mod webhook_signatures;
+mod webhooks;

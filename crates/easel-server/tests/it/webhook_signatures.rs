@@ -4,7 +4,7 @@
 use easel_server::webhooks::signature::{Secret, header};
 
 /// Runs `Webhook(secret).verify(body, headers)` for each secret; returns what each said.
-async fn verify(
+pub(crate) async fn verify(
     secrets: &[String],
     id: &str,
     timestamp: i64,

@@ -15,6 +15,8 @@ pub mod models;
 pub mod payments;
 pub mod requests;
 pub mod usage;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 /// The OpenAPI tag of each resource.
 pub mod tags {
@@ -28,4 +30,5 @@ pub mod tags {
     pub const BILLING: &str = "Billing";
     pub const LOGS: &str = "Request log";
     pub const MODERATION: &str = "Moderation";
+    pub const WEBHOOKS: &str = "Webhooks";
 }

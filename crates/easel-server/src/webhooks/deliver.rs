@@ -1,0 +1,210 @@
+//! One delivery attempt: the body, its signatures, the request to a vetted address, and
+//! what came back (status, latency, the start of the body, or why nothing came).
+
+use std::time::{Duration, Instant};
+
+use easel_db::DeliveryTask;
+
+use super::Webhooks;
+use super::signature::{self, Secret};
+use super::ssrf::{self, Refusal};
+
+/// Bytes of a response body kept in the delivery log.
+pub const EXCERPT_BYTES: usize = 1024;
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    pub body_excerpt: Option<String>,
+    /// Why it failed (`None` on a 2xx).
+    pub error: Option<String>,
+    /// The receiver's `Retry-After`, on a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl Sent {
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    fn failed(error: String, started: Instant) -> Sent {
+        Sent {
+            status: None,
+            latency_ms: elapsed_ms(started),
+            body_excerpt: None,
+            error: Some(error),
+            retry_after: None,
+        }
+    }
+}
+
+/// The Standard Webhooks payload `{"type", "timestamp", "data"}`. `data` is the event's
+/// stored JSON text as it is, so every attempt of a message sends the same bytes.
+pub fn payload(event_type: &str, created_at_ms: i64, data: &str) -> String {
+    let timestamp =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(created_at_ms) * 1_000_000)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+    let event_type = serde_json::Value::from(event_type);
+    format!(r#"{{"type":{event_type},"timestamp":"{timestamp}","data":{data}}}"#)
+}
+
+/// The secrets that sign an attempt at `now`: the current one, and the previous one
+/// during a rotation's overlap.
+fn secrets(task: &DeliveryTask, now_ms: i64) -> Vec<Secret> {
+    let endpoint = &task.endpoint;
+    let previous = endpoint.previous_secret.as_deref().filter(|_| {
+        endpoint
+            .previous_secret_expires_at
+            .is_some_and(|until| until > now_ms)
+    });
+    [Some(endpoint.secret.as_str()), previous]
+        .into_iter()
+        .flatten()
+        .filter_map(Secret::parse)
+        .collect()
+}
+
+/// Sends one attempt of `task` at `now_ms`.
+pub async fn attempt(webhooks: &Webhooks, task: &DeliveryTask, now_ms: i64) -> Sent {
+    let started = Instant::now();
+    let mode = task.delivery.mode;
+    // Checked again at every attempt: the allow-list may have changed since creation.
+    let target = match ssrf::check_url(&task.endpoint.url, !mode.is_live(), &webhooks.allow) {
+        Ok(target) => target,
+        Err(refusal) => return Sent::failed(format!("refused: the URL {refusal}"), started),
+    };
+    let body = payload(
+        &task.delivery.event_type,
+        task.event_created_at,
+        &task.event_data,
+    );
+    let id = &task.delivery.event_id;
+    let timestamp = now_ms.div_euclid(1000);
+    let secrets = secrets(task, now_ms);
+    let signing: Vec<&Secret> = secrets.iter().collect();
+    let request = webhooks
+        .client(mode)
+        .http
+        .post(target.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header(
+            "webhook-signature",
+            signature::header(&signing, id, timestamp, body.as_bytes()),
+        )
+        .body(body);
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return Sent::failed(describe(&e, webhooks.config.timeout_ms), started),
+    };
+    let status = response.status().as_u16();
+    let retry_after = matches!(status, 429 | 503)
+        .then(|| response.headers().get("retry-after"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let mut excerpt = Vec::new();
+    let mut read_error = None;
+    while excerpt.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                read_error = Some(describe(&e, webhooks.config.timeout_ms));
+                break;
+            }
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    let body_excerpt =
+        (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned());
+    let error = if (200..300).contains(&status) {
+        None
+    } else {
+        Some(read_error.unwrap_or_else(|| format!("the endpoint answered HTTP {status}")))
+    };
+    Sent {
+        status: Some(status),
+        latency_ms: elapsed_ms(started),
+        body_excerpt,
+        error,
+        retry_after,
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Why a request got no response, in words for the delivery log.
+fn describe(e: &reqwest::Error, timeout_ms: u64) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(refusal) = err.downcast_ref::<Refusal>() {
+            return format!("refused: the URL {refusal}");
+        }
+        // An io::Error's `source()` skips the error it wraps; look inside it too.
+        if let Some(refusal) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Refusal>())
+        {
+            return format!("refused: the URL {refusal}");
+        }
+        source = err.source();
+    }
+    if e.is_timeout() {
+        format!("timed out after {timeout_ms} ms")
+    } else if e.is_connect() {
+        format!("could not connect to the endpoint: {}", innermost(e))
+    } else {
+        format!("the request failed: {}", innermost(e))
+    }
+}
+
+/// The deepest cause's message (reqwest's own says only "error sending request"),
+/// looking inside io::Errors, whose `source()` skips what they wrap.
+fn innermost(e: &reqwest::Error) -> String {
+    let mut deepest: &(dyn std::error::Error + 'static) = e;
+    loop {
+        let next = deepest.source().or_else(|| {
+            deepest
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static))
+        });
+        match next {
+            Some(next) => deepest = next,
+            None => return deepest.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_is_the_standard_webhooks_shape_with_the_stored_data_as_is() {
+        let body = payload(
+            "generation.succeeded",
+            1_795_000_000_123,
+            r#"{"id":"gen_1","n": 2}"#,
+        );
+        assert_eq!(
+            body,
+            r#"{"type":"generation.succeeded","timestamp":"2026-11-18T11:06:40.123Z","data":{"id":"gen_1","n": 2}}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_eq!(parsed["data"]["n"], 2);
+    }
+}
