@@ -432,10 +432,13 @@ fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
     if !(1_000..=60_000).contains(&w.timeout_ms) {
         return fail("timeout_ms", "must be between 1000 and 60000");
     }
-    if !(1..=4096).contains(&w.concurrency) {
-        return fail("concurrency", "must be between 1 and 4096");
+    if w.concurrency > 4096 {
+        return fail(
+            "concurrency",
+            "must be between 0 (this node delivers nothing) and 4096",
+        );
     }
-    if !(1..=w.concurrency).contains(&w.per_endpoint_concurrency) {
+    if !(1..=w.concurrency.max(1)).contains(&w.per_endpoint_concurrency) {
         return fail(
             "per_endpoint_concurrency",
             "must be between 1 and `concurrency`",
@@ -736,7 +739,7 @@ mod tests {
             c.moderation.input.categories.insert("fraud".into(), rules);
         };
         type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
-        let cases: [(Tweak, &str); 13] = [
+        let cases: [(Tweak, &str); 14] = [
             (&bad_regex, "moderation.input"),
             (
                 &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
@@ -770,6 +773,7 @@ mod tests {
                 "webhooks.retry_seconds",
             ),
             (&|c| c.webhooks.timeout_ms = 999, "webhooks.timeout_ms"),
+            (&|c| c.webhooks.concurrency = 4097, "webhooks.concurrency"),
             (
                 &|c| c.webhooks.per_endpoint_concurrency = 65,
                 "webhooks.per_endpoint_concurrency",

@@ -43,6 +43,10 @@ struct Dispatcher {
 /// flight finish (or the shutdown grace runs out: their leases then expire and another
 /// node, or this one after a restart, sends them again).
 pub fn start(app: &AppState, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    if app.webhooks.config.concurrency == 0 {
+        tracing::info!("webhooks.concurrency = 0: this node delivers no webhooks");
+        return tokio::spawn(async {});
+    }
     let dispatcher = Arc::new(Dispatcher {
         worker: format!("webhooks-{}", easel_core::ids::IdKind::Request.generate()),
         slots: Arc::new(Semaphore::new(app.webhooks.config.concurrency)),

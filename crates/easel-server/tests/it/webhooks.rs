@@ -1073,3 +1073,100 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    two_nodes_share_the_outbox_and_send_each_delivery_once,
+    |db: TestDb| async move {
+        let receiver = Receiver::start(vec![]).await;
+        let one = start(&db).await;
+        let two = start(&db).await;
+        let (account_id, key) = one.account("nodes@example.com", "test").await;
+        let (endpoint_id, _) =
+            endpoint(&one, &key, &receiver.url, json!(["credits.granted"])).await;
+        for _ in 0..40 {
+            credit_event(&one, &account_id, Mode::Test).await;
+        }
+        let hits = receiver.wait_for(40, 15_000).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut ids: Vec<String> = receiver
+            .hits()
+            .iter()
+            .map(|h| h.header("webhook-id"))
+            .collect();
+        assert_eq!(ids.len(), 40, "{} requests for 40 events", hits.len());
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 40, "every event once");
+        let log = one
+            .get(
+                &format!("/v1/webhook_endpoints/{endpoint_id}/deliveries?limit=100"),
+                &key,
+            )
+            .await
+            .expect(200);
+        let all = log.body["data"].as_array().cloned().unwrap_or_default();
+        assert_eq!(all.len(), 40);
+        assert!(
+            all.iter()
+                .all(|d| d["status"] == "succeeded" && d["attempt_count"] == 1),
+            "{}",
+            log.body
+        );
+        two.stop().await;
+        one.stop().await;
+    }
+);
+
+both_backends!(
+    a_terminated_account_gets_no_deliveries,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, key) = app.account("ended@example.com", "test").await;
+        let receiver = Receiver::start(vec![]).await;
+        let (endpoint_id, _) = endpoint(&app, &key, &receiver.url, json!(["*"])).await;
+        app.state
+            .store
+            .change_account_state(
+                &account_id,
+                easel_db::StateChange::Terminate,
+                easel_db::AuditContext::new(easel_core::audit::Actor::cli(), None),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("terminate: {e}"));
+        let ended = eventually(5_000, || async {
+            app.state
+                .store
+                .list_webhook_deliveries(
+                    &account_id,
+                    Mode::Test,
+                    &endpoint_id,
+                    easel_db::Page::first(10),
+                )
+                .await
+                .is_ok_and(|d| d.len() == 1 && d[0].state == easel_db::DeliveryState::Failed)
+        })
+        .await;
+        assert!(ended, "the account.terminated delivery was not ended");
+        let d = app
+            .state
+            .store
+            .list_webhook_deliveries(
+                &account_id,
+                Mode::Test,
+                &endpoint_id,
+                easel_db::Page::first(10),
+            )
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            (d[0].event_type.as_str(), d[0].last_error.as_deref()),
+            ("account.terminated", Some("the account is terminated"))
+        );
+        assert!(d[0].attempt_log.is_empty());
+        assert!(
+            receiver.hits().is_empty(),
+            "a terminated account's endpoint was called"
+        );
+        app.stop().await;
+    }
+);
