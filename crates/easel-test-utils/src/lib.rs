@@ -212,8 +212,8 @@ fn required_env(name: &str, what: &str) -> String {
     }
 }
 
-/// The Python interpreter of the test venv (with the pinned `openai` and `standardwebhooks`
-/// packages), from `EASEL_TEST_PYTHON`. Panics if it is unset: run `scripts/test`.
+/// The Python interpreter of the test venv (with the pinned `openai`, `standardwebhooks` and
+/// `aiosmtpd` packages), from `EASEL_TEST_PYTHON`. Panics if it is unset: run `scripts/test`.
 pub fn python() -> PathBuf {
     PathBuf::from(required_env(
         "EASEL_TEST_PYTHON",

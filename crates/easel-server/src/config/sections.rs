@@ -344,14 +344,53 @@ pub struct RequestLogConfig {
 }
 
 /// `[mail]`: how Easel sends e-mail (abuse report outcomes, notices).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MailConfig {
-    /// `log` (written to the log), `file` (one `.eml` file per message in `dir`).
+    /// `log` (written to the log), `file` (one `.eml` file per message in `dir`), `smtp`
+    /// (sent to the server `smtp_url` names).
     pub transport: MailTransport,
     pub from: String,
     /// For `file`: the directory; empty: `DATA_DIR/mail`.
     pub dir: String,
+    /// For `smtp`: `smtp://user:password@host:port`, `smtps://…` or `smtp://…?tls=required`.
+    pub smtp_url: String,
+}
+
+// The SMTP password never reaches a log line.
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field("from", &self.from)
+            .field("dir", &self.dir)
+            .field("smtp_url", &redact_password(&self.smtp_url))
+            .finish()
+    }
+}
+
+/// `url` with its password (if any) replaced. A URL that does not parse, or has an `@`
+/// past its host, is hidden whole: a mistyped one (`smtp://us/er:pw@host`) can carry the
+/// password outside the part a parser calls the password.
+fn redact_password(url: &str) -> String {
+    if url.is_empty() {
+        return String::new();
+    }
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<redacted>".into();
+    };
+    let stray_at = [Some(parsed.path()), parsed.query(), parsed.fragment()]
+        .into_iter()
+        .flatten()
+        .any(|part| part.contains('@'));
+    if stray_at {
+        return "<redacted>".into();
+    }
+    if parsed.password().is_some() {
+        // Cannot fail: a URL that has a password can take another.
+        let _ = parsed.set_password(Some("redacted"));
+    }
+    parsed.to_string()
 }
 
 /// `[mail] transport`.
@@ -360,6 +399,7 @@ pub struct MailConfig {
 pub enum MailTransport {
     Log,
     File,
+    Smtp,
 }
 
 /// What a generation gets when output moderation cannot give an answer.

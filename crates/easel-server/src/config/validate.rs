@@ -397,11 +397,45 @@ fn validate_moderation(c: &Config) -> Result<(), (String, String)> {
                 .into(),
         ));
     }
-    if !c.mail.from.contains('@') {
-        return Err((
-            "mail.from".into(),
-            format!("must be an e-mail address, got {:?}", c.mail.from),
-        ));
+    validate_mail(c)
+}
+
+/// `[mail]`.
+fn validate_mail(c: &Config) -> Result<(), (String, String)> {
+    let fail = |key: &str, reason: String| Err((key.to_string(), reason));
+    let mail = &c.mail;
+    if !mail.from.contains('@') {
+        return fail(
+            "mail.from",
+            format!("must be an e-mail address, got {:?}", mail.from),
+        );
+    }
+    let smtp = mail.transport == super::MailTransport::Smtp;
+    if smtp && mail.smtp_url.is_empty() {
+        return fail(
+            "mail.smtp_url",
+            "is required when mail.transport is \"smtp\" (smtp://user:password@host:port, smtps://… or smtp://…?tls=required)".into(),
+        );
+    }
+    // Never echo the URL: it may hold the password.
+    if !mail.smtp_url.is_empty()
+        && let Err(e) = crate::mail::smtp_builder(&mail.smtp_url)
+    {
+        return fail(
+            "mail.smtp_url",
+            format!(
+                "is not a usable SMTP URL ({e}); expected smtp://user:password@host:port, smtps://… or smtp://…?tls=required"
+            ),
+        );
+    }
+    if smtp && mail.from.parse::<lettre::message::Mailbox>().is_err() {
+        return fail(
+            "mail.from",
+            format!(
+                "must be an address SMTP accepts (`easel@example.com` or `Easel <easel@example.com>`), got {:?}",
+                mail.from
+            ),
+        );
     }
     Ok(())
 }
@@ -802,5 +836,29 @@ mod tests {
         let mut c = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
         c.moderation.classifier.api_key = "sk-do-not-log".into();
         assert!(!format!("{c:?}").contains("do-not-log"));
+    }
+
+    #[test]
+    fn the_smtp_password_is_not_printed() {
+        let mut c = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        for (url, shown) in [
+            ("", "\"\""),
+            ("smtp://127.0.0.1:2525", "\"smtp://127.0.0.1:2525\""),
+            (
+                "smtps://mailer:do-not-log@mail.example.com?tls=required",
+                "\"smtps://mailer:redacted@mail.example.com?tls=required\"",
+            ),
+            // Mistyped: the password lands in the path, or nowhere a parser finds.
+            ("smtp://mail/er:do-not-log@example.com", "\"<redacted>\""),
+            ("smtp://mailer:do-not-log#@example.com", "\"<redacted>\""),
+        ] {
+            c.mail.smtp_url = url.into();
+            let printed = format!("{c:?}");
+            assert!(!printed.contains("do-not-log"), "{url}: {printed}");
+            assert!(
+                printed.contains(&format!("smtp_url: {shown}")),
+                "{url}: {printed}"
+            );
+        }
     }
 }

@@ -17,6 +17,7 @@ mod http_basics;
 mod invoices;
 mod keys;
 mod limits;
+mod mail;
 mod members;
 mod models;
 mod moderation;
