@@ -429,9 +429,16 @@ pub const WEBHOOK_DELIVERY_ATTEMPTED: &str = "UPDATE webhook_deliveries SET stat
      next_attempt_at = $4, manual = $5, last_attempt_at = $6, last_status = $7, last_error = $8, \
      locked_until = 0, locked_by = NULL, updated_at = $6 WHERE id = $1 AND locked_by = $9 AND state = 'pending'";
 
-/// The circuit breaker: an endpoint's other due, unleased deliveries wait until `$2`.
+/// The circuit breaker: an endpoint's other due, unleased deliveries (not `$4`, the one
+/// just attempted, which keeps its retry time) wait until `$2`.
 pub const HOLD_ENDPOINT_DELIVERIES: &str = "UPDATE webhook_deliveries SET next_attempt_at = $2 \
-     WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at < $2 AND locked_until <= $3";
+     WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at < $2 AND locked_until <= $3 AND id <> $4";
+
+/// Undoes the circuit breaker when an endpoint recovers: its never-tried deliveries are due
+/// at `$2` (retries keep their own schedule).
+pub const RELEASE_HELD_DELIVERIES: &str = "UPDATE webhook_deliveries SET next_attempt_at = $2 \
+     WHERE endpoint_id = $1 AND state = 'pending' AND attempts = 0 AND NOT manual \
+     AND next_attempt_at > $2 AND locked_until <= $2";
 
 /// Fails every pending delivery of a disabled endpoint (`$2` the reason); ones in flight
 /// are left to their attempt, which finds the endpoint disabled next time.

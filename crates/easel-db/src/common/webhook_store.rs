@@ -466,12 +466,22 @@ macro_rules! impl_webhook_store {
                     .await?;
                 let mut recorded = $crate::AttemptRecorded::Recorded;
                 if o.succeeded {
-                    sqlx::query(
+                    let recovered = sqlx::query(
                         "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
                     )
                     .bind(&delivery.endpoint_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    if recovered > 0 {
+                        // The endpoint is back: what the circuit breaker held (never tried
+                        // yet) goes now rather than when the hold ends.
+                        sqlx::query($crate::sql::RELEASE_HELD_DELIVERIES)
+                            .bind(&delivery.endpoint_id)
+                            .bind(o.attempted_at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 } else {
                     sqlx::query(
                         "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
@@ -521,6 +531,7 @@ macro_rules! impl_webhook_store {
                                         .bind(&delivery.endpoint_id)
                                         .bind(until)
                                         .bind(o.attempted_at)
+                                        .bind(&delivery.id)
                                         .execute(&mut *tx)
                                         .await?;
                                 }

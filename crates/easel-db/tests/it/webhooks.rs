@@ -653,3 +653,65 @@ both_backends!(
         ));
     }
 );
+
+both_backends!(
+    a_recovered_endpoint_gets_what_the_breaker_held_at_once,
+    |db: TestDb| async move {
+        let store = support::store(&db).await;
+        let (a, _) = support::account(&store, "recover@acme.test").await;
+        store
+            .create_webhook_endpoint(
+                new_endpoint(&a.id, Mode::Live, EnabledEvents::All),
+                support::audit_at(1_000),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        for at in [2_000, 2_001, 2_002] {
+            grant_event(&store, &a.id, at).await;
+        }
+        let ids: Vec<String> = store
+            .due_webhook_deliveries(3_000, 100, &[])
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        assert_eq!(ids.len(), 3);
+        store
+            .claim_webhook_deliveries(&ids[..2], "n", 3_000, 60_000)
+            .await
+            .unwrap_or_default();
+        let mut o = outcome(&ids[0], "n", 3_100, false, Some(8_100));
+        o.hold_others_until = Some(60_000);
+        store
+            .record_webhook_attempt(o)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            store
+                .due_webhook_deliveries(3_200, 100, &[])
+                .await
+                .unwrap_or_default()
+                .is_empty()
+        );
+        // The other attempt in flight succeeds: the held delivery is due again at once, the
+        // failed one keeps its retry time.
+        store
+            .record_webhook_attempt(outcome(&ids[1], "n", 3_300, true, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let due: Vec<String> = store
+            .due_webhook_deliveries(3_300, 100, &[])
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        assert_eq!(due, [ids[2].clone()]);
+        let failed = store
+            .get_webhook_delivery(&a.id, Mode::Live, &ids[0])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(failed.next_attempt_at, Some(8_100));
+    }
+);

@@ -472,7 +472,7 @@ fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
             "must be between 0 (this node delivers nothing) and 4096",
         );
     }
-    if !(1..=w.concurrency.max(1)).contains(&w.per_endpoint_concurrency) {
+    if w.concurrency > 0 && !(1..=w.concurrency).contains(&w.per_endpoint_concurrency) {
         return fail(
             "per_endpoint_concurrency",
             "must be between 1 and `concurrency`",

@@ -72,21 +72,16 @@ impl Dispatcher {
                     false
                 }
             };
-            if busy {
-                // Maybe more is due: go again at once, unless every slot is taken.
-                if self.slots.available_permits() > 0 {
-                    continue;
-                }
-                tokio::select! {
-                    _ = self.freed.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-            } else {
-                tokio::select! {
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
+            if busy && self.slots.available_permits() > 0 {
+                // Maybe more is due for endpoints with room: go again at once.
+                continue;
+            }
+            // Wait for an attempt to end (its endpoint may have more due, held back by its
+            // share), for the next poll (new events), or for the stop.
+            tokio::select! {
+                _ = self.freed.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.wait_for(|s| *s) => break,
             }
         }
         // Let attempts in flight end and be recorded.
