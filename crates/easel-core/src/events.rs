@@ -30,3 +30,21 @@ pub const TYPES: &[&str] = &[
 pub fn is_type(t: &str) -> bool {
     TYPES.contains(&t)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn types_are_unique_and_dotted() {
+        let mut seen = std::collections::HashSet::new();
+        for t in super::TYPES {
+            assert!(seen.insert(t), "{t} twice");
+            assert!(
+                t.contains('.')
+                    && t.chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                "{t}"
+            );
+        }
+        assert!(super::is_type("generation.succeeded") && !super::is_type("generation"));
+    }
+}

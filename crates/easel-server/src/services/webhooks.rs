@@ -77,7 +77,10 @@ pub fn check_events(types: Option<Vec<String>>) -> ApiResult<EnabledEvents> {
             let shown: String = t.chars().take(64).collect();
             return Err(ApiError::invalid(
                 "enabled_events",
-                format!("`{shown}` is not an event type; see GET /v1/events for the types."),
+                format!(
+                    "`{shown}` is not an event type. The types: {}.",
+                    easel_core::events::TYPES.join(", ")
+                ),
             ));
         }
         if !out.contains(&t) {

@@ -1170,3 +1170,14 @@ both_backends!(
         app.stop().await;
     }
 );
+
+#[test]
+fn the_api_reference_names_every_event_type_an_endpoint_can_subscribe_to() {
+    let doc = serde_json::to_string(&easel_server::router::api().1).unwrap_or_default();
+    for t in easel_core::events::TYPES {
+        assert!(
+            doc.contains(&format!("`{t}`")),
+            "{t} is missing from the reference"
+        );
+    }
+}

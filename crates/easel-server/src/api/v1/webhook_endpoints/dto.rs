@@ -89,7 +89,13 @@ pub struct CreateWebhookEndpointRequest {
     pub url: String,
     /// At most 500 characters.
     pub description: Option<String>,
-    /// Event types to deliver (see `GET /v1/events`), or `["*"]` (the default) for all.
+    /// Event types to deliver, or `["*"]` (the default) for all: `generation.queued`,
+    /// `generation.running`, `generation.succeeded`, `generation.failed`,
+    /// `generation.canceled`, `generation.expired`, `generation.deleted`, `credits.granted`,
+    /// `credits.low`, `key.created`, `key.rotated`, `key.revoked`, `key.expiring`,
+    /// `api_key.cooldown_started`, `webhook_endpoint.disabled`, `account.suspended`,
+    /// `account.unsuspended`, `account.terminated`, `abuse_report.received`,
+    /// `abuse_report.resolved`, `invoice.created`, `maintenance.scheduled`.
     pub enabled_events: Option<Vec<String>>,
     /// `false` creates it disabled (default `true`).
     pub enabled: Option<bool>,
