@@ -24,6 +24,8 @@ use crate::mail::Mail;
 
 /// The longest a failure holds an endpoint's other deliveries back.
 const HOLD_MAX: Duration = Duration::from_secs(60);
+/// Extra tries to record an attempt before leaving it to its lease.
+const RECORD_TRIES: u64 = 3;
 /// Due deliveries read per claim, per free slot (the rest of a read may belong to
 /// endpoints at their share).
 const READ_PER_SLOT: usize = 4;
@@ -234,7 +236,21 @@ impl Dispatcher {
                 .saturating_mul(1000),
             gone: sent.status == Some(410),
         };
-        match app.store.record_webhook_attempt(outcome).await {
+        // A failed write here (a PostgreSQL deadlock with a claim or a breaker hold, a
+        // dropped connection) would leave the delivery leased and sent again when the lease
+        // ends: retry it a few times first.
+        let mut tries = 0u64;
+        let recorded = loop {
+            match app.store.record_webhook_attempt(outcome.clone()).await {
+                Err(e) if tries < RECORD_TRIES => {
+                    tries += 1;
+                    tracing::warn!(delivery.id = %d.id, error = %e, "could not record a webhook attempt; trying again");
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                other => break other,
+            }
+        };
+        match recorded {
             Ok(AttemptRecorded::Recorded) => {}
             Ok(AttemptRecorded::EndpointDisabled(endpoint)) => self.tell_owners(&endpoint).await,
             Ok(AttemptRecorded::LeaseLost) => {
