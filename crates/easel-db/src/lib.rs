@@ -593,6 +593,9 @@ pub trait WebhookStore: Send + Sync {
         endpoint_id: &str,
         page: Page,
     ) -> DbResult<Vec<WebhookDelivery>>;
+    /// Deletes up to `limit` ended deliveries (succeeded or failed) of events before
+    /// `before` (ms) with their attempts, oldest first; returns how many.
+    async fn purge_webhook_deliveries(&self, before: i64, limit: i64) -> DbResult<u64>;
     /// Asks for an attempt now: a pending delivery's next attempt moves to `audit.now`; an
     /// ended one becomes pending for one manual attempt. A delivery being attempted right
     /// now is left as it is. Audited as `webhook_delivery.replayed`.

@@ -345,5 +345,17 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
             Ok(purged) => tracing::debug!(purged, "purged old request log entries"),
             Err(e) => tracing::warn!(error = %e, "could not purge the request log"),
         }
+        let webhook_ms = i64::try_from(app.config.webhooks.log_retention_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400_000);
+        match app
+            .store
+            .purge_webhook_deliveries(now.saturating_sub(webhook_ms), SWEEP_BATCH * 10)
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged old webhook deliveries"),
+            Err(e) => tracing::warn!(error = %e, "could not purge the webhook delivery log"),
+        }
     }
 }

@@ -614,6 +614,38 @@ macro_rules! impl_webhook_store {
                 Self::attach_attempts(&mut conn, deliveries).await
             }
 
+            async fn purge_webhook_deliveries(&self, before: i64, limit: i64) -> $crate::DbResult<u64> {
+                // Delivery ids begin with their event's time, so a time is an id bound.
+                let floor = easel_core::ids::IdKind::WebhookDelivery.floor(u64::try_from(before).unwrap_or(0));
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "SELECT id FROM webhook_deliveries WHERE id < $1 AND state <> 'pending' ORDER BY id LIMIT $2",
+                )
+                .bind(&floor)
+                .bind(limit)
+                .fetch_all(self.read())
+                .await?;
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let list = $crate::sql::placeholders(1, ids.len());
+                let mut tx = self.begin_write().await?;
+                let attempts = format!("DELETE FROM webhook_attempts WHERE delivery_id IN ({list})");
+                let mut query = sqlx::query(&attempts);
+                for (id,) in &ids {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *tx).await?;
+                // A delivery replayed meanwhile (pending again) stays, without its old log.
+                let deliveries = format!("DELETE FROM webhook_deliveries WHERE id IN ({list}) AND state <> 'pending'");
+                let mut query = sqlx::query(&deliveries);
+                for (id,) in &ids {
+                    query = query.bind(id);
+                }
+                let deleted = query.execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
             async fn replay_webhook_delivery(
                 &self,
                 account_id: &str,

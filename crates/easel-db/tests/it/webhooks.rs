@@ -715,3 +715,72 @@ both_backends!(
         assert_eq!(failed.next_attempt_at, Some(8_100));
     }
 );
+
+both_backends!(
+    ended_deliveries_are_purged_after_retention_with_their_attempts,
+    |db: TestDb| async move {
+        let store = support::store(&db).await;
+        let (a, _) = support::account(&store, "purge@acme.test").await;
+        let e = store
+            .create_webhook_endpoint(
+                new_endpoint(&a.id, Mode::Live, EnabledEvents::All),
+                support::audit_at(1_000),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        for at in [2_000, 3_000, 4_000] {
+            grant_event(&store, &a.id, at).await;
+        }
+        let ids: Vec<String> = store
+            .due_webhook_deliveries(5_000, 100, &[])
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        // The first two end (one succeeded, one failed for good); the third stays pending.
+        store
+            .claim_webhook_deliveries(&ids[..2], "n", 5_000, 60_000)
+            .await
+            .unwrap_or_default();
+        store
+            .record_webhook_attempt(outcome(&ids[0], "n", 5_100, true, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .record_webhook_attempt(outcome(&ids[1], "n", 5_100, false, None))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Only deliveries of events before the cutoff go (their ids carry the event's real
+        // creation time), at most `limit` at a time, and never pending ones.
+        let now = easel_core::time::now_ms();
+        let purge = |before: i64, limit: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .purge_webhook_deliveries(before, limit)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        };
+        assert_eq!(
+            purge(now - 60_000, 100).await,
+            0,
+            "the events are newer than a minute ago"
+        );
+        assert_eq!(purge(now + 60_000, 1).await, 1);
+        assert_eq!(purge(now + 60_000, 100).await, 1);
+        assert_eq!(purge(now + 60_000, 100).await, 0);
+        let left = store
+            .list_webhook_deliveries(&a.id, Mode::Live, &e.id, Page::first(10))
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            left.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            [ids[2].as_str()]
+        );
+        let mut raw = support::Raw::connect(&db).await;
+        assert_eq!(raw.count("webhook_attempts", &[]).await, 0);
+        raw.close().await;
+    }
+);

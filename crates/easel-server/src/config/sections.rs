@@ -511,4 +511,6 @@ pub struct WebhooksConfig {
     pub poll_ms: u64,
     /// Private hosts and ranges the operator allows (see `webhooks::ssrf::Allowances`).
     pub allow: Vec<String>,
+    /// Days ended deliveries and their attempts stay in the delivery log.
+    pub log_retention_days: u64,
 }

@@ -481,6 +481,9 @@ fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
     if !(10..=10_000).contains(&w.poll_ms) {
         return fail("poll_ms", "must be between 10 and 10000");
     }
+    if !(1..=3650).contains(&w.log_retention_days) {
+        return fail("log_retention_days", "must be between 1 and 3650");
+    }
     if let Err(why) = crate::webhooks::ssrf::Allowances::parse(&w.allow) {
         return fail("allow", &why);
     }
@@ -773,7 +776,7 @@ mod tests {
             c.moderation.input.categories.insert("fraud".into(), rules);
         };
         type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
-        let cases: [(Tweak, &str); 14] = [
+        let cases: [(Tweak, &str); 15] = [
             (&bad_regex, "moderation.input"),
             (
                 &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
@@ -808,6 +811,10 @@ mod tests {
             ),
             (&|c| c.webhooks.timeout_ms = 999, "webhooks.timeout_ms"),
             (&|c| c.webhooks.concurrency = 4097, "webhooks.concurrency"),
+            (
+                &|c| c.webhooks.log_retention_days = 0,
+                "webhooks.log_retention_days",
+            ),
             (
                 &|c| c.webhooks.per_endpoint_concurrency = 65,
                 "webhooks.per_endpoint_concurrency",
