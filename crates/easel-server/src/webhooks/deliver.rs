@@ -147,46 +147,39 @@ fn elapsed_ms(started: Instant) -> i64 {
 
 /// Why a request got no response, in words for the delivery log.
 fn describe(e: &reqwest::Error, timeout_ms: u64) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(refusal) = err.downcast_ref::<Refusal>() {
-            return format!("refused: the URL {refusal}");
-        }
-        // An io::Error's `source()` skips the error it wraps; look inside it too.
-        if let Some(refusal) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<Refusal>())
-        {
-            return format!("refused: the URL {refusal}");
-        }
-        source = err.source();
+    let causes = causes(e);
+    if let Some(refusal) = causes.iter().find_map(|c| c.downcast_ref::<Refusal>()) {
+        return format!("refused: the URL {refusal}");
     }
+    // reqwest's own message says only "error sending request"; the deepest cause says why.
+    let deepest = causes.last().map(ToString::to_string).unwrap_or_default();
     if e.is_timeout() {
         format!("timed out after {timeout_ms} ms")
     } else if e.is_connect() {
-        format!("could not connect to the endpoint: {}", innermost(e))
+        format!("could not connect to the endpoint: {deepest}")
     } else {
-        format!("the request failed: {}", innermost(e))
+        format!("the request failed: {deepest}")
     }
 }
 
-/// The deepest cause's message (reqwest's own says only "error sending request"),
-/// looking inside io::Errors, whose `source()` skips what they wrap.
-fn innermost(e: &reqwest::Error) -> String {
-    let mut deepest: &(dyn std::error::Error + 'static) = e;
-    loop {
-        let next = deepest.source().or_else(|| {
-            deepest
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|inner| inner as &(dyn std::error::Error + 'static))
-        });
+/// `e` and its causes, outermost first. An io::Error's `source()` skips the error it wraps,
+/// so the walk steps into that one instead.
+fn causes(e: &reqwest::Error) -> Vec<&(dyn std::error::Error + 'static)> {
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![e];
+    while let Some(last) = chain.last() {
+        let next = match last
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => last.source(),
+        };
         match next {
-            Some(next) => deepest = next,
-            None => return deepest.to_string(),
+            Some(next) if chain.len() < 32 => chain.push(next),
+            _ => break,
         }
     }
+    chain
 }
 
 #[cfg(test)]
