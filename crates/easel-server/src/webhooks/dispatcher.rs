@@ -107,11 +107,13 @@ impl Dispatcher {
             return Ok(true);
         }
         let share = self.app.webhooks.config.per_endpoint_concurrency;
-        let saturated: Vec<String> = self
-            .in_flight_now()
-            .into_iter()
-            .filter(|(_, n)| *n >= share)
-            .map(|(e, _)| e)
+        // Only this loop adds attempts, so counts can only have dropped by the time the
+        // read returns: one snapshot serves for both the skip list and the choice.
+        let mut taking = self.in_flight_now();
+        let saturated: Vec<String> = taking
+            .iter()
+            .filter(|(_, n)| **n >= share)
+            .map(|(e, _)| e.clone())
             .collect();
         let now = now_ms();
         let limit = free.saturating_mul(READ_PER_SLOT).min(1_000);
@@ -121,7 +123,6 @@ impl Dispatcher {
             .due_webhook_deliveries(now, i64::try_from(limit).unwrap_or(1_000), &saturated)
             .await?;
         let full = due.len() == limit;
-        let mut taking: HashMap<String, usize> = self.in_flight_now();
         let mut chosen = Vec::new();
         for (id, endpoint) in due {
             if chosen.len() == free {
