@@ -126,19 +126,19 @@ pub async fn create(
 
 /// A well-formed endpoint id, or the 404 an unknown one gets.
 pub fn check_endpoint_id(id: &str) -> ApiResult<()> {
-    if IdKind::WebhookEndpoint.is_valid(id) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("webhook_endpoint", id))
-    }
+    known_id(IdKind::WebhookEndpoint, "webhook_endpoint", id)
 }
 
 /// A well-formed delivery id, or the 404 an unknown one gets.
 pub fn check_delivery_id(id: &str) -> ApiResult<()> {
-    if IdKind::WebhookDelivery.is_valid(id) {
+    known_id(IdKind::WebhookDelivery, "webhook_delivery", id)
+}
+
+fn known_id(kind: IdKind, resource: &str, id: &str) -> ApiResult<()> {
+    if kind.is_valid(id) {
         Ok(())
     } else {
-        Err(ApiError::not_found("webhook_delivery", id))
+        Err(ApiError::not_found(resource, id))
     }
 }
 
