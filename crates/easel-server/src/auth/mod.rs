@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod cache;
+pub mod passwords;
 
 use std::collections::HashMap;
 use std::sync::Arc;

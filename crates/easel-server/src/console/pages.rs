@@ -92,10 +92,8 @@ pub async fn login(
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |op| op.password_hash.clone());
     let attempt = form.password;
-    let verified = attempt.len() <= password::MAX_LEN
-        && tokio::task::spawn_blocking(move || password::verify(&attempt, &hash))
-            .await
-            .unwrap_or(false);
+    let verified =
+        attempt.len() <= password::MAX_LEN && crate::auth::passwords::verify(attempt, hash).await;
     let request_id = Some(request_id.0);
     match operator {
         Some(op) if verified => {

@@ -2,7 +2,6 @@
 
 use easel_core::email::Email;
 use easel_core::ids::IdKind;
-use easel_core::password;
 use easel_core::roles::Role;
 use easel_core::time::now_ms;
 use easel_db::{Account, AuditContext, Member, NewAccount, NewMember, NewUser, StateChange, User};
@@ -44,7 +43,7 @@ pub async fn new_user(spec: UserSpec, now: i64) -> ApiResult<NewUser> {
     let terms_version = text::optional("terms_version", spec.terms_accepted.as_deref(), 50)?;
     let password_hash = match spec.password {
         Some(pw) => Some(
-            tokio::task::spawn_blocking(move || password::hash(&pw))
+            crate::auth::passwords::hash(pw)
                 .await
                 .map_err(ApiError::internal)??,
         ),

@@ -28,8 +28,7 @@ pub const OPERATOR_USERNAME: &str = "admin";
 pub async fn run(config: &Config, store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
     let operator_password = password::generate();
     let hash_input = operator_password.clone();
-    let operator_password_hash =
-        tokio::task::spawn_blocking(move || password::hash(&hash_input)).await??;
+    let operator_password_hash = crate::auth::passwords::hash(hash_input).await??;
     let now = now_ms();
     let spec = AccountSpec {
         name: "Demo".into(),

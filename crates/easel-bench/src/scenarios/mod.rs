@@ -1,0 +1,8 @@
+//! The scenarios of `easel-bench run`, each filling in the report.
+
+pub mod api;
+pub mod generations;
+pub mod jobs;
+pub mod peer;
+pub mod queue;
+pub mod webhooks;
