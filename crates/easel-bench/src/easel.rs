@@ -44,7 +44,8 @@ impl Setup {
     pub fn busy_gpu(mut self) -> Setup {
         self.image_slots = 1;
         self.image_delay_ms = 3_600_000;
-        self
+        // Shutting down waits for running jobs up to the grace period; this one never ends.
+        self.env("EASEL_HTTP__SHUTDOWN_GRACE_SECONDS", 1)
     }
 
     fn environment(&self) -> anyhow::Result<Vec<(String, String)>> {

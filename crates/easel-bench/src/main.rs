@@ -186,7 +186,7 @@ async fn run(
         redis_url: redis,
         quick,
         runs: if quick { 1 } else { 3 },
-        window: Duration::from_secs(if quick { 2 } else { 4 }),
+        window: Duration::from_secs(if quick { 2 } else { 3 }),
         warmup: Duration::from_secs(1),
         connections: 32,
         report: Report::default(),

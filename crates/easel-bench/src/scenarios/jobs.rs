@@ -12,7 +12,7 @@ use crate::load::{self, Load};
 use crate::scenarios::generations::generation;
 
 pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
-    let jobs: u64 = if ctx.quick { 400 } else { 1500 };
+    let jobs: u64 = if ctx.quick { 400 } else { 1200 };
     for backend in ["sqlite", "postgres"] {
         ctx.log(&format!("jobs: end to end, {backend}, {jobs} per burst"));
         let dir = ctx.work.join(format!("jobs-{backend}"));

@@ -27,7 +27,7 @@ const IN_FLIGHT: usize = 64;
 const TIMEOUT_MS: u64 = 2000;
 
 pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
-    let generations: u64 = if ctx.quick { 80 } else { 250 };
+    let generations: u64 = if ctx.quick { 80 } else { 200 };
     let sink = ctx.start_bench("webhook-sink", &["sink"], "/count").await?;
     let sink_url = format!("http://{}", sink.addr);
     for backend in ["sqlite", "postgres"] {

@@ -28,7 +28,10 @@ pub const OPERATOR_USERNAME: &str = "admin";
 pub async fn run(config: &Config, store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
     let operator_password = password::generate();
     let hash_input = operator_password.clone();
-    let operator_password_hash = crate::auth::passwords::hash(hash_input).await??;
+    // Not through the login pool: its working memory stays allocated once made, and a
+    // server that nobody logs in to should not keep 19 MiB for the one hash at first start.
+    let operator_password_hash =
+        tokio::task::spawn_blocking(move || password::hash(&hash_input)).await??;
     let now = now_ms();
     let spec = AccountSpec {
         name: "Demo".into(),
