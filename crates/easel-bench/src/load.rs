@@ -302,9 +302,65 @@ async fn connection(
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        if Instant::now() >= end {
+        // Open model: requests due before the end are still sent when late, so a backlog
+        // shows in the latencies instead of being dropped.
+        if schedule.is_none() && Instant::now() >= end {
             break;
         }
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server answering after `delay`, one request at a time per connection.
+    async fn server(delay: Duration) -> SocketAddr {
+        let app = axum::Router::new().fallback(move || async move {
+            tokio::time::sleep(delay).await;
+            "ok"
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_burst_sends_exactly_its_requests() {
+        let addr = server(Duration::ZERO).await;
+        let r = run(addr, Load::burst(4, 101), same(Call::get("/")))
+            .await
+            .unwrap();
+        assert_eq!((r.requests, r.ok, r.errors), (101, 101, 0));
+        assert_eq!(r.statuses.get(&200), Some(&101));
+    }
+
+    /// Open model: requests are due at the fixed rate whatever the server does, and a
+    /// slow server's latency counts from when each request was due. One connection at
+    /// 50/s to a server taking 50 ms: each request waits for the last, so the waits add
+    /// up (a closed-model generator would report 50 ms for every request).
+    #[tokio::test]
+    async fn the_open_model_counts_from_when_a_request_was_due() {
+        let addr = server(Duration::from_millis(50)).await;
+        let load = Load::open(50.0, 1, Duration::from_secs(1));
+        let r = run(addr, load, same(Call::get("/"))).await.unwrap();
+        assert_eq!(r.requests, 50, "{r:?}");
+        assert!(r.max_ms > 500.0, "the backlog shows: {r:?}");
+        let fast = server(Duration::ZERO).await;
+        let r = run(fast, load, same(Call::get("/"))).await.unwrap();
+        assert_eq!(r.requests, 50, "{r:?}");
+        assert!(r.p99_ms < 50.0, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_errors_not_answers() {
+        let addr = crate::procs::free_addr().unwrap();
+        let r = run(addr, Load::burst(1, 3), same(Call::get("/")))
+            .await
+            .unwrap();
+        assert_eq!((r.errors, r.ok), (3, 0));
+        assert!(r.check_all_ok("refused").is_err());
+    }
 }
