@@ -100,9 +100,59 @@ async fn sqlite(ctx: &mut Ctx) -> anyhow::Result<()> {
             "×",
             e.load.rps / i.load.rps,
         );
+        at_half_rate(ctx, "sqlite", &insert, &easel, &key, e.load.rps).await?;
     }
     easel.stop().await?;
     drop(insert);
+    Ok(())
+}
+
+/// Latency at a fixed arrival rate, half of what Easel reached: the one-INSERT handler and
+/// Easel at the same rate.
+async fn at_half_rate(
+    ctx: &mut Ctx,
+    backend: &str,
+    insert: &crate::procs::Proc,
+    easel: &Easel,
+    key: &str,
+    easel_rps: f64,
+) -> anyhow::Result<()> {
+    let rate = (easel_rps / 2.0).max(10.0);
+    let open = Load::open(rate, ctx.connections, ctx.window);
+    let i = ctx
+        .measure(insert.addr, insert.pid(), open, insert_row(), false)
+        .await?;
+    i.load.check_all_ok("one-INSERT handler at a fixed rate")?;
+    let e = ctx
+        .measure(easel.addr(), easel.proc.pid(), open, generation(key), false)
+        .await?;
+    e.load
+        .check_all_ok("POST /v1/generations at a fixed rate")?;
+    let r = &mut ctx.report;
+    r.add(
+        &format!("generations.{backend}.open_rate"),
+        &format!("fixed arrival rate (half of Easel's maximum), {backend}"),
+        "req/s",
+        rate,
+    );
+    for (who, m) in [("insert", &i), ("generations", &e)] {
+        let label = match who {
+            "insert" => format!("one-INSERT handler at the fixed rate, {backend}"),
+            _ => format!("POST /v1/generations at the fixed rate, {backend}"),
+        };
+        r.add(
+            &format!("{who}.{backend}.open_p50"),
+            &format!("{label}: p50"),
+            "ms",
+            m.load.p50_ms,
+        );
+        r.add(
+            &format!("{who}.{backend}.open_p99"),
+            &format!("{label}: p99"),
+            "ms",
+            m.load.p99_ms,
+        );
+    }
     Ok(())
 }
 
@@ -192,6 +242,7 @@ async fn postgres(ctx: &mut Ctx) -> anyhow::Result<()> {
             "×",
             e.load.rps / tps,
         );
+        at_half_rate(ctx, "postgres", &insert, &easel, &key, e.load.rps).await?;
     }
     easel.stop().await?;
     drop(insert);
