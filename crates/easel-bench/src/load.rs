@@ -351,7 +351,8 @@ mod tests {
         let fast = server(Duration::ZERO).await;
         let r = run(fast, load, same(Call::get("/"))).await.unwrap();
         assert_eq!(r.requests, 50, "{r:?}");
-        assert!(r.p99_ms < 50.0, "{r:?}");
+        // No backlog: far below the slow server's, with room for a busy machine.
+        assert!(r.p99_ms < 400.0, "{r:?}");
     }
 
     #[tokio::test]
