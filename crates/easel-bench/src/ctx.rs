@@ -1,7 +1,6 @@
 //! What every scenario shares: where the binaries and the scratch directory are, how long
 //! to measure, the databases, and the report being filled in.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -78,15 +77,15 @@ impl Ctx {
         Ok(proc)
     }
 
-    /// A warm-up (discarded), then one measured window of `load` at `addr`; `pid` is the
-    /// target's process, whose CPU time is counted.
+    /// A warm-up (discarded), then one measured window of `load` at `target`, whose CPU
+    /// time is counted. Every answer must be a 2xx: `what` names the window if not.
     pub async fn measure(
         &self,
-        addr: SocketAddr,
-        pid: u32,
+        target: &Proc,
         load: Load,
         make: MakeCall,
         with_db: bool,
+        what: &str,
     ) -> anyhow::Result<Measured> {
         if !self.warmup.is_zero() {
             let warm = Load {
@@ -94,18 +93,35 @@ impl Ctx {
                 limit: None,
                 ..load
             };
-            load::run(addr, warm, make.clone()).await?;
+            load::run(target.addr, warm, make.clone()).await?;
         }
+        let pid = target.pid();
         let (cpu0, db0) = (Cpu::of(pid), with_db.then(Cpu::postgres));
-        let result = load::run(addr, load, make).await?;
+        let result = load::run(target.addr, load, make).await?;
         let cpu = Cpu::of(pid).since(cpu0);
         let db = db0.map_or(0.0, |d| Cpu::postgres().since(d));
+        result.check_all_ok(what)?;
         let answered = (result.requests - result.errors).max(1) as f64;
         Ok(Measured {
             cpu_us: cpu * 1e6 / answered,
             db_cpu_us: db * 1e6 / answered,
             load: result,
         })
+    }
+
+    /// [`Ctx::measure`], recorded under `key` as `label`.
+    pub async fn window(
+        &mut self,
+        key: &str,
+        label: &str,
+        target: &Proc,
+        load: Load,
+        make: MakeCall,
+        with_db: bool,
+    ) -> anyhow::Result<Measured> {
+        let m = self.measure(target, load, make, with_db, label).await?;
+        self.record(key, label, &m);
+        Ok(m)
     }
 
     /// Records a measured window's throughput, latency and CPU under `key`.

@@ -167,8 +167,8 @@ impl Easel {
         serde_json::from_str(&out).with_context(|| format!("easel admin {}: {out}", args.join(" ")))
     }
 
-    /// A new live key for `account`.
-    pub async fn live_key(&self, account: &str) -> anyhow::Result<String> {
+    /// A new key for `account` in `mode` (`test` or `live`).
+    pub async fn key(&self, account: &str, mode: &str) -> anyhow::Result<String> {
         let key = self
             .admin(&[
                 "key",
@@ -176,7 +176,7 @@ impl Easel {
                 "--account",
                 account,
                 "--mode",
-                "live",
+                mode,
                 "--name",
                 "bench",
             ])
@@ -185,6 +185,10 @@ impl Easel {
             .as_str()
             .map(str::to_string)
             .context("key create: no secret")
+    }
+
+    pub async fn live_key(&self, account: &str) -> anyhow::Result<String> {
+        self.key(account, "live").await
     }
 
     pub async fn grant(&self, account: &str, credits: i64) -> anyhow::Result<()> {
@@ -220,15 +224,7 @@ impl Easel {
         let mut keys = vec![self.test_key.clone()];
         for i in 1..n {
             let account = self.create_account(i).await?;
-            let key = self
-                .admin(&["key", "create", "--account", &account, "--name", "bench"])
-                .await?;
-            keys.push(
-                key["secret"]
-                    .as_str()
-                    .context("key create: no secret")?
-                    .to_string(),
-            );
+            keys.push(self.key(&account, "test").await?);
         }
         Ok(keys)
     }

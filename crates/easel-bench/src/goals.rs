@@ -198,3 +198,33 @@ pub fn judge_all(r: &mut Report) {
         r.goal(scenario, goal, measured, met);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict<'a>(r: &'a Report, scenario: &str) -> &'a crate::report::Goal {
+        r.goals
+            .iter()
+            .find(|g| g.scenario.contains(scenario))
+            .expect(scenario)
+    }
+
+    #[test]
+    fn goals_are_met_not_met_or_not_measured() {
+        let mut r = Report::default();
+        r.add("account.ratio", "", "×", 0.75);
+        r.add("account.added_p99", "", "ms", 0.4);
+        r.add("generations.sqlite.ratio", "", "×", 0.09);
+        // One part of a two-part goal measured and met, the other missing.
+        r.add("hot.ratio", "", "×", 0.7);
+        r.add("logins.ratio", "", "×", 0.79);
+        judge_all(&mut r);
+        assert_eq!(verdict(&r, "GET /v1/account").met, Some(true));
+        assert_eq!(verdict(&r, "→ 202, SQLite").met, Some(false));
+        assert_eq!(verdict(&r, "hot account").met, None);
+        assert_eq!(verdict(&r, "password hashing").met, Some(false));
+        assert_eq!(verdict(&r, "webhooks").met, None);
+        assert!(verdict(&r, "→ 202, SQLite").measured.contains("0.090×"));
+    }
+}

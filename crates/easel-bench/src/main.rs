@@ -299,3 +299,28 @@ async fn machine() -> Machine {
         kernel,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_part_is_replaced_and_the_rest_kept() {
+        let path = std::env::temp_dir().join(format!("easel-bench-md-{}", std::process::id()));
+        std::fs::write(&path, "# Title\n\nintro\n").unwrap();
+        write_markdown(&path, "first run\n").unwrap();
+        write_markdown(&path, "second run\n").unwrap();
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&path).unwrap() + "\n## History\nold\n",
+        )
+        .unwrap();
+        write_markdown(&path, "third run\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            text,
+            format!("# Title\n\nintro\n\n{BEGIN}\nthird run\n{END}\n\n## History\nold\n")
+        );
+    }
+}

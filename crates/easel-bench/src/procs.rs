@@ -37,12 +37,7 @@ impl Proc {
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("EASEL_") {
-                command.env_remove(key);
-            }
-        }
-        command.envs(env.iter().map(|(k, v)| (k, v)));
+        environment(&mut command, env);
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
@@ -117,6 +112,17 @@ impl Proc {
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())
     }
+}
+
+/// `env` on top of this environment without its EASEL_* variables, so a setting of the
+/// shell running the harness never reaches what it measures.
+fn environment(command: &mut Command, env: &[(String, String)]) {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("EASEL_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
 }
 
 /// The last lines of a log, for an error message.
@@ -204,12 +210,7 @@ pub async fn run_command(
 ) -> anyhow::Result<String> {
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("EASEL_") {
-            command.env_remove(key);
-        }
-    }
-    command.envs(env.iter().map(|(k, v)| (k, v)));
+    environment(&mut command, env);
     let out = command
         .output()
         .await

@@ -64,25 +64,25 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     for run in 0..ctx.runs {
         ctx.log(&format!("api: run {}/{}", run + 1, ctx.runs));
         let b = ctx
-            .measure(bare.addr, bare.pid(), closed, bare_call.clone(), false)
+            .window(
+                "account.bare",
+                "bare axum GET (no auth, no DB)",
+                &bare,
+                closed,
+                bare_call.clone(),
+                false,
+            )
             .await?;
-        b.load.check_all_ok("bare axum")?;
-        ctx.record("account.bare", "bare axum GET (no auth, no DB)", &b);
         let e = ctx
-            .measure(
-                easel.addr(),
-                easel.proc.pid(),
+            .window(
+                "account.sqlite",
+                "Easel GET /v1/account, limits in memory",
+                &easel.proc,
                 closed,
                 account.clone(),
                 false,
             )
             .await?;
-        e.load.check_all_ok("GET /v1/account")?;
-        ctx.record(
-            "account.sqlite",
-            "Easel GET /v1/account, limits in memory",
-            &e,
-        );
         ctx.report.add(
             "account.ratio",
             "GET /v1/account ÷ bare axum (max req/s)",
@@ -90,20 +90,15 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             e.load.rps / b.load.rps,
         );
         let r = ctx
-            .measure(
-                redis.addr(),
-                redis.proc.pid(),
+            .window(
+                "account.redis",
+                "Easel GET /v1/account, limits on Redis",
+                &redis.proc,
                 closed,
                 redis_account.clone(),
                 false,
             )
             .await?;
-        r.load.check_all_ok("GET /v1/account on Redis")?;
-        ctx.record(
-            "account.redis",
-            "Easel GET /v1/account, limits on Redis",
-            &r,
-        );
         ctx.report.add(
             "limits.ratio",
             "limits on Redis ÷ in memory (max req/s)",
@@ -115,12 +110,23 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         let rate = (b.load.rps.min(e.load.rps) / 3.0).max(100.0);
         let open = Load::open(rate, ctx.connections, ctx.window);
         let bo = ctx
-            .measure(bare.addr, bare.pid(), open, bare_call.clone(), false)
+            .measure(
+                &bare,
+                open,
+                bare_call.clone(),
+                false,
+                "bare axum at a fixed rate",
+            )
             .await?;
         let eo = ctx
-            .measure(easel.addr(), easel.proc.pid(), open, account.clone(), false)
+            .measure(
+                &easel.proc,
+                open,
+                account.clone(),
+                false,
+                "GET /v1/account at a fixed rate",
+            )
             .await?;
-        eo.load.check_all_ok("GET /v1/account at a fixed rate")?;
         let r = &mut ctx.report;
         r.add(
             "account.open_rate",
@@ -190,28 +196,28 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         ctx.log(&format!("api: logins run {}/{}", run + 1, ctx.runs));
         let plain = ctx
             .measure(
-                easel.addr(),
-                easel.proc.pid(),
+                &easel.proc,
                 closed,
                 account.clone(),
                 false,
+                "GET /v1/account",
             )
             .await?;
-        plain.load.check_all_ok("GET /v1/account")?;
         // 25 console logins a second (argon2 on the blocking pool) beside the same traffic.
         let logins = LoginLoad::start(&easel, 25.0);
+        // The logins stop before a failed window is reported.
         let l = ctx
-            .measure(
-                easel.addr(),
-                easel.proc.pid(),
+            .window(
+                "logins.sqlite",
+                "GET /v1/account beside 25 logins/s",
+                &easel.proc,
                 closed,
                 account.clone(),
                 false,
             )
-            .await?;
+            .await;
         let (done, failed) = logins.stop().await;
-        l.load.check_all_ok("GET /v1/account beside logins")?;
-        ctx.record("logins.sqlite", "GET /v1/account beside 25 logins/s", &l);
+        let l = l?;
         ctx.report.add(
             "logins.ratio",
             "GET /v1/account beside 25 logins/s ÷ without",

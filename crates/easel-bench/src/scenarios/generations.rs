@@ -75,25 +75,25 @@ async fn sqlite(ctx: &mut Ctx) -> anyhow::Result<()> {
     for run in 0..ctx.runs {
         ctx.log(&format!("generations sqlite: run {}/{}", run + 1, ctx.runs));
         let i = ctx
-            .measure(insert.addr, insert.pid(), closed, insert_row(), false)
+            .window(
+                "insert.sqlite",
+                "one-INSERT handler, SQLite",
+                &insert,
+                closed,
+                insert_row(),
+                false,
+            )
             .await?;
-        i.load.check_all_ok("one-INSERT handler, SQLite")?;
-        ctx.record("insert.sqlite", "one-INSERT handler, SQLite", &i);
         let e = ctx
-            .measure(
-                easel.addr(),
-                easel.proc.pid(),
+            .window(
+                "generations.sqlite",
+                "Easel POST /v1/generations, SQLite",
+                &easel.proc,
                 closed,
                 generation(&key),
                 false,
             )
             .await?;
-        e.load.check_all_ok("POST /v1/generations, SQLite")?;
-        ctx.record(
-            "generations.sqlite",
-            "Easel POST /v1/generations, SQLite",
-            &e,
-        );
         ctx.report.add(
             "generations.sqlite.ratio",
             "POST /v1/generations ÷ one INSERT, SQLite",
@@ -120,14 +120,23 @@ async fn at_half_rate(
     let rate = (easel_rps / 2.0).max(10.0);
     let open = Load::open(rate, ctx.connections, ctx.window);
     let i = ctx
-        .measure(insert.addr, insert.pid(), open, insert_row(), false)
+        .measure(
+            insert,
+            open,
+            insert_row(),
+            false,
+            "one-INSERT handler at a fixed rate",
+        )
         .await?;
-    i.load.check_all_ok("one-INSERT handler at a fixed rate")?;
     let e = ctx
-        .measure(easel.addr(), easel.proc.pid(), open, generation(key), false)
+        .measure(
+            &easel.proc,
+            open,
+            generation(key),
+            false,
+            "POST /v1/generations at a fixed rate",
+        )
         .await?;
-    e.load
-        .check_all_ok("POST /v1/generations at a fixed rate")?;
     let r = &mut ctx.report;
     r.add(
         &format!("generations.{backend}.open_rate"),
@@ -210,25 +219,25 @@ async fn postgres(ctx: &mut Ctx) -> anyhow::Result<()> {
         ctx.report
             .add("pgbench.tps", "pgbench TPC-B (same clients)", "TPS", tps);
         let i = ctx
-            .measure(insert.addr, insert.pid(), closed, insert_row(), true)
+            .window(
+                "insert.postgres",
+                "one-INSERT handler, PostgreSQL",
+                &insert,
+                closed,
+                insert_row(),
+                true,
+            )
             .await?;
-        i.load.check_all_ok("one-INSERT handler, PostgreSQL")?;
-        ctx.record("insert.postgres", "one-INSERT handler, PostgreSQL", &i);
         let e = ctx
-            .measure(
-                easel.addr(),
-                easel.proc.pid(),
+            .window(
+                "generations.postgres",
+                "Easel POST /v1/generations, PostgreSQL",
+                &easel.proc,
                 closed,
                 generation(&key),
                 true,
             )
             .await?;
-        e.load.check_all_ok("POST /v1/generations, PostgreSQL")?;
-        ctx.record(
-            "generations.postgres",
-            "Easel POST /v1/generations, PostgreSQL",
-            &e,
-        );
         let r = &mut ctx.report;
         r.add(
             "generations.postgres.ratio",
@@ -278,23 +287,25 @@ async fn hot_account(ctx: &mut Ctx) -> anyhow::Result<()> {
     for run in 0..ctx.runs {
         ctx.log(&format!("hot account: run {}/{}", run + 1, ctx.runs));
         let h = ctx
-            .measure(easel.addr(), easel.proc.pid(), closed, hot.clone(), true)
+            .window(
+                "hot.one",
+                "POST /v1/generations, one hot account, PostgreSQL",
+                &easel.proc,
+                closed,
+                hot.clone(),
+                true,
+            )
             .await?;
-        h.load.check_all_ok("POST /v1/generations, one account")?;
-        ctx.record(
-            "hot.one",
-            "POST /v1/generations, one hot account, PostgreSQL",
-            &h,
-        );
         let s = ctx
-            .measure(easel.addr(), easel.proc.pid(), closed, spread.clone(), true)
+            .window(
+                "hot.spread",
+                "POST /v1/generations, 16 accounts, PostgreSQL",
+                &easel.proc,
+                closed,
+                spread.clone(),
+                true,
+            )
             .await?;
-        s.load.check_all_ok("POST /v1/generations, 16 accounts")?;
-        ctx.record(
-            "hot.spread",
-            "POST /v1/generations, 16 accounts, PostgreSQL",
-            &s,
-        );
         ctx.report.add(
             "hot.ratio",
             "one hot account ÷ 16 accounts (max req/s)",

@@ -59,32 +59,24 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     );
     for run in 0..ctx.runs {
         ctx.log(&format!("peer: run {}/{}", run + 1, ctx.runs));
-        let l = ctx
-            .measure(
-                litellm.addr,
-                litellm.pid(),
-                closed,
-                peer_call.clone(),
-                false,
-            )
-            .await?;
-        l.load.check_all_ok("LiteLLM proxy")?;
-        ctx.record("peer.litellm", "LiteLLM proxy → instant fake backend", &l);
-        let e = ctx
-            .measure(
-                easel.addr(),
-                easel.proc.pid(),
-                closed,
-                easel_call.clone(),
-                false,
-            )
-            .await?;
-        e.load.check_all_ok("Easel POST /v1/images/generations")?;
-        ctx.record(
+        ctx.window(
+            "peer.litellm",
+            "LiteLLM proxy → instant fake backend",
+            &litellm,
+            closed,
+            peer_call.clone(),
+            false,
+        )
+        .await?;
+        ctx.window(
             "peer.easel",
             "Easel /v1/images/generations (sandbox renders)",
-            &e,
-        );
+            &easel.proc,
+            closed,
+            easel_call.clone(),
+            false,
+        )
+        .await?;
     }
     easel.stop().await?;
     litellm.stop().await?;
