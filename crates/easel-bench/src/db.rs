@@ -23,28 +23,20 @@ impl Db {
 
     /// Rows of integer columns (NULL as -1). `sql` must select only integers.
     pub async fn ints(&self, sql: &str) -> anyhow::Result<Vec<Vec<i64>>> {
-        let mut out = Vec::new();
-        match self {
-            Db::Sqlite(pool) => {
-                for row in sqlx::query(sql).fetch_all(pool).await? {
-                    out.push(
-                        (0..row.len())
-                            .map(|i| row.try_get::<Option<i64>, _>(i).map(|v| v.unwrap_or(-1)))
-                            .collect::<Result<_, _>>()?,
-                    );
-                }
-            }
-            Db::Postgres(pool) => {
-                for row in sqlx::query(sql).fetch_all(pool).await? {
-                    out.push(
-                        (0..row.len())
-                            .map(|i| row.try_get::<Option<i64>, _>(i).map(|v| v.unwrap_or(-1)))
-                            .collect::<Result<_, _>>()?,
-                    );
-                }
-            }
-        }
-        Ok(out)
+        Ok(match self {
+            Db::Sqlite(pool) => sqlx::query(sql)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(ints)
+                .collect::<Result<_, _>>()?,
+            Db::Postgres(pool) => sqlx::query(sql)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(ints)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// The single integer a query selects.
@@ -62,6 +54,17 @@ impl Db {
             Db::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// A row's columns as integers, NULL as -1.
+fn ints<R: Row>(row: &R) -> Result<Vec<i64>, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    (0..row.len())
+        .map(|i| row.try_get::<Option<i64>, _>(i).map(|v| v.unwrap_or(-1)))
+        .collect()
 }
 
 /// The value at quantile `q` of `values` (sorted here).
