@@ -175,6 +175,14 @@ impl Role {
         }
     }
 
+    /// Whether a member with this role may manage (change, remove, and revoke the keys of)
+    /// a member with the role `other`: owners manage everyone, admins everyone but owners,
+    /// the others no one. Touching an owner is an ownership matter.
+    pub fn may_manage(self, other: Role) -> bool {
+        self.allows(Action::ManageMembers)
+            && (other != Role::Owner || self.allows(Action::TransferOwnership))
+    }
+
     /// The scopes this role may hold; a key created by such a member defaults to these.
     pub fn scopes(self) -> Vec<Scope> {
         Scope::ALL
@@ -223,6 +231,19 @@ mod tests {
                 Scope::AccountRead
             ]
         );
+    }
+
+    #[test]
+    fn managing_members_follows_the_role_order() {
+        use Role::*;
+        let manages = |a: Role| Role::ALL.into_iter().filter(move |b| a.may_manage(*b));
+        assert_eq!(manages(Owner).collect::<Vec<_>>(), Role::ALL.to_vec());
+        assert_eq!(
+            manages(Admin).collect::<Vec<_>>(),
+            vec![Admin, Developer, Viewer]
+        );
+        assert_eq!(manages(Developer).count(), 0);
+        assert_eq!(manages(Viewer).count(), 0);
     }
 
     #[test]

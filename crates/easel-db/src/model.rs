@@ -222,6 +222,8 @@ pub struct AuditContext {
     pub now: i64,
     /// Extra details (reasons, old and new values), as a JSON object.
     pub details: serde_json::Value,
+    /// The member an API key actor acted for: the entry names the person, not only the key.
+    pub actor_user_id: Option<String>,
 }
 
 impl AuditContext {
@@ -233,7 +235,14 @@ impl AuditContext {
             request_id,
             now: easel_core::time::now_ms(),
             details: serde_json::Value::Object(Default::default()),
+            actor_user_id: None,
         }
+    }
+
+    /// Names the member the actor (an API key) acted for.
+    pub fn for_member(mut self, user_id: &str) -> AuditContext {
+        self.actor_user_id = Some(user_id.to_string());
+        self
     }
 
     /// Adds a detail.
@@ -262,6 +271,7 @@ impl AuditContext {
             request_id: self.request_id.clone(),
             details: self.details.to_string(),
             created_at: self.now,
+            actor_user_id: self.actor_user_id.clone(),
         }
     }
 }
@@ -279,6 +289,7 @@ pub(crate) struct NewAudit {
     pub request_id: Option<String>,
     pub details: String,
     pub created_at: i64,
+    pub actor_user_id: Option<String>,
 }
 
 /// One audit log entry.
@@ -288,6 +299,8 @@ pub struct AuditEntry {
     pub account_id: Option<String>,
     pub actor_type: ActorType,
     pub actor_id: String,
+    /// For an API key actor, the member it acted for.
+    pub actor_user_id: Option<String>,
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,

@@ -115,10 +115,11 @@ pub const CHANGED_ACCOUNTS: &str = "SELECT account_id, MAX(updated_at) AS change
      ) c GROUP BY account_id";
 
 pub const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, account_id, actor_type, actor_id, action, target_type, \
-     target_id, request_id, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     target_id, request_id, details, created_at, actor_user_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 pub const AUDIT_COLUMNS_FROM: &str = "SELECT id, account_id, actor_type, actor_id, action, target_type, target_id, \
-     request_id, details, created_at FROM audit_log";
+     request_id, details, created_at, actor_user_id FROM audit_log";
 
 pub const INSERT_INSTANCE: &str =
     "INSERT INTO instance (id, secret, created_at) VALUES (1, $1, $2) ON CONFLICT DO NOTHING";

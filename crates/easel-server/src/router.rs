@@ -32,7 +32,7 @@ use crate::openapi::ApiDoc;
 
 /// The API routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(account::get::get_account))
         .routes(routes!(keys::list::list_keys, keys::create::create_key))
         .routes(routes!(keys::get::get_key, keys::revoke::revoke_key))
@@ -88,7 +88,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             members::update::update_member,
             members::remove::remove_member
         ))
-        .split_for_parts()
+        .split_for_parts();
+    crate::openapi::apply_rules(&mut openapi);
+    (router, openapi)
 }
 
 /// The whole application router with its middleware.
@@ -134,7 +136,7 @@ pub(crate) async fn not_found() -> ApiError {
     )
 }
 
-async fn method_not_allowed() -> impl IntoResponse {
+pub(crate) async fn method_not_allowed() -> impl IntoResponse {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         ApiError::new(

@@ -126,6 +126,7 @@ macro_rules! impl_account_store {
                     .bind(&a.request_id)
                     .bind(&a.details)
                     .bind(a.created_at)
+                    .bind(&a.actor_user_id)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())

@@ -242,6 +242,7 @@ pub(crate) struct AuditRow {
     request_id: Option<String>,
     details: String,
     created_at: i64,
+    actor_user_id: Option<String>,
 }
 
 impl TryFrom<AuditRow> for AuditEntry {
@@ -255,6 +256,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             id: r.id,
             account_id: r.account_id,
             actor_id: r.actor_id,
+            actor_user_id: r.actor_user_id,
             action: r.action,
             target_type: r.target_type,
             target_id: r.target_id,

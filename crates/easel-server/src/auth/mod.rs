@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod cache;
 pub mod passwords;
+pub mod rules;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,12 +110,13 @@ impl Caller {
             .collect()
     }
 
-    /// The audit context of a change made by this caller.
+    /// The audit context of a change made by this caller: the key, and the member it acts for.
     pub fn audit(&self) -> easel_db::AuditContext {
         easel_db::AuditContext::new(
             easel_core::audit::Actor::key(&self.key_id),
             Some(self.request_id.clone()),
         )
+        .for_member(&self.user_id)
     }
 }
 

@@ -105,6 +105,7 @@ error_codes! {
     api_key_expired => UNAUTHORIZED, AuthenticationError;
     insufficient_scope => FORBIDDEN, PermissionError;
     insufficient_role => FORBIDDEN, PermissionError;
+    key_of_another_member => FORBIDDEN, PermissionError;
     account_suspended => FORBIDDEN, PermissionError;
     internal_error => INTERNAL_SERVER_ERROR, ApiError;
     generation_failed => BAD_GATEWAY, ApiError;

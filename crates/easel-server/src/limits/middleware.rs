@@ -14,18 +14,10 @@ use serde_json::json;
 use super::{Limits, headers};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::auth::rules::{self, Access};
 use crate::http::error::{ApiError, ErrorCode, PendingError};
 use crate::http::middleware::RequestId;
 use crate::request_log::LogDetails;
-
-/// API routes that do not take an API key (they carry their own signatures).
-const UNKEYED: [&str; 2] = [
-    "/v1/payments/stripe/webhook",
-    "/v1/outputs/{generation_id}/{file}",
-];
-
-/// API routes that take an API key but also answer without one (anyone may report abuse).
-const KEY_OPTIONAL: [&str; 1] = ["/v1/abuse_reports"];
 
 pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
@@ -36,11 +28,16 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
     else {
         return next.run(request).await;
     };
-    if UNKEYED.contains(&route.as_str())
-        || (KEY_OPTIONAL.contains(&route.as_str())
-            && !request.headers().contains_key(AUTHORIZATION))
-    {
-        return next.run(request).await;
+    // Deny by default: a method without a rule is not served, whatever the router holds.
+    let Some(access) = rules::access(request.method(), &route) else {
+        return crate::router::method_not_allowed().await.into_response();
+    };
+    match access {
+        Access::Keyless => return next.run(request).await,
+        Access::KeyOptional if !request.headers().contains_key(AUTHORIZATION) => {
+            return next.run(request).await;
+        }
+        Access::KeyOptional | Access::Scope(_) => {}
     }
     let request_id = request
         .extensions()
@@ -58,7 +55,7 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
     request.extensions_mut().insert(caller.clone());
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    let response = limited(&app, &caller, &route, request, next).await;
+    let response = limited(&app, &caller, &route, access, request, next).await;
     log_request(&app, &caller, method, path, started, &response);
     response
 }
@@ -94,16 +91,28 @@ fn log_request(
     });
 }
 
-/// Applies the limits to an authenticated request and runs it if they admit it.
+/// Runs an admitted request if the caller's key and role allow the route's scope.
+async fn authorized(caller: &Caller, access: Access, request: Request, next: Next) -> Response {
+    if let Access::Scope(scope) = access
+        && let Err(e) = caller.require(scope)
+    {
+        return e.into_response();
+    }
+    next.run(request).await
+}
+
+/// Applies the limits to an authenticated request and runs it if they admit it and the
+/// rules allow it.
 async fn limited(
     app: &AppState,
     caller: &Caller,
     route: &str,
+    access: Access,
     request: Request,
     next: Next,
 ) -> Response {
     if !app.config.limits.enabled {
-        return next.run(request).await;
+        return authorized(caller, access, request, next).await;
     }
     let limits = Limits::resolve(&app.config, &caller.plan, &caller.account_limits);
     let (policies, buckets) =
@@ -179,7 +188,7 @@ async fn limited(
         headers::insert(response.headers_mut(), &decision.states);
         return response;
     }
-    let mut response = next.run(request).await;
+    let mut response = authorized(caller, access, request, next).await;
     headers::insert(response.headers_mut(), &decision.states);
     response
 }

@@ -10,6 +10,8 @@ use easel_db::{ApiKey, AuditContext, NewKey, Rotation};
 
 use super::{OrNotFound, text};
 use crate::app::App;
+use crate::auth::Caller;
+use crate::auth::rules::{self, KeyAction};
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 
 /// Longest rotation grace period a caller may ask for (30 days).
@@ -171,6 +173,40 @@ pub async fn create(
         .await
         .or_not_found("account", account_id)?;
     Ok((key, secret.secret))
+}
+
+/// Refuses `action` on the key `key_id` unless the calling member may do it: their own
+/// keys always, another member's only as [`rules::key_action`] says. An unknown key is 404.
+pub async fn authorize_member_action(
+    app: &App,
+    caller: &Caller,
+    key_id: &str,
+    action: KeyAction,
+) -> ApiResult<()> {
+    if !IdKind::ApiKey.is_valid(key_id) {
+        return Err(ApiError::not_found("api_key", key_id));
+    }
+    let key = app
+        .store
+        .get_key(&caller.account_id, Some(caller.mode), key_id)
+        .await
+        .or_not_found("api_key", key_id)?;
+    if key.user_id == caller.user_id {
+        return Ok(());
+    }
+    // Read now, not from the account cache: a role changed a moment ago counts.
+    let members = app.store.list_members(&caller.account_id).await?;
+    let owner_role = members
+        .iter()
+        .find(|m| m.user_id == key.user_id)
+        .map(|m| m.role);
+    rules::key_action(
+        &caller.user_id,
+        caller.role,
+        &key.user_id,
+        owner_role,
+        action,
+    )
 }
 
 /// Gives a key a new secret. The old secret keeps working for `grace_seconds` (default:

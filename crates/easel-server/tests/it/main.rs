@@ -5,6 +5,7 @@ mod support;
 
 mod account;
 mod auth;
+mod authorization_matrix;
 mod cli;
 mod compliance;
 mod console;
@@ -15,6 +16,7 @@ mod events;
 mod generations;
 mod http_basics;
 mod invoices;
+mod key_permissions;
 mod keys;
 mod limits;
 mod mail;

@@ -227,7 +227,10 @@ both_backends!(
             .filter(|e| e["action"] == "credits.granted")
             .collect::<Vec<_>>();
         assert_eq!(grant.len(), 1, "{audit}");
-        assert_eq!(grant[0]["actor"], json!({"type": "system", "id": "stripe"}));
+        assert_eq!(
+            grant[0]["actor"],
+            json!({"type": "system", "id": "stripe", "user_id": null})
+        );
         assert_eq!(
             grant[0]["details"]["stripe_event"],
             "evt_1QAbCdEfGhIjKlMnOpQrStUv"

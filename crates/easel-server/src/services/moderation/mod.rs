@@ -11,8 +11,7 @@ pub mod classifier;
 pub mod metadata;
 pub mod output;
 
-use easel_core::audit::Actor;
-use easel_db::{AuditContext, NewStrike, StrikeSource};
+use easel_db::{NewStrike, StrikeSource};
 
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -122,8 +121,7 @@ pub async fn refuse(
         request_id: Some(caller.request_id.clone()),
         abuse_report_id: None,
     };
-    let audit = AuditContext::new(Actor::key(&caller.key_id), Some(caller.request_id.clone()))
-        .with("param", refusal.param);
+    let audit = caller.audit().with("param", refusal.param);
     let policy = state.config.moderation.strikes.policy();
     match state.store.record_strike(strike, policy, audit).await {
         Ok(outcome) => {

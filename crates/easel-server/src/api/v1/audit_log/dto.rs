@@ -13,6 +13,8 @@ pub struct ActorObject {
     pub kind: ActorType,
     /// `key_…`, `user_…`, `op_…`, `cli` (the operator's command line) or `easel`.
     pub id: String,
+    /// For an `api_key` actor: the member (`user_…`) the key acted for, who made the change.
+    pub user_id: Option<String>,
 }
 
 /// What the action was done to.
@@ -52,6 +54,7 @@ impl From<AuditEntry> for AuditLogEntryObject {
             actor: ActorObject {
                 kind: e.actor_type,
                 id: e.actor_id,
+                user_id: e.actor_user_id,
             },
             target: TargetObject {
                 kind: e.target_type,

@@ -2,9 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::audit::Actor;
-use easel_core::roles::Scope;
-use easel_db::AuditContext;
 
 use super::dto::{BlockEndUserRequest, EndUserObject};
 use crate::api::v1::tags;
@@ -39,13 +36,12 @@ pub async fn block_end_user(
     Path(user): Path<String>,
     OptionalJson(body): OptionalJson<BlockEndUserRequest>,
 ) -> ApiResult<Json<EndUserObject>> {
-    caller.require(Scope::GenerationsWrite)?;
     check_user("user", &user)?;
     let reason = match body.reason {
         Some(reason) => Some(text::required("reason", &reason, 500)?),
         None => None,
     };
-    let audit = AuditContext::new(Actor::key(&caller.key_id), Some(caller.request_id.clone()));
+    let audit = caller.audit();
     let end_user = state
         .store
         .set_end_user_blocked(&caller.account_id, caller.mode, &user, Some(reason), audit)

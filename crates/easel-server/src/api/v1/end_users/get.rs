@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::EndUserObject;
 use crate::api::v1::tags;
@@ -33,7 +32,6 @@ pub async fn get_end_user(
     caller: Caller,
     Path(user): Path<String>,
 ) -> ApiResult<Json<EndUserObject>> {
-    caller.require(Scope::LogsRead)?;
     check_user("user", &user)?;
     let end_user = state
         .store

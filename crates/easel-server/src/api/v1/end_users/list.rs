@@ -1,7 +1,6 @@
 //! `GET /v1/end_users`.
 
 use axum::Json;
-use easel_core::roles::Scope;
 use easel_db::{EndUserFilter, Page};
 use serde::Deserialize;
 
@@ -48,7 +47,6 @@ pub async fn list_end_users(
     caller: Caller,
     Query(params): Query<EndUserParams>,
 ) -> ApiResult<Json<List<EndUserObject>>> {
-    caller.require(Scope::LogsRead)?;
     let limit = check_limit(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     if let Some(cursor) = &params.starting_after {
         check_user("starting_after", cursor)?;

@@ -2,9 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::audit::Actor;
-use easel_core::roles::Scope;
-use easel_db::AuditContext;
 
 use super::dto::EndUserObject;
 use crate::api::v1::tags;
@@ -36,9 +33,8 @@ pub async fn unblock_end_user(
     caller: Caller,
     Path(user): Path<String>,
 ) -> ApiResult<Json<EndUserObject>> {
-    caller.require(Scope::GenerationsWrite)?;
     check_user("user", &user)?;
-    let audit = AuditContext::new(Actor::key(&caller.key_id), Some(caller.request_id.clone()));
+    let audit = caller.audit();
     let end_user = state
         .store
         .set_end_user_blocked(&caller.account_id, caller.mode, &user, None, audit)

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 
 use super::dto::EventObject;
 use crate::api::v1::tags;
@@ -33,7 +32,6 @@ pub async fn list_events(
     caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<List<EventObject>>> {
-    caller.require(Scope::WebhooksRead)?;
     let page = params.page(IdKind::Event)?;
     let limit = page.limit;
     let rows = state

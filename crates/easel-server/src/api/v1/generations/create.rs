@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use easel_core::roles::Scope;
 
 use super::dto::{CreateGenerationRequest, GenerationObject};
 use crate::api::v1::tags;
@@ -54,7 +53,6 @@ async fn create(
     headers: HeaderMap,
     body: CreateGenerationRequest,
 ) -> ApiResult<Response> {
-    caller.require(Scope::GenerationsWrite)?;
     let mut generation = generations::create(&state, &caller, body.into()).await?;
     let wait =
         super::preferred_wait(&headers).map(|w| w.min(state.config.generations.max_wait_seconds));

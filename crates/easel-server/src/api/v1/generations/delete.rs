@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 use easel_core::time::now_ms;
 
 use super::dto::GenerationObject;
@@ -34,7 +33,6 @@ pub async fn delete_generation(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<GenerationObject>> {
-    caller.require(Scope::GenerationsWrite)?;
     super::check_id(&id)?;
     let g = state
         .store

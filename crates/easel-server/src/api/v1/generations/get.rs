@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::GenerationObject;
 use crate::api::v1::tags;
@@ -32,7 +31,6 @@ pub async fn get_generation(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<GenerationObject>> {
-    caller.require(Scope::GenerationsRead)?;
     super::check_id(&id)?;
     let g = state
         .store

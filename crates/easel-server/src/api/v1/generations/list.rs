@@ -3,7 +3,6 @@
 use axum::Json;
 use easel_core::ids::IdKind;
 use easel_core::jobs::JobStatus;
-use easel_core::roles::Scope;
 use easel_db::GenerationFilter;
 
 use super::dto::{GenerationObject, ListGenerationsParams};
@@ -36,7 +35,6 @@ pub async fn list_generations(
     caller: Caller,
     Query(params): Query<ListGenerationsParams>,
 ) -> ApiResult<Json<List<GenerationObject>>> {
-    caller.require(Scope::GenerationsRead)?;
     let page = ListParams {
         limit: params.limit,
         starting_after: params.starting_after,

@@ -9,7 +9,6 @@ use axum::Json;
 use base64::Engine as _;
 use easel_core::jobs::JobStatus;
 use easel_core::models::{ModelKind, Size};
-use easel_core::roles::Scope;
 use easel_core::time::ms_to_secs;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -103,7 +102,6 @@ async fn create(
     caller: Caller,
     body: ImagesRequest,
 ) -> ApiResult<Json<ImagesResponse>> {
-    caller.require(Scope::GenerationsWrite)?;
     let model = body
         .model
         .unwrap_or_else(|| state.config.generations.default_image_model.clone());

@@ -1,7 +1,6 @@
 //! `POST /v1/keys`: create a key in the caller's mode, for the caller's member.
 
 use axum::http::StatusCode;
-use easel_core::roles::Scope;
 
 use super::dto::{ApiKeyWithSecret, CreateKeyRequest};
 use crate::api::v1::tags;
@@ -33,7 +32,6 @@ pub async fn create_key(
     caller: Caller,
     Json(body): Json<CreateKeyRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ApiKeyWithSecret>)> {
-    caller.require(Scope::KeysWrite)?;
     let spec = KeySpec {
         name: body.name,
         scopes: body.scopes,

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::Path;
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 
 use super::dto::ApiKeyObject;
 use crate::api::v1::tags;
@@ -31,7 +30,6 @@ pub async fn get_key(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKeyObject>> {
-    caller.require(Scope::KeysRead)?;
     if !IdKind::ApiKey.is_valid(&id) {
         return Err(ApiError::not_found("api_key", &id));
     }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 
 use super::dto::ApiKeyObject;
 use crate::api::v1::tags;
@@ -30,7 +29,6 @@ pub async fn list_keys(
     caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<List<ApiKeyObject>>> {
-    caller.require(Scope::KeysRead)?;
     let page = params.page(IdKind::ApiKey)?;
     let limit = page.limit;
     let rows = state

@@ -2,11 +2,11 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::ApiKeyObject;
 use crate::api::v1::tags;
 use crate::app::AppState;
+use crate::auth::rules::KeyAction;
 use crate::http::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::Caller;
 use crate::services::keys;
@@ -14,7 +14,9 @@ use crate::services::keys;
 /// Revoke an API key
 ///
 /// The key stops working at once. Revoking a revoked key returns it unchanged. A key may
-/// revoke itself.
+/// revoke itself, and a member may revoke their own keys; another member's key only if
+/// the caller's role may manage that member (owners everyone, admins all but owners),
+/// otherwise 403 `key_of_another_member`.
 #[utoipa::path(
     delete,
     path = "/v1/keys/{id}",
@@ -33,7 +35,7 @@ pub async fn revoke_key(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKeyObject>> {
-    caller.require(Scope::KeysWrite)?;
+    keys::authorize_member_action(&state, &caller, &id, KeyAction::Revoke).await?;
     let key = keys::revoke(
         &state,
         &caller.account_id,

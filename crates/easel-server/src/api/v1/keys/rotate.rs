@@ -2,11 +2,11 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::{ApiKeyWithSecret, RotateKeyRequest};
 use crate::api::v1::tags;
 use crate::app::AppState;
+use crate::auth::rules::KeyAction;
 use crate::http::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::{Caller, OptionalJson};
 use crate::services::keys;
@@ -14,7 +14,9 @@ use crate::services::keys;
 /// Rotate an API key
 ///
 /// Issues a new secret for the same key (same id, name, scopes). The previous secret keeps
-/// working for `grace_period_seconds` (default 24 hours; 0 ends it immediately).
+/// working for `grace_period_seconds` (default 24 hours; 0 ends it immediately). Only the
+/// member a key acts for can rotate it, since the response reveals the new secret: another
+/// member's key answers 403 `key_of_another_member`.
 #[utoipa::path(
     post,
     path = "/v1/keys/{id}/rotate",
@@ -35,7 +37,7 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<RotateKeyRequest>,
 ) -> ApiResult<Json<ApiKeyWithSecret>> {
-    caller.require(Scope::KeysWrite)?;
+    keys::authorize_member_action(&state, &caller, &id, KeyAction::Rotate).await?;
     let (key, secret) = keys::rotate(
         &state,
         &caller.account_id,

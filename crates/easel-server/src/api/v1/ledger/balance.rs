@@ -2,7 +2,6 @@
 
 use axum::Json;
 use easel_core::models::credits_to_eur;
-use easel_core::roles::Scope;
 
 use super::dto::BalanceObject;
 use crate::api::v1::tags;
@@ -26,7 +25,6 @@ use crate::http::extract::Caller;
     )
 )]
 pub async fn get_balance(state: AppState, caller: Caller) -> ApiResult<Json<BalanceObject>> {
-    caller.require(Scope::BillingRead)?;
     let b = state.store.balance(&caller.account_id, caller.mode).await?;
     Ok(Json(BalanceObject {
         object: "balance",

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 use easel_db::LedgerFilter;
 
 use super::dto::{LedgerEntryObject, ListLedgerParams};
@@ -35,7 +34,6 @@ pub async fn list_ledger(
     caller: Caller,
     Query(params): Query<ListLedgerParams>,
 ) -> ApiResult<Json<List<LedgerEntryObject>>> {
-    caller.require(Scope::BillingRead)?;
     let page = ListParams {
         limit: params.limit,
         starting_after: params.starting_after,

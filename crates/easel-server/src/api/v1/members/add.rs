@@ -1,7 +1,6 @@
 //! `POST /v1/account/members`.
 
 use axum::http::StatusCode;
-use easel_core::roles::Scope;
 
 use super::dto::{AddMemberRequest, MemberObject};
 use crate::api::v1::tags;
@@ -31,7 +30,6 @@ pub async fn add_member(
     caller: Caller,
     Json(body): Json<AddMemberRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MemberObject>)> {
-    caller.require(Scope::MembersWrite)?;
     accounts::check_owner_rights(caller.role, None, body.role)?;
     let user = UserSpec {
         email: body.email,

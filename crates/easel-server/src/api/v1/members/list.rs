@@ -1,7 +1,6 @@
 //! `GET /v1/account/members`.
 
 use axum::Json;
-use easel_core::roles::Scope;
 
 use super::dto::MemberObject;
 use crate::api::v1::tags;
@@ -26,7 +25,6 @@ use crate::http::pagination::List;
     )
 )]
 pub async fn list_members(state: AppState, caller: Caller) -> ApiResult<Json<List<MemberObject>>> {
-    caller.require(Scope::AccountRead)?;
     let members = state.store.list_members(&caller.account_id).await?;
     let data = members.into_iter().map(MemberObject::from).collect();
     Ok(Json(List {

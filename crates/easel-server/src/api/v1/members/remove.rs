@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::DeletedMember;
 use crate::api::v1::tags;
@@ -33,7 +32,6 @@ pub async fn remove_member(
     caller: Caller,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<DeletedMember>> {
-    caller.require(Scope::MembersWrite)?;
     let current = accounts::find_member(&state, &caller.account_id, &user_id).await?;
     accounts::check_owner_rights(caller.role, Some(current.role), current.role)?;
     accounts::remove_member(&state, &caller.account_id, &user_id, caller.audit()).await?;

@@ -1,7 +1,6 @@
 //! `PATCH /v1/account/members/{user_id}`.
 
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::{MemberObject, UpdateMemberRequest};
 use crate::api::v1::tags;
@@ -34,7 +33,6 @@ pub async fn update_member(
     Path(user_id): Path<String>,
     Json(body): Json<UpdateMemberRequest>,
 ) -> ApiResult<axum::Json<MemberObject>> {
-    caller.require(Scope::MembersWrite)?;
     let current = accounts::find_member(&state, &caller.account_id, &user_id).await?;
     accounts::check_owner_rights(caller.role, Some(current.role), body.role)?;
     let member = accounts::set_role(

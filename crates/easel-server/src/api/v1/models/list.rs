@@ -1,7 +1,6 @@
 //! `GET /v1/models`.
 
 use axum::Json;
-use easel_core::roles::Scope;
 
 use super::dto::ModelObject;
 use crate::api::v1::tags;
@@ -28,7 +27,6 @@ use crate::http::pagination::List;
     )
 )]
 pub async fn list_models(state: AppState, caller: Caller) -> ApiResult<Json<List<ModelObject>>> {
-    caller.require(Scope::GenerationsRead)?;
     let markup = state.config.markup();
     let data = state
         .config

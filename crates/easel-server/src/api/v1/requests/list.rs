@@ -3,7 +3,6 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 use easel_core::time::ms_to_secs;
 use easel_db::{RequestLogEntry, RequestLogFilter};
 use serde::{Deserialize, Serialize};
@@ -119,7 +118,6 @@ pub async fn list_requests(
     headers: HeaderMap,
     Query(params): Query<RequestLogParams>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::LogsRead)?;
     let csv = crate::http::csv::wanted(params.format.as_deref(), &headers)?;
     let list_params = ListParams {
         limit: params.limit,

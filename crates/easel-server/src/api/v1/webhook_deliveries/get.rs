@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::WebhookDeliveryObject;
 use crate::api::v1::tags;
@@ -34,7 +33,6 @@ pub async fn get_webhook_delivery(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WebhookDeliveryObject>> {
-    caller.require(Scope::WebhooksRead)?;
     check_delivery_id(&id)?;
     let delivery = state
         .store

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use easel_core::roles::Scope;
 
 use super::dto::WebhookDeliveryObject;
 use crate::api::v1::tags;
@@ -37,7 +36,6 @@ pub async fn replay_webhook_delivery(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<WebhookDeliveryObject>)> {
-    caller.require(Scope::WebhooksWrite)?;
     let delivery =
         webhooks::replay(&state, &caller.account_id, caller.mode, &id, caller.audit()).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery.into())))

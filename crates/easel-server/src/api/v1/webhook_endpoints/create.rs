@@ -1,7 +1,6 @@
 //! `POST /v1/webhook_endpoints`.
 
 use axum::http::StatusCode;
-use easel_core::roles::Scope;
 
 use super::dto::{CreateWebhookEndpointRequest, WebhookEndpointObject};
 use crate::api::v1::tags;
@@ -35,7 +34,6 @@ pub async fn create_webhook_endpoint(
     caller: Caller,
     Json(body): Json<CreateWebhookEndpointRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<WebhookEndpointObject>)> {
-    caller.require(Scope::WebhooksWrite)?;
     let spec = EndpointSpec {
         url: body.url,
         description: body.description,

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::DeletedWebhookEndpoint;
 use crate::api::v1::tags;
@@ -34,7 +33,6 @@ pub async fn delete_webhook_endpoint(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeletedWebhookEndpoint>> {
-    caller.require(Scope::WebhooksWrite)?;
     check_endpoint_id(&id)?;
     let endpoint = state
         .store

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::Path;
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 
 use crate::api::v1::tags;
 use crate::api::v1::webhook_deliveries::dto::WebhookDeliveryObject;
@@ -38,7 +37,6 @@ pub async fn list_webhook_deliveries(
     Path(id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<List<WebhookDeliveryObject>>> {
-    caller.require(Scope::WebhooksRead)?;
     check_endpoint_id(&id)?;
     let page = params.page(IdKind::WebhookDelivery)?;
     let limit = page.limit;

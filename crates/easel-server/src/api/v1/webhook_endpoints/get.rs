@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::WebhookEndpointObject;
 use crate::api::v1::tags;
@@ -33,7 +32,6 @@ pub async fn get_webhook_endpoint(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WebhookEndpointObject>> {
-    caller.require(Scope::WebhooksRead)?;
     check_endpoint_id(&id)?;
     let endpoint = state
         .store

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use easel_core::ids::IdKind;
-use easel_core::roles::Scope;
 
 use super::dto::WebhookEndpointObject;
 use crate::api::v1::tags;
@@ -33,7 +32,6 @@ pub async fn list_webhook_endpoints(
     caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<List<WebhookEndpointObject>>> {
-    caller.require(Scope::WebhooksRead)?;
     let page = params.page(IdKind::WebhookEndpoint)?;
     let limit = page.limit;
     let rows = state

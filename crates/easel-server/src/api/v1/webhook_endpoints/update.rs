@@ -1,7 +1,6 @@
 //! `PATCH /v1/webhook_endpoints/{id}`.
 
 use axum::extract::Path;
-use easel_core::roles::Scope;
 
 use super::dto::{UpdateWebhookEndpointRequest, WebhookEndpointObject};
 use crate::api::v1::tags;
@@ -35,7 +34,6 @@ pub async fn update_webhook_endpoint(
     Path(id): Path<String>,
     Json(body): Json<UpdateWebhookEndpointRequest>,
 ) -> ApiResult<axum::Json<WebhookEndpointObject>> {
-    caller.require(Scope::WebhooksWrite)?;
     let spec = EndpointPatchSpec {
         url: body.url,
         description: body.description,
