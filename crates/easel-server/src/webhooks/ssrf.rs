@@ -79,7 +79,9 @@ pub enum Refusal {
         why: &'static str,
     },
     /// A test-mode loopback URL where the operator opened no loopback port.
-    #[error("test-mode endpoints on loopback are not enabled on this server")]
+    #[error(
+        "test-mode endpoints on loopback are not enabled on this server (webhooks.test_mode_loopback_ports)"
+    )]
     LoopbackOff,
     /// A test-mode loopback URL on a port the operator did not open.
     #[error("port {port} is not open to test-mode endpoints on loopback (open: {open})")]

@@ -12,7 +12,7 @@ use crate::support::{TestApp, logs};
 use crate::webhooks::{Receiver, Reply, credit_event, delivery_until, endpoint, quick};
 
 const RESOLVED: &str = "This webhook URL cannot be used: its host name resolves to an address webhooks are not delivered to.";
-const LOOPBACK_OFF: &str = "This webhook URL cannot be used: test-mode endpoints on loopback are not enabled on this server.";
+const LOOPBACK_OFF: &str = "This webhook URL cannot be used: test-mode endpoints on loopback are not enabled on this server (webhooks.test_mode_loopback_ports).";
 
 /// The port of a receiver's `http://ip:port/hooks` URL.
 fn port_of(url: &str) -> u16 {
@@ -166,7 +166,7 @@ both_backends!(
         let d = delivery_until(&app, &test, &stored, |d| d["status"] == "failed").await;
         assert_eq!(
             d["attempts"][0]["error"],
-            "refused: test-mode endpoints on loopback are not enabled on this server"
+            "refused: test-mode endpoints on loopback are not enabled on this server (webhooks.test_mode_loopback_ports)"
         );
         assert!(
             receiver.hits().is_empty(),
