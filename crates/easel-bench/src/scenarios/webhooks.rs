@@ -30,6 +30,9 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let generations: u64 = if ctx.quick { 80 } else { 200 };
     let sink = ctx.start_bench("webhook-sink", &["sink"], "/count").await?;
     let sink_url = format!("http://{}", sink.addr);
+    // The sink is on loopback, which test-mode endpoints reach only on ports the operator
+    // opens (none by default).
+    let sink_port = sink.addr.port();
     for backend in ["sqlite", "postgres"] {
         for run in 0..ctx.runs {
             ctx.log(&format!(
@@ -37,8 +40,9 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
                 run + 1,
                 ctx.runs
             ));
-            let healthy = drain(ctx, backend, &sink_url, run, generations, false).await?;
-            let degraded = drain(ctx, backend, &sink_url, run, generations, true).await?;
+            let to = (sink_url.as_str(), sink_port);
+            let healthy = drain(ctx, backend, to, run, generations, false).await?;
+            let degraded = drain(ctx, backend, to, run, generations, true).await?;
             let bare = bare_loop(ctx, &sink_url, healthy.delivered).await?;
             let r = &mut ctx.report;
             r.add(
@@ -106,7 +110,7 @@ struct Drained {
 async fn drain(
     ctx: &mut Ctx,
     backend: &str,
-    sink: &str,
+    (sink, sink_port): (&str, u16),
     run: usize,
     generations: u64,
     degraded: bool,
@@ -121,7 +125,13 @@ async fn drain(
         "sqlite" => format!("sqlite://{}/easel.db", dir.display()),
         _ => ctx.fresh_pg("easel_bench_hooks").await?,
     };
-    let fill = Setup::new(&name, &url, &dir).env("EASEL_WEBHOOKS__CONCURRENCY", 0);
+    let open = (
+        "EASEL_WEBHOOKS__TEST_MODE_LOOPBACK_PORTS",
+        format!("[{sink_port}]"),
+    );
+    let fill = Setup::new(&name, &url, &dir)
+        .env("EASEL_WEBHOOKS__CONCURRENCY", 0)
+        .env(open.0, &open.1);
     let easel = Easel::start(&ctx.easel_bin, &ctx.work, &fill).await?;
     let mut paths: Vec<String> = (0..HEALTHY).map(|i| format!("/ok/{tag}/{i}")).collect();
     if degraded {
@@ -168,7 +178,9 @@ async fn drain(
 
     let healthy_where =
         "d.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE url LIKE '%/ok/%')";
-    let send = Setup::new(&name, &url, &dir).env("EASEL_WEBHOOKS__TIMEOUT_MS", TIMEOUT_MS);
+    let send = Setup::new(&name, &url, &dir)
+        .env("EASEL_WEBHOOKS__TIMEOUT_MS", TIMEOUT_MS)
+        .env(open.0, &open.1);
     let easel = Easel::start(&ctx.easel_bin, &ctx.work, &send).await?;
     let cpu0 = easel.proc.cpu();
     let db = Db::open(&url).await?;

@@ -138,9 +138,14 @@ fn origin_of(file: Option<&(PathBuf, String)>, key: &str) -> String {
     "built-in default".into()
 }
 
-/// `http.max_body_bytes` → `EASEL_HTTP__MAX_BODY_BYTES`.
+/// `http.max_body_bytes` → `EASEL_HTTP__MAX_BODY_BYTES`; an array element's index
+/// (`webhooks.test_mode_loopback_ports.0`) is part of the array's variable.
 fn env_var_name(key: &str) -> String {
-    format!("EASEL_{}", key.replace('.', "__").to_uppercase())
+    let parts: Vec<&str> = key
+        .split('.')
+        .filter(|p| p.parse::<usize>().is_err())
+        .collect();
+    format!("EASEL_{}", parts.join("__").to_uppercase())
 }
 
 /// The 1-based line of a dotted key in a TOML document, if the key is written there.
@@ -149,6 +154,11 @@ fn line_of_key(contents: &str, key: &str) -> Option<usize> {
     let mut item: &toml_edit::Item = doc.as_item();
     let mut span = None;
     for part in key.split('.') {
+        // figment names an array element by its index (`ports.0`).
+        if let (Ok(i), Some(array)) = (part.parse::<usize>(), item.as_array()) {
+            span = array.get(i).and_then(toml_edit::Value::span).or(span);
+            return span.map(|s| line_at(contents, s.start));
+        }
         // `sizes[1]`: the key, then an element of the array it holds.
         let (name, index) = match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
             Some((name, i)) => (name, i.parse::<usize>().ok()),
@@ -244,6 +254,33 @@ mod tests {
             licence.starts_with("FILE:2: `plans.free.licence`: unknown variant"),
             "{licence}"
         );
+    }
+
+    #[test]
+    fn test_mode_loopback_ports_are_none_by_default_and_take_ports_and_ranges() {
+        let defaults = load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(defaults.webhooks.test_mode_loopback_ports.is_empty());
+        let (_dir, path) = write("[webhooks]\ntest_mode_loopback_ports = [3000, \"8000-8999\"]\n");
+        let config = load(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            crate::webhooks::ports::list(&config.webhooks.test_mode_loopback_ports),
+            "3000, 8000-8999"
+        );
+        for bad in ["[0]", "[\"any\"]", "[\"9-1\"]", "3000"] {
+            let e = err(&format!("[webhooks]\ntest_mode_loopback_ports = {bad}\n"));
+            assert!(
+                e.starts_with("FILE:2: `webhooks.test_mode_loopback_ports"),
+                "{bad}: {e}"
+            );
+        }
+        // The environment's syntax (EASEL_WEBHOOKS__TEST_MODE_LOOPBACK_PORTS='[3000]'): figment
+        // parses a variable's value as this does.
+        let env: figment::value::Value = "[3000, \"1-2\"]"
+            .parse()
+            .unwrap_or_else(|e: std::convert::Infallible| match e {});
+        let ports: Vec<crate::webhooks::ports::PortRange> =
+            env.deserialize().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(crate::webhooks::ports::list(&ports), "3000, 1-2");
     }
 
     #[test]

@@ -511,6 +511,8 @@ pub struct WebhooksConfig {
     pub poll_ms: u64,
     /// Private hosts and ranges the operator allows (see `webhooks::ssrf::Allowances`).
     pub allow: Vec<String>,
+    /// Loopback ports test-mode endpoints may be delivered to; empty (the default): none.
+    pub test_mode_loopback_ports: Vec<crate::webhooks::ports::PortRange>,
     /// Days ended deliveries and their attempts stay in the delivery log.
     pub log_retention_days: u64,
 }

@@ -440,7 +440,7 @@ fn validate_mail(c: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// `[payments.stripe]`.
+/// `[webhooks]`.
 fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
     let w = &c.webhooks;
     let fail = |key: &str, reason: &str| Err((format!("webhooks.{key}"), reason.to_string()));
@@ -486,6 +486,14 @@ fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
     }
     if let Err(why) = crate::webhooks::ssrf::Allowances::parse(&w.allow) {
         return fail("allow", &why);
+    }
+    // Each entry parsed as a port or range already; a refusal lists them all to the
+    // developer, so the list stays short.
+    if w.test_mode_loopback_ports.len() > 32 {
+        return fail(
+            "test_mode_loopback_ports",
+            "must list at most 32 ports or ranges (a range such as \"3000-3999\" covers many)",
+        );
     }
     Ok(())
 }
@@ -776,7 +784,7 @@ mod tests {
             c.moderation.input.categories.insert("fraud".into(), rules);
         };
         type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
-        let cases: [(Tweak, &str); 15] = [
+        let cases: [(Tweak, &str); 16] = [
             (&bad_regex, "moderation.input"),
             (
                 &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
@@ -826,6 +834,14 @@ mod tests {
             (
                 &|c| c.webhooks.secret_overlap_seconds = 31 * 86_400,
                 "webhooks.secret_overlap_seconds",
+            ),
+            (
+                &|c| {
+                    c.webhooks.test_mode_loopback_ports = (1000..1033)
+                        .filter_map(|p| crate::webhooks::ports::PortRange::new(p, p))
+                        .collect();
+                },
+                "webhooks.test_mode_loopback_ports",
             ),
         ];
         for (tweak, key) in cases {

@@ -30,8 +30,16 @@ pub struct EndpointSpec {
 }
 
 /// Vets a URL for an endpoint in `mode`: https to public addresses (the host resolved
-/// now), plain http only to loopback in test mode or to allow-listed hosts.
-pub async fn check_url(app: &AppState, url: &str, mode: Mode) -> ApiResult<String> {
+/// now), plain http only to allow-listed hosts or, in test mode, to loopback ports the
+/// operator opened. A refusal never tells the caller which address a host name resolved
+/// to; the server log gets it, with the account and the endpoint (`None` for a new one).
+pub async fn check_url(
+    app: &AppState,
+    url: &str,
+    mode: Mode,
+    account_id: &str,
+    endpoint_id: Option<&str>,
+) -> ApiResult<String> {
     let url = url.trim();
     if url.is_empty() || url.len() > MAX_URL {
         return Err(ApiError::new(
@@ -42,11 +50,23 @@ pub async fn check_url(app: &AppState, url: &str, mode: Mode) -> ApiResult<Strin
     }
     match app.webhooks.vet_url(url, mode).await {
         Ok(target) => Ok(target.url.to_string()),
-        Err(refusal) => Err(ApiError::new(
-            ErrorCode::url_invalid,
-            format!("This webhook URL cannot be used: it {refusal}."),
-        )
-        .param("url")),
+        Err(refusal) => {
+            if let Some((address, reason)) = refusal.address() {
+                tracing::warn!(
+                    account.id = %account_id,
+                    endpoint.id = %endpoint_id.unwrap_or("(new)"),
+                    host = %refusal.host().unwrap_or("(the URL names the address)"),
+                    %address,
+                    %reason,
+                    "refused a webhook URL whose host is a denied address"
+                );
+            }
+            Err(ApiError::new(
+                ErrorCode::url_invalid,
+                format!("This webhook URL cannot be used: {refusal}."),
+            )
+            .param("url"))
+        }
     }
 }
 
@@ -104,7 +124,7 @@ pub async fn create(
 ) -> ApiResult<(WebhookEndpoint, String)> {
     let enabled_events = check_events(spec.enabled_events)?;
     let description = description(spec.description.as_deref())?.unwrap_or_default();
-    let url = check_url(app, &spec.url, mode).await?;
+    let url = check_url(app, &spec.url, mode, account_id, None).await?;
     let secret = Secret::generate().expose();
     let endpoint = app
         .store
@@ -161,7 +181,7 @@ pub async fn update(
         None => None,
     };
     let url = match spec.url.as_deref() {
-        Some(url) => Some(check_url(app, url, mode).await?),
+        Some(url) => Some(check_url(app, url, mode, account_id, Some(id)).await?),
         None => None,
     };
     let patch = WebhookEndpointPatch {

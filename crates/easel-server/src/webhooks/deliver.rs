@@ -1,5 +1,6 @@
 //! One delivery attempt: the body, its signatures, the request to a vetted address, and
-//! what came back (status, latency, the start of the body, or why nothing came).
+//! what came back (status, latency, the start of the body unless it came from this host,
+//! or why nothing came).
 
 use std::time::{Duration, Instant};
 
@@ -78,8 +79,28 @@ pub async fn attempt(webhooks: &Webhooks, task: &DeliveryTask, now_ms: i64) -> S
     // Checked again at every attempt: the allow-list may have changed since creation.
     let target = match ssrf::check_url(&task.endpoint.url, !mode.is_live(), &webhooks.allow) {
         Ok(target) => target,
-        Err(refusal) => return Sent::failed(format!("refused: the URL {refusal}"), started),
+        Err(refusal) => return refused(task, &refusal, started),
     };
+    let timeout_ms = webhooks.config.timeout_ms;
+    match signed_request(webhooks, task, target.url, now_ms)
+        .send()
+        .await
+    {
+        Ok(response) => answered(response, started, timeout_ms).await,
+        Err(e) => match causes(&e).iter().find_map(|c| c.downcast_ref::<Refusal>()) {
+            Some(refusal) => refused(task, refusal, started),
+            None => Sent::failed(describe(&e, timeout_ms), started),
+        },
+    }
+}
+
+/// The POST of `task`'s event to `url`, signed with the endpoint's secrets at `now_ms`.
+fn signed_request(
+    webhooks: &Webhooks,
+    task: &DeliveryTask,
+    url: url::Url,
+    now_ms: i64,
+) -> reqwest::RequestBuilder {
     let body = payload(
         &task.delivery.event_type,
         task.event_created_at,
@@ -89,10 +110,10 @@ pub async fn attempt(webhooks: &Webhooks, task: &DeliveryTask, now_ms: i64) -> S
     let timestamp = now_ms.div_euclid(1000);
     let secrets = secrets(task, now_ms);
     let signing: Vec<&Secret> = secrets.iter().collect();
-    let request = webhooks
-        .client(mode)
+    webhooks
+        .client(task.delivery.mode)
         .http
-        .post(target.url)
+        .post(url)
         .header("content-type", "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -100,11 +121,29 @@ pub async fn attempt(webhooks: &Webhooks, task: &DeliveryTask, now_ms: i64) -> S
             "webhook-signature",
             signature::header(&signing, id, timestamp, body.as_bytes()),
         )
-        .body(body);
-    let mut response = match request.send().await {
-        Ok(response) => response,
-        Err(e) => return Sent::failed(describe(&e, webhooks.config.timeout_ms), started),
-    };
+        .body(body)
+}
+
+/// A delivery the URL check refused, statically or at connect. The delivery log says why
+/// in the developer's words (no address); the server log gets the address.
+fn refused(task: &DeliveryTask, refusal: &Refusal, started: Instant) -> Sent {
+    if let Some((address, reason)) = refusal.address() {
+        tracing::warn!(
+            endpoint.id = %task.endpoint.id,
+            delivery.id = %task.delivery.id,
+            host = %refusal.host().unwrap_or("(the URL names the address)"),
+            %address,
+            %reason,
+            "refused a webhook delivery to a denied address"
+        );
+    }
+    Sent::failed(format!("refused: {refusal}"), started)
+}
+
+/// What an answer came to. The start of the body is kept only from an address off this
+/// host: an answer from loopback may be one of the operator's own services talking, and
+/// the delivery log would hand it to whoever made the endpoint.
+async fn answered(mut response: reqwest::Response, started: Instant, timeout_ms: u64) -> Sent {
     let status = response.status().as_u16();
     let retry_after = matches!(status, 429 | 503)
         .then(|| response.headers().get("retry-after"))
@@ -112,21 +151,15 @@ pub async fn attempt(webhooks: &Webhooks, task: &DeliveryTask, now_ms: i64) -> S
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let mut excerpt = Vec::new();
-    let mut read_error = None;
-    while excerpt.len() < EXCERPT_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
-            Ok(None) => break,
-            Err(e) => {
-                read_error = Some(describe(&e, webhooks.config.timeout_ms));
-                break;
-            }
-        }
-    }
-    excerpt.truncate(EXCERPT_BYTES);
-    let body_excerpt =
-        (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned());
+    // Unknown means not shown: the rule fails closed.
+    let shown = response
+        .remote_addr()
+        .is_some_and(|a| !ssrf::is_this_host(a.ip()));
+    let (body_excerpt, read_error) = if shown {
+        excerpt(&mut response, timeout_ms).await
+    } else {
+        (None, None)
+    };
     let error = if (200..300).contains(&status) {
         None
     } else {
@@ -141,16 +174,36 @@ pub async fn attempt(webhooks: &Webhooks, task: &DeliveryTask, now_ms: i64) -> S
     }
 }
 
+/// The first [`EXCERPT_BYTES`] of the body, and why reading it failed, if it did.
+async fn excerpt(
+    response: &mut reqwest::Response,
+    timeout_ms: u64,
+) -> (Option<String>, Option<String>) {
+    let mut excerpt = Vec::new();
+    let mut read_error = None;
+    while excerpt.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                read_error = Some(describe(&e, timeout_ms));
+                break;
+            }
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    let body = (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned());
+    (body, read_error)
+}
+
 fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Why a request got no response, in words for the delivery log.
+/// Why a request got no response, in words for the delivery log (a refusal of the
+/// resolver's is [`refused`]'s to tell).
 fn describe(e: &reqwest::Error, timeout_ms: u64) -> String {
     let causes = causes(e);
-    if let Some(refusal) = causes.iter().find_map(|c| c.downcast_ref::<Refusal>()) {
-        return format!("refused: the URL {refusal}");
-    }
     // reqwest's own message says only "error sending request"; the deepest cause says why.
     let deepest = causes.last().map(ToString::to_string).unwrap_or_default();
     if e.is_timeout() {

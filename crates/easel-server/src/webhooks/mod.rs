@@ -3,11 +3,14 @@
 //! Every event is written with one pending delivery per subscribed endpoint, in the same
 //! transaction (the outbox, in `easel_db`). The [`dispatcher`] on each node claims due
 //! deliveries by lease and [`deliver`]s them: where a delivery may go is [`ssrf`]'s
-//! business, how it is signed [`signature`]'s, and when a failed one is tried again
-//! [`schedule`]'s.
+//! business (with the [`resolver`] that vets every address, and the loopback [`ports`]
+//! test mode may use), how it is signed [`signature`]'s, and when a failed one is tried
+//! again [`schedule`]'s.
 
 pub mod deliver;
 pub mod dispatcher;
+pub mod ports;
+pub mod resolver;
 pub mod schedule;
 pub mod signature;
 pub mod ssrf;
@@ -18,8 +21,9 @@ use std::time::Duration;
 use easel_core::mode::Mode;
 
 use crate::config::{Config, WebhooksConfig};
+use resolver::GuardedResolver;
 use schedule::RetrySchedule;
-use ssrf::{Allowances, GuardedResolver, Refusal, Target};
+use ssrf::{Allowances, Refusal, Target};
 
 /// What delivering needs, built once from the config.
 pub struct Webhooks {
@@ -28,7 +32,8 @@ pub struct Webhooks {
     pub schedule: RetrySchedule,
     /// Live endpoints: public addresses and the allow-list only.
     live: Client,
-    /// Test-mode endpoints: also `localhost` (loopback over plain http).
+    /// Test-mode endpoints: also `localhost` (loopback over plain http) when the operator
+    /// opened loopback ports to them.
     test: Client,
 }
 
@@ -39,7 +44,7 @@ struct Client {
 
 impl Client {
     fn new(config: &WebhooksConfig, allow: &Allowances, test_mode: bool) -> anyhow::Result<Client> {
-        let resolver = GuardedResolver::new(allow.clone(), test_mode);
+        let resolver = GuardedResolver::new(allow.clone(), test_mode && allow.loopback_enabled());
         let http = reqwest::Client::builder()
             // Every name is resolved (and vetted) by the guard, and the connection goes to
             // the address it vetted: no second lookup for a rebinding DNS server to answer.
@@ -60,8 +65,17 @@ impl Webhooks {
     /// From the validated config.
     pub fn new(config: &Config) -> anyhow::Result<Webhooks> {
         let w = &config.webhooks;
-        let allow =
-            Allowances::parse(&w.allow).map_err(|e| anyhow::anyhow!("webhooks.allow: {e}"))?;
+        let allow = Allowances::parse(&w.allow)
+            .map_err(|e| anyhow::anyhow!("webhooks.allow: {e}"))?
+            .with_loopback_ports(&w.test_mode_loopback_ports);
+        if allow.loopback_enabled() {
+            // Every account's test keys can reach these ports on this host: worth a line
+            // at start on an installation with more than one developer.
+            tracing::info!(
+                ports = %ports::list(&w.test_mode_loopback_ports),
+                "test-mode webhook endpoints may use these loopback ports (webhooks.test_mode_loopback_ports)"
+            );
+        }
         Ok(Webhooks {
             live: Client::new(w, &allow, false)?,
             test: Client::new(w, &allow, true)?,

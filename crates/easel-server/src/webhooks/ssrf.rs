@@ -8,12 +8,19 @@
 //! follows REFERENCE.md §6 (Smokescreen's ranges plus the gaps it leaves).
 //!
 //! [`check_url`] is the static check of a URL (at endpoint creation and before every
-//! delivery); [`denied`] classifies one address, for the resolver that vets every address a
-//! name resolves to before the connection is made to a vetted one.
+//! delivery); [`denied`] classifies one address, for the resolver (`super::resolver`) that
+//! vets every address a name resolves to before the connection is made to a vetted one.
+//!
+//! A refusal tells the developer *that* a destination is not allowed, never which address
+//! their host name resolved to: that would let any key with `webhooks:write` map the
+//! operator's internal names to addresses. The address goes to the server log instead
+//! ([`Refusal::address`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
+
+use super::ports::PortRange;
 
 /// IPv4 ranges never delivered to, with the reason given.
 const DENY_V4: &[(&str, &str)] = &[
@@ -45,21 +52,59 @@ const DENY_V6: &[(&str, &str)] = &[
     ("3fff::/20", "documentation"),
 ];
 
-/// Why a URL or address is refused.
+/// Why a URL or address is refused. The message completes "This webhook URL cannot be
+/// used: …" and is shown to the developer, so it never names a resolved address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("not a valid absolute URL")]
+    #[error("it is not a valid absolute URL")]
     Invalid,
-    #[error("must use https (plain http only for loopback in test mode or allow-listed hosts)")]
+    #[error(
+        "it must use https (plain http only to hosts the operator allows, or to loopback from test mode where the operator enabled it)"
+    )]
     Scheme,
-    #[error("must not carry a user name or password")]
+    #[error("it must not carry a user name or password")]
     Userinfo,
-    #[error("needs a host name")]
+    #[error("it needs a host name")]
     NoHost,
     #[error("its host name does not resolve")]
     Unresolvable,
-    #[error("resolves to {0}, which is {1}")]
-    Address(IpAddr, &'static str),
+    /// The URL names a denied address itself: the developer wrote it, so its kind is said.
+    #[error("it names an address webhooks are not delivered to ({why})")]
+    Literal { ip: IpAddr, why: &'static str },
+    /// The host name resolves to a denied address; which one is for the server log only.
+    #[error("its host name resolves to an address webhooks are not delivered to")]
+    Resolved {
+        host: String,
+        ip: IpAddr,
+        why: &'static str,
+    },
+    /// A test-mode loopback URL where the operator opened no loopback port.
+    #[error(
+        "test-mode endpoints on loopback are not enabled on this server (webhooks.test_mode_loopback_ports)"
+    )]
+    LoopbackOff,
+    /// A test-mode loopback URL on a port the operator did not open.
+    #[error("port {port} is not open to test-mode endpoints on loopback (open: {open})")]
+    LoopbackPort { port: u16, open: String },
+}
+
+impl Refusal {
+    /// The denied address behind the refusal and why it is denied: for the server log,
+    /// never for the caller.
+    pub fn address(&self) -> Option<(IpAddr, &'static str)> {
+        match self {
+            Refusal::Literal { ip, why } | Refusal::Resolved { ip, why, .. } => Some((*ip, *why)),
+            _ => None,
+        }
+    }
+
+    /// The host name that resolved to the denied address, for the server log.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Refusal::Resolved { host, .. } => Some(host),
+            _ => None,
+        }
+    }
 }
 
 /// What the operator allows besides the public internet.
@@ -69,6 +114,8 @@ pub struct Allowances {
     /// are private, over http too.
     hosts: Vec<String>,
     ranges: Vec<IpNet>,
+    /// Loopback ports test-mode endpoints may use (none: loopback is off for them).
+    loopback_ports: Vec<PortRange>,
 }
 
 impl Allowances {
@@ -97,6 +144,31 @@ impl Allowances {
         Ok(allow)
     }
 
+    /// These allowances, with test-mode endpoints let onto loopback `ports`.
+    pub fn with_loopback_ports(mut self, ports: &[PortRange]) -> Allowances {
+        self.loopback_ports = ports.to_vec();
+        self
+    }
+
+    /// Whether test-mode endpoints may use loopback at all.
+    pub fn loopback_enabled(&self) -> bool {
+        !self.loopback_ports.is_empty()
+    }
+
+    /// Whether a test-mode endpoint on loopback may use `port`; the refusal if not.
+    fn loopback_port(&self, port: u16) -> Result<(), Refusal> {
+        if !self.loopback_enabled() {
+            Err(Refusal::LoopbackOff)
+        } else if self.loopback_ports.iter().any(|r| r.contains(port)) {
+            Ok(())
+        } else {
+            Err(Refusal::LoopbackPort {
+                port,
+                open: super::ports::list(&self.loopback_ports),
+            })
+        }
+    }
+
     /// Whether `host` is allow-listed by name.
     pub fn host(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h == host)
@@ -117,14 +189,19 @@ pub struct Target {
     /// Set when the URL names an address rather than a host name (no resolution then:
     /// the address itself was checked).
     pub literal: Option<IpAddr>,
-    /// Whether addresses the public rules deny are allowed for this target (loopback in
-    /// test mode, or an allow-listed host).
+    /// Whether addresses the public rules deny are allowed for this target (loopback on
+    /// an open port in test mode, or an allow-listed host).
     pub private_ok: bool,
 }
 
 /// Checks a webhook URL before anything is stored or sent. The URL is parsed the way
 /// browsers do (WHATWG), so decimal, hex and octal IPv4 forms (`http://2130706433/`,
 /// `0x7f.1`, `0177.0.0.1`) become the address they mean and are checked as such.
+///
+/// A test-mode URL on loopback (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`) needs its
+/// port open in `webhooks.test_mode_loopback_ports`, unless the operator allow-lists the
+/// host: loopback is the Easel host itself, where its database, Redis and object store
+/// may listen.
 pub fn check_url(raw: &str, test_mode: bool, allow: &Allowances) -> Result<Target, Refusal> {
     let url = url::Url::parse(raw.trim()).map_err(|_| Refusal::Invalid)?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -140,19 +217,26 @@ pub fn check_url(raw: &str, test_mode: bool, allow: &Allowances) -> Result<Targe
         return Err(Refusal::NoHost);
     }
     let allowed_host = allow.host(&host) || literal.is_some_and(|ip| allow.address(ip));
-    let loopback_name = host == "localhost" || host.ends_with(".localhost");
-    let loopback = loopback_name || literal.is_some_and(is_loopback);
-    let private_ok = allowed_host || (test_mode && loopback);
-    match url.scheme() {
-        "https" => {}
-        "http" if private_ok => {}
-        _ => return Err(Refusal::Scheme),
+    let loopback = is_loopback_name(&host) || literal.is_some_and(is_loopback);
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(Refusal::Scheme);
+    }
+    let private_ok = if allowed_host {
+        true
+    } else if test_mode && loopback {
+        allow.loopback_port(url.port_or_known_default().unwrap_or(0))?;
+        true
+    } else {
+        false
+    };
+    if url.scheme() == "http" && !private_ok {
+        return Err(Refusal::Scheme);
     }
     if let Some(ip) = literal
         && !private_ok
         && let Some(why) = denied(ip)
     {
-        return Err(Refusal::Address(ip, why));
+        return Err(Refusal::Literal { ip, why });
     }
     Ok(Target {
         url,
@@ -162,11 +246,24 @@ pub fn check_url(raw: &str, test_mode: bool, allow: &Allowances) -> Result<Targe
     })
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
+/// `localhost` and `*.localhost`, which resolve to loopback (RFC 6761).
+pub(super) fn is_loopback_name(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+pub(super) fn is_loopback(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => v6.is_loopback(),
     }
+}
+
+/// Whether a connection to `ip` reaches the Easel host itself: loopback, or the
+/// unspecified address (which the kernel routes to this host). Answers from such an
+/// address are never shown to the developer, whatever allowed the delivery: they may come
+/// from the operator's own services.
+pub fn is_this_host(ip: IpAddr) -> bool {
+    is_loopback(ip) || canonical(ip).is_unspecified()
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4 address it is.
@@ -232,262 +329,29 @@ fn denied_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// Whether a resolved address may be connected to for `target`.
 pub fn check_address(target: &Target, ip: IpAddr, allow: &Allowances) -> Result<(), Refusal> {
-    vet_address(ip, target.private_ok, allow)
+    vet_address(&target.host, ip, target.private_ok, allow)
 }
 
-/// The one address rule: public addresses pass; denied ones only for a target that may
-/// reach private space, or inside an allow-listed range.
-fn vet_address(ip: IpAddr, private_ok: bool, allow: &Allowances) -> Result<(), Refusal> {
+/// The one address rule for an address `host` resolved to: public addresses pass; denied
+/// ones only for a target that may reach private space, or inside an allow-listed range.
+pub(super) fn vet_address(
+    host: &str,
+    ip: IpAddr,
+    private_ok: bool,
+    allow: &Allowances,
+) -> Result<(), Refusal> {
     if private_ok || allow.address(ip) {
         return Ok(());
     }
     match denied(ip) {
-        Some(why) => Err(Refusal::Address(ip, why)),
+        Some(why) => Err(Refusal::Resolved {
+            host: host.to_string(),
+            ip,
+            why,
+        }),
         None => Ok(()),
     }
 }
 
-/// A DNS resolver for the delivery client that resolves each name once and refuses the
-/// connection if *any* of its addresses is denied (a name that answers both a public and
-/// a private address is an attack, not a choice): the connection then goes to an address
-/// this resolver checked, so a second lookup (DNS rebinding) never happens. IP-literal
-/// URLs never reach a resolver; [`check_url`] checked those.
-#[derive(Clone)]
-pub struct GuardedResolver {
-    allow: Allowances,
-    /// Test-mode client: `localhost` names may resolve to loopback addresses.
-    loopback_names: bool,
-}
-
-impl GuardedResolver {
-    /// The resolver for live deliveries (`loopback_names = false`) or test-mode ones.
-    pub fn new(allow: Allowances, loopback_names: bool) -> GuardedResolver {
-        GuardedResolver {
-            allow,
-            loopback_names,
-        }
-    }
-
-    /// Resolves `host` and vets every address.
-    pub async fn vet(&self, host: &str) -> Result<Vec<std::net::SocketAddr>, Refusal> {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-            .await
-            .map_err(|_| Refusal::Unresolvable)?
-            .collect();
-        if addrs.is_empty() {
-            return Err(Refusal::Unresolvable);
-        }
-        let named_loopback = host == "localhost" || host.ends_with(".localhost");
-        let private_ok = self.allow.host(&host);
-        for addr in &addrs {
-            let ip = addr.ip();
-            if self.loopback_names && named_loopback && is_loopback(ip) {
-                continue;
-            }
-            vet_address(ip, private_ok, &self.allow)?;
-        }
-        Ok(addrs)
-    }
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let resolver = self.clone();
-        Box::pin(async move {
-            let addrs = resolver.vet(name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn live(url: &str) -> Result<Target, Refusal> {
-        check_url(url, false, &Allowances::default())
-    }
-
-    #[test]
-    fn every_deny_range_parses() {
-        assert_eq!(DENIED_V4.len(), DENY_V4.len());
-        assert_eq!(DENIED_V6.len(), DENY_V6.len());
-    }
-
-    #[test]
-    fn live_mode_refuses_every_internal_destination() {
-        let refused = [
-            "http://example.com/hook",
-            "ftp://example.com/hook",
-            "https://user:pass@example.com/hook",
-            "https://user@example.com/hook",
-            "https://127.0.0.1/hook",
-            "https://127.1/hook",
-            "https://2130706433/hook",
-            "https://0x7f000001/hook",
-            "https://0x7f.0.0.1/hook",
-            "https://0177.0.0.1/hook",
-            "https://0/hook",
-            "https://0.0.0.0/hook",
-            "https://10.0.0.5/hook",
-            "https://172.16.3.4/hook",
-            "https://172.31.255.255/hook",
-            "https://192.168.1.1/hook",
-            "https://169.254.169.254/latest/meta-data",
-            "https://100.64.0.1/hook",
-            "https://198.18.0.1/hook",
-            "https://192.0.2.10/hook",
-            "https://203.0.113.9/hook",
-            "https://224.0.0.1/hook",
-            "https://255.255.255.255/hook",
-            "https://240.0.0.1/hook",
-            "https://[::1]/hook",
-            "https://[::]/hook",
-            "https://[::ffff:127.0.0.1]/hook",
-            "https://[::ffff:a9fe:a9fe]/hook",
-            "https://[64:ff9b::7f00:1]/hook",
-            "https://[2002:7f00:1::]/hook",
-            "https://[2001:0:4136:e378::1]/hook",
-            "https://[fc00::1]/hook",
-            "https://[fd12:3456::1]/hook",
-            "https://[fe80::1]/hook",
-            "https://[ff02::1]/hook",
-            "https://[2001:db8::1]/hook",
-            "not a url",
-            "https://:443/hook",
-            "//example.com/hook",
-        ];
-        for url in refused {
-            assert!(live(url).is_err(), "{url} was accepted: {:?}", live(url));
-        }
-        assert!(refused.len() >= 30);
-    }
-
-    #[test]
-    fn public_https_destinations_pass() {
-        for url in [
-            "https://example.com/hook",
-            "https://hooks.example.com:8443/a/b?c=d",
-            "https://93.184.216.34/hook",
-            "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
-            "https://EXAMPLE.com./hook",
-            "https://xn--bcher-kva.example/hook",
-            "https://bücher.example/hook",
-        ] {
-            assert!(live(url).is_ok(), "{url} was refused: {:?}", live(url));
-        }
-        let idn = live("https://bücher.example/hook").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            idn.host, "xn--bcher-kva.example",
-            "IDN hosts are checked in punycode"
-        );
-        let decimal = live("https://1572395042/hook").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            decimal.literal,
-            Some(IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34)))
-        );
-    }
-
-    #[test]
-    fn test_mode_allows_plain_http_to_loopback_only() {
-        let none = Allowances::default();
-        for url in [
-            "http://127.0.0.1:8080/hook",
-            "http://localhost:3000/hook",
-            "http://[::1]:9000/hook",
-        ] {
-            let t = check_url(url, true, &none).unwrap_or_else(|e| panic!("{url}: {e}"));
-            assert!(t.private_ok);
-        }
-        assert_eq!(
-            check_url("http://10.0.0.1/hook", true, &none),
-            Err(Refusal::Scheme)
-        );
-        assert!(matches!(
-            check_url("https://10.0.0.1/hook", true, &none),
-            Err(Refusal::Address(_, "private"))
-        ));
-        assert_eq!(
-            check_url("http://localhost/hook", false, &none),
-            Err(Refusal::Scheme)
-        );
-    }
-
-    #[test]
-    fn the_operator_allow_list_opens_hosts_and_ranges() {
-        let allow = Allowances::parse(&["hooks.internal".into(), "10.1.0.0/16".into()])
-            .unwrap_or_else(|e| panic!("{e}"));
-        let t =
-            check_url("http://hooks.internal/x", false, &allow).unwrap_or_else(|e| panic!("{e}"));
-        assert!(t.private_ok);
-        assert!(check_url("http://10.1.2.3/x", false, &allow).is_ok());
-        assert!(check_url("https://10.2.0.1/x", false, &allow).is_err());
-        assert!(Allowances::parse(&["not a host!".into()]).is_err());
-        // A resolved address is checked against the list too.
-        let public = live("https://example.com/x").unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            check_address(
-                &public,
-                "10.1.0.9"
-                    .parse()
-                    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                &allow
-            )
-            .is_ok()
-        );
-        assert!(check_address(&public, IpAddr::V4(Ipv4Addr::LOCALHOST), &allow).is_err());
-        assert!(check_address(&public, IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)), &allow).is_ok());
-    }
-
-    /// A real client with the resolver: a name that resolves to loopback is refused before
-    /// any connection in live mode, and allowed (to loopback only) for test-mode clients.
-    #[tokio::test]
-    async fn names_resolving_to_internal_addresses_are_refused_at_connect() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-        tokio::spawn(async move {
-            let app = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
-            let _ = axum::serve(listener, app).await;
-        });
-        let client = |loopback_names: bool| {
-            let resolver =
-                std::sync::Arc::new(GuardedResolver::new(Allowances::default(), loopback_names));
-            reqwest::Client::builder()
-                .dns_resolver(resolver)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .build()
-                .unwrap_or_else(|e| panic!("client: {e}"))
-        };
-        let url = format!("http://localhost:{port}/hook");
-        let live = client(false).post(&url).send().await;
-        let error = live.err().map(|e| format!("{e:?}")).unwrap_or_default();
-        assert!(
-            error.contains("loopback"),
-            "live delivery to localhost connected: {error}"
-        );
-        let test = client(true)
-            .post(&url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("test-mode delivery to localhost: {e:?}"));
-        assert_eq!(test.status(), 200);
-        let vetted = GuardedResolver::new(Allowances::default(), false)
-            .vet("localhost")
-            .await;
-        assert!(
-            matches!(vetted, Err(Refusal::Address(_, "loopback"))),
-            "{vetted:?}"
-        );
-        assert_eq!(
-            GuardedResolver::new(Allowances::default(), false)
-                .vet("no-such-host.invalid")
-                .await,
-            Err(Refusal::Unresolvable)
-        );
-    }
-}
+mod tests;

@@ -28,4 +28,5 @@ mod process;
 mod s3;
 mod stripe;
 mod webhook_signatures;
+mod webhook_urls;
 mod webhooks;

@@ -19,7 +19,7 @@ use crate::webhook_signatures::verify;
 
 /// What a receiver does with one request.
 #[derive(Debug, Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     /// Answers 200 after this many milliseconds.
     Sleep(u64),
@@ -28,7 +28,7 @@ enum Reply {
 }
 
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     at: Instant,
     headers: HeaderMap,
     body: String,
@@ -51,17 +51,17 @@ impl Hit {
 /// A webhook receiver on loopback: records every request and answers from a script
 /// (200 once the script is used up).
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Receiver {
-    async fn start(script: Vec<Reply>) -> Receiver {
+    pub(crate) async fn start(script: Vec<Reply>) -> Receiver {
         Receiver::start_on("127.0.0.1", script).await
     }
 
-    async fn start_on(ip: &str, script: Vec<Reply>) -> Receiver {
+    pub(crate) async fn start_on(ip: &str, script: Vec<Reply>) -> Receiver {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let (h, s) = (Arc::clone(&hits), Arc::clone(&script));
@@ -108,12 +108,12 @@ impl Receiver {
         }
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Waits for at least `n` requests.
-    async fn wait_for(&self, n: usize, timeout_ms: u64) -> Vec<Hit> {
+    pub(crate) async fn wait_for(&self, n: usize, timeout_ms: u64) -> Vec<Hit> {
         let ok = eventually(timeout_ms, || async { self.hits().len() >= n }).await;
         let hits = self.hits();
         assert!(ok, "expected {n} deliveries, got {}", hits.len());
@@ -122,7 +122,7 @@ impl Receiver {
 }
 
 /// Quick timing: retries after 1 s and 2 s (±10%), attempts time out after 1 s.
-fn quick(c: &mut Config) {
+pub(crate) fn quick(c: &mut Config) {
     c.webhooks.retry_seconds = vec![1, 2];
     c.webhooks.poll_ms = 20;
     c.webhooks.timeout_ms = 1_000;
@@ -133,7 +133,12 @@ async fn start(db: &TestDb) -> TestApp {
 }
 
 /// Creates an endpoint through the API; returns (id, secret).
-async fn endpoint(app: &TestApp, key: &str, url: &str, events: Value) -> (String, String) {
+pub(crate) async fn endpoint(
+    app: &TestApp,
+    key: &str,
+    url: &str,
+    events: Value,
+) -> (String, String) {
     let res = app
         .post(
             "/v1/webhook_endpoints",
@@ -151,7 +156,7 @@ async fn endpoint(app: &TestApp, key: &str, url: &str, events: Value) -> (String
 }
 
 /// A `credits.granted` event in `mode` for the account.
-async fn credit_event(app: &TestApp, account_id: &str, mode: Mode) {
+pub(crate) async fn credit_event(app: &TestApp, account_id: &str, mode: Mode) {
     app.state
         .store
         .add_credits(easel_db::NewCredit {
@@ -187,7 +192,7 @@ async fn deliveries(app: &TestApp, key: &str, endpoint_id: &str) -> Vec<Value> {
 }
 
 /// Waits until the endpoint's newest delivery satisfies `done`; returns it.
-async fn delivery_until(
+pub(crate) async fn delivery_until(
     app: &TestApp,
     key: &str,
     endpoint_id: &str,
@@ -266,12 +271,13 @@ both_backends!(
         );
         assert_eq!(d["attempt_count"], 1);
         let attempt = &d["attempts"][0];
+        // An answer from loopback is never kept (it could be a local service's).
         assert_eq!(
             (
                 attempt["status_code"].as_u64(),
-                attempt["response_body"].as_str()
+                attempt["response_body"].clone()
             ),
-            (Some(200), Some("ok"))
+            (Some(200), Value::Null)
         );
         assert!(
             attempt["latency_ms"]
@@ -352,14 +358,8 @@ both_backends!(
             log,
             [(Some(500), false), (Some(503), false), (Some(200), true)]
         );
-        let excerpt = d["attempts"][0]["response_body"]
-            .as_str()
-            .unwrap_or_default();
-        assert!(
-            excerpt.starts_with("scripted 500") && excerpt.len() == 1024,
-            "capped excerpt: {}",
-            excerpt.len()
-        );
+        // The receiver is on loopback: no excerpt (`webhook_urls` checks the cap elsewhere).
+        assert_eq!(d["attempts"][0]["response_body"], Value::Null);
         assert_eq!(d["attempts"][0]["error"], "the endpoint answered HTTP 500");
         // The endpoint's failure streak ended with the success.
         let e = app
@@ -1046,9 +1046,10 @@ both_backends!(
         assert_eq!(d["attempts"][0]["status_code"], 302, "{d}");
         assert_eq!(d["attempts"][0]["error"], "the endpoint answered HTTP 302");
         let r = delivery_until(&app, &live, &rebound.id, |d| d["status"] == "failed").await;
-        let error = r["attempts"][0]["error"].as_str().unwrap_or_default();
-        assert!(
-            error.starts_with("refused:") && error.contains("127.0.0.1"),
+        // Refused, and the developer is not told which address the name resolved to.
+        assert_eq!(
+            r["attempts"][0]["error"],
+            "refused: its host name resolves to an address webhooks are not delivered to",
             "{r}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -2,6 +2,7 @@
 //! client that checks every response against the server's own OpenAPI document.
 
 pub mod binary;
+pub mod logs;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -95,6 +96,12 @@ pub fn test_config(db: &TestDb) -> Config {
     config.queue.retry_base_ms = 50;
     config.queue.retry_max_ms = 200;
     config.queue.sweep_ms = 200;
+    // Webhook receivers in tests are on loopback at ports the OS picks: open them all to
+    // test-mode endpoints (the default opens none; the tests of that setting set their own).
+    config.webhooks.test_mode_loopback_ports =
+        easel_server::webhooks::ports::PortRange::new(1, u16::MAX)
+            .into_iter()
+            .collect();
     // Limits high enough that only the tests about limits meet them (they set their own).
     for plan in config.plans.values_mut() {
         plan.requests_per_minute = 1_000_000;

@@ -48,7 +48,8 @@ pub struct WebhookAttemptObject {
     /// The endpoint's status code, if it answered.
     pub status_code: Option<u16>,
     pub latency_ms: i64,
-    /// The first 1024 bytes of the response body.
+    /// The first 1024 bytes of the response body; never kept from a loopback address
+    /// (status code and latency are).
     pub response_body: Option<String>,
     /// Why it did not succeed (timeout, refused connection, refused address, status).
     pub error: Option<String>,

@@ -14,8 +14,8 @@ use crate::services::webhooks::{self, EndpointSpec};
 /// Events of the caller's mode and subscribed types are delivered to the URL, signed per
 /// Standard Webhooks with the endpoint's secret, which this response shows the only time.
 /// The URL must be https on a public address (checked now, and again at every delivery);
-/// a private, loopback or link-local destination is refused with `url_invalid`. Needs
-/// `webhooks:write`.
+/// a private, loopback or link-local destination is refused with `url_invalid`, which
+/// never says what address a host name resolved to. Needs `webhooks:write`.
 #[utoipa::path(
     post,
     path = "/v1/webhook_endpoints",

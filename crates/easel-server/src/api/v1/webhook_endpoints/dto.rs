@@ -85,7 +85,8 @@ impl From<WebhookEndpoint> for WebhookEndpointObject {
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookEndpointRequest {
     /// `https://…` on a public address. Test-mode endpoints may also use plain
-    /// `http://localhost` or `http://127.0.0.1`; the operator may allow-list others.
+    /// `http://localhost` or `http://127.0.0.1` on the ports the operator opens to them
+    /// (none by default); the operator may allow-list other hosts.
     pub url: String,
     /// At most 500 characters.
     pub description: Option<String>,
