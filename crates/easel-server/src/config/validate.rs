@@ -129,7 +129,30 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.terms_version.trim().is_empty() {
         return fail("terms_version", "must not be empty".into());
     }
+    validate_secret_scanning(c)?;
     validate_runtime(c)
+}
+
+/// GitHub's keys must parse (a typo would refuse every delivery, silently), once each.
+fn validate_secret_scanning(c: &Config) -> Result<(), (String, String)> {
+    let s = &c.secret_scanning;
+    if let Err((i, reason)) = crate::services::leaks::github::GithubKeys::new(&s.github_public_keys)
+    {
+        return Err((format!("secret_scanning.github_public_keys[{i}]"), reason));
+    }
+    if !(1..=10_000).contains(&s.max_matches) {
+        return Err((
+            "secret_scanning.max_matches".into(),
+            "must be between 1 and 10000".into(),
+        ));
+    }
+    if !(1024..=16 * 1024 * 1024).contains(&s.max_body_bytes) {
+        return Err((
+            "secret_scanning.max_body_bytes".into(),
+            "must be between 1024 and 16777216".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Object store, queue timing and generation limits.

@@ -19,8 +19,10 @@ use crate::http::middleware::RequestId;
 use crate::request_log::LogDetails;
 
 /// API routes that do not take an API key (they carry their own signatures).
-const UNKEYED: [&str; 2] = [
+const UNKEYED: [&str; 4] = [
     "/v1/payments/stripe/webhook",
+    "/v1/leaked_keys",
+    "/v1/secret_scanning/github",
     "/v1/outputs/{generation_id}/{file}",
 ];
 

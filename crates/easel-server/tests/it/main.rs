@@ -16,6 +16,7 @@ mod generations;
 mod http_basics;
 mod invoices;
 mod keys;
+mod leaked_keys;
 mod limits;
 mod mail;
 mod members;
