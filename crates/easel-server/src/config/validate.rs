@@ -703,6 +703,56 @@ mod tests {
     }
 
     #[test]
+    fn secret_scanning_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            base.api_keys.on_leak,
+            crate::config::OnLeak::Revoke,
+            "revoke by default"
+        );
+        assert!(
+            base.secret_scanning.github_public_keys.is_empty(),
+            "off by default"
+        );
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        // GitHub's documented example key.
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9MJJHnMfn2+H4xL4YaPDA4RpJqUq\nkCmRCBnYERxZanmcpzQSXs1X/AljlKkbJ8qpVIW4clayyef9gWhFbNHWAA==\n-----END PUBLIC KEY-----\n";
+        let key = |id: &str, key: &str| crate::config::GithubPublicKey {
+            key_identifier: id.into(),
+            key: key.into(),
+        };
+        assert_eq!(
+            check(&|c| c.secret_scanning.github_public_keys = vec![key("a", pem)]),
+            None
+        );
+        assert_eq!(
+            check(&|c| {
+                c.secret_scanning.github_public_keys = vec![
+                    key("a", pem),
+                    key(
+                        "b",
+                        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+                    ),
+                ];
+            })
+            .as_deref(),
+            Some("secret_scanning.github_public_keys[1]")
+        );
+        assert_eq!(
+            check(&|c| c.secret_scanning.max_matches = 0).as_deref(),
+            Some("secret_scanning.max_matches")
+        );
+        assert_eq!(
+            check(&|c| c.secret_scanning.max_body_bytes = 10).as_deref(),
+            Some("secret_scanning.max_body_bytes")
+        );
+    }
+
+    #[test]
     fn the_stripe_secret_is_not_printed() {
         let mut c = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
         c.payments.stripe.webhook_secret = "whsec_do_not_log".into();
