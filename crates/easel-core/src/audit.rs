@@ -88,6 +88,8 @@ pub mod action {
     pub const KEY_CREATED: &str = "key.created";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const KEY_REVOKED: &str = "key.revoked";
+    /// A key's secret was reported leaked and the operator chose to flag, not revoke.
+    pub const KEY_LEAK_REPORTED: &str = "key.leak_reported";
     pub const KEY_COOLDOWN_STARTED: &str = "key.cooldown_started";
     pub const CREDITS_GRANTED: &str = "credits.granted";
     pub const GENERATION_OUTPUT_BLOCKED: &str = "generation.output_blocked";

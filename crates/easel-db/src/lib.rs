@@ -12,6 +12,7 @@
 mod common;
 pub mod error;
 pub mod invoices;
+pub mod leaks;
 mod migrations;
 pub mod model;
 pub mod moderation;
@@ -26,6 +27,7 @@ use async_trait::async_trait;
 
 pub use error::DbError;
 pub use invoices::*;
+pub use leaks::*;
 pub use model::*;
 pub use moderation::*;
 pub use postgres::PgStore;
@@ -623,6 +625,7 @@ pub trait MigrationStore: Send + Sync {
 pub trait Store:
     AccountStore
     + KeyStore
+    + LeakStore
     + AuditStore
     + JobStore
     + GenerationStore
@@ -638,6 +641,7 @@ pub trait Store:
 impl<T> Store for T where
     T: AccountStore
         + KeyStore
+        + LeakStore
         + AuditStore
         + JobStore
         + GenerationStore

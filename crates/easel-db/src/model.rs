@@ -170,6 +170,23 @@ pub struct ApiKey {
     pub created_at: i64,
     /// Until when (ms) the key is cooled down after persistent rate-limit violation.
     pub cooldown_until: Option<i64>,
+    /// Why Easel revoked the key by itself (`leaked`); `None` when its owner or the
+    /// operator revoked it, or it is not revoked.
+    pub revoked_reason: Option<String>,
+    /// Where the key's secret was reported found, once a leak report was acted on.
+    pub leak: Option<KeyLeak>,
+}
+
+/// Where a key's secret was reported found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLeak {
+    /// The page or file the secret was seen at, as the reporter gave it.
+    pub url: String,
+    /// What kind of place: GitHub's `content`, `commit`, `pull_request`, … or the
+    /// reporter's own word.
+    pub source: Option<String>,
+    /// Unix ms.
+    pub reported_at: i64,
 }
 
 /// A key to store, with the hash of its first secret.

@@ -77,6 +77,7 @@ impl PgStore {
 
 impl_account_store!(PgStore, Postgres);
 impl_key_store!(PgStore, Postgres);
+impl_leak_store!(PgStore, Postgres);
 impl_audit_store!(PgStore, Postgres);
 impl_system_store!(PgStore, Postgres);
 impl_job_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");

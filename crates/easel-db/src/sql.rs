@@ -73,6 +73,7 @@ pub const INSERT_SECRET: &str = "INSERT INTO api_key_secrets (hash, key_id, disp
 /// A key with its current secret's display prefix and the expiry of rotated-out secrets.
 pub const KEY_COLUMNS_FROM: &str = "SELECT k.id, k.account_id, k.user_id, k.mode, k.name, k.scopes, k.allowed_models, \
      k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, k.cooldown_until, \
+     k.revoked_reason, k.leak_url, k.leak_source, k.leak_reported_at, \
      (SELECT s.display_prefix FROM api_key_secrets s WHERE s.key_id = k.id AND s.expires_at IS NULL \
         ORDER BY s.created_at DESC LIMIT 1) AS display_prefix, \
      (SELECT MAX(s.expires_at) FROM api_key_secrets s WHERE s.key_id = k.id) AS previous_secret_expires_at \
@@ -93,8 +94,23 @@ pub const MARK_KEY_ROTATED: &str =
 pub const MARK_KEY_REVOKED: &str =
     "UPDATE api_keys SET revoked_at = $2, updated_at = $2 WHERE id = $1";
 
+/// The key and account of a secret, and when the secret stops working (rotated out).
+pub const FIND_SECRET_KEY: &str = "SELECT s.key_id, k.account_id, s.expires_at FROM api_key_secrets s \
+     JOIN api_keys k ON k.id = s.key_id WHERE s.hash = $1";
+
+/// Revokes a key for a leak, unless it is revoked already (`$3` url, `$4` source).
+pub const REVOKE_LEAKED_KEY: &str = "UPDATE api_keys SET revoked_at = $2, updated_at = $2, \
+     revoked_reason = 'leaked', leak_url = $3, leak_source = $4, leak_reported_at = $2 \
+     WHERE id = $1 AND revoked_at IS NULL";
+
+/// Flags a working key as leaked, unless it is flagged or revoked already.
+pub const FLAG_LEAKED_KEY: &str = "UPDATE api_keys SET updated_at = $2, \
+     leak_url = $3, leak_source = $4, leak_reported_at = $2 \
+     WHERE id = $1 AND revoked_at IS NULL AND leak_reported_at IS NULL";
+
 pub const SELECT_CREDENTIAL: &str = "SELECT k.id, k.account_id, k.user_id, k.mode, k.name, k.scopes, k.allowed_models, \
      k.spend_cap_credits, k.spend_cap_period, k.expires_at, k.revoked_at, k.rotated_at, k.last_used_at, k.created_at, k.cooldown_until, \
+     k.revoked_reason, k.leak_url, k.leak_source, k.leak_reported_at, \
      s.display_prefix, CAST(NULL AS BIGINT) AS previous_secret_expires_at, s.expires_at AS secret_expires_at, m.role AS member_role, \
      a.state AS account_state, a.suspended_until AS account_suspended_until, a.plan AS account_plan, \
      a.requests_per_minute AS account_requests_per_minute, a.requests_per_day AS account_requests_per_day, \

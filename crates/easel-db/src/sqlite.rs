@@ -85,6 +85,7 @@ impl SqliteStore {
 
 impl_account_store!(SqliteStore, Sqlite);
 impl_key_store!(SqliteStore, Sqlite);
+impl_leak_store!(SqliteStore, Sqlite);
 impl_audit_store!(SqliteStore, Sqlite);
 impl_system_store!(SqliteStore, Sqlite);
 impl_job_store!(SqliteStore, Sqlite, "");

@@ -40,6 +40,8 @@ fn credential(n: usize) -> Credential {
             last_used_at: None,
             created_at: 1_700_000_000_000,
             cooldown_until: None,
+            revoked_reason: None,
+            leak: None,
         },
         secret_expires_at: None,
         role: Some(Role::Developer),

@@ -21,6 +21,7 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
     tags(
         (name = "Account", description = "The organisation that owns the key"),
         (name = "API keys", description = "Create, rotate and revoke keys"),
+        (name = "Leaked keys", description = "Report keys found in public, without an API key (GitHub secret scanning, or anyone holding one): real ones are revoked"),
         (name = "Audit log", description = "Security-relevant actions"),
         (name = "Members", description = "Who belongs to the organisation, with which role"),
         (name = "Models", description = "What can be generated and what it costs"),

@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 
 use crate::api::v1::invoices;
 use crate::api::v1::{
-    abuse_reports, account, audit_log, end_users, events, generations, images, keys, ledger,
-    members, models, payments, requests, usage, webhook_deliveries, webhook_endpoints,
+    abuse_reports, account, audit_log, end_users, events, generations, images, keys, leaked_keys,
+    ledger, members, models, payments, requests, usage, webhook_deliveries, webhook_endpoints,
 };
 use crate::app::AppState;
 use crate::health;
@@ -61,6 +61,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(end_users::block::block_end_user))
         .routes(routes!(end_users::unblock::unblock_end_user))
         .routes(routes!(abuse_reports::create::create_abuse_report))
+        .routes(routes!(leaked_keys::report::report_leaked_key))
+        .routes(routes!(leaked_keys::github::receive_github_secret_scanning))
         .routes(routes!(
             webhook_endpoints::list::list_webhook_endpoints,
             webhook_endpoints::create::create_webhook_endpoint

@@ -13,6 +13,8 @@ mod key_store;
 #[macro_use]
 mod audit_store;
 #[macro_use]
+mod leak_store;
+#[macro_use]
 mod system_store;
 #[macro_use]
 mod job_store;

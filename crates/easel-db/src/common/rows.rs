@@ -131,6 +131,10 @@ pub(crate) struct KeyRow {
     last_used_at: Option<i64>,
     created_at: i64,
     cooldown_until: Option<i64>,
+    revoked_reason: Option<String>,
+    leak_url: Option<String>,
+    leak_source: Option<String>,
+    leak_reported_at: Option<i64>,
     display_prefix: Option<String>,
     previous_secret_expires_at: Option<i64>,
 }
@@ -169,8 +173,18 @@ impl TryFrom<KeyRow> for ApiKey {
             }),
             _ => None,
         };
+        let leak = match (r.leak_url, r.leak_reported_at) {
+            (Some(url), Some(reported_at)) => Some(crate::KeyLeak {
+                url,
+                source: r.leak_source,
+                reported_at,
+            }),
+            _ => None,
+        };
         Ok(ApiKey {
             spend_cap,
+            leak,
+            revoked_reason: r.revoked_reason,
             mode: Mode::parse(&r.mode).ok_or_else(|| corrupt("mode", &r.mode))?,
             display_prefix: r
                 .display_prefix

@@ -16,6 +16,7 @@ mod idempotency;
 mod invoices;
 mod jobs;
 mod keys;
+mod leaks;
 mod limits;
 mod members;
 mod migrations;

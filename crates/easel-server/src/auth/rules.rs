@@ -117,6 +117,9 @@ pub const ROUTES: &[(Method, &str, Access)] = {
             S(WebhooksWrite),
         ),
         (Method::POST, "/v1/payments/stripe/webhook", Keyless),
+        // Whoever holds a leaked secret may report it; a report reveals nothing.
+        (Method::POST, "/v1/leaked_keys", Keyless),
+        (Method::POST, "/v1/secret_scanning/github", Keyless),
     ]
 };
 

@@ -227,6 +227,27 @@ mod tests {
     }
 
     #[test]
+    fn githubs_keys_and_the_leak_setting_read_as_an_operator_writes_them() {
+        let (_dir, path) = write(
+            "[api_keys]\non_leak = \"flag\"\n\n[[secret_scanning.github_public_keys]]\n\
+             key_identifier = \"90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a\"\n\
+             key = \"\"\"-----BEGIN PUBLIC KEY-----\n\
+             MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9MJJHnMfn2+H4xL4YaPDA4RpJqUq\n\
+             kCmRCBnYERxZanmcpzQSXs1X/AljlKkbJ8qpVIW4clayyef9gWhFbNHWAA==\n\
+             -----END PUBLIC KEY-----\"\"\"\n",
+        );
+        let config = load(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.api_keys.on_leak, super::super::OnLeak::Flag);
+        assert_eq!(config.secret_scanning.github_public_keys.len(), 1);
+        assert_eq!(config.secret_scanning.max_matches, 100, "defaults kept");
+        let unknown = err("[api_keys]\non_leak = \"delete\"\n");
+        assert!(
+            unknown.starts_with("FILE:2: `api_keys.on_leak`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn errors_name_file_line_key_and_reason() {
         assert_eq!(
             err("listen = \"127.0.0.1:1\"\n\n[http]\nmax_body_bytes = \"lots\"\n"),

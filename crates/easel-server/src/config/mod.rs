@@ -23,6 +23,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
+pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
 pub use sections::{LimitsConfig, MetricsConfig, WebhooksConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
@@ -55,6 +56,7 @@ pub struct Config {
     pub invoicing: InvoicingConfig,
     pub moderation: ModerationConfig,
     pub abuse: AbuseConfig,
+    pub secret_scanning: SecretScanningConfig,
     pub request_log: RequestLogConfig,
     pub mail: MailConfig,
     pub limits: LimitsConfig,

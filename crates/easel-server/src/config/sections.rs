@@ -26,6 +26,42 @@ pub struct ApiKeysConfig {
     pub rotation_grace_hours: u32,
     pub invalidation_poll_ms: u64,
     pub last_used_flush_seconds: u64,
+    /// What happens to a key whose secret is reported found in public.
+    pub on_leak: OnLeak,
+}
+
+/// `[api_keys] on_leak`: what a leak report does to a live (or test) key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLeak {
+    /// Revoke the key at once (the terms ask for immediate revocation on compromise).
+    Revoke,
+    /// Keep it working, record the report on it and tell its owners.
+    Flag,
+}
+
+/// `[secret_scanning]`: leaked-key reports (GitHub's partner program and the keyless API).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretScanningConfig {
+    /// GitHub's public keys; empty switches `POST /v1/secret_scanning/github` off (404).
+    pub github_public_keys: Vec<GithubPublicKey>,
+    /// Largest GitHub delivery accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most matches one GitHub delivery may carry.
+    pub max_matches: usize,
+    /// Keyless `POST /v1/leaked_keys` reports per client address per minute (0: no limit).
+    pub reports_per_ip_per_minute: u32,
+}
+
+/// One of GitHub's secret-scanning signing keys, as GitHub publishes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubPublicKey {
+    /// The `key_identifier` GitHub names in `Github-Public-Key-Identifier`.
+    pub key_identifier: String,
+    /// The ECDSA P-256 public key, PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub key: String,
 }
 
 /// The licence outputs carry (spec clause 5).

@@ -129,7 +129,30 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.terms_version.trim().is_empty() {
         return fail("terms_version", "must not be empty".into());
     }
+    validate_secret_scanning(c)?;
     validate_runtime(c)
+}
+
+/// GitHub's keys must parse (a typo would refuse every delivery, silently), once each.
+fn validate_secret_scanning(c: &Config) -> Result<(), (String, String)> {
+    let s = &c.secret_scanning;
+    if let Err((i, reason)) = crate::services::leaks::github::GithubKeys::new(&s.github_public_keys)
+    {
+        return Err((format!("secret_scanning.github_public_keys[{i}]"), reason));
+    }
+    if !(1..=10_000).contains(&s.max_matches) {
+        return Err((
+            "secret_scanning.max_matches".into(),
+            "must be between 1 and 10000".into(),
+        ));
+    }
+    if !(1024..=16 * 1024 * 1024).contains(&s.max_body_bytes) {
+        return Err((
+            "secret_scanning.max_body_bytes".into(),
+            "must be between 1024 and 16777216".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Object store, queue timing and generation limits.
@@ -684,6 +707,56 @@ mod tests {
         assert_eq!(
             check(&|c| c.payments.stripe.credits_per_eur = 0).as_deref(),
             Some("payments.stripe.credits_per_eur")
+        );
+    }
+
+    #[test]
+    fn secret_scanning_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            base.api_keys.on_leak,
+            crate::config::OnLeak::Revoke,
+            "revoke by default"
+        );
+        assert!(
+            base.secret_scanning.github_public_keys.is_empty(),
+            "off by default"
+        );
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        // GitHub's documented example key.
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9MJJHnMfn2+H4xL4YaPDA4RpJqUq\nkCmRCBnYERxZanmcpzQSXs1X/AljlKkbJ8qpVIW4clayyef9gWhFbNHWAA==\n-----END PUBLIC KEY-----\n";
+        let key = |id: &str, key: &str| crate::config::GithubPublicKey {
+            key_identifier: id.into(),
+            key: key.into(),
+        };
+        assert_eq!(
+            check(&|c| c.secret_scanning.github_public_keys = vec![key("a", pem)]),
+            None
+        );
+        assert_eq!(
+            check(&|c| {
+                c.secret_scanning.github_public_keys = vec![
+                    key("a", pem),
+                    key(
+                        "b",
+                        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+                    ),
+                ];
+            })
+            .as_deref(),
+            Some("secret_scanning.github_public_keys[1]")
+        );
+        assert_eq!(
+            check(&|c| c.secret_scanning.max_matches = 0).as_deref(),
+            Some("secret_scanning.max_matches")
+        );
+        assert_eq!(
+            check(&|c| c.secret_scanning.max_body_bytes = 10).as_deref(),
+            Some("secret_scanning.max_body_bytes")
         );
     }
 

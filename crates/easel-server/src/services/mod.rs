@@ -8,6 +8,7 @@ pub mod credits;
 pub mod generations;
 pub mod invoices;
 pub mod keys;
+pub mod leaks;
 pub mod moderation;
 pub mod run_stats;
 pub(crate) mod text;

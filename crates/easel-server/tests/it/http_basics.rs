@@ -394,6 +394,18 @@ both_backends!(
         )
         .await
         .expect(201);
+        // Leaked keys: a keyless report, and GitHub's route (off without GitHub's keys).
+        app.call(
+            "POST",
+            "/v1/leaked_keys",
+            None,
+            Some(json!({"key": "vs_test_tour", "url": "https://example.com/tour"})),
+        )
+        .await
+        .expect(202);
+        app.call("POST", "/v1/secret_scanning/github", None, Some(json!([])))
+            .await
+            .expect(404);
         // Webhooks: an endpoint on a loopback receiver (test mode).
         let receiver =
             crate::support::serve_loopback(axum::Router::new().fallback(|| async { "ok" })).await;

@@ -18,6 +18,7 @@ mod http_basics;
 mod invoices;
 mod key_permissions;
 mod keys;
+mod leaked_keys;
 mod limits;
 mod mail;
 mod members;

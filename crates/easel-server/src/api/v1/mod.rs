@@ -9,6 +9,7 @@ pub mod generations;
 pub mod images;
 pub mod invoices;
 pub mod keys;
+pub mod leaked_keys;
 pub mod ledger;
 pub mod members;
 pub mod models;
@@ -22,6 +23,7 @@ pub mod webhook_endpoints;
 pub mod tags {
     pub const ACCOUNT: &str = "Account";
     pub const KEYS: &str = "API keys";
+    pub const LEAKED_KEYS: &str = "Leaked keys";
     pub const AUDIT: &str = "Audit log";
     pub const MEMBERS: &str = "Members";
     pub const MODELS: &str = "Models";

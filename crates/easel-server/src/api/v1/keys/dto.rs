@@ -49,8 +49,25 @@ pub struct ApiKeyObject {
     /// Unix seconds, or null. While set and in the future, every request with this key gets
     /// 429 `key_cooldown` (too many rejected requests: it kept exceeding its rate limits).
     pub cooldown_until: Option<i64>,
+    /// Why Easel revoked the key by itself: `leaked` (its secret was reported found in
+    /// public; see `leak`). Null when its owner or the operator revoked it, or it is active.
+    pub revoked_reason: Option<String>,
+    /// Where the key's secret was reported found, once such a report was acted on (the key
+    /// was then revoked, or flagged if the server only flags leaked keys). Null otherwise.
+    pub leak: Option<KeyLeakObject>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// Where a key's secret was reported found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyLeakObject {
+    /// The page or file, as the reporter gave it.
+    pub url: String,
+    /// What kind of place (GitHub: `content`, `commit`, `pull_request`, …), if known.
+    pub source: Option<String>,
+    /// Unix seconds.
+    pub reported_at: i64,
 }
 
 impl From<ApiKey> for ApiKeyObject {
@@ -83,6 +100,12 @@ impl From<ApiKey> for ApiKeyObject {
             previous_secret_expires_at: k.previous_secret_expires_at.map(ms_to_secs),
             last_used_at: k.last_used_at.map(ms_to_secs),
             cooldown_until: k.cooldown_until.map(ms_to_secs),
+            revoked_reason: k.revoked_reason,
+            leak: k.leak.map(|l| KeyLeakObject {
+                url: l.url,
+                source: l.source,
+                reported_at: ms_to_secs(l.reported_at),
+            }),
             created_at: ms_to_secs(k.created_at),
         }
     }
