@@ -12,10 +12,11 @@ const EDGE_PUNCTUATION: [char; 3] = ['!', '|', '+'];
 const JOINERS: [char; 14] = [
     '.', '-', '_', '*', '~', '\'', '`', '·', '•', '^', '=', '#', '/', '\\',
 ];
-/// Any of these in a separator makes it a clause break.
-const BREAKS: [char; 27] = [
-    ',', ';', '!', '?', '(', ')', '[', ']', '{', '}', '<', '>', '"', '\n', '\r', '\t', '|', '、',
-    '。', '「', '」', '『', '』', '【', '】', '《', '》',
+/// Any of these in a separator makes it a clause break. Whitespace never does, newlines
+/// and tabs included: "fake\npassport" is the phrase with a line break in it.
+const BREAKS: [char; 24] = [
+    ',', ';', '!', '?', '(', ')', '[', ']', '{', '}', '<', '>', '"', '|', '、', '。', '「', '」',
+    '『', '』', '【', '】', '《', '》',
 ];
 
 /// What separates an atom from the previous one.
@@ -27,7 +28,7 @@ pub(crate) enum Sep {
     Joiner,
     /// Whitespace or other punctuation.
     Space,
-    /// A clause break (comma, bracket, newline, ". "…).
+    /// A clause break (comma, bracket, ". "…).
     Break,
 }
 

@@ -21,6 +21,6 @@ fn explain(text: &str) -> String {
     format!(
         "normalised: {:?}\n      views: {:?}",
         easel_moderation::normalize(text),
-        easel_moderation::views(text)
+        builtin().views(text)
     )
 }
