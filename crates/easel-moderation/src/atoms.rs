@@ -19,6 +19,11 @@ const BREAKS: [char; 24] = [
     '『', '』', '【', '】', '《', '》',
 ];
 
+/// The widest separator (in characters) between two letters of a letter-spaced word:
+/// room for a few whitespace characters of mixed kinds (" \t\n ") between letters, and a
+/// wider gap between words.
+const MAX_GAP: usize = 8;
+
 /// What separates an atom from the previous one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sep {
@@ -91,7 +96,8 @@ pub(crate) fn atoms(folded: &str) -> Vec<Atom<'_>> {
 }
 
 fn atom<'a>(text: &'a str, sep: &str, first: bool) -> Atom<'a> {
-    let sep_chars = sep.chars().count();
+    // A CRLF is one line break, as wide as an LF.
+    let sep_chars = sep.chars().count() - sep.matches("\r\n").count();
     let sep_kind = if first {
         Sep::Start
     } else if sep_chars == 1 && sep.starts_with(JOINERS) {
@@ -120,8 +126,9 @@ fn atom<'a>(text: &'a str, sep: &str, first: bool) -> Atom<'a> {
 /// and "c.h.i.l.d p.o.r.n" read as two words. With `keep_articles`, a run starting with
 /// "a" or "i" leaves that letter apart ("a k i d" → "a kid").
 pub(crate) fn merge_flags(atoms: &[Atom<'_>], keep_articles: bool) -> Vec<bool> {
-    let pair =
-        |i: usize| i > 0 && atoms[i - 1].single && atoms[i].single && atoms[i].sep_width.1 <= 3;
+    let pair = |i: usize| {
+        i > 0 && atoms[i - 1].single && atoms[i].single && atoms[i].sep_width.1 <= MAX_GAP
+    };
     // Joining across punctuation is for a word split inside ("nu.de", "na-ked"), which
     // leaves a short piece; "ultra-detailed" and "snow-capped" stay apart.
     let short = |a: &Atom<'_>| a.text.chars().nth(3).is_none();

@@ -430,6 +430,7 @@ pub const BENIGN: &[&str] = &[
     "yesss, a goal celebration",
     "lowres\nbad anatomy\nwatermark\nsignature",
     "a kid\nflying a kite\tat the beach",
+    "kids cosplaying Asssassin's Creed, sooo cool",
     // Other scripts and accents.
     "一只猫坐在窗台上，水彩画",
     "富士山と桜、浮世絵風",

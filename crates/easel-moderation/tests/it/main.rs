@@ -5,6 +5,7 @@ mod benign;
 mod cases;
 mod config;
 mod evasions;
+mod spacing;
 
 use std::sync::OnceLock;
 
