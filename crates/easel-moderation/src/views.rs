@@ -22,7 +22,8 @@
 //! - **words**: the collapsed view where the policy's vocabulary reads a letter-spaced run
 //!   as the words it spells ("a f a k e p a s s p o r t" → "a fake passport") and each
 //!   stretched word as the word it stretches ("faaake passsport" → "fake passport"); see
-//!   `vocabulary.rs`.
+//!   `vocabulary.rs`. Once with runs cut as the collapsed view cuts them, once with runs
+//!   joined whole whatever their gaps ("f a  k e p a s s p o r t").
 //!
 //! A rule fires if it matches in any view. Only the plain view holds the whole text: the
 //! others hold the tokens they change plus [`CONTEXT`] tokens on each side (runs of kept
@@ -32,7 +33,7 @@
 use std::ops::Range;
 
 use crate::atoms::{
-    Atom, LEET_SYMBOLS, Sep, atoms, has_repeats, is_mixed, leet_letter, merge_flags,
+    Atom, LEET_SYMBOLS, Sep, atoms, has_repeats, is_mixed, leet_letter, loose_flags, merge_flags,
 };
 use crate::vocabulary::Vocabulary;
 
@@ -180,14 +181,23 @@ pub(crate) fn views(folded: &str, vocabulary: Option<&Vocabulary>) -> Vec<View> 
         }
     }
     if let Some(vocabulary) = vocabulary.filter(|_| repeats) {
-        let words = vocabulary.read(&atoms, &groups(&atoms, &merged));
-        if words.iter().any(Option::is_some) {
-            let text = render(&atoms, COLLAPSED, &merged, &words);
+        // Letter-spaced runs cut where the gap widens, then whole: "f a k e  p a s s p o r
+        // t x" is read from the first, "f a  k e p a s s p o r t" from the second.
+        let loose = loose_flags(&atoms, &merged);
+        let groupings = if loose == merged {
+            vec![&merged]
+        } else {
+            vec![&merged, &loose]
+        };
+        for flags in groupings {
+            let words = vocabulary.read(&atoms, &groups(&atoms, flags));
+            if !words.iter().any(Option::is_some) {
+                continue;
+            }
+            let text = render(&atoms, COLLAPSED, flags, &words);
             if !out.iter().any(|v| v.text == text) {
-                out.push(View {
-                    kind: ViewKind::Words,
-                    text,
-                });
+                let kind = ViewKind::Words;
+                out.push(View { kind, text });
             }
         }
     }

@@ -201,6 +201,8 @@ pub const EVASIONS: &[(&str, &str)] = &[
     ("f a k e  p a s s p o r t", FRAUD),
     ("fake p a s s p o r t", FRAUD),
     ("f a k e passport", FRAUD),
+    ("f a  k e p a s s p o r t", FRAUD),
+    ("a f a k e p a s s p o r t   x", FRAUD),
     ("f.a.k.e p-a-s-s-p-o-r-t", FRAUD),
     ("f_a_k_e p_a_s_s_p_o_r_t", FRAUD),
     ("f.a.k.e.p.a.s.s.p.o.r.t", FRAUD),

@@ -109,6 +109,15 @@ fn letter_spacing_reads_the_phrase_whatever_the_spacing() {
         let text = format!("{}{wide}{}", spaced("fake", gap), spaced("passport", gap));
         texts.push((text, FRAUD));
         texts.push((format!("fake {}", spaced("passport", gap)), FRAUD));
+        // Irregular gaps: a double one inside a word, a stray letter after a double one.
+        let double = match gap.trim() {
+            "" => gap.repeat(2),
+            _ => " ".to_owned(),
+        };
+        let irregular = format!("{}{double}{}", spaced("fa", gap), spaced("kepassport", gap));
+        texts.push((irregular, FRAUD));
+        let stray = format!("{}{double}x", spaced("afakepassport", gap));
+        texts.push((stray, FRAUD));
         // Stretched and spaced.
         texts.push((spaced("faaakepasssport", gap), FRAUD));
     }
@@ -123,6 +132,7 @@ fn clause_breaks_still_stop_phrases_whatever_whitespace_follows() {
             format!("a fake,{space}passport photo"),
             format!("fake flowers;{space}passport photo booth"),
             format!("fake flowers.{space}Passport photo booth"),
+            format!("f a k e,{space}p a s s p o r t photo"),
         ] {
             let found = policy.check(&text);
             assert!(
@@ -185,7 +195,7 @@ fn adversarial_prompts_render_views_linear_in_their_length() {
     for prompt in adversarial() {
         assert!(prompt.chars().count() >= 31_000);
         let views = policy.views(&prompt);
-        assert!(!views.is_empty() && views.len() <= 9, "{}", views.len());
+        assert!(!views.is_empty() && views.len() <= 10, "{}", views.len());
         let total: usize = views.iter().map(String::len).sum();
         assert!(
             total <= 8 * prompt.len(),
