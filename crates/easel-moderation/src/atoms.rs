@@ -97,7 +97,10 @@ pub(crate) fn atoms(folded: &str) -> Vec<Atom<'_>> {
 
 fn atom<'a>(text: &'a str, sep: &str, first: bool) -> Atom<'a> {
     // A CRLF is one line break, as wide as an LF.
-    let sep_chars = sep.chars().count() - sep.matches("\r\n").count();
+    let mut sep_chars = sep.chars().count();
+    if sep.contains('\r') {
+        sep_chars -= sep.matches("\r\n").count();
+    }
     let sep_kind = if first {
         Sep::Start
     } else if sep_chars == 1 && sep.starts_with(JOINERS) {
