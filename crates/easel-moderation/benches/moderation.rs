@@ -1,6 +1,8 @@
 //! `Policy::check` on realistic 1,000-character prompts: a benign one (the common case),
 //! one with an evasion near the end (every view is rendered and scanned), and one with
-//! non-ASCII text (the Unicode folding path).
+//! non-ASCII text (the Unicode folding path); then on 32,000-character adversarial
+//! prompts built to make the views and the vocabulary reading work hardest (one run of
+//! single letters, stretched letters, whitespace of every kind).
 
 use std::hint::black_box;
 
@@ -38,6 +40,28 @@ fn prompts() -> (String, String, String) {
     (benign, evasion, unicode)
 }
 
+/// 32,000-character prompts, each repeating one pattern: the limit of a prompt.
+fn adversarial() -> Vec<(&'static str, String)> {
+    let fill = |unit: &str| unit.repeat(32_000 / unit.chars().count());
+    vec![
+        // One run of 16,000 single letters, all covered by "a": the longest reading.
+        ("letters_a", fill("a ")),
+        // One run that no reading covers, with vocabulary words all along it.
+        ("letters_spelling", fill("f a k e p a s s p o r t x ")),
+        // Every word stretched, none of them a vocabulary word.
+        ("stretched", fill("zzzaaabbb ")),
+        // Every word a stretched vocabulary word.
+        ("stretched_words", fill("faaake passsport ")),
+        // Whitespace of every kind between letters.
+        (
+            "whitespace",
+            fill("k\u{3000}i\u{00A0}d\r\nn\u{2028}u\td\u{205F}e "),
+        ),
+        // Leet and punctuation joiners.
+        ("leet_joiners", fill("f.4.k.3-p_4_s_s ")),
+    ]
+}
+
 fn bench(c: &mut Criterion) {
     let policy = Policy::new(&PolicyConfig::default()).expect("built-in policy builds");
     let (benign, evasion, unicode) = prompts();
@@ -53,6 +77,12 @@ fn bench(c: &mut Criterion) {
     group.bench_function("benign_unicode", |b| {
         b.iter(|| policy.check(black_box(&unicode)))
     });
+    group.finish();
+
+    let mut group = c.benchmark_group("check_32000_chars");
+    for (name, prompt) in adversarial() {
+        group.bench_function(name, |b| b.iter(|| policy.check(black_box(&prompt))));
+    }
     group.finish();
 
     c.bench_function("policy_new", |b| {

@@ -12,11 +12,17 @@ const EDGE_PUNCTUATION: [char; 3] = ['!', '|', '+'];
 const JOINERS: [char; 14] = [
     '.', '-', '_', '*', '~', '\'', '`', '·', '•', '^', '=', '#', '/', '\\',
 ];
-/// Any of these in a separator makes it a clause break.
-const BREAKS: [char; 27] = [
-    ',', ';', '!', '?', '(', ')', '[', ']', '{', '}', '<', '>', '"', '\n', '\r', '\t', '|', '、',
-    '。', '「', '」', '『', '』', '【', '】', '《', '》',
+/// Any of these in a separator makes it a clause break. Whitespace never does, newlines
+/// and tabs included: "fake\npassport" is the phrase with a line break in it.
+const BREAKS: [char; 24] = [
+    ',', ';', '!', '?', '(', ')', '[', ']', '{', '}', '<', '>', '"', '|', '、', '。', '「', '」',
+    '『', '』', '【', '】', '《', '》',
 ];
+
+/// The widest separator (in characters) between two letters of a letter-spaced word:
+/// room for a few whitespace characters of mixed kinds (" \t\n ") between letters, and a
+/// wider gap between words.
+const MAX_GAP: usize = 8;
 
 /// What separates an atom from the previous one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +33,7 @@ pub(crate) enum Sep {
     Joiner,
     /// Whitespace or other punctuation.
     Space,
-    /// A clause break (comma, bracket, newline, ". "…).
+    /// A clause break (comma, bracket, ". "…).
     Break,
 }
 
@@ -90,7 +96,11 @@ pub(crate) fn atoms(folded: &str) -> Vec<Atom<'_>> {
 }
 
 fn atom<'a>(text: &'a str, sep: &str, first: bool) -> Atom<'a> {
-    let sep_chars = sep.chars().count();
+    // A CRLF is one line break, as wide as an LF.
+    let mut sep_chars = sep.chars().count();
+    if sep.contains('\r') {
+        sep_chars -= sep.matches("\r\n").count();
+    }
     let sep_kind = if first {
         Sep::Start
     } else if sep_chars == 1 && sep.starts_with(JOINERS) {
@@ -119,14 +129,8 @@ fn atom<'a>(text: &'a str, sep: &str, first: bool) -> Atom<'a> {
 /// and "c.h.i.l.d p.o.r.n" read as two words. With `keep_articles`, a run starting with
 /// "a" or "i" leaves that letter apart ("a k i d" → "a kid").
 pub(crate) fn merge_flags(atoms: &[Atom<'_>], keep_articles: bool) -> Vec<bool> {
-    let pair =
-        |i: usize| i > 0 && atoms[i - 1].single && atoms[i].single && atoms[i].sep_width.1 <= 3;
-    // Joining across punctuation is for a word split inside ("nu.de", "na-ked"), which
-    // leaves a short piece; "ultra-detailed" and "snow-capped" stay apart.
-    let short = |a: &Atom<'_>| a.text.chars().nth(3).is_none();
-    let mut flags: Vec<bool> = (0..atoms.len())
-        .map(|i| i > 0 && atoms[i].sep == Sep::Joiner && (short(&atoms[i - 1]) || short(&atoms[i])))
-        .collect();
+    let pair = |i: usize| spaced_pair(atoms, i);
+    let mut flags: Vec<bool> = (0..atoms.len()).map(|i| split_word(atoms, i)).collect();
     let mut i = 1;
     while i < atoms.len() {
         if !pair(i) {
@@ -155,6 +159,33 @@ pub(crate) fn merge_flags(atoms: &[Atom<'_>], keep_articles: bool) -> Vec<bool> 
         }
     }
     flags
+}
+
+/// For each atom, whether it joins the previous one when every letter-spaced run is
+/// joined whole, whatever the widths of its gaps ("f a k e  p a s s p o r t" →
+/// "fakepassport"), but not across a clause break wider than its gaps: for the
+/// vocabulary to read, where the widths don't tell the words. `merged` is
+/// [`merge_flags`] without articles.
+pub(crate) fn loose_flags(atoms: &[Atom<'_>], merged: &[bool]) -> Vec<bool> {
+    (0..atoms.len())
+        .map(|i| {
+            let flag = merged.get(i).copied().unwrap_or(false);
+            flag || (spaced_pair(atoms, i) && atoms[i].sep != Sep::Break)
+        })
+        .collect()
+}
+
+/// Whether atom `i` and the one before it are single characters a letter gap apart.
+fn spaced_pair(atoms: &[Atom<'_>], i: usize) -> bool {
+    i > 0 && atoms[i - 1].single && atoms[i].single && atoms[i].sep_width.1 <= MAX_GAP
+}
+
+/// Whether atom `i` continues a word split by one joiner character. Joining across
+/// punctuation is for a word split inside ("nu.de", "na-ked"), which leaves a short
+/// piece; "ultra-detailed" and "snow-capped" stay apart.
+fn split_word(atoms: &[Atom<'_>], i: usize) -> bool {
+    let short = |a: &Atom<'_>| a.text.chars().nth(3).is_none();
+    i > 0 && atoms[i].sep == Sep::Joiner && (short(&atoms[i - 1]) || short(&atoms[i]))
 }
 
 /// Letters, digits, and the combining marks of scripts that keep them (Devanagari

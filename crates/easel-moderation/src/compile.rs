@@ -2,12 +2,13 @@
 //! validating it, and compiling every word, phrase and set term into one Aho-Corasick
 //! automaton and every regex into one `RegexSet`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSetBuilder};
 
 use crate::policy::{Category, Pattern, Policy, Rule, Target};
+use crate::vocabulary::{Vocabulary, regex_words};
 use crate::{BUILTIN_CATEGORIES, CategoryRules, PolicyConfig, PolicyError, normalize};
 
 /// The built-in policy, in the same shape as the operator's config.
@@ -81,6 +82,8 @@ struct Builder {
     literals: Vec<String>,
     regexes: Vec<(Regex, Target)>,
     rules: Vec<Rule>,
+    /// Every word the entries are written with.
+    words: BTreeSet<String>,
 }
 
 impl Builder {
@@ -105,6 +108,7 @@ impl Builder {
                 entry: entry.to_owned(),
             });
         }
+        self.words.extend(key.split(' ').map(str::to_owned));
         let index = match self.keys.get(&key) {
             Some(&index) => index,
             None => {
@@ -145,6 +149,7 @@ impl Builder {
                 pattern: pattern.to_owned(),
                 source: Box::new(e),
             })?;
+        regex_words(pattern, &mut self.words);
         self.regexes.push((regex, target));
         Ok(())
     }
@@ -222,6 +227,7 @@ pub(crate) fn build(config: &PolicyConfig) -> Result<Policy, PolicyError> {
         patterns: b.patterns,
         regex_set,
         regexes: b.regexes,
+        vocabulary: Vocabulary::new(b.words)?,
     })
 }
 

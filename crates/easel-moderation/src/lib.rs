@@ -7,6 +7,7 @@ mod error;
 mod normalize;
 mod policy;
 mod views;
+mod vocabulary;
 
 pub use config::{CategoryRules, PolicyConfig};
 pub use error::PolicyError;
@@ -51,9 +52,10 @@ pub fn normalize(text: &str) -> String {
 }
 
 /// Every view of `text` that rules are matched against (plain first, then leetspeak,
-/// collapsed separators, squeezed repeats; duplicates removed). For tests and debugging.
+/// collapsed separators, squeezed repeats; duplicates removed), except the one read with
+/// a policy's vocabulary ([`Policy::views`] has it). For tests and debugging.
 pub fn views(text: &str) -> Vec<String> {
-    views::views(&normalize::fold(text))
+    views::views(&normalize::fold(text), None)
         .into_iter()
         .map(|view| view.text.trim().to_owned())
         .collect()

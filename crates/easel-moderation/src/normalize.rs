@@ -64,6 +64,10 @@ pub(crate) fn fold(text: &str) -> String {
             out.push(c.to_ascii_lowercase());
         } else if is_kept_script(c) {
             out.push(c);
+        } else if c.is_whitespace() {
+            // NBSP, U+2000..U+200A, U+2028/U+2029, ideographic space…: a space, like
+            // the ASCII ones, whatever decancer or NFKD would make of it.
+            out.push(' ');
         } else {
             let slot = &mut cache[c as usize % CACHE_SLOTS];
             if slot.0 == c {

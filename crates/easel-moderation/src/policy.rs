@@ -7,6 +7,7 @@ use aho_corasick::AhoCorasick;
 use regex::bytes::{Regex, RegexSet};
 
 use crate::views::{View, ViewKind, views};
+use crate::vocabulary::Vocabulary;
 use crate::{PolicyConfig, PolicyError, Violation, normalize::fold};
 
 /// What a pattern or regex match means.
@@ -83,6 +84,8 @@ pub struct Policy {
     pub(crate) patterns: Vec<Pattern>,
     pub(crate) regex_set: RegexSet,
     pub(crate) regexes: Vec<(Regex, Target)>,
+    /// The words of every rule, to read spaced and stretched words back.
+    pub(crate) vocabulary: Vocabulary,
 }
 
 impl Policy {
@@ -102,7 +105,7 @@ impl Policy {
         if !self.enabled {
             return None;
         }
-        let views = views(&fold(text));
+        let views = views(&fold(text), Some(&self.vocabulary));
         let mut hits = Vec::new();
         for (index, view) in views.iter().enumerate() {
             self.scan(index, &view.text, &mut hits);
@@ -116,6 +119,16 @@ impl Policy {
     /// The first violation in any of `texts` (prompt, negative prompt, metadata…).
     pub fn check_all<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Option<Violation> {
         texts.into_iter().find_map(|text| self.check(text))
+    }
+
+    /// Every view of `text` that this policy matches rules against, plain first (see
+    /// [`views`](crate::views); this adds the view read with the policy's vocabulary).
+    /// For tests and debugging.
+    pub fn views(&self, text: &str) -> Vec<String> {
+        views(&fold(text), Some(&self.vocabulary))
+            .into_iter()
+            .map(|view| view.text.trim().to_owned())
+            .collect()
     }
 
     /// The names of the categories enforced, in checking order; empty when the policy

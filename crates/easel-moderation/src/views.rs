@@ -2,10 +2,11 @@
 //!
 //! A view is lowercase words separated by single spaces, with a space at each end
 //! (`" fake passport "`), so that a whole-word match is a match with a space on each side.
+//! Whitespace of every kind (newlines, tabs, Unicode spaces, runs of them) is one space.
 //! Punctuation disappears, except that a clause break (a comma, semicolon, bracket, quote,
-//! newline, sentence-ending period…) is kept as a lone `,` token: a phrase or a regex can't
-//! match across it, which keeps "clean image, no watermark" away from "… watermark"
-//! rules. Combinations (`all_of`) look at the whole text regardless.
+//! sentence-ending period…) is kept as a lone `,` token: a phrase or a regex can't match
+//! across it, which keeps "clean image, no watermark" away from "… watermark" rules.
+//! Combinations (`all_of`) look at the whole text regardless.
 //!
 //! The views, each produced only when it can differ from the plain one:
 //! - **plain**: the words as written ("s.e.x" → "s e x", "k1d" → "k1d");
@@ -17,7 +18,12 @@
 //!   "sex"), as are words split by one punctuation character ("nu.de", "se*x"), then read
 //!   as leetspeak; a variant keeps a leading "a"/"i" apart ("a k i d" → "a kid");
 //! - **squeezed**: letters repeated 3+ times squeezed to one and to two ("seeeex",
-//!   "nuuude", "asssss").
+//!   "nuuude", "asssss");
+//! - **words**: the collapsed view where the policy's vocabulary reads a letter-spaced run
+//!   as the words it spells ("a f a k e p a s s p o r t" → "a fake passport") and each
+//!   stretched word as the word it stretches ("faaake passsport" → "fake passport"); see
+//!   `vocabulary.rs`. Once with runs cut as the collapsed view cuts them, once with runs
+//!   joined whole whatever their gaps ("f a  k e p a s s p o r t").
 //!
 //! A rule fires if it matches in any view. Only the plain view holds the whole text: the
 //! others hold the tokens they change plus [`CONTEXT`] tokens on each side (runs of kept
@@ -27,8 +33,9 @@
 use std::ops::Range;
 
 use crate::atoms::{
-    Atom, LEET_SYMBOLS, Sep, atoms, has_repeats, is_mixed, leet_letter, merge_flags,
+    Atom, LEET_SYMBOLS, Sep, atoms, has_repeats, is_mixed, leet_letter, loose_flags, merge_flags,
 };
+use crate::vocabulary::Vocabulary;
 
 /// Tokens kept on each side of a changed token in the derived views: a phrase or regex
 /// match of up to `CONTEXT + 1` words that includes a disguised word is still seen.
@@ -45,6 +52,7 @@ pub(crate) enum ViewKind {
     CollapsedArticle,
     SqueezedOne,
     SqueezedTwo,
+    Words,
 }
 
 impl ViewKind {
@@ -57,6 +65,7 @@ impl ViewKind {
                 "separated letters"
             }
             ViewKind::SqueezedOne | ViewKind::SqueezedTwo => "repeated letters",
+            ViewKind::Words => "spaced or stretched words",
         }
     }
 }
@@ -117,15 +126,16 @@ const SQUEEZED_TWO: Render = Render {
 
 /// The plain view of `folded` without its outer spaces.
 pub(crate) fn plain(folded: &str) -> String {
-    render(&atoms(folded), PLAIN, &[]).trim().to_owned()
+    render(&atoms(folded), PLAIN, &[], &[]).trim().to_owned()
 }
 
-/// Every distinct view of the folded text, plain first.
-pub(crate) fn views(folded: &str) -> Vec<View> {
+/// Every distinct view of the folded text, plain first; the words view only with a
+/// vocabulary.
+pub(crate) fn views(folded: &str, vocabulary: Option<&Vocabulary>) -> Vec<View> {
     let atoms = atoms(folded);
     let mut out = vec![View {
         kind: ViewKind::Plain,
-        text: render(&atoms, PLAIN, &[]),
+        text: render(&atoms, PLAIN, &[], &[]),
     }];
     let mixed = atoms.iter().any(|a| a.mixed);
     let ones = atoms.iter().any(|a| a.text.contains(['1', '|']));
@@ -165,17 +175,37 @@ pub(crate) fn views(folded: &str) -> Vec<View> {
             (true, false) => &merged[..],
             (true, true) => &articles[..],
         };
-        let text = render(&atoms, how, flags);
+        let text = render(&atoms, how, flags, &[]);
         if text.len() > 1 && !out.iter().any(|v| v.text == text) {
             out.push(View { kind, text });
+        }
+    }
+    if let Some(vocabulary) = vocabulary.filter(|_| repeats) {
+        // Letter-spaced runs cut where the gap widens, then whole: "f a k e  p a s s p o r
+        // t x" is read from the first, "f a  k e p a s s p o r t" from the second.
+        let loose = loose_flags(&atoms, &merged);
+        let groupings = if loose == merged {
+            vec![&merged]
+        } else {
+            vec![&merged, &loose]
+        };
+        for flags in groupings {
+            let words = vocabulary.read(&atoms, &groups(&atoms, flags));
+            if !words.iter().any(Option::is_some) {
+                continue;
+            }
+            let text = render(&atoms, COLLAPSED, flags, &words);
+            if !out.iter().any(|v| v.text == text) {
+                let kind = ViewKind::Words;
+                out.push(View { kind, text });
+            }
         }
     }
     out
 }
 
-/// Renders the atoms, joined where `flags` says so. Views other than the plain one keep
-/// only the tokens they change and their context (see the module docs).
-fn render(atoms: &[Atom<'_>], how: Render, flags: &[bool]) -> String {
+/// The atoms grouped as `flags` joins them.
+pub(crate) fn groups(atoms: &[Atom<'_>], flags: &[bool]) -> Vec<Range<usize>> {
     let mut groups: Vec<Range<usize>> = Vec::with_capacity(atoms.len());
     for i in 0..atoms.len() {
         match groups.last_mut() {
@@ -183,9 +213,19 @@ fn render(atoms: &[Atom<'_>], how: Render, flags: &[bool]) -> String {
             _ => groups.push(i..i + 1),
         }
     }
+    groups
+}
+
+/// Renders the atoms, joined where `flags` says so, each group replaced by its `words`
+/// where there are some. Views other than the plain one keep only the tokens they change
+/// and their context (see the module docs).
+fn render(atoms: &[Atom<'_>], how: Render, flags: &[bool], words: &[Option<String>]) -> String {
+    let groups = groups(atoms, flags);
     let mut scratch = String::new();
     let keep = if how == PLAIN {
         vec![true; groups.len()]
+    } else if !words.is_empty() {
+        within_context(&words.iter().map(Option::is_some).collect::<Vec<_>>())
     } else {
         let dirty: Vec<bool> = groups
             .iter()
@@ -207,7 +247,10 @@ fn render(atoms: &[Atom<'_>], how: Render, flags: &[bool]) -> String {
             out.push_str(", ");
         }
         previous = Some(index);
-        if group.len() == 1 {
+        if let Some(Some(read)) = words.get(index) {
+            out.push_str(read);
+            out.push(' ');
+        } else if group.len() == 1 {
             let atom = &atoms[group.start];
             emit(atom.text, how.leet_one.filter(|_| atom.mixed), &mut out);
         } else {
@@ -321,82 +364,4 @@ fn squeeze(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{plain, views};
-
-    fn all(folded: &str) -> Vec<String> {
-        views(folded)
-            .into_iter()
-            .map(|v| v.text.trim().to_owned())
-            .collect()
-    }
-
-    #[test]
-    fn plain_view_is_words() {
-        assert_eq!(plain("s.e.x, now!"), "s e x , now");
-        assert_eq!(plain("assassin's creed"), "assassin s creed");
-        assert_eq!(plain("12-year-old"), "12 year old");
-        assert_eq!(plain("裸のchild"), "裸の child");
-        assert_eq!(plain("  "), "");
-        assert_eq!(
-            plain("clean image, no watermark"),
-            "clean image , no watermark"
-        );
-    }
-
-    #[test]
-    fn views_cover_evasions() {
-        for (folded, expected) in [
-            ("s.e.x", "sex"),
-            ("s e x", "sex"),
-            ("n-u-d-e", "nude"),
-            ("s_3_x", "sex"),
-            ("nu.de", "nude"),
-            ("p0rn", "porn"),
-            ("1oli", "loli"),
-            ("l0l1", "loli"),
-            ("@ss", "ass"),
-            ("a k i d", "a kid"),
-            ("seeeex", "sex"),
-            ("asssss", "ass"),
-            ("k!d", "kid"),
-            ("k i d   n u d e", "kid nude"),
-            ("c.h.i.l.d p.o.r.n", "child porn"),
-        ] {
-            let found = all(folded);
-            assert!(
-                found.iter().any(|v| v == expected),
-                "{folded:?} → {found:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn numbers_stay_numbers() {
-        // Mixed tokens become nonsense words, never real ones.
-        let expected = [
-            "1024x1024 , 35mm , f 1 8",
-            "io2axio2a , esmm , f 1 8",
-            "lo2axlo2a , esmm , f 1 8",
-            "io2axio2a , esmm , fib",
-            "lo2axlo2a , esmm , flb",
-        ];
-        assert_eq!(all("1024x1024, 35mm, f/1.8"), expected);
-        let expected = [
-            "8k uhd , 4k , 50 steps , seed 1234",
-            "bk uhd , ak , 50 steps , seed 1234",
-        ];
-        assert_eq!(all("8k uhd, 4k, 50 steps, seed 1234"), expected);
-    }
-
-    #[test]
-    fn derived_views_keep_changed_tokens_with_context() {
-        let text = "one two three four five six seven eight nine ten k1d eleven twelve \
-            thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty";
-        let found = all(text);
-        assert_eq!(found.len(), 3, "plain, leet (1→i), leet (1→l)");
-        let expected = "three four five six seven eight nine ten kid eleven twelve thirteen \
-            fourteen fifteen sixteen seventeen eighteen";
-        assert_eq!(found[1], expected);
-    }
-}
+mod tests;

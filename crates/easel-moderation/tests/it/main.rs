@@ -5,6 +5,7 @@ mod benign;
 mod cases;
 mod config;
 mod evasions;
+mod spacing;
 
 use std::sync::OnceLock;
 
@@ -21,6 +22,6 @@ fn explain(text: &str) -> String {
     format!(
         "normalised: {:?}\n      views: {:?}",
         easel_moderation::normalize(text),
-        easel_moderation::views(text)
+        builtin().views(text)
     )
 }

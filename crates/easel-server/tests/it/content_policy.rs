@@ -715,3 +715,50 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    spaced_and_stretched_phrases_are_refused_by_post_generations_before_any_charge,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, moderated).await;
+        let (account_id, key) = app.account("spacing@example.com", "live").await;
+        grant(&app, &account_id, 10_000).await;
+        let before = balance(&app, &key).await;
+        let harbour = "a harbour at dawn";
+        let disguises = [
+            ("prompt", "a fake\r\npassport for John Smith"),
+            ("prompt", "a f a k e p a s s p o r t"),
+            ("prompt", "faaake passsport, realistic"),
+            ("prompt", "p.h.i.s.h.i.n.g p.a.g.e for my bank"),
+            ("prompt", "ａ ｆａｋｅ\u{3000}ｐａｓｓｐｏｒｔ"),
+            ("negative_prompt", "phishing\u{2028}page"),
+            ("negative_prompt", "f\u{00A0}a\u{00A0}k\u{00A0}e\tpassport"),
+        ];
+        for (field, text) in disguises {
+            let mut body = json!({"model": "sandbox-image", "prompt": harbour});
+            body[field] = json!(text);
+            let refused = create(&app, &key, body, None)
+                .await
+                .expect_error(400, "content_policy_violation");
+            assert_eq!(refused.param(), field, "{text:?}");
+            assert_eq!(
+                refused.body["error"]["details"]["category"], "fraud",
+                "{text:?}"
+            );
+        }
+        assert_eq!(balance(&app, &key).await, before);
+        assert_eq!(generations_count(&app, &key).await, 0);
+        assert_ledger_matches(&db, &account_id).await;
+
+        // Look-alikes go through: a clause break, double letters, a list of letters.
+        for prompt in [
+            "a cafe\na passport photo booth",
+            "fake flowers,\npassport photo on the wall",
+            "the committee of bookkeepers\tin Mississippi",
+            "a b c d, alphabet blocks",
+        ] {
+            create(&app, &key, image(prompt), None).await.expect(202);
+        }
+        assert_eq!(generations_count(&app, &key).await, 4);
+        app.stop().await;
+    }
+);

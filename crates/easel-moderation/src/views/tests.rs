@@ -1,0 +1,79 @@
+//! Unit tests of the views: what each renders, and what it leaves out.
+
+use super::{plain, views};
+
+fn all(folded: &str) -> Vec<String> {
+    views(folded, None)
+        .into_iter()
+        .map(|v| v.text.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn plain_view_is_words() {
+    assert_eq!(plain("s.e.x, now!"), "s e x , now");
+    assert_eq!(plain("assassin's creed"), "assassin s creed");
+    assert_eq!(plain("12-year-old"), "12 year old");
+    assert_eq!(plain("裸のchild"), "裸の child");
+    assert_eq!(plain("  "), "");
+    assert_eq!(
+        plain("clean image, no watermark"),
+        "clean image , no watermark"
+    );
+}
+
+#[test]
+fn views_cover_evasions() {
+    for (folded, expected) in [
+        ("s.e.x", "sex"),
+        ("s e x", "sex"),
+        ("n-u-d-e", "nude"),
+        ("s_3_x", "sex"),
+        ("nu.de", "nude"),
+        ("p0rn", "porn"),
+        ("1oli", "loli"),
+        ("l0l1", "loli"),
+        ("@ss", "ass"),
+        ("a k i d", "a kid"),
+        ("seeeex", "sex"),
+        ("asssss", "ass"),
+        ("k!d", "kid"),
+        ("k i d   n u d e", "kid nude"),
+        ("c.h.i.l.d p.o.r.n", "child porn"),
+    ] {
+        let found = all(folded);
+        assert!(
+            found.iter().any(|v| v == expected),
+            "{folded:?} → {found:?}"
+        );
+    }
+}
+
+#[test]
+fn numbers_stay_numbers() {
+    // Mixed tokens become nonsense words, never real ones.
+    let expected = [
+        "1024x1024 , 35mm , f 1 8",
+        "io2axio2a , esmm , f 1 8",
+        "lo2axlo2a , esmm , f 1 8",
+        "io2axio2a , esmm , fib",
+        "lo2axlo2a , esmm , flb",
+    ];
+    assert_eq!(all("1024x1024, 35mm, f/1.8"), expected);
+    let expected = [
+        "8k uhd , 4k , 50 steps , seed 1234",
+        "bk uhd , ak , 50 steps , seed 1234",
+    ];
+    assert_eq!(all("8k uhd, 4k, 50 steps, seed 1234"), expected);
+}
+
+#[test]
+fn derived_views_keep_changed_tokens_with_context() {
+    let text = "one two three four five six seven eight nine ten k1d eleven twelve \
+        thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty";
+    let found = all(text);
+    assert_eq!(found.len(), 3, "plain, leet (1→i), leet (1→l)");
+    let expected = "three four five six seven eight nine ten kid eleven twelve thirteen \
+        fourteen fifteen sixteen seventeen eighteen";
+    assert_eq!(found[1], expected);
+}
