@@ -1,7 +1,6 @@
 //! The `Caller` extractor: authenticates the request's API key.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::app::AppState;
@@ -23,10 +22,7 @@ impl FromRequestParts<AppState> for Caller {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        let caller = state
-            .auth
-            .authenticate(parts.headers.get(AUTHORIZATION), request_id)
-            .await?;
+        let caller = state.auth.authenticate(&parts.headers, request_id).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
