@@ -206,7 +206,12 @@ async fn a_request_being_handled_outlives_both_timeouts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_peer_cannot_hold_more_connections_than_its_cap() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let app = TestApp::start_with(&db, |c| c.http.max_connections_per_ip = 3).await;
+    let app = TestApp::start_with(&db, |c| {
+        c.http.max_connections_per_ip = 3;
+        // Loopback is exempt by default (a local reverse proxy); this test is the peer.
+        c.http.connection_cap_exempt.clear();
+    })
+    .await;
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut stream = connect(&app).await;
