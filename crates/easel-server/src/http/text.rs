@@ -70,29 +70,29 @@ pub fn check_json(bytes: &[u8]) -> Result<(), ApiError> {
 
 fn json_may_hold_a_control(bytes: &[u8]) -> bool {
     let mut i = 0;
-    while i < bytes.len() {
+    // Only three bytes can begin a refused character; memchr skips to them.
+    while let Some(found) = memchr::memchr3(b'\\', 0x7f, 0xc2, &bytes[i..]) {
+        i += found;
         match bytes[i] {
             0x7f => return true,
             // U+0080–U+009F are 0xC2 0x80–0x9F in UTF-8.
             0xc2 if bytes.get(i + 1).is_some_and(|b| (0x80..=0x9f).contains(b)) => return true,
-            b'\\' => {
-                if bytes.get(i + 1) == Some(&b'u') {
-                    let code = bytes
-                        .get(i + 2..i + 6)
-                        .and_then(|hex| std::str::from_utf8(hex).ok())
-                        .and_then(|hex| u32::from_str_radix(hex, 16).ok());
-                    if code.and_then(char::from_u32).is_some_and(is_disallowed) {
-                        return true;
-                    }
-                    i += 6;
-                } else {
-                    i += 2;
+            b'\\' if bytes.get(i + 1) == Some(&b'u') => {
+                let code = bytes
+                    .get(i + 2..i + 6)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                if code.and_then(char::from_u32).is_some_and(is_disallowed) {
+                    return true;
                 }
-                continue;
+                i += 6;
             }
-            _ => {}
+            b'\\' => i += 2,
+            _ => i += 1,
         }
-        i += 1;
+        if i >= bytes.len() {
+            break;
+        }
     }
     false
 }
