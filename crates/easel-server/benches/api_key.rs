@@ -5,7 +5,8 @@
 
 use std::hint::black_box;
 
-use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue};
 use criterion::{Criterion, criterion_group, criterion_main};
 use easel_core::account::AccountState;
 use easel_core::api_key;
@@ -87,10 +88,14 @@ fn bench(c: &mut Criterion) {
     let auth = Authenticator::new(store, PREFIX.into());
     let secret = warm(&auth.cache);
     let bad = mistyped(&secret);
-    let header = HeaderValue::from_str(&format!("Bearer {secret}")).expect("an ASCII header");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {secret}")).expect("an ASCII header"),
+    );
     let authenticate = || {
         // No await is reached on a hit, so a minimal executor measures the function alone.
-        futures::executor::block_on(auth.authenticate(Some(black_box(&header)), String::new()))
+        futures::executor::block_on(auth.authenticate(black_box(&headers), String::new()))
     };
     assert_eq!(api_key::parse(PREFIX, &secret), Ok(Mode::Live));
     assert_eq!(

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -19,8 +19,11 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
     if token.is_empty() {
         return crate::router::not_found().await.into_response();
     }
-    let presented = headers
-        .get(AUTHORIZATION)
+    let presented = match crate::auth::authorization(&headers) {
+        Ok(header) => header,
+        Err(e) => return e.into_response(),
+    };
+    let presented = presented
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();

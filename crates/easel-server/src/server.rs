@@ -85,17 +85,18 @@ pub async fn run(
 
     let (drain_tx, mut drain_rx) = watch::channel(false);
     let router = crate::router::router(app.clone());
-    // The peer address is what keyless routes are limited by (`POST /v1/leaked_keys`).
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    // Each request carries its peer's `ConnectInfo`: keyless routes are limited by it
+    // (`POST /v1/leaked_keys`).
+    let limits = crate::http::conn::Limits::from_config(&app.config.http);
+    let server = crate::http::conn::serve(listener, router, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = drain_tx.send(true);
     });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server);
     // Wait for the server, but once shutdown began give in-flight requests only `grace`.
     let served = tokio::select! {
-        result = server => result.context("server task failed")?.context("server failed"),
+        result = server => result.context("server task failed"),
         _ = async {
             let _ = drain_rx.wait_for(|draining| *draining).await;
             tokio::time::sleep(grace).await;

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue};
 use easel_core::account::AccountState;
 use easel_core::api_key;
 use easel_core::mode::Mode;
@@ -143,13 +144,9 @@ impl Authenticator {
         }
     }
 
-    /// Authenticates the `Authorization` header of a request.
-    pub async fn authenticate(
-        &self,
-        header: Option<&HeaderValue>,
-        request_id: String,
-    ) -> ApiResult<Caller> {
-        let secret = bearer(header)?;
+    /// Authenticates the `Authorization` header of a request (which must not be repeated).
+    pub async fn authenticate(&self, headers: &HeaderMap, request_id: String) -> ApiResult<Caller> {
+        let secret = bearer(authorization(headers)?)?;
         api_key::parse(&self.prefix, secret).map_err(|why| {
             ApiError::new(
                 ErrorCode::invalid_api_key,
@@ -322,6 +319,21 @@ impl Authenticator {
 }
 
 /// The secret of a `Bearer` authorization header.
+/// The request's one `Authorization` header, if any. Two are refused rather than one picked:
+/// a proxy and a client (or two layers of a client) that disagree on the credential must not
+/// have the server choose between them silently.
+pub fn authorization(headers: &HeaderMap) -> ApiResult<Option<&HeaderValue>> {
+    let mut all = headers.get_all(AUTHORIZATION).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::multiple_authorization_headers,
+            "The request has more than one Authorization header; send exactly one: `Authorization: Bearer <key>`.",
+        ));
+    }
+    Ok(first)
+}
+
 fn bearer(header: Option<&HeaderValue>) -> ApiResult<&str> {
     let header = header.ok_or_else(|| {
         ApiError::new(

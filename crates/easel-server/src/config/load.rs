@@ -212,6 +212,13 @@ mod tests {
         assert_eq!(config.api_keys.prefix, "vs");
         assert_eq!(config.plan("free").map(|p| p.requests_per_minute), Some(10));
         assert_eq!(config.plan("pro").map(|p| p.concurrent_jobs), Some(20));
+        assert_eq!(config.http.header_read_timeout_seconds, 15);
+        assert_eq!(config.http.idle_timeout_seconds, 30);
+        assert_eq!(config.http.max_connections_per_ip, 256);
+        assert_eq!(
+            config.http.connection_cap_exempt,
+            ["127.0.0.0/8", "::1/128"]
+        );
     }
 
     #[test]
@@ -270,6 +277,15 @@ mod tests {
         );
         let listen = err("listen = \"localhost\"\n");
         assert!(listen.starts_with("FILE:1: `listen`: "), "{listen}");
+        assert_eq!(
+            err("[http]\nconnection_cap_exempt = [\"10.0.0.0/8\", \"proxy\"]\n"),
+            "FILE:2: `http.connection_cap_exempt`: \"proxy\" is not a CIDR block such as 10.0.0.0/8 or ::1/128"
+        );
+        let header = err("[http]\nheader_read_timeout_seconds = 0\n");
+        assert!(
+            header.starts_with("FILE:2: `http.header_read_timeout_seconds`: must be between 1"),
+            "{header}"
+        );
         let licence = err("[plans.free]\nlicence = \"anything\"\n");
         assert!(
             licence.starts_with("FILE:2: `plans.free.licence`: unknown variant"),

@@ -9,6 +9,17 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
+    /// Seconds a client has, from the first byte of a request, to finish its request line
+    /// and headers; trickled or half-sent heads are cut here.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection may go without any byte read or written while no request is
+    /// being handled (an idle keep-alive connection, or a response nobody reads).
+    pub idle_timeout_seconds: u64,
+    /// Open connections allowed from one TCP peer (an IPv4 address or an IPv6 /64); 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// Peers (CIDR blocks such as `10.0.0.0/8`) the per-peer cap does not apply to, such as a
+    /// load balancer that carries every client's connections.
+    pub connection_cap_exempt: Vec<String>,
 }
 
 /// `[database]`

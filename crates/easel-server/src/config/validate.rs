@@ -67,6 +67,29 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
     if c.http.request_timeout_seconds == 0 {
         return fail("http.request_timeout_seconds", "must be at least 1".into());
     }
+    if !(1..=3600).contains(&c.http.header_read_timeout_seconds) {
+        return fail(
+            "http.header_read_timeout_seconds",
+            "must be between 1 and 3600".into(),
+        );
+    }
+    if !(1..=86_400).contains(&c.http.idle_timeout_seconds) {
+        return fail(
+            "http.idle_timeout_seconds",
+            "must be between 1 and 86400".into(),
+        );
+    }
+    if let Some(bad) = c
+        .http
+        .connection_cap_exempt
+        .iter()
+        .find(|net| net.parse::<ipnet::IpNet>().is_err())
+    {
+        return fail(
+            "http.connection_cap_exempt",
+            format!("{bad:?} is not a CIDR block such as 10.0.0.0/8 or ::1/128"),
+        );
+    }
     if c.database.max_connections == 0 {
         return fail("database.max_connections", "must be at least 1".into());
     }

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::Form;
+use super::form::Form;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use easel_core::time::now_ms;

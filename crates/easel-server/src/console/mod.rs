@@ -4,6 +4,7 @@
 
 mod abuse;
 mod developers;
+mod form;
 mod pages;
 mod session;
 

@@ -2,8 +2,8 @@
 
 use std::sync::LazyLock;
 
+use super::form::Form;
 use axum::Extension;
-use axum::extract::Form;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Key, SignedCookieJar};

@@ -100,6 +100,7 @@ error_codes! {
     unsupported_media_type => UNSUPPORTED_MEDIA_TYPE, InvalidRequestError;
     api_key_missing => UNAUTHORIZED, AuthenticationError;
     invalid_authorization_header => UNAUTHORIZED, AuthenticationError;
+    multiple_authorization_headers => BAD_REQUEST, InvalidRequestError;
     invalid_api_key => UNAUTHORIZED, AuthenticationError;
     api_key_revoked => UNAUTHORIZED, AuthenticationError;
     api_key_expired => UNAUTHORIZED, AuthenticationError;

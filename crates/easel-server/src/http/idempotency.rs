@@ -13,7 +13,6 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -71,11 +70,7 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let caller = match request.extensions().get::<Caller>() {
         Some(caller) => caller.clone(),
         None => {
-            let Ok(caller) = state
-                .auth
-                .authenticate(request.headers().get(AUTHORIZATION), request_id)
-                .await
-            else {
+            let Ok(caller) = state.auth.authenticate(request.headers(), request_id).await else {
                 return next.run(request).await;
             };
             caller

@@ -1,8 +1,10 @@
 //! HTTP plumbing shared by every route: errors, extractors, middleware, pagination.
 
+pub mod conn;
 pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod middleware;
 pub mod pagination;
+pub mod text;

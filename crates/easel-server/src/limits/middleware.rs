@@ -44,11 +44,7 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    let caller = match app
-        .auth
-        .authenticate(request.headers().get(AUTHORIZATION), request_id)
-        .await
-    {
+    let caller = match app.auth.authenticate(request.headers(), request_id).await {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };

@@ -85,19 +85,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_data() {
             super::serde_error(e.path(), &inner.to_string())
         } else {
-            let why = if std::str::from_utf8(bytes).is_err() {
-                "it is not valid UTF-8"
-            } else {
-                "it is not valid JSON"
-            };
-            ApiError::new(
-                ErrorCode::invalid_json,
-                format!(
-                    "The request body could not be parsed: {why} (line {}, column {}).",
-                    inner.line(),
-                    inner.column()
-                ),
-            )
+            syntax_error(bytes, inner)
         }
     })?;
     de.end().map_err(|_| {
@@ -106,5 +94,28 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "The request body has trailing characters after the JSON value.",
         )
     })?;
+    // Strings reach storage: refuse control characters here, once, for every JSON body.
+    crate::http::text::check_json(bytes)?;
     Ok(value)
+}
+
+/// The `invalid_json` error for a body that is not JSON at all.
+fn syntax_error(bytes: &[u8], inner: &serde_json::Error) -> ApiError {
+    let why = if std::str::from_utf8(bytes).is_err() {
+        "it is not valid UTF-8"
+    } else if inner.to_string().starts_with("recursion limit exceeded") {
+        "it is nested too deeply (at most 128 levels)"
+    } else if inner.is_eof() {
+        "it ends before the JSON value is complete"
+    } else {
+        "it is not valid JSON"
+    };
+    ApiError::new(
+        ErrorCode::invalid_json,
+        format!(
+            "The request body could not be parsed: {why} (line {}, column {}).",
+            inner.line(),
+            inner.column()
+        ),
+    )
 }
