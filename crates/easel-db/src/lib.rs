@@ -16,6 +16,7 @@ mod migrations;
 pub mod model;
 pub mod moderation;
 mod postgres;
+pub mod sessions;
 mod sql;
 mod sqlite;
 pub mod webhooks;
@@ -29,6 +30,7 @@ pub use invoices::*;
 pub use model::*;
 pub use moderation::*;
 pub use postgres::PgStore;
+pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use webhooks::*;
 
@@ -632,6 +634,7 @@ pub trait Store:
     + ModerationStore
     + WebhookStore
     + SystemStore
+    + SessionStore
     + MigrationStore
 {
 }
@@ -647,6 +650,7 @@ impl<T> Store for T where
         + ModerationStore
         + WebhookStore
         + SystemStore
+        + SessionStore
         + MigrationStore
 {
 }

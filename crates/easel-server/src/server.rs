@@ -85,6 +85,8 @@ pub async fn run(
 
     let (drain_tx, mut drain_rx) = watch::channel(false);
     let router = crate::router::router(app.clone());
+    // The peer address reaches handlers (console sign-in throttling counts per client).
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");

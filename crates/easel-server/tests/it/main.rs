@@ -3,11 +3,15 @@
 
 mod support;
 
+mod abuse_form;
 mod account;
 mod auth;
 mod cli;
 mod compliance;
 mod console;
+mod console_csrf;
+mod console_sessions;
+mod console_signin;
 mod content_policy;
 mod credits;
 mod developers;

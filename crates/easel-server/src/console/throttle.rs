@@ -1,0 +1,157 @@
+//! Sign-in throttling: per client address and per username, a few free wrong passwords,
+//! then a pause that doubles with each further one up to `console.login_backoff_max_seconds`
+//! (so an attacker cannot keep an operator out for longer than that after their last try),
+//! kept by the limiter's back-off ([`crate::limits::backoff`]; shared through Redis when it
+//! is configured). Attempts during a pause are refused before the password is checked,
+//! the right password included, and do not lengthen it. A sign-in clears both counts.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use easel_core::audit::{Actor, action};
+use easel_db::AuditContext;
+use minijinja::context;
+
+use crate::app::AppState;
+use crate::limits::backoff::BackoffPolicy;
+
+/// The client's address: the peer, or with `console.forwarded_for_hops = n` the address
+/// `n` entries from the right of `X-Forwarded-For` (the entries our own proxies appended;
+/// anything further left is what the client claimed).
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+        let hops = state.config.console.forwarded_for_hops as usize;
+        if hops == 0 {
+            return Ok(ClientIp(peer));
+        }
+        let forwarded: Vec<String> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        // Fewer entries than proxies: the request did not come through them all; count
+        // it against the peer rather than trust a header the client wrote.
+        let ip = forwarded
+            .len()
+            .checked_sub(hops)
+            .and_then(|i| forwarded.get(i).cloned())
+            .unwrap_or(peer);
+        Ok(ClientIp(ip))
+    }
+}
+
+fn policy(state: &AppState) -> BackoffPolicy {
+    let ms = |s: u64| {
+        i64::try_from(s)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000)
+    };
+    let c = &state.config.console;
+    BackoffPolicy {
+        free: c.login_free_attempts,
+        base_ms: ms(c.login_backoff_seconds),
+        max_ms: ms(c.login_backoff_max_seconds),
+    }
+}
+
+fn keys(ip: &str, username: &str) -> [String; 2] {
+    [
+        format!("ip:{ip}"),
+        format!("user:{}", username.to_lowercase()),
+    ]
+}
+
+/// How long (ms) sign-in stays paused for this address or username (0: it is not).
+pub async fn paused_ms(state: &AppState, ip: &str, username: &str) -> i64 {
+    let keys = keys(ip, username);
+    state
+        .limiter
+        .backoff_paused_ms(&[keys[0].as_str(), keys[1].as_str()])
+        .await
+}
+
+/// Counts a wrong password; if that begins a pause, audits and logs it and returns its
+/// length (ms).
+pub async fn failed(state: &AppState, ip: &str, username: &str, request_id: Option<String>) -> i64 {
+    let keys = keys(ip, username);
+    let pauses = state
+        .limiter
+        .backoff_fail(&[keys[0].as_str(), keys[1].as_str()], policy(state))
+        .await;
+    let pause = pauses.iter().copied().max().unwrap_or(0);
+    if pause == 0 {
+        return pause;
+    }
+    let by: Vec<&str> = ["address", "username"]
+        .into_iter()
+        .zip(&pauses)
+        .filter(|(_, p)| **p > 0)
+        .map(|(by, _)| by)
+        .collect();
+    tracing::warn!(client.ip = ip, username, pause_ms = pause, by = ?by, "console sign-in paused after repeated wrong passwords");
+    let audit = AuditContext::new(Actor::system(), request_id)
+        .with("username", username)
+        .with("ip", ip)
+        .with("pause_seconds", pause.div_euclid(1000))
+        .with("by", by.join(","));
+    if let Err(e) = state
+        .store
+        .append_audit(
+            None,
+            action::OPERATOR_LOGIN_THROTTLED,
+            ("operator", username),
+            audit,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not record a sign-in pause");
+    }
+    pause
+}
+
+/// Clears the counts of this address and username after a sign-in.
+pub async fn succeeded(state: &AppState, ip: &str, username: &str) {
+    let keys = keys(ip, username);
+    state
+        .limiter
+        .backoff_reset(&[keys[0].as_str(), keys[1].as_str()])
+        .await;
+}
+
+/// The 429 page: when to try again, never whether the username exists.
+pub fn refused(state: &AppState, username: &str, nonce: &str, pause_ms: i64) -> Response {
+    let seconds = pause_ms.div_euclid(1000) + i64::from(pause_ms % 1000 != 0);
+    let seconds = seconds.max(1);
+    let error = format!(
+        "Too many sign-in attempts. Try again in {seconds} second{}.",
+        if seconds == 1 { "" } else { "s" }
+    );
+    let ctx = context! {
+        username => username,
+        error => error,
+        csrf => super::csrf::login_token(state, nonce),
+    };
+    let mut response = super::pages::render(StatusCode::TOO_MANY_REQUESTS, "login.html", ctx);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
