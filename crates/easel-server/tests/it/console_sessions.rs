@@ -1,12 +1,13 @@
 //! Console sessions end server-side: sign-out, "sign out everywhere" and a password change
 //! end them on the server, so an old cookie sent back opens nothing; unknown, idle and
-//! expired tokens are no session.
+//! expired tokens are no session. `easel admin operator passwd` ends them too.
 
 use easel_core::audit::Actor;
 use easel_db::{AuditContext, NewConsoleSession, Principal, PrincipalKind};
 use easel_test_utils::{TestDb, both_backends};
 
 use crate::support::TestApp;
+use crate::support::binary::run;
 use crate::support::console::Console;
 
 both_backends!(
@@ -182,6 +183,42 @@ both_backends!(
         ] {
             assert!(!console.opens(cookie).await, "{cookie}");
         }
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    easel_admin_operator_passwd_ends_every_session_of_the_operator,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        let console = Console::new(&app.url);
+        let password = app.first.operator_password.clone();
+        let session = console.sign_in("admin", &password).await;
+        let args = ["admin", "operator", "passwd", "admin", "--json"];
+        let short = run(&db, &args, Some("short\n"));
+        assert!(!short.ok && short.stdout.is_empty(), "{short:?}");
+        assert!(
+            console.opens(&session.cookie).await,
+            "a refused change changes nothing"
+        );
+        let unknown = run(
+            &db,
+            &["admin", "operator", "passwd", "nobody"],
+            Some("long enough pw\n"),
+        );
+        assert!(
+            !unknown.ok && unknown.stderr.contains("no operator"),
+            "{unknown:?}"
+        );
+        let out = run(&db, &args, Some("a-new-operator-password\n")).json();
+        assert_eq!(out["sessions_ended"], 1);
+        assert_eq!(out["username"], "admin");
+        assert!(!console.opens(&session.cookie).await);
+        assert_eq!(
+            console.try_sign_in("admin", &password, &[]).await.status,
+            401
+        );
+        console.sign_in("admin", "a-new-operator-password").await;
         app.stop().await;
     }
 );
