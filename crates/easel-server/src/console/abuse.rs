@@ -80,35 +80,8 @@ pub async fn form(state: AppState) -> Response {
 
 /// `POST /abuse`
 pub async fn submit(state: AppState, Form(form): Form<AbuseForm>) -> Response {
-    let now = now_ms();
-    let min_age = i64::try_from(state.config.abuse.form_min_seconds)
-        .unwrap_or(3)
-        .saturating_mul(1000);
-    let issued = verify_token(&state, &form.t);
-    let human = form.website.is_empty()
-        && issued.is_some_and(|at| now - at >= min_age && now - at <= TOKEN_MAX_AGE_MS);
-    let error = "Your report could not be accepted. Please wait a few seconds after the page loads, then send it again.";
-    if !human {
-        return render(&state, StatusCode::BAD_REQUEST, &form, Some(error), None);
-    }
-    if let Err(e) = state.abuse_gate.admit() {
-        let message = e.message.to_string();
-        return render(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form,
-            Some(&message),
-            None,
-        );
-    }
-    // Spent only once every other check passed, so a person told to wait can send it again.
-    if let Err(status) = spend_token(&state, &form.t, issued.unwrap_or(now)).await {
-        let error = if status == StatusCode::BAD_REQUEST {
-            error
-        } else {
-            "Something went wrong on our side; please try again shortly."
-        };
-        return render(&state, status, &form, Some(error), None);
+    if let Err(refused) = admit(&state, &form).await {
+        return refused;
     }
     let content = form.content.trim();
     let (generation_id, output_url) = if content.starts_with("gen_") {
@@ -195,6 +168,43 @@ fn render(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Refuses bots (too fast, forged, stale or reused token, honeypot filled) and floods;
+/// spends the token of a report let through.
+async fn admit(state: &AppState, form: &AbuseForm) -> Result<(), Response> {
+    let now = now_ms();
+    let min_age = i64::try_from(state.config.abuse.form_min_seconds)
+        .unwrap_or(3)
+        .saturating_mul(1000);
+    let issued = verify_token(state, &form.t);
+    let human = form.website.is_empty()
+        && issued.is_some_and(|at| now - at >= min_age && now - at <= TOKEN_MAX_AGE_MS);
+    let error = "Your report could not be accepted. Please wait a few seconds after the page loads, then send it again.";
+    if !human {
+        return Err(render(
+            state,
+            StatusCode::BAD_REQUEST,
+            form,
+            Some(error),
+            None,
+        ));
+    }
+    if let Err(e) = state.abuse_gate.admit() {
+        let message = e.message.to_string();
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return Err(render(state, status, form, Some(&message), None));
+    }
+    // Spent only once every other check passed, so a person told to wait can send it again.
+    if let Err(status) = spend_token(state, &form.t, issued.unwrap_or(now)).await {
+        let error = if status == StatusCode::BAD_REQUEST {
+            error
+        } else {
+            "Something went wrong on our side; please try again shortly."
+        };
+        return Err(render(state, status, form, Some(error), None));
+    }
+    Ok(())
 }
 
 /// Records the token's first use; 400 if it was used before, 503 if that cannot be told.

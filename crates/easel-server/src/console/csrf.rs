@@ -42,13 +42,15 @@ fn mac(state: &AppState, purpose: &str, value: &str) -> Option<Hmac<Sha256>> {
     Some(mac)
 }
 
-fn token(state: &AppState, purpose: &str, value: &str) -> String {
+/// Hex HMAC of `value` for `purpose` under the instance key.
+pub(super) fn token(state: &AppState, purpose: &str, value: &str) -> String {
     mac(state, purpose, value)
         .map(|m| hex::encode(m.finalize().into_bytes()))
         .unwrap_or_default()
 }
 
-fn verify(state: &AppState, purpose: &str, value: &str, given: &str) -> bool {
+/// Whether `given` is [`token`]`(purpose, value)`, in constant time.
+pub(super) fn verify(state: &AppState, purpose: &str, value: &str, given: &str) -> bool {
     let (Some(mac), Ok(given)) = (mac(state, purpose, value), hex::decode(given)) else {
         return false;
     };

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::csrf;
 use super::pages::render;
 use super::session::{self, Operator};
-use super::throttle::{self, ClientIp};
+use super::throttle::{self, Attempt, ClientIp};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::middleware::RequestId;
@@ -60,25 +60,26 @@ pub async fn login(
     let username: String = form.username.trim().chars().take(64).collect();
     // The CSRF middleware let the request in, so the nonce is there.
     let nonce = session::cookie_value(&state, &headers, csrf::LOGIN_COOKIE).unwrap_or_default();
-    let paused = throttle::paused_ms(&state, &ip, &username).await;
+    let attempt = Attempt::new(&state, &headers, ip, username);
+    let paused = throttle::paused_ms(&state, &attempt).await;
     if paused > 0 {
-        return throttle::refused(&state, &username, &nonce, paused);
+        return throttle::refused(&state, &attempt.username, &nonce, paused);
     }
     let request_id = Some(request_id.0);
-    match check_password(&state, &username, form.password).await {
-        Some(op) => {
-            let user_agent = headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok());
-            match signed_in(&state, op, &ip, user_agent, request_id).await {
-                Ok(cookie) => {
-                    let clear = session::cookie(&state, csrf::LOGIN_COOKIE, String::new(), None);
-                    (jar.add(cookie).add(clear), Redirect::to("/console")).into_response()
-                }
-                Err(e) => e.into_response(),
-            }
+    let Some(op) = check_password(&state, &attempt.username, form.password).await else {
+        return wrong_password(&state, &attempt, &nonce, request_id).await;
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    match signed_in(&state, op, &attempt, user_agent, request_id).await {
+        Ok(cookie) => {
+            let clear = session::cookie(&state, csrf::LOGIN_COOKIE, String::new(), None);
+            let device = throttle::device_cookie(&state, &attempt.username);
+            let jar = jar.add(cookie).add(clear).add(device);
+            (jar, Redirect::to("/console")).into_response()
         }
-        None => wrong_password(&state, &ip, &username, &nonce, request_id).await,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -97,7 +98,7 @@ async fn check_password(state: &AppState, username: &str, attempt: String) -> Op
 async fn signed_in(
     state: &AppState,
     op: OperatorRow,
-    ip: &str,
+    attempt: &Attempt,
     user_agent: Option<&str>,
     request_id: Option<String>,
 ) -> Result<axum_extra::extract::cookie::Cookie<'static>, ApiError> {
@@ -105,27 +106,27 @@ async fn signed_in(
         kind: ActorType::Operator,
         id: op.id.clone(),
     };
-    let audit = AuditContext::new(actor, request_id).with("ip", ip);
+    let audit = AuditContext::new(actor, request_id).with("ip", attempt.ip.as_str());
     state.store.record_operator_login(&op.id, audit).await?;
-    throttle::succeeded(state, ip, &op.username).await;
+    throttle::succeeded(state, attempt).await;
     let principal = Principal {
         kind: PrincipalKind::Operator,
         id: op.id,
     };
-    session::start(state, principal, ip, user_agent).await
+    session::start(state, principal, &attempt.ip, user_agent).await
 }
 
 /// Audits the failure and answers 401, or 429 if it began a pause.
 async fn wrong_password(
     state: &AppState,
-    ip: &str,
-    username: &str,
+    attempt: &Attempt,
     nonce: &str,
     request_id: Option<String>,
 ) -> Response {
+    let username = attempt.username.as_str();
     let audit = AuditContext::new(Actor::system(), request_id.clone())
         .with("username", username)
-        .with("ip", ip);
+        .with("ip", attempt.ip.as_str());
     if let Err(e) = state
         .store
         .append_audit(
@@ -138,7 +139,7 @@ async fn wrong_password(
     {
         tracing::warn!(error = %e, "could not record a failed login");
     }
-    let pause = throttle::failed(state, ip, username, request_id).await;
+    let pause = throttle::failed(state, attempt, request_id).await;
     if pause > 0 {
         return throttle::refused(state, username, nonce, pause);
     }

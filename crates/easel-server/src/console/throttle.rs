@@ -1,16 +1,21 @@
 //! Sign-in throttling: per client address and per username, a few free wrong passwords,
-//! then a pause that doubles with each further one up to `console.login_backoff_max_seconds`
-//! (so an attacker cannot keep an operator out for longer than that after their last try),
+//! then a pause that doubles with each further one up to `console.login_backoff_max_seconds`,
 //! kept by the limiter's back-off ([`crate::limits::backoff`]; shared through Redis when it
 //! is configured). Attempts during a pause are refused before the password is checked,
 //! the right password included, and do not lengthen it. A sign-in clears both counts.
+//!
+//! So that an attacker who keeps guessing one username cannot keep its operator out, a
+//! browser where that operator signed in before carries a device cookie (a random id signed
+//! for the username, OWASP's "device cookie"): from it, attempts count against the device
+//! instead of the username, so only the address and the device's own failures pause it.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use axum_extra::extract::cookie::Cookie;
 use easel_core::audit::{Actor, action};
 use easel_db::AuditContext;
 use minijinja::context;
@@ -72,16 +77,62 @@ fn policy(state: &AppState) -> BackoffPolicy {
     }
 }
 
-fn keys(ip: &str, username: &str) -> [String; 2] {
-    [
-        format!("ip:{ip}"),
-        format!("user:{}", username.to_lowercase()),
-    ]
+/// The device cookie.
+pub const DEVICE_COOKIE: &str = "easel_device";
+/// How long a device stays known after its last sign-in.
+const DEVICE_MS: i64 = 90 * 86_400_000;
+
+/// Who is signing in: from where, as whom, and on which known device (if any).
+pub struct Attempt {
+    pub ip: String,
+    pub username: String,
+    /// The device id, if the request carries a device cookie signed for this username.
+    pub device: Option<String>,
 }
 
-/// How long (ms) sign-in stays paused for this address or username (0: it is not).
-pub async fn paused_ms(state: &AppState, ip: &str, username: &str) -> i64 {
-    let keys = keys(ip, username);
+impl Attempt {
+    /// The attempt of a request.
+    pub fn new(state: &AppState, headers: &HeaderMap, ip: String, username: String) -> Attempt {
+        let device = super::session::cookie_value(state, headers, DEVICE_COOKIE).and_then(|v| {
+            let (id, signature) = v.split_once('.')?;
+            let signed = format!("{id}.{}", username.to_lowercase());
+            super::csrf::verify(state, "device", &signed, signature).then(|| id.to_string())
+        });
+        Attempt {
+            ip,
+            username,
+            device,
+        }
+    }
+
+    fn keys(&self) -> [String; 2] {
+        let second = match &self.device {
+            Some(device) => format!("device:{device}"),
+            None => format!("user:{}", self.username.to_lowercase()),
+        };
+        [format!("ip:{}", self.ip), second]
+    }
+}
+
+/// A device cookie for `username` (a new device id each sign-in).
+pub fn device_cookie(state: &AppState, username: &str) -> Cookie<'static> {
+    let id = super::session::random_token();
+    let signature = super::csrf::token(
+        state,
+        "device",
+        &format!("{id}.{}", username.to_lowercase()),
+    );
+    super::session::cookie(
+        state,
+        DEVICE_COOKIE,
+        format!("{id}.{signature}"),
+        Some(DEVICE_MS),
+    )
+}
+
+/// How long (ms) sign-in stays paused for this attempt (0: it is not).
+pub async fn paused_ms(state: &AppState, attempt: &Attempt) -> i64 {
+    let keys = attempt.keys();
     state
         .limiter
         .backoff_paused_ms(&[keys[0].as_str(), keys[1].as_str()])
@@ -90,8 +141,8 @@ pub async fn paused_ms(state: &AppState, ip: &str, username: &str) -> i64 {
 
 /// Counts a wrong password; if that begins a pause, audits and logs it and returns its
 /// length (ms).
-pub async fn failed(state: &AppState, ip: &str, username: &str, request_id: Option<String>) -> i64 {
-    let keys = keys(ip, username);
+pub async fn failed(state: &AppState, attempt: &Attempt, request_id: Option<String>) -> i64 {
+    let keys = attempt.keys();
     let pauses = state
         .limiter
         .backoff_fail(&[keys[0].as_str(), keys[1].as_str()], policy(state))
@@ -100,12 +151,18 @@ pub async fn failed(state: &AppState, ip: &str, username: &str, request_id: Opti
     if pause == 0 {
         return pause;
     }
-    let by: Vec<&str> = ["address", "username"]
+    let second = if attempt.device.is_some() {
+        "device"
+    } else {
+        "username"
+    };
+    let by: Vec<&str> = ["address", second]
         .into_iter()
         .zip(&pauses)
         .filter(|(_, p)| **p > 0)
         .map(|(by, _)| by)
         .collect();
+    let (ip, username) = (attempt.ip.as_str(), attempt.username.as_str());
     tracing::warn!(client.ip = ip, username, pause_ms = pause, by = ?by, "console sign-in paused after repeated wrong passwords");
     let audit = AuditContext::new(Actor::system(), request_id)
         .with("username", username)
@@ -127,9 +184,9 @@ pub async fn failed(state: &AppState, ip: &str, username: &str, request_id: Opti
     pause
 }
 
-/// Clears the counts of this address and username after a sign-in.
-pub async fn succeeded(state: &AppState, ip: &str, username: &str) {
-    let keys = keys(ip, username);
+/// Clears the counts of this attempt's address and username (or device) after a sign-in.
+pub async fn succeeded(state: &AppState, attempt: &Attempt) {
+    let keys = attempt.keys();
     state
         .limiter
         .backoff_reset(&[keys[0].as_str(), keys[1].as_str()])

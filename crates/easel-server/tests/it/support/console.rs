@@ -145,14 +145,27 @@ impl Console {
         password: &str,
         headers: &[(&str, &str)],
     ) -> Page {
+        self.try_sign_in_with(username, password, headers, &[])
+            .await
+    }
+
+    /// Fetches the sign-in form and sends it with `headers` and more `cookies`.
+    pub async fn try_sign_in_with(
+        &self,
+        username: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+        cookies: &[&str],
+    ) -> Page {
         let (cookie, csrf) = self.login_page().await;
         let form = [
             ("username", username),
             ("password", password),
             ("csrf", &csrf),
         ];
-        self.post("/console/login", &[&cookie], headers, &form)
-            .await
+        let mut all = vec![cookie.as_str()];
+        all.extend_from_slice(cookies);
+        self.post("/console/login", &all, headers, &form).await
     }
 
     /// Signs in (asserting it works) and reads the dashboard's CSRF token.
