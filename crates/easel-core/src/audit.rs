@@ -107,4 +107,10 @@ pub mod action {
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";
+    /// Sign-in attempts for a username or from an address were paused (back-off began).
+    pub const OPERATOR_LOGIN_THROTTLED: &str = "operator.login_throttled";
+    /// "Sign out everywhere": every session of the operator ended.
+    pub const OPERATOR_SESSIONS_REVOKED: &str = "operator.sessions_revoked";
+    /// A new password; every session of the operator ended with it.
+    pub const OPERATOR_PASSWORD_CHANGED: &str = "operator.password_changed";
 }

@@ -17,6 +17,7 @@ mod migrations;
 pub mod model;
 pub mod moderation;
 mod postgres;
+pub mod sessions;
 mod sql;
 mod sqlite;
 pub mod webhooks;
@@ -31,6 +32,7 @@ pub use leaks::*;
 pub use model::*;
 pub use moderation::*;
 pub use postgres::PgStore;
+pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use webhooks::*;
 
@@ -635,6 +637,7 @@ pub trait Store:
     + ModerationStore
     + WebhookStore
     + SystemStore
+    + SessionStore
     + MigrationStore
 {
 }
@@ -651,6 +654,7 @@ impl<T> Store for T where
         + ModerationStore
         + WebhookStore
         + SystemStore
+        + SessionStore
         + MigrationStore
 {
 }

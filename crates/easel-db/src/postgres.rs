@@ -87,6 +87,7 @@ impl_credit_store!(PgStore, Postgres);
 impl_invoice_store!(PgStore, Postgres);
 impl_moderation_store!(PgStore, Postgres);
 impl_webhook_store!(PgStore, Postgres);
+impl_session_store!(PgStore, Postgres);
 
 #[async_trait]
 impl MigrationStore for PgStore {

@@ -150,6 +150,36 @@ pub const SELECT_OPERATOR: &str =
 
 pub const UPDATE_OPERATOR_LOGIN: &str = "UPDATE operators SET last_login_at = $2 WHERE id = $1";
 
+pub const SELECT_OPERATOR_BY_ID: &str =
+    "SELECT id, username, password_hash, last_login_at FROM operators WHERE id = $1";
+
+pub const UPDATE_OPERATOR_PASSWORD: &str = "UPDATE operators SET password_hash = $2 WHERE id = $1";
+
+pub const INSERT_CONSOLE_SESSION: &str = "INSERT INTO console_sessions (id_hash, principal_kind, principal_id, \
+     created_at, last_seen_at, idle_expires_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)";
+
+/// A live session: not revoked, neither expiry reached.
+pub const SELECT_LIVE_CONSOLE_SESSION: &str = "SELECT id_hash, principal_kind, principal_id, created_at, \
+     last_seen_at, idle_expires_at, expires_at, ip, user_agent FROM console_sessions \
+     WHERE id_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2";
+
+pub const TOUCH_CONSOLE_SESSION: &str = "UPDATE console_sessions SET last_seen_at = $2, idle_expires_at = $3 \
+     WHERE id_hash = $1 AND revoked_at IS NULL";
+
+pub const REVOKE_CONSOLE_SESSION: &str =
+    "UPDATE console_sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL";
+
+pub const REVOKE_PRINCIPAL_SESSIONS: &str = "UPDATE console_sessions SET revoked_at = $3 \
+     WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL";
+
+pub const PURGE_CONSOLE_SESSIONS: &str = "DELETE FROM console_sessions \
+     WHERE revoked_at IS NOT NULL OR expires_at <= $1 OR idle_expires_at <= $1";
+
+pub const INSERT_USED_FORM_TOKEN: &str = "INSERT INTO used_form_tokens (token_hash, form, expires_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (token_hash) DO NOTHING";
+
+pub const PURGE_USED_FORM_TOKENS: &str = "DELETE FROM used_form_tokens WHERE expires_at <= $1";
+
 pub const JOB_COLUMNS: &str = "id, queue, kind, payload, status, attempts, max_attempts, run_at, expires_at, \
      lease_owner, lease_until, cancel_requested_at, last_error, created_at, started_at, finished_at";
 

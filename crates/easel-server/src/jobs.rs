@@ -275,7 +275,8 @@ const SWEEP_BATCH: i64 = 100;
 /// Every `queue.sweep_ms` until `stop`: grants plan allowances when a billing period
 /// begins, issues the last month's invoices once it has closed, settles generations whose job ended on a node that
 /// died before settling them, and deletes outputs past their retention (object first,
-/// then the row, so a crash in between only means deleting it again).
+/// then the row, so a crash in between only means deleting it again), and purges old logs,
+/// ended console sessions and used form tokens.
 pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(app.config.queue.sweep_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -356,6 +357,13 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "purged old webhook deliveries"),
             Err(e) => tracing::warn!(error = %e, "could not purge the webhook delivery log"),
+        }
+        match app.store.purge_console_sessions(now).await {
+            Ok(0) => {}
+            Ok(purged) => {
+                tracing::debug!(purged, "purged ended console sessions and used form tokens")
+            }
+            Err(e) => tracing::warn!(error = %e, "could not purge ended console sessions"),
         }
     }
 }

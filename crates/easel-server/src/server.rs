@@ -86,7 +86,7 @@ pub async fn run(
     let (drain_tx, mut drain_rx) = watch::channel(false);
     let router = crate::router::router(app.clone());
     // Each request carries its peer's `ConnectInfo`: keyless routes are limited by it
-    // (`POST /v1/leaked_keys`).
+    // (`POST /v1/leaked_keys`, console sign-in throttling).
     let limits = crate::http::conn::Limits::from_config(&app.config.http);
     let server = crate::http::conn::serve(listener, router, limits, async move {
         shutdown.await;

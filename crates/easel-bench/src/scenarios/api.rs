@@ -261,6 +261,27 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The sign-in form's pre-session cookie (`name=value`) and CSRF token.
+async fn login_form(client: &reqwest::Client, url: &str) -> Option<(String, String)> {
+    let res = client.get(url).send().await.ok()?;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("easel_login="))?
+        .split(';')
+        .next()?
+        .to_string();
+    let html = res.text().await.ok()?;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    Some((cookie, csrf.to_string()))
+}
+
 /// Console logins at a steady rate in the background, each a real `POST /console/login`
 /// with the operator's password (an argon2 verification).
 struct LoginLoad {
@@ -276,32 +297,39 @@ impl LoginLoad {
         let done = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let url = easel.url("/console/login");
-        let form = [
-            ("username", easel.operator_user.clone()),
-            ("password", easel.operator_password.clone()),
-        ];
+        let (user, password) = (easel.operator_user.clone(), easel.operator_password.clone());
         let (d, f) = (done.clone(), failed.clone());
         let task = tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default();
+            // The form's CSRF token, bound to its pre-session cookie, serves every login.
+            let (cookie, csrf) = login_form(&client, &url).await.unwrap_or_default();
+            let form = [("username", user), ("password", password), ("csrf", csrf)];
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
             loop {
                 tokio::select! {
                     _ = stopped.changed() => break,
                     _ = tick.tick() => {}
                 }
-                let (client, url, form, d, f) = (
+                let (client, url, form, cookie, d, f) = (
                     client.clone(),
                     url.clone(),
                     form.clone(),
+                    cookie.clone(),
                     d.clone(),
                     f.clone(),
                 );
                 tokio::spawn(async move {
                     // A good login answers with a redirect into the console and a session.
-                    match client.post(&url).form(&form).send().await {
+                    match client
+                        .post(&url)
+                        .header("cookie", cookie)
+                        .form(&form)
+                        .send()
+                        .await
+                    {
                         Ok(r) if r.status().is_redirection() => d.fetch_add(1, Ordering::Relaxed),
                         _ => f.fetch_add(1, Ordering::Relaxed),
                     };

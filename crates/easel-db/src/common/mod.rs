@@ -32,5 +32,7 @@ pub(crate) mod invoice_rows;
 pub(crate) mod moderation_rows;
 #[macro_use]
 mod webhook_store;
+#[macro_use]
+mod session_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;

@@ -21,5 +21,6 @@ mod limits;
 mod members;
 mod migrations;
 mod moderation;
+mod sessions;
 mod states;
 mod webhooks;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use load::{ConfigError, load};
+pub use sections::ConsoleConfig;
 pub use sections::InvoicingConfig;
 pub use sections::{
     AbuseConfig, ClassifierConfig, MailConfig, MailTransport, RequestLogConfig, StrikesConfig,
@@ -57,6 +58,7 @@ pub struct Config {
     pub moderation: ModerationConfig,
     pub abuse: AbuseConfig,
     pub secret_scanning: SecretScanningConfig,
+    pub console: ConsoleConfig,
     pub request_log: RequestLogConfig,
     pub mail: MailConfig,
     pub limits: LimitsConfig,

@@ -382,6 +382,24 @@ pub struct AbuseConfig {
     pub anonymous_per_minute: u32,
 }
 
+/// `[console]`: console sessions and sign-in throttling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, used or not.
+    pub session_max_hours: u64,
+    /// Wrong passwords per username and per client address before sign-in pauses.
+    pub login_free_attempts: u32,
+    /// The first pause; each further wrong password doubles it.
+    pub login_backoff_seconds: u64,
+    /// The longest pause, so nobody can lock an operator out for longer.
+    pub login_backoff_max_seconds: u64,
+    /// Proxies in front of Easel that append to `X-Forwarded-For` (0: use the peer address).
+    pub forwarded_for_hops: u32,
+}
+
 /// `[request_log]`: the API request log developers read at `GET /v1/requests`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

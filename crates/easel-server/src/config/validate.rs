@@ -274,6 +274,7 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
     validate_moderation(c)?;
     validate_limits(c)?;
     validate_webhooks(c)?;
+    validate_console(c)?;
     validate_invoicing(c)
 }
 
@@ -482,6 +483,59 @@ fn validate_mail(c: &Config) -> Result<(), (String, String)> {
                 mail.from
             ),
         );
+    }
+    Ok(())
+}
+
+/// `[console]`.
+fn validate_console(c: &Config) -> Result<(), (String, String)> {
+    let console = &c.console;
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>); 5] = [
+        (
+            "session_idle_minutes",
+            console.session_idle_minutes,
+            1..=7 * 24 * 60,
+        ),
+        ("session_max_hours", console.session_max_hours, 1..=24 * 90),
+        (
+            "login_free_attempts",
+            u64::from(console.login_free_attempts),
+            1..=100,
+        ),
+        (
+            "login_backoff_seconds",
+            console.login_backoff_seconds,
+            1..=3600,
+        ),
+        (
+            "login_backoff_max_seconds",
+            console.login_backoff_max_seconds,
+            1..=86_400,
+        ),
+    ];
+    for (key, value, range) in checks {
+        if !range.contains(&value) {
+            return Err((
+                format!("console.{key}"),
+                format!(
+                    "must be between {} and {}, got {value}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+    }
+    if console.login_backoff_max_seconds < console.login_backoff_seconds {
+        return Err((
+            "console.login_backoff_max_seconds".into(),
+            "must be at least console.login_backoff_seconds".into(),
+        ));
+    }
+    if console.forwarded_for_hops > 10 {
+        return Err((
+            "console.forwarded_for_hops".into(),
+            "must be at most 10".into(),
+        ));
     }
     Ok(())
 }
@@ -880,7 +934,7 @@ mod tests {
             c.moderation.input.categories.insert("fraud".into(), rules);
         };
         type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
-        let cases: [(Tweak, &str); 16] = [
+        let cases: [(Tweak, &str); 19] = [
             (&bad_regex, "moderation.input"),
             (
                 &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
@@ -908,6 +962,18 @@ mod tests {
                 "request_log.retention_days",
             ),
             (&|c| c.abuse.response_hours = 0, "abuse.response_hours"),
+            (
+                &|c| c.console.login_backoff_max_seconds = 0,
+                "console.login_backoff_max_seconds",
+            ),
+            (
+                &|c| c.console.login_backoff_seconds = 1000,
+                "console.login_backoff_max_seconds",
+            ),
+            (
+                &|c| c.console.forwarded_for_hops = 11,
+                "console.forwarded_for_hops",
+            ),
             (&|c| c.mail.from = "nobody".into(), "mail.from"),
             (
                 &|c| c.webhooks.retry_seconds = vec![5, 0],

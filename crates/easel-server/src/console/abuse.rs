@@ -3,7 +3,9 @@
 //! Anti-spam without third parties: a hidden honeypot field that people leave empty and
 //! form-filling bots do not, and a signed time token issued with the form, so a report
 //! sent sooner than `abuse.form_min_seconds` after the form was served (a script posting
-//! blindly) or with a forged or stale token is refused.
+//! blindly) or with a forged or stale token is refused. Each token is accepted once, on any
+//! node: its hash is recorded in the database (`used_form_tokens`) until it would have
+//! expired anyway, and a second use gets the same page as a forged token.
 
 use std::sync::LazyLock;
 
@@ -78,26 +80,8 @@ pub async fn form(state: AppState) -> Response {
 
 /// `POST /abuse`
 pub async fn submit(state: AppState, Form(form): Form<AbuseForm>) -> Response {
-    let now = now_ms();
-    let min_age = i64::try_from(state.config.abuse.form_min_seconds)
-        .unwrap_or(3)
-        .saturating_mul(1000);
-    let issued = verify_token(&state, &form.t);
-    let human = form.website.is_empty()
-        && issued.is_some_and(|at| now - at >= min_age && now - at <= TOKEN_MAX_AGE_MS);
-    if !human {
-        let error = "Your report could not be accepted. Please wait a few seconds after the page loads, then send it again.";
-        return render(&state, StatusCode::BAD_REQUEST, &form, Some(error), None);
-    }
-    if let Err(e) = state.abuse_gate.admit() {
-        let message = e.message.to_string();
-        return render(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form,
-            Some(&message),
-            None,
-        );
+    if let Err(refused) = admit(&state, &form).await {
+        return refused;
     }
     let content = form.content.trim();
     let (generation_id, output_url) = if content.starts_with("gen_") {
@@ -186,26 +170,80 @@ fn render(
     response
 }
 
+/// Refuses bots (too fast, forged, stale or reused token, honeypot filled) and floods;
+/// spends the token of a report let through.
+async fn admit(state: &AppState, form: &AbuseForm) -> Result<(), Response> {
+    let now = now_ms();
+    let min_age = i64::try_from(state.config.abuse.form_min_seconds)
+        .unwrap_or(3)
+        .saturating_mul(1000);
+    let issued = verify_token(state, &form.t);
+    let human = form.website.is_empty()
+        && issued.is_some_and(|at| now - at >= min_age && now - at <= TOKEN_MAX_AGE_MS);
+    let error = "Your report could not be accepted. Please wait a few seconds after the page loads, then send it again.";
+    if !human {
+        return Err(render(
+            state,
+            StatusCode::BAD_REQUEST,
+            form,
+            Some(error),
+            None,
+        ));
+    }
+    if let Err(e) = state.abuse_gate.admit() {
+        let message = e.message.to_string();
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return Err(render(state, status, form, Some(&message), None));
+    }
+    // Spent only once every other check passed, so a person told to wait can send it again.
+    if let Err(status) = spend_token(state, &form.t, issued.unwrap_or(now)).await {
+        let error = if status == StatusCode::BAD_REQUEST {
+            error
+        } else {
+            "Something went wrong on our side; please try again shortly."
+        };
+        return Err(render(state, status, form, Some(error), None));
+    }
+    Ok(())
+}
+
+/// Records the token's first use; 400 if it was used before, 503 if that cannot be told.
+async fn spend_token(state: &AppState, token: &str, issued: i64) -> Result<(), StatusCode> {
+    let expires_at = issued.saturating_add(TOKEN_MAX_AGE_MS);
+    let hash = super::session::hash_token(token);
+    match state.store.use_form_token(&hash, "abuse", expires_at).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StatusCode::BAD_REQUEST),
+        Err(e) => {
+            tracing::error!(error = %e, "could not record an abuse form token");
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
 fn mac(state: &AppState) -> Option<Hmac<Sha256>> {
     Hmac::<Sha256>::new_from_slice(state.session_key.0.signing()).ok()
 }
 
-/// `<issued ms>.<hex HMAC>`
+/// `<issued ms>.<random nonce>.<hex HMAC>`: the nonce makes every served form's token
+/// unique, so single use is per form, not per millisecond.
 fn issue_token(state: &AppState, now: i64) -> String {
     let Some(mut mac) = mac(state) else {
         return String::new();
     };
-    mac.update(format!("abuse-form.{now}").as_bytes());
-    format!("{now}.{}", hex::encode(mac.finalize().into_bytes()))
+    let nonce = &super::session::random_token()[..32];
+    mac.update(format!("abuse-form.{now}.{nonce}").as_bytes());
+    format!("{now}.{nonce}.{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// When a genuine token was issued.
 fn verify_token(state: &AppState, token: &str) -> Option<i64> {
-    let (issued, signature) = token.split_once('.')?;
+    let mut parts = token.splitn(3, '.');
+    let (issued, nonce, signature) = (parts.next()?, parts.next()?, parts.next()?);
     let issued: i64 = issued.parse().ok()?;
     let signature = hex::decode(signature).ok()?;
     let mut mac = mac(state)?;
-    mac.update(format!("abuse-form.{issued}").as_bytes());
+    mac.update(format!("abuse-form.{issued}.{nonce}").as_bytes());
     mac.verify_slice(&signature).ok()?;
     Some(issued)
 }

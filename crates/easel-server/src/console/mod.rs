@@ -1,26 +1,41 @@
-//! The operator console: server-rendered pages behind a signed session cookie, outside the
-//! OpenAPI document. For now: sign in, the accounts and the global audit log; and the public
-//! pricing page `/developers`.
+//! The operator console: server-rendered pages behind server-side sessions, outside the
+//! OpenAPI document, every form CSRF-protected (`csrf.rs`) and sign-in throttled
+//! (`throttle.rs`); and the public pages `/developers` and `/abuse`.
 
 mod abuse;
+mod csrf;
 mod developers;
 mod form;
 mod pages;
 mod session;
+mod signin;
+mod throttle;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::app::AppState;
 
 pub use session::SessionKey;
 
-/// `/console/…` and `/developers`.
-pub fn router() -> Router<AppState> {
+/// `/console/…`, `/developers` and `/abuse`.
+pub fn router(state: AppState) -> Router<AppState> {
+    // Every route added here is behind the CSRF check: a new form without its token fails.
+    let console = Router::new()
+        .route("/console", get(pages::dashboard))
+        .route(
+            "/console/login",
+            get(signin::login_form).post(signin::login),
+        )
+        .route("/console/logout", post(signin::logout))
+        .route(
+            "/console/logout/everywhere",
+            post(signin::logout_everywhere),
+        )
+        .route_layer(middleware::from_fn_with_state(state, csrf::protect));
     Router::new()
         .route("/developers", get(developers::developers))
         .route("/abuse", get(abuse::form).post(abuse::submit))
-        .route("/console", get(pages::dashboard))
-        .route("/console/login", get(pages::login_form).post(pages::login))
-        .route("/console/logout", post(pages::logout))
+        .merge(console)
 }

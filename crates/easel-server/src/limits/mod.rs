@@ -12,6 +12,7 @@
 //! admits up to nodes × quota), logs a warning, counts it in `/metrics`, and tries Redis
 //! again after `limits.redis_retry_ms`. The limiter never fails a request.
 
+pub mod backoff;
 pub mod gcra;
 pub mod headers;
 mod memory;
@@ -218,6 +219,8 @@ pub struct Limiter {
     rejection_window_us: i64,
     cooldown_ms: i64,
     partition_key: Vec<u8>,
+    /// Failure back-off (console sign-in) in this node's memory.
+    backoff: backoff::BackoffMemory,
     pub metrics: LimiterMetrics,
 }
 
@@ -251,6 +254,7 @@ impl Limiter {
             rejection_window_us: seconds_as(l.cooldown_window_seconds, 1_000_000),
             cooldown_ms: seconds_as(l.cooldown_seconds, 1000),
             partition_key: mac.finalize().into_bytes().to_vec(),
+            backoff: backoff::BackoffMemory::default(),
             metrics: LimiterMetrics::default(),
         })
     }
@@ -436,6 +440,7 @@ impl Limiter {
     /// Drops full buckets from memory; run every few seconds.
     pub fn purge(&self) {
         self.memory.purge(now_us(), self.rejection_window_us);
+        self.backoff.purge(easel_core::time::now_ms());
     }
 
     /// Buckets held in this node's memory.

@@ -132,6 +132,45 @@ impl RedisStore {
         Ok(count)
     }
 
+    /// Runs a script over `keys` with integer `args`; it must answer integers as strings.
+    pub async fn run(
+        &self,
+        script: &str,
+        keys: &[String],
+        args: &[i64],
+    ) -> anyhow::Result<Vec<i64>> {
+        let script = Script::new(script);
+        let mut call = script.prepare_invoke();
+        for k in keys {
+            call.key(k);
+        }
+        for a in args {
+            call.arg(*a);
+        }
+        let mut conn = self.conn.clone();
+        let out: Vec<String> = tokio::time::timeout(self.timeout, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer within {:?}", self.timeout))??;
+        out.iter()
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| anyhow::anyhow!("unexpected answer from a script: {out:?}"))
+            })
+            .collect()
+    }
+
+    /// Deletes `keys`.
+    pub async fn delete(&self, keys: &[String]) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("DEL").arg(keys).query_async(&mut conn),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer within {:?}", self.timeout))??;
+        Ok(())
+    }
+
     pub async fn clear_rejections(&self, account_id: &str, key_id: &str) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         let _: i64 = tokio::time::timeout(

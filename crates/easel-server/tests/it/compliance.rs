@@ -720,12 +720,26 @@ both_backends!(
         let open = admin(&db, &["abuse", "list"]);
         assert_eq!(open[0]["source"], "form");
         assert_eq!(open[0]["account_id"], account_id.as_str());
-        // Bad content is explained on the page.
+        // Bad content is explained on the page (a new form: a token is good for one report).
+        let html = client
+            .get(format!("{}/abuse", app.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("form: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("form: {e}"));
+        let t = token(&html);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
         let mut bad = fields(&t, "");
         bad[1].1 = "nonsense".into();
         let (status, html) = post(bad).await;
         assert_eq!(status, 400);
         assert!(html.contains("id=\"error\""), "{html}");
+        assert!(
+            !html.contains("could not be accepted"),
+            "the content, not the token: {html}"
+        );
         app.stop().await;
     }
 );

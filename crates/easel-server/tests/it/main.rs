@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse_form;
 mod account;
 mod auth;
 mod authorization_matrix;
@@ -10,6 +11,9 @@ mod cli;
 mod compliance;
 mod connections;
 mod console;
+mod console_csrf;
+mod console_sessions;
+mod console_signin;
 mod content_policy;
 mod credits;
 mod developers;

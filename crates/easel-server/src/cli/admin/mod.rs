@@ -10,6 +10,7 @@ mod credits;
 mod invoices;
 mod key;
 mod member;
+mod operator;
 mod plan;
 
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub enum AdminCommand {
     /// Abuse reports: list (by deadline), resolve.
     #[command(subcommand)]
     Abuse(abuse::AbuseCommand),
+    /// Operators of the console: passwd.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
 }
 
 /// Runs an admin command against the configured database.
@@ -63,6 +67,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Invoices(c) => invoices::run(&app, c).await,
         AdminCommand::Plan(c) => plan::run(&app, c).await,
         AdminCommand::Abuse(c) => abuse::run(&app, c).await,
+        AdminCommand::Operator(c) => operator::run(&app, c).await,
     }
 }
 

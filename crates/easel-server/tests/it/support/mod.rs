@@ -2,6 +2,7 @@
 //! client that checks every response against the server's own OpenAPI document.
 
 pub mod binary;
+pub mod console;
 pub mod logs;
 pub mod openapi;
 
