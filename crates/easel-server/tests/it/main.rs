@@ -11,6 +11,7 @@ mod cli;
 mod compliance;
 mod connections;
 mod console;
+mod console_browser;
 mod console_csrf;
 mod console_sessions;
 mod console_signin;
