@@ -357,7 +357,7 @@ both_backends!(
                 Page::first(10),
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(listed.is_empty(), "deleted generations are not listed");
         // Deleting a queued generation cancels it too.
         let queued = store
@@ -405,7 +405,7 @@ both_backends!(
                 Page::first(100),
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             all.iter().map(|g| g.id.clone()).collect::<Vec<_>>(),
             ids.iter().rev().cloned().collect::<Vec<_>>()
@@ -418,7 +418,7 @@ both_backends!(
             store
                 .list_generations(&account, Mode::Test, odd, Page::first(100))
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .len(),
             3
         );
@@ -429,7 +429,7 @@ both_backends!(
         let c = store
             .list_generations(&account, Mode::Test, canceled, Page::first(100))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             c.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
             [ids[0].as_str()]
@@ -441,7 +441,7 @@ both_backends!(
         let next = store
             .list_generations(&account, Mode::Test, GenerationFilter::default(), page)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             next.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
             [ids[3].as_str(), ids[2].as_str(), ids[1].as_str()],
@@ -456,7 +456,7 @@ both_backends!(
                     Page::first(10)
                 )
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty()
         );
     }
@@ -492,13 +492,13 @@ both_backends!(
                 Page::first(250),
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(listed.len(), 200);
         let mut claimed = 0;
         while store
             .claim("generation:busy", "w", T0 + 60_000, T0 + 1)
             .await
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("{e}"))
             .is_some()
         {
             claimed += 1;
@@ -525,7 +525,7 @@ both_backends!(concurrent_deletes_delete_once, |db: TestDb| async move {
     }
     let mut deleted = 0;
     for t in tasks {
-        deleted += usize::from(t.await.unwrap_or(false));
+        deleted += usize::from(t.await.unwrap_or_else(|e| panic!("{e}")));
     }
     assert_eq!(deleted, 1);
     let types = event_types(&store, &account, Mode::Test).await;
@@ -612,8 +612,7 @@ both_backends!(
                 store
                     .block_generation(&g.job_id, "not-the-holder", policy, "flagged", at(T0 + 2))
                     .await
-                    .ok()
-                    .flatten()
+                    .unwrap_or_else(|e| panic!("{e}"))
                     .is_none(),
                 "only the lease holder decides"
             );

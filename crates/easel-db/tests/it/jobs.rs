@@ -102,7 +102,7 @@ both_backends!(
             !store
                 .complete_job(&id, "w2", T0 + 600)
                 .await
-                .unwrap_or(true),
+                .unwrap_or_else(|e| panic!("{e}")),
             "a stranger cannot complete it"
         );
         // The extended lease protects it from the reaper until it runs out.
@@ -110,13 +110,13 @@ both_backends!(
             store
                 .reap_expired_leases(T0 + 1_500)
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty()
         );
         let reaped = store
             .reap_expired_leases(T0 + 2_001)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             reaped
                 .iter()
@@ -153,14 +153,14 @@ both_backends!(
             !store
                 .complete_job(&id, "w1", T0 + 2_004)
                 .await
-                .unwrap_or(true),
+                .unwrap_or_else(|e| panic!("{e}")),
             "the old owner can no longer finish it"
         );
         assert!(
             store
                 .complete_job(&id, "w2", T0 + 2_005)
                 .await
-                .unwrap_or(false)
+                .unwrap_or_else(|e| panic!("{e}"))
         );
         let done = store.get_job(&id).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -188,7 +188,7 @@ both_backends!(
             store
                 .claim("q", "w", T0 + 9_000, T0 + 4_999)
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_none(),
             "not before its retry time"
         );
@@ -210,7 +210,7 @@ both_backends!(
                 T0 + 5_010,
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(status, Some(JobStatus::Failed));
         let failed = store.get_job(&id).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -227,14 +227,14 @@ both_backends!(
             store
                 .fail_job(&fatal, "w", "bad input", None, T0 + 6_001)
                 .await
-                .unwrap_or_default(),
+                .unwrap_or_else(|e| panic!("{e}")),
             Some(JobStatus::Failed)
         );
         assert_eq!(
             store
                 .fail_job(&fatal, "w", "again", None, T0 + 6_002)
                 .await
-                .unwrap_or_default(),
+                .unwrap_or_else(|e| panic!("{e}")),
             None,
             "an ended job cannot fail again"
         );
@@ -247,7 +247,7 @@ both_backends!(
         let reaped = store
             .reap_expired_leases(T0 + 7_001)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             reaped
                 .iter()
@@ -275,7 +275,10 @@ both_backends!(
             Some(fresh),
             "a job past its deadline is passed over even before the sweeper runs"
         );
-        let expired = store.expire_queued(T0 + 1_000).await.unwrap_or_default();
+        let expired = store
+            .expire_queued(T0 + 1_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             expired
                 .iter()
@@ -287,7 +290,7 @@ both_backends!(
             store
                 .expire_queued(T0 + 99_000)
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty(),
             "running jobs never expire"
         );
@@ -333,7 +336,7 @@ both_backends!(
             store
                 .finish_canceled(&running, "w", T0 + 50)
                 .await
-                .unwrap_or(false)
+                .unwrap_or_else(|e| panic!("{e}"))
         );
         let ended = store
             .cancel_job(&running, T0 + 60)
@@ -357,7 +360,7 @@ both_backends!(
         let reaped = store
             .reap_expired_leases(T0 + 1_001)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(reaped.first().map(|j| j.status), Some(JobStatus::Canceled));
         support::assert_not_found(store.cancel_job("job_01m864a045xwwke0zd48j6933p", T0).await);
     }
@@ -386,7 +389,7 @@ both_backends!(
                         store
                             .complete_job(&job.id, &worker, T0 + 2_000)
                             .await
-                            .unwrap_or(false),
+                            .unwrap_or_else(|e| panic!("{e}")),
                         "lost a lease it held"
                     );
                     mine.push(job.id);
@@ -396,7 +399,7 @@ both_backends!(
         }
         let mut claimed = Vec::new();
         for t in tasks {
-            claimed.extend(t.await.unwrap_or_default());
+            claimed.extend(t.await.unwrap_or_else(|e| panic!("{e}")));
         }
         let unique: HashSet<String> = claimed.iter().cloned().collect();
         assert_eq!(claimed.len(), 200, "every job claimed exactly once");

@@ -271,7 +271,7 @@ impl Raw {
     pub async fn count(&mut self, from_where: &str, args: &[&str]) -> i64 {
         self.scalar(&format!("SELECT COUNT(*) FROM {from_where}"), args)
             .await
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("SELECT COUNT(*) FROM {from_where} returned no row"))
     }
 
     /// Audit rows of `account_id` with `action`.

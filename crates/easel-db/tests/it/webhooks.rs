@@ -275,7 +275,7 @@ both_backends!(
             store
                 .due_webhook_deliveries(1_999, 100, &[])
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty()
         );
         let skipped = store
@@ -306,7 +306,7 @@ both_backends!(
             store
                 .due_webhook_deliveries(2_000, 100, &[])
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty(),
             "leased"
         );
@@ -367,7 +367,7 @@ both_backends!(
             store
                 .due_webhook_deliveries(7_099, 100, &[])
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .iter()
                 .all(|x| x.0 != d.id)
         );
@@ -514,12 +514,12 @@ both_backends!(
         let due = store
             .due_webhook_deliveries(2_000, 100, &[])
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(due.len(), 1, "only the first is due at 2000");
         let due = store
             .due_webhook_deliveries(3_000, 100, &[])
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(due.len(), 4);
         let ids: Vec<String> = due.iter().map(|d| d.0.clone()).collect();
         let first = ids[0].clone();
@@ -527,7 +527,7 @@ both_backends!(
         let claimed = store
             .claim_webhook_deliveries(&ids[..2], "n", 3_000, 60_000)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(claimed.len(), 2);
 
         // A failure holds the endpoint's other due deliveries back (the circuit breaker),
@@ -545,13 +545,13 @@ both_backends!(
         let still_due = store
             .due_webhook_deliveries(3_200, 100, &[])
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(still_due.is_empty(), "held back: {still_due:?}");
         assert_eq!(
             store
                 .due_webhook_deliveries(8_100, 100, &[])
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .len(),
             3
         );
@@ -587,7 +587,7 @@ both_backends!(
         let log = store
             .list_webhook_deliveries(&a.id, Mode::Live, &dead.id, Page::first(10))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(log.len(), 4);
         assert!(
             log.iter().all(|d| d.state == DeliveryState::Failed),
@@ -596,7 +596,7 @@ both_backends!(
         let notices = store
             .due_webhook_deliveries(13_100, 100, &[])
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             notices.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
             [watcher.id.as_str()]
@@ -633,7 +633,7 @@ both_backends!(
         let due = store
             .due_webhook_deliveries(21_000, 100, &[])
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         let mine: Vec<String> = due
             .iter()
             .filter(|d| d.1 == gone.id)
@@ -643,7 +643,7 @@ both_backends!(
         store
             .claim_webhook_deliveries(&mine, "n", 21_000, 50_000)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut o = outcome(&mine[0], "n", 21_100, false, Some(30_000));
         o.status_code = Some(410);
         o.gone = true;
@@ -672,7 +672,7 @@ both_backends!(
         let ids: Vec<String> = store
             .due_webhook_deliveries(3_000, 100, &[])
             .await
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
             .map(|d| d.0)
             .collect();
@@ -680,7 +680,7 @@ both_backends!(
         store
             .claim_webhook_deliveries(&ids[..2], "n", 3_000, 60_000)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut o = outcome(&ids[0], "n", 3_100, false, Some(8_100));
         o.hold_others_until = Some(60_000);
         store
@@ -691,7 +691,7 @@ both_backends!(
             store
                 .due_webhook_deliveries(3_200, 100, &[])
                 .await
-                .unwrap_or_default()
+                .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty()
         );
         // The other attempt in flight succeeds: the held delivery is due again at once, the
@@ -703,7 +703,7 @@ both_backends!(
         let due: Vec<String> = store
             .due_webhook_deliveries(3_300, 100, &[])
             .await
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
             .map(|d| d.0)
             .collect();
@@ -734,7 +734,7 @@ both_backends!(
         let ids: Vec<String> = store
             .due_webhook_deliveries(5_000, 100, &[])
             .await
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
             .map(|d| d.0)
             .collect();
@@ -742,7 +742,7 @@ both_backends!(
         store
             .claim_webhook_deliveries(&ids[..2], "n", 5_000, 60_000)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         store
             .record_webhook_attempt(outcome(&ids[0], "n", 5_100, true, None))
             .await
@@ -774,7 +774,7 @@ both_backends!(
         let left = store
             .list_webhook_deliveries(&a.id, Mode::Live, &e.id, Page::first(10))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             left.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             [ids[2].as_str()]

@@ -87,6 +87,9 @@ fn json_may_hold_a_control(bytes: &[u8]) -> bool {
                 }
                 i += 6;
             }
+            // The short escapes `\b` (backspace) and `\f` (form feed) are control
+            // characters too; `\t`, `\n` and `\r` are allowed.
+            b'\\' if matches!(bytes.get(i + 1), Some(b'b' | b'f')) => return true,
             b'\\' => i += 2,
             _ => i += 1,
         }
@@ -230,6 +233,8 @@ mod tests {
             ("{\"m\":{\"k\u{7f}\":1}}", "m.k"),
             ("{\"d\":\"\u{85}\"}", "d"),
             (r#""\u0000""#, "body"),
+            (r#"{"p":"a fake\fpassport"}"#, "p"),
+            (r#"{"p":"back\bspace"}"#, "p"),
         ];
         for (body, param) in cases {
             let e = check_json(body.as_bytes()).err();
@@ -238,6 +243,7 @@ mod tests {
         for fine in [
             r#"{"a":"\\u0000"}"#,
             r#"{"a":"\u00e9\n\t"}"#,
+            r#"{"a":"\\f and \\b are letters after an escaped backslash"}"#,
             r#"[1,true,null]"#,
         ] {
             assert!(check_json(fine.as_bytes()).is_ok(), "{fine}");

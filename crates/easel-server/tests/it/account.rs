@@ -140,7 +140,7 @@ both_backends!(
             .store
             .list_keys(&account_id, None, easel_db::Page::first(10))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(
             keys.iter().all(|k| k.revoked_at.is_some()),
             "every key is revoked in storage too"
@@ -270,7 +270,7 @@ both_backends!(the_last_owner_stays, |db: TestDb| async move {
         .store
         .list_members(&account_id)
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{e}"));
     let owner = &members[0].user_id;
     let demote = accounts::set_role(
         &app.state,
@@ -307,7 +307,7 @@ both_backends!(the_last_owner_stays, |db: TestDb| async move {
         .store
         .list_members(&account_id)
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         members
             .iter()

@@ -222,7 +222,7 @@ both_backends!(last_used_is_recorded_in_batches, |db: TestDb| async move {
         .store
         .list_keys(&account_id, None, easel_db::Page::first(5))
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(keys[0].last_used_at, None);
     let before = easel_core::time::now_ms();
     for _ in 0..50 {
@@ -235,7 +235,7 @@ both_backends!(last_used_is_recorded_in_batches, |db: TestDb| async move {
             .store
             .list_keys(&account_id, None, easel_db::Page::first(5))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         keys[0].last_used_at.is_some_and(|t| t >= before - 1000)
     })
     .await;

@@ -174,16 +174,7 @@ async fn setup(db: &TestDb) -> Setup {
 /// (created through the store's service with every scope grantable, so a key may hold a
 /// scope its member's role does not allow: the role check must still refuse it).
 async fn role_keys(app: &TestApp, account: &str, tag: &str) -> Vec<MemberKeys> {
-    let members = app
-        .state
-        .store
-        .list_members(account)
-        .await
-        .unwrap_or_else(|e| panic!("members: {e}"));
-    let owner = members
-        .first()
-        .map(|m| m.user_id.clone())
-        .unwrap_or_else(|| panic!("no owner"));
+    let owner = owner_of(app, account).await;
     let mut out = Vec::new();
     for role in Role::ALL {
         let user = if role == Role::Owner {

@@ -212,7 +212,7 @@ both_backends!(
                 "pw@example.com",
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|| panic!("no password hash stored for pw@example.com"));
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"

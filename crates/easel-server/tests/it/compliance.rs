@@ -294,7 +294,7 @@ both_backends!(
                 .to_str()
                 .is_ok_and(|v| v.starts_with("text/csv"))
         );
-        let csv = res.text().await.unwrap_or_default();
+        let csv = res.text().await.unwrap_or_else(|e| panic!("{e}"));
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
@@ -676,7 +676,7 @@ both_backends!(
             .await
             .unwrap_or_else(|e| panic!("form: {e}"));
         assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap_or_default();
+        let html = page.text().await.unwrap_or_else(|e| panic!("{e}"));
         assert!(html.contains("<form method=\"post\" action=\"/abuse\">"));
         let t = token(&html);
         assert!(!t.is_empty());
@@ -690,7 +690,10 @@ both_backends!(
                     .send()
                     .await
                     .unwrap_or_else(|e| panic!("post: {e}"));
-                (res.status().as_u16(), res.text().await.unwrap_or_default())
+                (
+                    res.status().as_u16(),
+                    res.text().await.unwrap_or_else(|e| panic!("{e}")),
+                )
             }
         };
         let fields = |t: &str, honeypot: &str| {
@@ -806,7 +809,7 @@ both_backends!(
             .send()
             .await
             .unwrap_or_else(|e| panic!("form: {e}"));
-        let t = token(&page.text().await.unwrap_or_default());
+        let t = token(&page.text().await.unwrap_or_else(|e| panic!("{e}")));
         let res = client
             .post(format!("{}/abuse", app.url))
             .form(&[

@@ -278,7 +278,9 @@ both_backends!(
         }
         let mut statuses = std::collections::BTreeMap::new();
         for task in tasks {
-            *statuses.entry(task.await.unwrap_or_default()).or_insert(0) += 1;
+            *statuses
+                .entry(task.await.unwrap_or_else(|e| panic!("{e}")))
+                .or_insert(0) += 1;
         }
         assert_eq!(
             statuses.get(&202).copied(),
@@ -471,7 +473,7 @@ both_backends!(
         let mut accepted = 0;
         let mut refusal = Value::Null;
         for task in tasks {
-            let (status, body) = task.await.unwrap_or_default();
+            let (status, body) = task.await.unwrap_or_else(|e| panic!("{e}"));
             match status {
                 202 => accepted += 1,
                 402 => refusal = body,
@@ -679,7 +681,7 @@ both_backends!(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/csv"))
         );
-        let csv = csv.text().await.unwrap_or_default();
+        let csv = csv.text().await.unwrap_or_else(|e| panic!("{e}"));
         let rows: Vec<&str> = csv.lines().collect();
         assert_eq!(rows[0], "date,model,api_key_id,generations,credits,eur");
         assert_eq!(rows.len(), 5, "{csv}");
@@ -693,7 +695,7 @@ both_backends!(
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(by_param.text().await.unwrap_or_default(), csv);
+        assert_eq!(by_param.text().await.unwrap_or_else(|e| panic!("{e}")), csv);
 
         let empty = app
             .get("/v1/usage?start_date=2020-01-01&end_date=2020-01-31", &key)

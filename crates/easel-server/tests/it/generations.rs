@@ -1294,7 +1294,7 @@ both_backends!(
         }
         let mut ids = std::collections::HashSet::new();
         for task in tasks {
-            let (status, id) = task.await.unwrap_or_default();
+            let (status, id) = task.await.unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(status, 202);
             ids.insert(id);
         }

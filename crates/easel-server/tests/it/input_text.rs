@@ -203,7 +203,7 @@ both_backends!(
                 .await
                 .unwrap_or_else(|e| panic!("post: {e}"));
             assert_eq!(res.status().as_u16(), 400, "{field}");
-            let page = res.text().await.unwrap_or_default();
+            let page = res.text().await.unwrap_or_else(|e| panic!("{e}"));
             assert!(page.contains(&format!("“{field}”")), "{field}: {page}");
         }
         let reports = crate::support::binary::admin(&db, &["abuse", "list"]);

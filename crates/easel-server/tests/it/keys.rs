@@ -264,7 +264,7 @@ both_backends!(concurrent_creations_all_land, |db: TestDb| async move {
         }));
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap_or_default(), 201);
+        assert_eq!(t.await.unwrap_or_else(|e| panic!("{e}")), 201);
     }
     let listed = app.get("/v1/keys?limit=100", &key).await.expect(200);
     assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(61));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use easel_server::config::Config;
 use easel_test_utils::{Backend, TestDb, both_backends};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::generations::{create, grant, text, until, with_test_models};
 use crate::support::binary::admin;
@@ -132,7 +132,7 @@ async fn burst(app: &TestApp, key: &str, path: &str, n: usize) -> Vec<Res> {
         let res = res.unwrap_or_else(|e| panic!("request failed: {e}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
+        let body = res.json().await.unwrap_or_else(|e| panic!("{e}"));
         out.push(Res {
             status,
             headers,
@@ -752,7 +752,7 @@ both_backends!(
                 .and_then(|v| v.to_str().ok()),
             Some("text/plain; version=0.0.4; charset=utf-8")
         );
-        let body = ok.text().await.unwrap_or_default();
+        let body = ok.text().await.unwrap_or_else(|e| panic!("{e}"));
         assert!(
             body.contains(
                 "# TYPE easel_ratelimit_rejected_total counter\neasel_ratelimit_rejected_total 4\n"
@@ -797,7 +797,7 @@ both_backends!(
             .store
             .list_keys(&account_id, None, easel_db::Page::first(10))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         let key_id = keys.first().map(|k| k.id.clone()).unwrap_or_default();
         let until = easel_core::time::now_ms() + 60_000;
         let mut tasks = Vec::new();

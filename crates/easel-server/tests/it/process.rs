@@ -154,7 +154,7 @@ fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
                 .await
                 .ok()?;
             let status = res.status().as_u16();
-            Some((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+            Some((status, res.json().await.unwrap_or_else(|e| panic!("{e}"))))
         })
     })
     .join()
@@ -378,7 +378,7 @@ fn post(url: &str, key: &str, body: serde_json::Value) -> (u16, serde_json::Valu
                 .await
                 .ok()?;
             let status = res.status().as_u16();
-            Some((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+            Some((status, res.json().await.unwrap_or_else(|e| panic!("{e}"))))
         })
     })
     .join()
@@ -536,7 +536,7 @@ fn two_processes_spend_exactly_the_balance(backend: Backend) {
         }
         let mut out = Vec::new();
         for task in tasks {
-            out.push(task.await.unwrap_or_default());
+            out.push(task.await.unwrap_or_else(|e| panic!("{e}")));
         }
         out
     });

@@ -852,7 +852,7 @@ both_backends!(
             .store
             .list_members(&account_id)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         let owner = members
             .first()
             .map(|m| m.user_id.clone())
@@ -1146,7 +1146,7 @@ both_backends!(
                 easel_db::Page::first(10),
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             (d[0].event_type.as_str(), d[0].last_error.as_deref()),
             ("account.terminated", Some("the account is terminated"))

@@ -219,7 +219,7 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("request failed: {e}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let bytes = res.bytes().await.unwrap_or_default();
+        let bytes = res.bytes().await.unwrap_or_else(|e| panic!("{e}"));
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         assert!(
             headers.contains_key("x-request-id"),
