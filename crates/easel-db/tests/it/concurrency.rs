@@ -106,6 +106,15 @@ both_backends!(
                 .await
                 .unwrap_or_else(|e| panic!("get_key: {e}"))
                 .revoked_at;
+            // Every caller answered, and the key is revoked: equal `None`s would pass too.
+            assert_eq!(times.len(), 8);
+            let stored = stored
+                .unwrap_or_else(|| panic!("round {round}: the key is not revoked after 8 revokes"));
+            assert!(
+                (base..base + 8).contains(&stored),
+                "round {round}: revoked at {stored}, not at one of the callers' times from {base}"
+            );
+            let stored = Some(stored);
             assert!(
                 times.iter().all(|t| *t == stored),
                 "round {round}: callers saw different revocation times {times:?}, stored {stored:?}"

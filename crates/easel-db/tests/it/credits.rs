@@ -7,7 +7,7 @@ use easel_core::mode::Mode;
 use easel_db::{AuditContext, DbError, LedgerFilter, NewCredit, Page};
 use easel_test_utils::{TestDb, both_backends};
 
-use crate::support;
+use crate::support::{self, Raw};
 
 fn credit(account_id: &str, amount: i64, reference: Option<(&str, &str)>) -> NewCredit {
     NewCredit {
@@ -121,16 +121,37 @@ both_backends!(
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let id = &account.id;
+        let mut raw = Raw::connect(&db).await;
+        // The same statement shape within the rules is accepted (and undone): a refusal
+        // below is the rule's, not a typo's or a missing row's.
         for sql in [
-            format!("UPDATE credit_balances SET balance = -1, held = 0 WHERE account_id = '{id}'"),
-            format!("UPDATE credit_balances SET held = 11 WHERE account_id = '{id}'"),
-            format!("UPDATE credit_balances SET held = -1 WHERE account_id = '{id}'"),
+            format!(
+                "UPDATE credit_balances SET held = 10 WHERE account_id = '{id}' AND mode = 'live'"
+            ),
+            format!(
+                "UPDATE credit_balances SET balance = 10, held = 0 WHERE account_id = '{id}' AND mode = 'live'"
+            ),
         ] {
-            assert!(
-                try_execute(&db, &sql).await.is_err(),
-                "the database accepted: {sql}"
-            );
+            let rows = raw
+                .execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("the database refused `{sql}`: {e}"));
+            assert_eq!(rows, 1, "{sql}");
         }
+        for sql in [
+            format!(
+                "UPDATE credit_balances SET balance = -1, held = 0 WHERE account_id = '{id}' AND mode = 'live'"
+            ),
+            format!(
+                "UPDATE credit_balances SET held = 11 WHERE account_id = '{id}' AND mode = 'live'"
+            ),
+            format!(
+                "UPDATE credit_balances SET held = -1 WHERE account_id = '{id}' AND mode = 'live'"
+            ),
+        ] {
+            assert_check_violation(raw.execute(&sql).await, &sql);
+        }
+        raw.close().await;
         let b = store
             .balance(&account.id, Mode::Live)
             .await
@@ -139,17 +160,16 @@ both_backends!(
     }
 );
 
-/// Runs one statement on the test database, returning the driver's verdict.
-async fn try_execute(db: &TestDb, sql: &str) -> Result<u64, sqlx::Error> {
-    use sqlx::Connection;
-    match db.backend {
-        easel_test_utils::Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&db.url).await?;
-            Ok(sqlx::query(sql).execute(&mut c).await?.rows_affected())
-        }
-        easel_test_utils::Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&db.url).await?;
-            Ok(sqlx::query(sql).execute(&mut c).await?.rows_affected())
-        }
+/// Asserts `res` is the database refusing a row through a CHECK constraint: any other
+/// failure (a typo, a missing column, a lost connection) is a broken test, not a pass.
+fn assert_check_violation(res: Result<u64, sqlx::Error>, sql: &str) {
+    match res {
+        Err(sqlx::Error::Database(e)) => assert_eq!(
+            e.kind(),
+            sqlx::error::ErrorKind::CheckViolation,
+            "`{sql}` failed, but not on a CHECK constraint: {e}"
+        ),
+        Err(e) => panic!("`{sql}` failed outside the database's rules: {e}"),
+        Ok(rows) => panic!("the database accepted `{sql}` ({rows} rows)"),
     }
 }

@@ -334,14 +334,32 @@ both_backends!(
             .succeed_generation(&g.job_id, "w", vec![output(0)], 8, T0 + 2)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // Listed before deletion, so its absence afterwards is the deletion's doing.
+        let before = store
+            .list_generations(
+                &account,
+                Mode::Test,
+                GenerationFilter::default(),
+                Page::first(10),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            before.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+            [g.id.as_str()]
+        );
         let deleted = store
             .delete_generation(&account, Mode::Test, &g.id, T0 + 3)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(deleted.deleted_at, Some(T0 + 3));
+        // The one output it succeeded with is still there, marked: `all()` alone would also
+        // pass if deleting dropped the outputs instead of marking them.
+        assert_eq!(deleted.outputs.len(), 1, "{:?}", deleted.outputs);
         assert!(
             deleted.outputs.iter().all(|o| o.deleted_at == Some(T0 + 3)),
-            "outputs marked for removal"
+            "outputs marked for removal: {:?}",
+            deleted.outputs
         );
         assert!(matches!(
             store

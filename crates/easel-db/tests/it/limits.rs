@@ -572,5 +572,52 @@ both_backends!(
                 .unwrap_or_else(|e| panic!("task panicked: {e}"))
                 .unwrap_or_else(|e| panic!("a concurrent store call failed: {e}"));
         }
+        // No deadlock is not enough: every movement landed exactly once. 30 holds of 8
+        // released and 30 placed; 10 grants of a million on top of the first; 30 fees of 1.
+        let balance = store
+            .balance(&account, Mode::Test)
+            .await
+            .unwrap_or_else(|e| panic!("balance: {e}"));
+        assert_eq!(
+            (balance.balance, balance.held),
+            (11_000_000 - 30, 30 * 8),
+            "{balance:?}"
+        );
+        let mut raw = Raw::connect(&db).await;
+        assert_ledger_sums_to(&mut raw, &account, "test", (balance.balance, balance.held)).await;
+        let entries = |kind: &'static str| {
+            format!("ledger_entries WHERE account_id = $1 AND mode = 'test' AND type = '{kind}'")
+        };
+        for (kind, n) in [
+            ("grant", 11),
+            ("hold", 60),
+            ("release", 30),
+            ("invalid_input_fee", 30),
+        ] {
+            assert_eq!(raw.count(&entries(kind), &[&account]).await, n, "{kind}");
+        }
+        let open = "holds WHERE account_id = $1 AND status = 'open'";
+        assert_eq!(raw.count(open, &[&account]).await, 30);
+        raw.close().await;
     }
 );
+
+/// Asserts the ledger of `account_id` in `mode` sums to the stored balance and held amount,
+/// and that those are `expected`.
+async fn assert_ledger_sums_to(raw: &mut Raw, account_id: &str, mode: &str, expected: (i64, i64)) {
+    let sum = |column: &str| {
+        format!(
+            "SELECT CAST(COALESCE(SUM({column}), 0) AS BIGINT) FROM ledger_entries \
+             WHERE account_id = $1 AND mode = $2"
+        )
+    };
+    let ledger = (
+        raw.scalar(&sum("amount"), &[account_id, mode]).await,
+        raw.scalar(&sum("held_change"), &[account_id, mode]).await,
+    );
+    assert_eq!(
+        ledger,
+        (Some(expected.0), Some(expected.1)),
+        "the ledger's amounts and hold changes sum to the balance and what is held"
+    );
+}

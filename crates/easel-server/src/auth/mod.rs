@@ -130,6 +130,9 @@ pub struct Authenticator {
     pub accounts: AccountViews,
     /// Credential lookups that reached the database (cache misses), for metrics and tests.
     pub db_lookups: AtomicU64,
+    /// `last_used_at` batches written to the database (one store call each, however many
+    /// requests it covers), so tests can tell batching from writing per request.
+    pub usage_flushes: AtomicU64,
 }
 
 impl Authenticator {
@@ -141,6 +144,7 @@ impl Authenticator {
             cache: CredentialCache::default(),
             accounts: AccountViews::default(),
             db_lookups: AtomicU64::new(0),
+            usage_flushes: AtomicU64::new(0),
         }
     }
 
@@ -260,8 +264,13 @@ impl Authenticator {
         if used.is_empty() {
             return;
         }
-        if let Err(e) = self.store.touch_keys(&used).await {
-            tracing::warn!(error = %e, keys = used.len(), "could not record key last-used times");
+        match self.store.touch_keys(&used).await {
+            Ok(()) => {
+                self.usage_flushes.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, keys = used.len(), "could not record key last-used times")
+            }
         }
     }
 

@@ -35,15 +35,18 @@ both_backends!(
         let res = app.get("/v1/account", &viewer_key).await.expect(200);
         assert_eq!(res.body["caller"]["user_id"], viewer_id.as_str());
         assert_eq!(res.body["caller"]["role"], "viewer");
-        let scopes = res.body["caller"]["scopes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        assert!(
-            scopes
-                .iter()
-                .all(|s| s.as_str().is_some_and(|s| s.ends_with(":read"))),
-            "viewers only read: {scopes:?}"
+        // Exactly the read scopes: no write scope, and none of the reads missing.
+        assert_eq!(
+            res.body["caller"]["scopes"],
+            json!([
+                "generations:read",
+                "keys:read",
+                "webhooks:read",
+                "billing:read",
+                "logs:read",
+                "account:read"
+            ]),
+            "viewers only read"
         );
         // The demo account of the first start is separate and in test mode.
         let demo = app
@@ -141,6 +144,7 @@ both_backends!(
             .list_keys(&account_id, None, easel_db::Page::first(10))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.len(), 2, "the live and the test key: {keys:?}");
         assert!(
             keys.iter().all(|k| k.revoked_at.is_some()),
             "every key is revoked in storage too"
@@ -204,14 +208,71 @@ both_backends!(roles_and_scopes_are_enforced, |db: TestDb| async move {
         .await
         .expect_error(403, "insufficient_scope");
     assert_eq!(res.body["error"]["type"], "permission_error");
-    // A developer creates keys, but only with scopes they hold.
-    app.post(
-        "/v1/keys",
-        &dev_key,
-        json!({"name": "ci", "scopes": ["keys:read"]}),
-    )
-    .await
-    .expect(201);
+    // A developer creates keys, but only with scopes they hold: their role lacks
+    // members:write, so a key cannot get it from them, even beside a scope they do hold.
+    let res = app
+        .post(
+            "/v1/keys",
+            &dev_key,
+            json!({"name": "escalate", "scopes": ["members:write"]}),
+        )
+        .await
+        .expect_error(403, "insufficient_scope");
+    assert_eq!(res.param(), "scopes[0]");
+    let res = app
+        .post(
+            "/v1/keys",
+            &dev_key,
+            json!({"name": "escalate", "scopes": ["keys:read", "members:write"]}),
+        )
+        .await
+        .expect_error(403, "insufficient_scope");
+    assert_eq!(res.param(), "scopes[1]");
+    let ci = app
+        .post(
+            "/v1/keys",
+            &dev_key,
+            json!({"name": "ci", "scopes": ["keys:read", "keys:write"]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(ci.body["scopes"], json!(["keys:read", "keys:write"]));
+    // A key passes on no more than it carries, though its member's role holds more.
+    let ci_secret = ci.body["secret"].as_str().unwrap_or_default().to_string();
+    let res = app
+        .post(
+            "/v1/keys",
+            &ci_secret,
+            json!({"name": "wider", "scopes": ["keys:read", "generations:write"]}),
+        )
+        .await
+        .expect_error(403, "insufficient_scope");
+    assert_eq!(res.param(), "scopes[1]");
+    // Left out, scopes default to what the developer holds: everything but members:write.
+    let default = app
+        .post("/v1/keys", &dev_key, json!({"name": "default"}))
+        .await
+        .expect(201);
+    let scopes = default.body["scopes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(scopes.len(), 9, "{scopes:?}");
+    assert!(!scopes.contains(&json!("members:write")), "{scopes:?}");
+    // None of the refused requests created a key.
+    let names: Vec<String> = app
+        .state
+        .store
+        .list_keys(&account_id, None, easel_db::Page::first(100))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n == "escalate" || n == "wider"),
+        "{names:?}"
+    );
     // A key without account:read cannot read the account.
     let narrow = app
         .post(

@@ -214,33 +214,79 @@ both_backends!(expired_keys_stop_working, |db: TestDb| async move {
     app.stop().await;
 });
 
-both_backends!(last_used_is_recorded_in_batches, |db: TestDb| async move {
-    let app = TestApp::start(&db).await;
-    let (account_id, key) = app.account("used@example.com", "test").await;
+/// The stored `last_used_at` of the account's first key.
+async fn stored_last_used(app: &TestApp, account_id: &str) -> Option<i64> {
     let keys = app
         .state
         .store
-        .list_keys(&account_id, None, easel_db::Page::first(5))
+        .list_keys(account_id, None, easel_db::Page::first(5))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(keys[0].last_used_at, None);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    keys[0].last_used_at
+}
+
+both_backends!(last_used_is_recorded_in_batches, |db: TestDb| async move {
+    let app = TestApp::start(&db).await;
+    let flushes = || app.state.auth.usage_flushes.load(Ordering::Relaxed);
+    let (account_id, key) = app.account("used@example.com", "test").await;
+    assert_eq!(stored_last_used(&app, &account_id).await, None);
     let before = easel_core::time::now_ms();
+    let (started, first) = (std::time::Instant::now(), flushes());
     for _ in 0..50 {
         app.get("/v1/account", &key).await.expect(200);
     }
-    // Not written per request: one batched flush (every second in tests) records it.
+    // Not written per request: the flusher (every second in tests) records it.
     let recorded = eventually(3_000, || async {
-        let keys = app
-            .state
-            .store
-            .list_keys(&account_id, None, easel_db::Page::first(5))
+        stored_last_used(&app, &account_id)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        keys[0].last_used_at.is_some_and(|t| t >= before - 1000)
+            .is_some_and(|t| t >= before - 1000)
     })
     .await;
     assert!(recorded, "last_used_at was not flushed");
+    // 50 uses took at most one write per tick of the flusher while they were made, and
+    // at least one.
+    let (written, ticks) = (flushes() - first, started.elapsed().as_secs() + 2);
+    assert!(
+        (1..=ticks).contains(&written) && written < 50,
+        "{written} flushes for 50 requests in {ticks} ticks"
+    );
     let listed = app.get("/v1/keys", &key).await.expect(200);
     assert!(listed.body["data"][0]["last_used_at"].as_i64().is_some());
     app.stop().await;
 });
+
+both_backends!(
+    last_used_is_written_only_when_flushed,
+    |db: TestDb| async move {
+        // The flusher's own ticks never come during the test: only explicit flushes write.
+        let app = TestApp::start_with(&db, |c| c.api_keys.last_used_flush_seconds = 3_600).await;
+        let flushes = || app.state.auth.usage_flushes.load(Ordering::Relaxed);
+        let (account_id, key) = app.account("batched@example.com", "test").await;
+        // Its first tick fires at start; let it pass with nothing to write.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let first = flushes();
+        let before = easel_core::time::now_ms();
+        for _ in 0..50 {
+            app.get("/v1/account", &key).await.expect(200);
+        }
+        assert_eq!(flushes(), first, "no write before the flush");
+        assert_eq!(
+            stored_last_used(&app, &account_id).await,
+            None,
+            "50 requests wrote nothing by themselves"
+        );
+        app.state.auth.flush_usage().await;
+        assert_eq!(flushes(), first + 1, "one write for 50 requests");
+        let used = stored_last_used(&app, &account_id).await;
+        let after = easel_core::time::now_ms();
+        assert!(
+            used.is_some_and(|t| (before..=after).contains(&t)),
+            "{used:?} not within [{before}, {after}]"
+        );
+        // Nothing used since: a flush has nothing to write and skips the database.
+        app.state.auth.flush_usage().await;
+        assert_eq!(flushes(), first + 1);
+        app.stop().await;
+    }
+);

@@ -269,11 +269,23 @@ both_backends!(
             .expect(200)
             .body;
         assert_eq!(none["data"], json!([]));
+        // The test key's one call, and none of the live key's.
         let test_log = app.get("/v1/requests", &test_key).await.expect(200).body;
+        let test_log: Vec<Value> = test_log["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["path"] != "/v1/requests")
+            .cloned()
+            .collect();
+        assert_eq!(test_log.len(), 1, "{test_log:?}");
+        assert_eq!(
+            (&test_log[0]["path"], &test_log[0]["livemode"]),
+            (&json!("/v1/account"), &json!(false))
+        );
         assert!(
-            test_log["data"]
-                .as_array()
-                .is_some_and(|d| d.iter().all(|e| e["livemode"] == false))
+            mine.iter().all(|e| e["id"] != test_log[0]["id"]),
+            "the test call is not in the live log"
         );
         // Pages.
         assert_eq!(
@@ -622,29 +634,70 @@ both_backends!(
         let (account_id, key) = app.account("suspended-by-report@example.com", "live").await;
         grant(&app, &account_id, 100_000).await;
         let g = generation(&app, &key).await;
+        // Open work when the account is suspended: one running (30 s), one queued behind it.
+        let slow = json!({"model": "slow-image", "prompt": "still painting"});
+        let running = create(&app, &key, slow.clone(), None)
+            .await
+            .expect(202)
+            .body;
+        let running = text(&running["id"]);
+        until(&app, &key, &running, &["running"]).await;
+        let queued = create(&app, &key, slow, None).await.expect(202).body;
+        let queued = text(&queued["id"]);
         let report = app
             .call("POST", "/v1/abuse_reports", None, Some(json!({"generation_id": g["id"], "category": "sexual_minors", "description": "report"})))
             .await
             .expect(201)
             .body;
-        let resolved = admin(
-            &db,
-            &[
-                "abuse",
-                "resolve",
-                &text(&report["id"]),
+        // The configured default is `finish`, so only `--jobs cancel` can stop them.
+        let out = crate::support::binary::easel()
+            .args(["admin", "abuse", "resolve", &text(&report["id"])])
+            .args([
                 "--action",
                 "account_suspended",
                 "--jobs",
                 "cancel",
-            ],
+                "--json",
+            ])
+            .env("EASEL_DATA_DIR", &db.dir)
+            .env("EASEL_DATABASE_URL", &db.url)
+            .env("EASEL_MODERATION__STRIKES__ON_SUSPEND", "finish")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run easel: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        let resolved: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
         assert_eq!(resolved["suspended_account"], account_id.as_str());
         let refused = eventually(5_000, || async {
             app.get("/v1/account", &key).await.code() == "account_suspended"
         })
         .await;
         assert!(refused);
+        // The running one ends when its worker hears of the cancellation.
+        for id in [&running, &queued] {
+            let canceled = eventually(5_000, || async {
+                let g = app
+                    .state
+                    .store
+                    .get_generation(&account_id, Mode::Live, id)
+                    .await
+                    .unwrap_or_else(|e| panic!("{id}: {e}"));
+                g.status == easel_core::jobs::JobStatus::Canceled
+            })
+            .await;
+            assert!(canceled, "{id} was not canceled by --jobs cancel");
+        }
+        // Their holds were released: nothing is held, and only the finished one was paid.
+        let (balance, held) = crate::credits::assert_ledger_matches(&db, &account_id).await;
+        assert_eq!(held, 0);
+        assert_eq!(
+            balance,
+            100_000 - g["credits"]["charged"].as_i64().unwrap_or(-1)
+        );
         app.stop().await;
     }
 );

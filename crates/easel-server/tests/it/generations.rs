@@ -508,7 +508,7 @@ both_backends!(
     cancel_stops_queued_and_running_generations,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = funded(&app, "cancel@example.com").await;
+        let (account_id, live) = funded(&app, "cancel@example.com").await;
         let running = create(
             &app,
             &live,
@@ -557,13 +557,28 @@ both_backends!(
             .body;
         assert_eq!(canceled["status"], "canceled");
         assert_eq!(canceled["credits"]["charged"], 0);
-        app.post(
-            &format!("/v1/generations/{queued_id}/cancel"),
-            &live,
-            json!({}),
-        )
-        .await
-        .expect(200);
+        // Canceling again is a no-op: still canceled, no second event, no credit moved.
+        let ledger = crate::credits::assert_ledger_matches(&db, &account_id).await;
+        let again = app
+            .post(
+                &format!("/v1/generations/{queued_id}/cancel"),
+                &live,
+                json!({}),
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(again["status"], "canceled");
+        assert_eq!(again["credits"]["charged"], 0);
+        assert_eq!(again["finished_at"], canceled["finished_at"]);
+        assert_eq!(
+            crate::credits::assert_ledger_matches(&db, &account_id).await,
+            ledger
+        );
+        assert_eq!(
+            events_of(&app, &live, &queued_id).await,
+            ["generation.canceled", "generation.queued"]
+        );
         let third = app
             .get(&format!("/v1/generations/{}", text(&third["id"])), &live)
             .await
@@ -614,20 +629,8 @@ both_backends!(
         app.post("/v1/generations/gen_nope/cancel", &live, json!({}))
             .await
             .expect_error(404, "resource_missing");
-        let types: Vec<String> = app
-            .get("/v1/events?limit=100", &live)
-            .await
-            .expect(200)
-            .body["data"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| e["data"]["id"] == running_id.as_str())
-            .map(|e| text(&e["type"]))
-            .collect();
         assert_eq!(
-            types,
+            events_of(&app, &live, &running_id).await,
             [
                 "generation.canceled",
                 "generation.running",
@@ -637,6 +640,17 @@ both_backends!(
         app.stop().await;
     }
 );
+
+/// The types of the events about generation `id`, newest first.
+async fn events_of(app: &TestApp, key: &str, id: &str) -> Vec<String> {
+    app.get("/v1/events?limit=100", key).await.expect(200).body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["data"]["id"] == id)
+        .map(|e| text(&e["type"]))
+        .collect()
+}
 
 both_backends!(
     engine_failures_are_retried_then_fail,
@@ -1333,7 +1347,7 @@ both_backends!(
     the_sweep_settles_what_a_dead_node_left_open,
     |db: TestDb| async move {
         let app = start(&db).await;
-        let (_, live) = funded(&app, "sweep@example.com").await;
+        let (account_id, live) = funded(&app, "sweep@example.com").await;
         let g = create(
             &app,
             &live,
@@ -1355,6 +1369,24 @@ both_backends!(
         assert_eq!(settled["error"]["code"], "engine_error");
         assert_eq!(settled["error"]["message"], "the node died");
         assert_eq!(settled["credits"]["charged"], 0);
+        // The hold is released, not left open: nothing held, the whole grant available, and
+        // the ledger says so.
+        let sql = |status: &str| {
+            format!(
+                "SELECT COUNT(*) FROM holds WHERE generation_id = '{id}' AND status = '{status}'"
+            )
+        };
+        assert_eq!(
+            (
+                db.count(&sql("released")).await,
+                db.count(&sql("open")).await
+            ),
+            (1, 0)
+        );
+        assert_eq!(
+            crate::credits::assert_ledger_matches(&db, &account_id).await,
+            (1_000_000, 0)
+        );
         app.stop().await;
     }
 );

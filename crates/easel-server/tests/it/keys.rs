@@ -38,12 +38,13 @@ both_backends!(
         );
         assert_eq!(got.body["display_prefix"], b["display_prefix"]);
         let listed = app.get("/v1/keys", &key).await.expect(200);
+        let listed = listed.body["data"].as_array().cloned().unwrap_or_default();
+        // The owner's key and the new one: the list is not secret-free by being empty.
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(listed.iter().any(|k| k["id"] == id.as_str()), "{listed:?}");
         assert!(
-            listed.body["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .all(|k| k.get("secret").is_none())
+            listed.iter().all(|k| k.get("secret").is_none()),
+            "{listed:?}"
         );
         // The new key works and carries its scopes.
         let me = app.get("/v1/account", &secret).await.expect(200);
@@ -93,14 +94,23 @@ both_backends!(
             "a key creates keys in its own mode only"
         );
         let (live_id, test_id) = (s(&live_new.body["id"]), s(&test_new.body["id"]));
-        let live_list = app.get("/v1/keys", &live).await.expect(200);
-        assert!(
-            live_list.body["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .all(|k| k["livemode"] == true)
-        );
+        // Each mode lists its own two keys (the owner's and the new one) and never the
+        // other mode's.
+        for (key, livemode, mine, theirs) in [
+            (&live, true, &live_id, &test_id),
+            (&test, false, &test_id, &live_id),
+        ] {
+            let listed = app.get("/v1/keys", key).await.expect(200).body;
+            let listed = listed["data"].as_array().cloned().unwrap_or_default();
+            let ids: Vec<String> = listed.iter().map(|k| s(&k["id"])).collect();
+            assert_eq!(ids.len(), 2, "livemode {livemode}: {listed:?}");
+            assert!(ids.contains(mine), "livemode {livemode}: {ids:?}");
+            assert!(!ids.contains(theirs), "livemode {livemode}: {ids:?}");
+            assert!(
+                listed.iter().all(|k| k["livemode"] == livemode),
+                "{listed:?}"
+            );
+        }
         app.get(&format!("/v1/keys/{test_id}"), &live)
             .await
             .expect_error(404, "resource_missing");

@@ -195,22 +195,36 @@ both_backends!(
         app.delete("/v1/account/members/nonsense", &owner)
             .await
             .expect_error(404, "resource_missing");
-        let foreign = app
-            .get("/v1/account/members", &other_owner)
-            .await
-            .expect(200);
-        let foreign_owner = foreign.body["data"][0]["user_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        // The other account's owner: a real user id, a member there and not here.
+        let foreign = member_by_email(&app, &other_owner, "elsewhere@example.com").await;
+        assert_eq!(foreign["role"], "owner");
+        let foreign_id = foreign["user_id"].as_str().unwrap_or_default().to_string();
+        assert!(foreign_id.starts_with("user_"), "{foreign}");
+        assert!(
+            here.body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|m| m["user_id"] != foreign_id.as_str()),
+            "{}",
+            here.body
+        );
         app.call(
             "PATCH",
-            &format!("/v1/account/members/{foreign_owner}"),
+            &format!("/v1/account/members/{foreign_id}"),
             Some(&owner),
             Some(json!({"role": "viewer"})),
         )
         .await
         .expect_error(404, "resource_missing");
+        app.delete(&format!("/v1/account/members/{foreign_id}"), &owner)
+            .await
+            .expect_error(404, "resource_missing");
+        assert_eq!(
+            member_by_email(&app, &other_owner, "elsewhere@example.com").await,
+            foreign,
+            "the other account's owner is untouched"
+        );
         let _ = account_id;
         let log = app.get("/v1/audit_log", &owner).await.expect(200);
         let added = log.body["data"]
@@ -226,3 +240,15 @@ both_backends!(
         app.stop().await;
     }
 );
+
+/// The member of the key's account with `email`, as `GET /v1/account/members` lists it.
+async fn member_by_email(app: &TestApp, key: &str, email: &str) -> serde_json::Value {
+    let listed = app.get("/v1/account/members", key).await.expect(200);
+    listed.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["email"] == email)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {email} in {}", listed.body))
+}

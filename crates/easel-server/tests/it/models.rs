@@ -23,7 +23,7 @@ both_backends!(
             }
         })
         .await;
-        let (_, key) = app.account("models@example.com", "live").await;
+        let (account_id, key) = app.account("models@example.com", "live").await;
         let res = app.get("/v1/models", &key).await.expect(200);
         let models = res.body["data"].as_array().cloned().unwrap_or_default();
         let ids: Vec<&str> = models.iter().filter_map(|m| m["id"].as_str()).collect();
@@ -56,8 +56,12 @@ both_backends!(
             video["available_on_plan"], false,
             "the account is on free, the model is pro-only"
         );
-        // Test keys see the same list; a key without generations:read does not.
-        app.get("/v1/models", &app.first.test_key).await.expect(200);
+        // The account's test keys see the same list, prices and plan availability included
+        // (test mode is free, but the list shows what live calls will cost).
+        let test_key = app.owner_key(&account_id, "test").await;
+        let test = app.get("/v1/models", &test_key).await.expect(200);
+        assert_eq!(test.body["data"], res.body["data"]);
+        // A key without generations:read does not.
         let narrow = app
             .post(
                 "/v1/keys",
@@ -84,6 +88,16 @@ both_backends!(disabled_models_are_not_listed, |db: TestDb| async move {
     })
     .await;
     let res = app.get("/v1/models", &app.first.test_key).await.expect(200);
-    assert_eq!(res.body["data"].as_array().map(Vec::len), Some(1));
+    let ids: Vec<&str> = res.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["sandbox-image"],
+        "the enabled one stays, the disabled one goes"
+    );
     app.stop().await;
 });
