@@ -308,11 +308,11 @@ both_backends!(
         ] {
             assert!(types(&got).contains(&t), "the control missed {t}: {got:?}");
         }
+        assert_eq!(receiver.hits().len(), 1);
         assert_eq!(
             types(&deliveries(&app, &key, &endpoint_id).await),
             ["generation.succeeded"]
         );
-        assert_eq!(receiver.hits().len(), 1);
         let d = delivery_until(&app, &key, &endpoint_id, |d| d["status"] == "succeeded").await;
         assert_eq!(
             (d["event_id"].as_str(), d["event_type"].as_str()),
@@ -563,8 +563,8 @@ both_backends!(
         credit_event(&app, &account_id, Mode::Test).await;
         assert_eq!(settled(&app, &key, &control_id, 2).await.len(), 2);
         assert_eq!(control.hits().len(), 2);
-        assert_eq!(deliveries(&app, &key, &dead_id).await.len(), 1);
         assert_eq!(dead.hits().len(), attempts);
+        assert_eq!(deliveries(&app, &key, &dead_id).await.len(), 1);
         // The event is listed, the audit log has it, and the owner got a mail.
         let disabled = "webhook_endpoint.disabled";
         assert!(listed(&app, &key, "/v1/events", "type", disabled).await > 0);
@@ -897,8 +897,8 @@ both_backends!(
         );
         credit_event(&app, &account_id, Mode::Test).await;
         settled(&app, &key, &control_id, 1).await;
-        assert!(deliveries(&app, &key, &id).await.is_empty());
         assert!(receiver.hits().is_empty());
+        assert!(deliveries(&app, &key, &id).await.is_empty());
         let res = app
             .call(
                 "PATCH",
@@ -995,8 +995,8 @@ both_backends!(
         assert_eq!(deliveries(&app, &key, &id).await.len(), 1);
         credit_event(&app, &account_id, Mode::Test).await;
         assert_eq!(settled(&app, &key, &control_id, 3).await.len(), 3);
-        assert_eq!(deliveries(&app, &key, &id).await.len(), 1);
         assert_eq!(receiver.hits().len(), 1);
+        assert_eq!(deliveries(&app, &key, &id).await.len(), 1);
         app.stop().await;
     }
 );
