@@ -109,7 +109,11 @@ impl Receiver {
     }
 
     pub(crate) fn hits(&self) -> Vec<Hit> {
-        self.hits.lock().map(|h| h.clone()).unwrap_or_default()
+        // A poisoned lock must fail the test, never read as "nothing arrived".
+        self.hits
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|e| panic!("the receiver's log: {e}"))
     }
 
     /// Waits for at least `n` requests.
@@ -180,15 +184,44 @@ async fn listed(app: &TestApp, key: &str, path: &str, field: &str, value: &str) 
         .map_or(0, |a| a.iter().filter(|o| o[field] == value).count())
 }
 
+/// The endpoint's delivery log, newest first (up to 100).
 async fn deliveries(app: &TestApp, key: &str, endpoint_id: &str) -> Vec<Value> {
     let res = app
         .get(
-            &format!("/v1/webhook_endpoints/{endpoint_id}/deliveries"),
+            &format!("/v1/webhook_endpoints/{endpoint_id}/deliveries?limit=100"),
             key,
         )
         .await
         .expect(200);
-    res.body["data"].as_array().cloned().unwrap_or_default()
+    res.body["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("a list without data: {}", res.body))
+}
+
+/// Waits until a control endpoint has at least `n` deliveries and every one of them
+/// succeeded; returns them. An attempt is recorded only after its request was answered,
+/// so once the control's deliveries are all through, whatever was due alongside them has
+/// been sent too: a check that another endpoint got nothing, made after this, is made
+/// after the system provably had the time to send it (no fixed sleep).
+async fn settled(app: &TestApp, key: &str, endpoint_id: &str, n: usize) -> Vec<Value> {
+    let mut last = Vec::new();
+    for _ in 0..400 {
+        last = deliveries(app, key, endpoint_id).await;
+        if last.len() >= n && last.iter().all(|d| d["status"] == "succeeded") {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the control endpoint never got {n} deliveries through: {last:?}");
+}
+
+/// The `event_type` of each delivery.
+fn types(deliveries: &[Value]) -> Vec<&str> {
+    deliveries
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap_or_default())
+        .collect()
 }
 
 /// Waits until the endpoint's newest delivery satisfies `done`; returns it.
@@ -219,6 +252,9 @@ both_backends!(
         let receiver = Receiver::start(vec![]).await;
         let (endpoint_id, secret) =
             endpoint(&app, &key, &receiver.url, json!(["generation.succeeded"])).await;
+        // The positive control: takes every type, in the same account and mode.
+        let everything = Receiver::start(vec![]).await;
+        let (everything_id, _) = endpoint(&app, &key, &everything.url, json!(["*"])).await;
         let g = app
             .post(
                 "/v1/generations",
@@ -261,9 +297,22 @@ both_backends!(
             verify(std::slice::from_ref(&secret), &id, ts, &tampered, &sig).await,
             ["refused: WebhookVerificationError"]
         );
-        // Only the subscribed type came (not queued or running), and the log shows it.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Only the subscribed type came (not queued or running), and the log shows it: the
+        // control got queued and running in the same window, this endpoint has no delivery
+        // of them and was called once.
+        let got = settled(&app, &key, &everything_id, 3).await;
+        for t in [
+            "generation.queued",
+            "generation.running",
+            "generation.succeeded",
+        ] {
+            assert!(types(&got).contains(&t), "the control missed {t}: {got:?}");
+        }
         assert_eq!(receiver.hits().len(), 1);
+        assert_eq!(
+            types(&deliveries(&app, &key, &endpoint_id).await),
+            ["generation.succeeded"]
+        );
         let d = delivery_until(&app, &key, &endpoint_id, |d| d["status"] == "succeeded").await;
         assert_eq!(
             (d["event_id"].as_str(), d["event_type"].as_str()),
@@ -405,29 +454,56 @@ both_backends!(
             healthy_done < Duration::from_millis(900),
             "healthy endpoint delayed: {healthy_done:?}"
         );
+        // Its share (2) is tried at once and both attempts time out together.
         let attempted = eventually(5_000, || async {
             deliveries(&app, &key, &slow_id)
                 .await
                 .iter()
-                .any(|d| d["attempt_count"] == 1)
+                .filter(|d| d["attempt_count"] == 1)
+                .count()
+                >= 2
         })
         .await;
-        assert!(attempted, "no attempt to the slow endpoint was recorded");
+        assert!(
+            attempted,
+            "two attempts to the slow endpoint were not recorded"
+        );
         let all = deliveries(&app, &key, &slow_id).await;
-        let tried: Vec<&Value> = all.iter().filter(|d| d["attempt_count"] == 1).collect();
+        assert_eq!(all.len(), 10, "one delivery per event");
+        let (tried, untried): (Vec<&Value>, Vec<&Value>) =
+            all.iter().partition(|d| d["attempt_count"] == 1);
         for t in &tried {
             assert_eq!(t["attempts"][0]["error"], "timed out after 1000 ms", "{t}");
             assert_eq!(t["attempts"][0]["status_code"], Value::Null);
             assert_eq!(t["status"], "pending");
         }
-        // At most its share (2) was tried at once; the circuit breaker held the rest back
-        // instead of timing out on each of the ten.
-        assert!(tried.len() <= 2, "{} tried", tried.len());
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
-        assert!(
-            slow.hits().len() <= 2,
-            "{} attempts to the dead endpoint",
-            slow.hits().len()
+        // The circuit breaker held the other eight back for the retry wait (30 s, ±10%)
+        // instead of timing out on each of the ten: the stored schedule says so.
+        assert_eq!(tried.len(), 2, "{} tried", tried.len());
+        let soon = easel_core::time::now_ms() / 1000 + 20;
+        for d in &untried {
+            assert_eq!(
+                (d["attempt_count"].as_u64(), d["status"].as_str()),
+                (Some(0), Some("pending")),
+                "{d}"
+            );
+            assert!(
+                d["next_attempt_at"].as_i64().is_some_and(|at| at > soon),
+                "not held back: {d}"
+            );
+        }
+        // And none was sent: an event of another account goes through in the same window
+        // (an event of this one would get a delivery to the slow endpoint, due at once).
+        let (other_account, other_key) = app.account("slow-control@example.com", "test").await;
+        let control = Receiver::start(vec![]).await;
+        let (control_id, _) =
+            endpoint(&app, &other_key, &control.url, json!(["credits.granted"])).await;
+        credit_event(&app, &other_account, Mode::Test).await;
+        settled(&app, &other_key, &control_id, 1).await;
+        assert_eq!(
+            slow.hits().len(),
+            2,
+            "attempts to the dead endpoint past its share"
         );
         app.stop().await;
     }
@@ -449,7 +525,9 @@ both_backends!(
         let (account_id, key) = app.account("dead@example.com", "test").await;
         let dead = Receiver::start(vec![Reply::Status(500); 50]).await;
         let watcher = Receiver::start(vec![]).await;
+        let control = Receiver::start(vec![]).await;
         let (dead_id, _) = endpoint(&app, &key, &dead.url, json!(["credits.granted"])).await;
+        let (control_id, _) = endpoint(&app, &key, &control.url, json!(["credits.granted"])).await;
         endpoint(
             &app,
             &key,
@@ -480,10 +558,13 @@ both_backends!(
         assert!((3..=4).contains(&attempts), "{attempts} attempts");
         let d = delivery_until(&app, &key, &dead_id, |d| d["status"] == "failed").await;
         assert_eq!(d["last_error"], "the endpoint was disabled");
-        // Nothing more goes to it.
+        // Nothing more goes to it: the next event reaches the control endpoint, and the
+        // disabled one neither gets a delivery for it nor a request.
         credit_event(&app, &account_id, Mode::Test).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(settled(&app, &key, &control_id, 2).await.len(), 2);
+        assert_eq!(control.hits().len(), 2);
         assert_eq!(dead.hits().len(), attempts);
+        assert_eq!(deliveries(&app, &key, &dead_id).await.len(), 1);
         // The event is listed, the audit log has it, and the owner got a mail.
         let disabled = "webhook_endpoint.disabled";
         assert!(listed(&app, &key, "/v1/events", "type", disabled).await > 0);
@@ -723,8 +804,14 @@ both_backends!(
         assert_eq!(hits[1].header("webhook-id"), hits[0].header("webhook-id"));
         let d = delivery_until(&app, &key, &endpoint_id, |d| d["status"] == "succeeded").await;
         assert_eq!(d["attempt_count"], 2);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(receiver.hits().len(), 2, "sent once per attempt");
+        // Sent once per attempt: a later event to the same endpoint goes through, and its
+        // request is the only one on top of the two.
+        credit_event(&app, &account_id, Mode::Test).await;
+        assert_eq!(settled(&app, &key, &endpoint_id, 2).await.len(), 2);
+        let hits = receiver.hits();
+        let ids: Vec<String> = hits.iter().map(|h| h.header("webhook-id")).collect();
+        assert_eq!(ids.len(), 3, "sent once per attempt: {ids:?}");
+        assert_ne!(ids[2], ids[0], "the third request is the new event");
         app.stop().await;
     }
 );
@@ -735,6 +822,9 @@ both_backends!(
         let app = start(&db).await;
         let (account_id, key) = app.account("crud@example.com", "test").await;
         let receiver = Receiver::start(vec![]).await;
+        // The positive control for "gets nothing": subscribed to the same type throughout.
+        let control = Receiver::start(vec![]).await;
+        let (control_id, _) = endpoint(&app, &key, &control.url, json!(["credits.granted"])).await;
         let (id, _) = endpoint(
             &app,
             &key,
@@ -806,8 +896,9 @@ both_backends!(
             (Some("disabled"), json!(["*"]))
         );
         credit_event(&app, &account_id, Mode::Test).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        settled(&app, &key, &control_id, 1).await;
         assert!(receiver.hits().is_empty());
+        assert!(deliveries(&app, &key, &id).await.is_empty());
         let res = app
             .call(
                 "PATCH",
@@ -836,7 +927,14 @@ both_backends!(
         .expect_error(400, "url_invalid");
         // Lists, scopes, other accounts and modes.
         let list = app.get("/v1/webhook_endpoints", &key).await.expect(200);
-        assert_eq!(list.body["data"].as_array().map(Vec::len), Some(1));
+        let mut ids: Vec<&str> = list.body["data"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["id"].as_str()).collect())
+            .unwrap_or_else(|| panic!("a list without data: {}", list.body));
+        ids.sort_unstable();
+        let mut both = [id.as_str(), control_id.as_str()];
+        both.sort_unstable();
+        assert_eq!(ids, both);
         let live = app.owner_key(&account_id, "live").await;
         let list = app.get("/v1/webhook_endpoints", &live).await.expect(200);
         assert_eq!(
@@ -896,8 +994,9 @@ both_backends!(
             .expect_error(404, "resource_missing");
         assert_eq!(deliveries(&app, &key, &id).await.len(), 1);
         credit_event(&app, &account_id, Mode::Test).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(settled(&app, &key, &control_id, 3).await.len(), 3);
         assert_eq!(receiver.hits().len(), 1);
+        assert_eq!(deliveries(&app, &key, &id).await.len(), 1);
         app.stop().await;
     }
 );
@@ -1052,7 +1151,8 @@ both_backends!(
             "refused: its host name resolves to an address webhooks are not delivered to",
             "{r}"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // No wait needed: an attempt is recorded only after the client returned, and a
+        // followed redirect would have reached `internal` before that.
         assert!(internal.hits().is_empty(), "the redirect was followed");
         assert_eq!(
             redirecting.hits().len(),
@@ -1075,32 +1175,23 @@ both_backends!(
         for _ in 0..40 {
             credit_event(&one, &account_id, Mode::Test).await;
         }
-        let hits = receiver.wait_for(40, 15_000).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        receiver.wait_for(40, 15_000).await;
+        // Every delivery is through; then one more event goes through the same two nodes,
+        // so a second send of any of the forty has had its time too.
+        settled(&one, &key, &endpoint_id, 40).await;
+        credit_event(&two, &account_id, Mode::Test).await;
+        let all = settled(&one, &key, &endpoint_id, 41).await;
         let mut ids: Vec<String> = receiver
             .hits()
             .iter()
             .map(|h| h.header("webhook-id"))
             .collect();
-        assert_eq!(ids.len(), 40, "{} requests for 40 events", hits.len());
+        assert_eq!(ids.len(), 41, "{} requests for 41 events", ids.len());
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), 40, "every event once");
-        let log = one
-            .get(
-                &format!("/v1/webhook_endpoints/{endpoint_id}/deliveries?limit=100"),
-                &key,
-            )
-            .await
-            .expect(200);
-        let all = log.body["data"].as_array().cloned().unwrap_or_default();
-        assert_eq!(all.len(), 40);
-        assert!(
-            all.iter()
-                .all(|d| d["status"] == "succeeded" && d["attempt_count"] == 1),
-            "{}",
-            log.body
-        );
+        assert_eq!(ids.len(), 41, "every event once");
+        assert_eq!(all.len(), 41);
+        assert!(all.iter().all(|d| d["attempt_count"] == 1), "{all:?}");
         two.stop().await;
         one.stop().await;
     }
