@@ -77,3 +77,37 @@ fn derived_views_keep_changed_tokens_with_context() {
         fourteen fifteen sixteen seventeen eighteen";
     assert_eq!(found[1], expected);
 }
+
+#[test]
+fn leetspeak_reads_t_g_and_the_bar() {
+    for (folded, expected) in [
+        ("7een", "teen"),
+        ("a+tack", "attack"),
+        ("9ore", "gore"),
+        ("k|d", "kid"),
+        ("l0|i", "loli"),
+        ("n-aked", "naked"),
+        ("na-ked", "naked"),
+    ] {
+        let found = all(folded);
+        assert!(
+            found.iter().any(|v| v == expected),
+            "{folded:?} → {found:?}"
+        );
+    }
+    // Two long pieces stay two words.
+    assert_eq!(all("ultra-detailed"), ["ultra detailed"]);
+}
+
+#[test]
+fn emoji_and_cjk_punctuation_separate_words() {
+    assert_eq!(plain("kid🔥nude"), "kid nude");
+    assert_eq!(plain("kid🔥 🔥nude"), "kid nude");
+    assert_eq!(plain("kid。nude"), "kid , nude");
+    assert_eq!(plain("kid、nude"), "kid , nude");
+    assert_eq!(plain("fake. passport"), "fake , passport");
+    assert_eq!(plain("fake: passport"), "fake , passport");
+    assert_eq!(plain("fake… passport"), "fake , passport");
+    assert_eq!(plain("fake:passport"), "fake passport");
+    assert_eq!(plain("fake  passport"), "fake passport");
+}

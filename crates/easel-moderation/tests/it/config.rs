@@ -225,6 +225,37 @@ fn refuses_names_that_are_not_snake_case() {
     }
 }
 
+/// Digits are allowed after the first letter: `tier2` and `set2` are snake_case names, and
+/// the category they make fires under that name.
+#[test]
+fn names_with_digits_are_snake_case() {
+    let policy = build(
+        "[sets]\nset2 = ['zorblax']\n[categories.tier2]\nwords = ['quuxword']\n\
+         [categories.t2_combo]\nall_of = [['set2', 'minor']]",
+    )
+    .expect("builds");
+    assert_eq!(
+        category(&policy, "a quuxword here").as_deref(),
+        Some("tier2")
+    );
+    assert_eq!(
+        category(&policy, "zorblax kid").as_deref(),
+        Some("t2_combo")
+    );
+    assert_eq!(category(&policy, "zorblax alone"), None);
+    for toml in [
+        "[categories.2tier]",
+        "[categories.tier-2]",
+        "[sets]\nSet2 = ['x']",
+    ] {
+        let err = build(toml).expect_err(toml);
+        assert!(
+            matches!(err, PolicyError::InvalidName { .. }),
+            "{toml}: {err:?}"
+        );
+    }
+}
+
 #[test]
 fn readme_example_builds() {
     let readme = include_str!("../../README.md");
