@@ -367,5 +367,12 @@ mod tests {
         assert_eq!(flags("i k i d", true), [false, false, true, true]);
         assert_eq!(flags("a s.e.x", true), [false, false, true, true]);
         assert_eq!(flags("o k i d", true), [false, true, true, true]);
+        // Only the letter that starts a run is kept apart, wherever the run starts...
+        assert_eq!(
+            flags("the a k i d", true),
+            [false, false, false, true, true]
+        );
+        // ...never an "i" inside one.
+        assert_eq!(flags("k i d", true), [false, true, true]);
     }
 }
