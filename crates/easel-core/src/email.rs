@@ -80,6 +80,8 @@ mod tests {
             Ok("ada@example.com".into())
         );
         assert!(Email::parse("a.b+tag@sub.example.co.uk", "email").is_ok());
+        let parsed = Email::parse("Grace@Example.org", "email");
+        assert_eq!(parsed.as_ref().map(Email::as_str), Ok("grace@example.org"));
     }
 
     #[test]

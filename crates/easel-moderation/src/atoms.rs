@@ -250,7 +250,7 @@ pub(crate) fn has_repeats(text: &str, mixed: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Sep, atoms, has_repeats, is_mixed, leet_letter, merge_flags};
+    use super::{Sep, atoms, has_repeats, is_mixed, leet_letter, loose_flags, merge_flags};
 
     #[test]
     fn every_leet_character_reads_as_its_letter() {
@@ -374,5 +374,22 @@ mod tests {
         );
         // ...never an "i" inside one.
         assert_eq!(flags("k i d", true), [false, true, true]);
+    }
+
+    /// The loose grouping joins whole letter-spaced runs across wider gaps, but not
+    /// across a clause break, and never joins words that aren't single letters.
+    #[test]
+    fn loose_runs_join_whole_runs_but_not_words_or_clauses() {
+        let loose = |folded: &str| {
+            let atoms = atoms(folded);
+            loose_flags(&atoms, &merge_flags(&atoms, false))
+        };
+        assert_eq!(loose("f a  k e"), [false, true, true, true]);
+        assert_eq!(loose("nude vids now"), [false, false, false]);
+        assert_eq!(
+            loose("k i d, n u d e"),
+            [false, true, true, false, true, true, true]
+        );
+        assert_eq!(loose("x"), [false]);
     }
 }
