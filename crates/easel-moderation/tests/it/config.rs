@@ -99,6 +99,20 @@ fn extends_a_builtin_set() {
     assert_eq!(category(builtin(), "youngling, nude"), None);
 }
 
+/// A regex hit is placed exactly where it matched: an allow entry covering just that
+/// match masks it, at the start of the text and after other words alike.
+#[test]
+fn allow_masks_a_regex_hit_it_covers_exactly() {
+    let policy =
+        build("[categories.gadgets]\nregexes = ['zorb (quux|blat)']\nallow = ['zorb quux']")
+            .expect("builds");
+    assert_eq!(category(&policy, "zorb quux"), None);
+    assert_eq!(category(&policy, "a zorb quux"), None);
+    assert_eq!(category(&policy, "zorb blat").as_deref(), Some("gadgets"));
+    let v = policy.check("a zorb blat").expect("fires");
+    assert_eq!(v.rule, "regex 1 matched \"zorb blat\"");
+}
+
 #[test]
 fn allow_masks_hits_of_its_category() {
     let policy = build("[categories.violence]\nallow = ['school shooting game*']").expect("builds");
