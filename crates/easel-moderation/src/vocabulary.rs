@@ -277,6 +277,18 @@ mod tests {
         }
     }
 
+    /// The fewest words win, whichever reading the scan finds first.
+    #[test]
+    fn the_reading_with_the_fewest_words_wins() {
+        let v = vocabulary(&["fake", "pass", "port", "passport"]);
+        assert_eq!(v.segment("fakepassport"), Some(vec!["fake", "passport"]));
+        let v = vocabulary(&["fak", "efa", "kepass", "fake", "pass", "port"]);
+        assert_eq!(
+            v.segment("fakepassport"),
+            Some(vec!["fake", "pass", "port"])
+        );
+    }
+
     #[test]
     fn regex_words_skip_escapes_and_classes() {
         let mut words = BTreeSet::new();

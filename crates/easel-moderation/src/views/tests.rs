@@ -111,3 +111,19 @@ fn emoji_and_cjk_punctuation_separate_words() {
     assert_eq!(plain("fake:passport"), "fake passport");
     assert_eq!(plain("fake  passport"), "fake passport");
 }
+
+#[test]
+fn a_clause_of_symbols_leaves_no_trailing_break() {
+    assert_eq!(plain("kid, @@"), "kid");
+}
+
+#[test]
+fn repeats_across_spaced_letters_are_squeezed() {
+    for (folded, expected) in [("s e e e x", "sex"), ("n u u u d e", "nude")] {
+        let found = all(folded);
+        assert!(
+            found.iter().any(|v| v == expected),
+            "{folded:?} → {found:?}"
+        );
+    }
+}
