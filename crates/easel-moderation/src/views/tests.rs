@@ -127,3 +127,16 @@ fn repeats_across_spaced_letters_are_squeezed() {
         );
     }
 }
+
+/// The 1→l view keeps only the tokens with a `1` or `|` (and their context): a far-off
+/// token that only the 1→i view changes stays out of it.
+#[test]
+fn the_one_as_l_view_keeps_only_tokens_with_a_one() {
+    let found = all("k1d one two three four five six seven eight nine ten 4ss");
+    let expected = [
+        "k1d one two three four five six seven eight nine ten 4ss",
+        "kid one two three four five six seven eight nine ten ass",
+        "kld one two three four five six seven eight",
+    ];
+    assert_eq!(found, expected);
+}
