@@ -76,6 +76,32 @@ mod tests {
     }
 
     #[test]
+    fn account_states_keep_their_wire_spellings() {
+        for (state, spelling) in [
+            (AccountState::Active, "active"),
+            (AccountState::Suspended, "suspended"),
+            (AccountState::Terminated, "terminated"),
+        ] {
+            assert_eq!(state.as_str(), spelling);
+            assert_eq!(AccountState::parse(spelling), Some(state));
+            assert_eq!(crate::from_wire::<AccountState>(spelling), Some(state));
+        }
+        for bad in ["Active", "", "closed"] {
+            assert_eq!(AccountState::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_suspension_without_an_end_or_ending_later_still_applies() {
+        let s = AccountState::Suspended;
+        assert_eq!(s.effective(Some(1_001), 1_000), AccountState::Suspended);
+        assert_eq!(
+            AccountState::Active.effective(Some(0), 5),
+            AccountState::Active
+        );
+    }
+
+    #[test]
     fn termination_is_final() {
         assert!(
             AccountState::Terminated

@@ -176,5 +176,8 @@ mod tests {
         assert!(!prefix_is_valid("v_s"));
         assert!(!prefix_is_valid("VS"));
         assert!(!prefix_is_valid("thisiswaytoolong"));
+        assert!(prefix_is_valid("abcdefghijk1"));
+        assert!(!prefix_is_valid("abcdefghijk12"));
+        assert!(prefix_is_valid("v"));
     }
 }

@@ -114,3 +114,39 @@ pub mod action {
     /// A new password; every session of the operator ended with it.
     pub const OPERATOR_PASSWORD_CHANGED: &str = "operator.password_changed";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Actor, ActorType};
+
+    #[test]
+    fn actor_types_keep_their_wire_spellings() {
+        for (kind, spelling) in [
+            (ActorType::Operator, "operator"),
+            (ActorType::User, "user"),
+            (ActorType::ApiKey, "api_key"),
+            (ActorType::System, "system"),
+        ] {
+            assert_eq!(kind.as_str(), spelling);
+            assert_eq!(ActorType::parse(spelling), Some(kind));
+            assert_eq!(crate::from_wire::<ActorType>(spelling), Some(kind));
+        }
+        for bad in ["apikey", "Operator", ""] {
+            assert_eq!(ActorType::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn actors_name_who_acted() {
+        assert_eq!(
+            (Actor::system().kind, Actor::system().id.as_str()),
+            (ActorType::System, "easel")
+        );
+        assert_eq!(
+            (Actor::cli().kind, Actor::cli().id.as_str()),
+            (ActorType::Operator, "cli")
+        );
+        let key = Actor::key("key_01");
+        assert_eq!((key.kind, key.id.as_str()), (ActorType::ApiKey, "key_01"));
+    }
+}

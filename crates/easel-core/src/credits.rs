@@ -164,7 +164,128 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{CapPeriod, LedgerType};
+    use super::{BlockedOutputPolicy, CapPeriod, LedgerType, civil_from_days, days_from_civil};
+
+    const DAY_MS: i64 = 86_400_000;
+
+    /// (year, month, days in it, its first millisecond, the next month's first), computed
+    /// independently (Python's `datetime` and `calendar`), never with the code under test:
+    /// every month of a leap year and of a common year, then February and March of 2100
+    /// (divisible by 100: no 29 February) and 2000 (divisible by 400: one), December
+    /// 1969 (before the epoch) and February 1900.
+    const MONTHS: [(i64, i64, i64, i64, i64); 30] = [
+        (2024, 1, 31, 1704067200000, 1706745600000),
+        (2024, 2, 29, 1706745600000, 1709251200000),
+        (2024, 3, 31, 1709251200000, 1711929600000),
+        (2024, 4, 30, 1711929600000, 1714521600000),
+        (2024, 5, 31, 1714521600000, 1717200000000),
+        (2024, 6, 30, 1717200000000, 1719792000000),
+        (2024, 7, 31, 1719792000000, 1722470400000),
+        (2024, 8, 31, 1722470400000, 1725148800000),
+        (2024, 9, 30, 1725148800000, 1727740800000),
+        (2024, 10, 31, 1727740800000, 1730419200000),
+        (2024, 11, 30, 1730419200000, 1733011200000),
+        (2024, 12, 31, 1733011200000, 1735689600000),
+        (2025, 1, 31, 1735689600000, 1738368000000),
+        (2025, 2, 28, 1738368000000, 1740787200000),
+        (2025, 3, 31, 1740787200000, 1743465600000),
+        (2025, 4, 30, 1743465600000, 1746057600000),
+        (2025, 5, 31, 1746057600000, 1748736000000),
+        (2025, 6, 30, 1748736000000, 1751328000000),
+        (2025, 7, 31, 1751328000000, 1754006400000),
+        (2025, 8, 31, 1754006400000, 1756684800000),
+        (2025, 9, 30, 1756684800000, 1759276800000),
+        (2025, 10, 31, 1759276800000, 1761955200000),
+        (2025, 11, 30, 1761955200000, 1764547200000),
+        (2025, 12, 31, 1764547200000, 1767225600000),
+        (2100, 2, 28, 4105123200000, 4107542400000),
+        (2100, 3, 31, 4107542400000, 4110220800000),
+        (2000, 2, 29, 949363200000, 951868800000),
+        (2000, 3, 31, 951868800000, 954547200000),
+        (1969, 12, 31, -2678400000, 0),
+        (1900, 2, 28, -2206310400000, -2203891200000),
+    ];
+
+    /// Monthly spend caps, billing periods and usage ranges start where this says: the
+    /// first and the last millisecond of every month belong to that month.
+    #[test]
+    fn every_month_starts_on_its_first_and_ends_on_its_last_millisecond() {
+        for (year, month, days, first, next) in MONTHS {
+            let last = next - 1;
+            let at = format!("{year}-{month:02}");
+            assert_eq!(CapPeriod::Month.start(first), first, "{at} first ms");
+            assert_eq!(CapPeriod::Month.start(last), first, "{at} last ms");
+            assert_eq!(
+                CapPeriod::Month.start(first + 14 * DAY_MS),
+                first,
+                "{at} mid"
+            );
+            assert_ne!(CapPeriod::Month.start(first - 1), first, "{at} ms before");
+            assert_eq!(next - first, days * DAY_MS, "{at}: the table is wrong");
+            assert_eq!(CapPeriod::Day.start(first), first, "{at} day of the first");
+            assert_eq!(CapPeriod::Day.start(last), next - DAY_MS, "{at} last day");
+            assert_eq!(CapPeriod::Day.start(first - 1), first - DAY_MS, "{at} eve");
+        }
+    }
+
+    /// The calendar helpers themselves, on the same table: the first and last day of
+    /// each month, and the day count of each first.
+    #[test]
+    fn civil_dates_convert_both_ways_on_every_month_boundary() {
+        for (year, month, days, first, next) in MONTHS {
+            let first_day = first.div_euclid(DAY_MS);
+            let last_day = next.div_euclid(DAY_MS) - 1;
+            assert_eq!(
+                civil_from_days(first_day),
+                (year, month, 1),
+                "day {first_day}"
+            );
+            assert_eq!(
+                civil_from_days(last_day),
+                (year, month, days),
+                "day {last_day}"
+            );
+            assert_eq!(
+                days_from_civil(year, month, 1),
+                first_day,
+                "{year}-{month}-01"
+            );
+            assert_eq!(
+                days_from_civil(year, month, days),
+                last_day,
+                "{year}-{month}-{days}"
+            );
+        }
+        // 2100-03-01 follows 2100-02-28: there is no 2100-02-29.
+        let march_2100 = 4_107_542_400_000_i64.div_euclid(DAY_MS);
+        assert_eq!(civil_from_days(march_2100 - 1), (2100, 2, 28));
+        assert_eq!(civil_from_days(march_2100), (2100, 3, 1));
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn cap_periods_and_blocked_output_policies_keep_their_wire_spellings() {
+        for (period, spelling) in [(CapPeriod::Day, "day"), (CapPeriod::Month, "month")] {
+            assert_eq!(period.as_str(), spelling);
+            assert_eq!(CapPeriod::parse(spelling), Some(period));
+            assert_eq!(crate::from_wire::<CapPeriod>(spelling), Some(period));
+        }
+        assert_eq!(CapPeriod::parse("Month"), None);
+        assert_eq!(CapPeriod::parse(""), None);
+        for (policy, spelling) in [
+            (BlockedOutputPolicy::Release, "release"),
+            (BlockedOutputPolicy::Charge, "charge"),
+        ] {
+            assert_eq!(policy.as_str(), spelling);
+            assert_eq!(
+                crate::from_wire::<BlockedOutputPolicy>(spelling),
+                Some(policy)
+            );
+        }
+        assert_eq!(crate::from_wire::<BlockedOutputPolicy>("Charge"), None);
+        assert_eq!(BlockedOutputPolicy::default(), BlockedOutputPolicy::Release);
+    }
 
     #[test]
     fn periods_start_at_utc_midnight_and_the_first_of_the_month() {
@@ -182,6 +303,7 @@ mod tests {
     fn spellings_round_trip() {
         for t in LedgerType::ALL {
             assert_eq!(LedgerType::parse(t.as_str()), Some(t));
+            assert_eq!(crate::from_wire::<LedgerType>(t.as_str()), Some(t));
         }
         assert_eq!(LedgerType::parse("gift"), None);
     }

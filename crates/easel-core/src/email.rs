@@ -80,6 +80,8 @@ mod tests {
             Ok("ada@example.com".into())
         );
         assert!(Email::parse("a.b+tag@sub.example.co.uk", "email").is_ok());
+        let parsed = Email::parse("Grace@Example.org", "email");
+        assert_eq!(parsed.as_ref().map(Email::as_str), Ok("grace@example.org"));
     }
 
     #[test]
@@ -107,5 +109,62 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long, "email").is_err());
+    }
+
+    /// A domain of `len` characters: labels of 63 (the most a label may have), then `.com`.
+    fn domain(len: usize) -> String {
+        let mut labels = Vec::new();
+        let mut left = len - ".com".len();
+        while left > 0 {
+            let label = left.min(63);
+            labels.push("d".repeat(label));
+            left -= label;
+            // The dot before the next label counts too.
+            left = left.saturating_sub(1);
+        }
+        let domain = format!("{}.com", labels.join("."));
+        assert_eq!(domain.len(), len, "{domain}");
+        domain
+    }
+
+    #[test]
+    fn lengths_are_accepted_up_to_the_limit_and_refused_one_past_it() {
+        let ok = |s: &str| Email::parse(s, "email").is_ok();
+        // 254 characters in all, with the longest local part: the most there can be.
+        let longest = format!("{}@{}", "a".repeat(64), domain(254 - 65));
+        assert_eq!(longest.len(), 254);
+        assert!(ok(&longest), "254 characters");
+        let too_long = format!("{}@{}", "a".repeat(64), domain(255 - 65));
+        assert!(!ok(&too_long), "255 characters");
+        // The local part: 64 characters, not 65.
+        assert!(ok(&format!("{}@example.com", "a".repeat(64))));
+        assert!(!ok(&format!("{}@example.com", "a".repeat(65))));
+        // A domain label: 63 characters, not 64.
+        assert!(ok(&format!("a@{}.com", "b".repeat(63))));
+        assert!(!ok(&format!("a@{}.com", "b".repeat(64))));
+        // Surrounding whitespace is trimmed before the length is counted.
+        assert!(ok(&format!("  {longest}\n")));
+    }
+
+    #[test]
+    fn an_empty_local_part_or_a_stray_dot_is_refused() {
+        for bad in [
+            "@example.com",
+            " @example.com",
+            "a.@example.com",
+            "a@example.com.",
+            "a@.example.com",
+            "a@example-.com",
+            "a\u{1}b@example.com",
+            "a\"b@example.com",
+            "a@b@example.com",
+        ] {
+            assert!(
+                Email::parse(bad, "email").is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+        assert!(Email::parse("a.b@example.com", "email").is_ok());
+        assert!(Email::parse("a@ex-ample.com", "email").is_ok());
     }
 }

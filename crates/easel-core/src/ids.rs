@@ -140,6 +140,62 @@ mod tests {
         assert_eq!(ids, sorted);
     }
 
+    /// Ids made in one millisecond (by one process, and at a given time) never collide.
+    #[test]
+    fn ids_made_in_the_same_millisecond_are_unique() {
+        let ids: Vec<String> = (0..10_000).map(|_| IdKind::Job.generate()).collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        // The ULID's first 10 characters are its millisecond: prove some ids shared one,
+        // or the test would say nothing about uniqueness within a millisecond.
+        let millis: std::collections::HashSet<&str> = ids
+            .iter()
+            .map(|id| &id["job_".len().."job_".len() + 10])
+            .collect();
+        assert!(millis.len() < ids.len(), "every id had its own millisecond");
+
+        let at: Vec<String> = (0..1_000)
+            .map(|_| IdKind::Job.generate_at(1_800_000_000_000))
+            .collect();
+        let unique: std::collections::HashSet<&String> = at.iter().collect();
+        assert_eq!(unique.len(), at.len());
+        assert!(
+            at.iter()
+                .all(|id| id.starts_with("job_01") && IdKind::Job.is_valid(id))
+        );
+    }
+
+    #[test]
+    fn every_kind_has_its_own_prefix() {
+        use IdKind::*;
+        let kinds = [
+            Account,
+            User,
+            ApiKey,
+            Audit,
+            Operator,
+            Request,
+            Job,
+            Generation,
+            Event,
+            LedgerEntry,
+            Invoice,
+            Strike,
+            AbuseReport,
+            RequestLog,
+            WebhookEndpoint,
+            WebhookDelivery,
+            WebhookAttempt,
+        ];
+        let prefixes: std::collections::HashSet<&str> = kinds.iter().map(|k| k.prefix()).collect();
+        assert_eq!(prefixes.len(), kinds.len());
+        for kind in kinds {
+            let id = kind.generate();
+            assert!(id.starts_with(&format!("{}_", kind.prefix())), "{id}");
+            assert!(kind.is_valid(&id), "{id}");
+        }
+    }
+
     #[test]
     fn malformed_ids_are_rejected() {
         let key = IdKind::ApiKey.generate();

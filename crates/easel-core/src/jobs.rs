@@ -83,7 +83,14 @@ mod tests {
         }
         assert_eq!(JobStatus::parse("done"), None);
         assert!(!JobStatus::Queued.is_terminal() && !JobStatus::Running.is_terminal());
-        assert!(JobStatus::Expired.is_terminal());
+        for status in [
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Canceled,
+            JobStatus::Expired,
+        ] {
+            assert!(status.is_terminal(), "{status:?}");
+        }
     }
 
     #[test]

@@ -22,3 +22,13 @@ pub mod roles;
 pub mod time;
 
 pub use error::DomainError;
+
+/// Reads `spelling` the way serde reads it off the wire (a JSON string), so tests can
+/// check that `as_str` and the serde spelling agree without a JSON dependency.
+#[cfg(test)]
+pub(crate) fn from_wire<T: serde::de::DeserializeOwned>(spelling: &str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    let wire: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        spelling.into_deserializer();
+    T::deserialize(wire).ok()
+}

@@ -33,3 +33,21 @@ impl Mode {
         matches!(self, Mode::Live)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    #[test]
+    fn modes_keep_their_wire_spellings_and_only_live_is_live() {
+        for (mode, spelling, live) in [(Mode::Test, "test", false), (Mode::Live, "live", true)] {
+            assert_eq!(mode.as_str(), spelling);
+            assert_eq!(Mode::parse(spelling), Some(mode));
+            assert_eq!(crate::from_wire::<Mode>(spelling), Some(mode));
+            assert_eq!(mode.is_live(), live, "{spelling}");
+        }
+        for bad in ["Live", "prod", ""] {
+            assert_eq!(Mode::parse(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -210,6 +210,52 @@ mod tests {
         }
     }
 
+    /// The bounds are inclusive: exactly 1 and exactly 100, with exactly 6 decimals.
+    #[test]
+    fn markups_accept_their_bounds_and_six_decimals_exactly() {
+        for (text, numerator, denominator) in [
+            ("1", 1, 1),
+            ("1.0", 10, 10),
+            ("1.000000", 1_000_000, 1_000_000),
+            ("1.000001", 1_000_001, 1_000_000),
+            ("1.234567", 1_234_567, 1_000_000),
+            ("100", 100, 1),
+            ("100.000000", 100_000_000, 1_000_000),
+            (" 2.5 ", 25, 10),
+        ] {
+            assert_eq!(
+                Markup::parse(text),
+                Ok(Markup {
+                    numerator,
+                    denominator
+                }),
+                "{text:?}"
+            );
+        }
+        for bad in ["0.999999", "100.000001", "1.0000000", "100.1", "0", "1,5"] {
+            assert!(Markup::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn model_kinds_keep_their_wire_spellings() {
+        for (kind, spelling) in [(ModelKind::Image, "image"), (ModelKind::Video, "video")] {
+            assert_eq!(kind.as_str(), spelling);
+            assert_eq!(crate::from_wire::<ModelKind>(spelling), Some(kind));
+        }
+        assert_eq!(crate::from_wire::<ModelKind>("Image"), None);
+    }
+
+    #[test]
+    fn sizes_accept_the_largest_side_and_count_pixels() {
+        let largest = Size::parse("8192x8192");
+        assert_eq!(largest.map(Size::pixels), Some(8192 * 8192));
+        assert_eq!(Size::parse("8193x1"), None);
+        assert_eq!(Size::parse("1x8193"), None);
+        assert_eq!(Size::parse("1x1").map(Size::pixels), Some(1));
+        assert_eq!(Size::parse("3x5").map(Size::pixels), Some(15));
+    }
+
     #[test]
     fn prices_round_up_once_and_exactly() {
         // 10 credits/MP at 512x512 (0.262144 MP) × 1.5 = 3.93216 → 4 credits per image.

@@ -198,6 +198,35 @@ mod tests {
         assert!(hash(&"x".repeat(MAX_LEN + 1)).is_err());
     }
 
+    /// 8 characters (not bytes) is the least, 256 bytes (not characters) the most.
+    #[test]
+    fn lengths_are_accepted_exactly_at_their_bounds() {
+        let mut memory = Memory::default();
+        let accepted = |p: &str, memory: &mut Memory| {
+            let h = hash_in(p, memory).unwrap_or_else(|e| panic!("{} bytes: {e}", p.len()));
+            assert!(verify_in(p, &h, memory), "{} bytes", p.len());
+        };
+        accepted(&"x".repeat(MIN_LEN), &mut memory);
+        accepted(&"é".repeat(MIN_LEN), &mut memory);
+        accepted(&"x".repeat(MAX_LEN), &mut memory);
+        accepted(&"é".repeat(MAX_LEN / 2), &mut memory);
+        for refused in [
+            "x".repeat(MIN_LEN - 1),
+            // 14 bytes, but 7 characters.
+            "é".repeat(MIN_LEN - 1),
+            "x".repeat(MAX_LEN + 1),
+            // 129 characters, but 258 bytes.
+            "é".repeat(MAX_LEN / 2 + 1),
+            String::new(),
+        ] {
+            assert!(
+                hash_in(&refused, &mut memory).is_err(),
+                "{} bytes",
+                refused.len()
+            );
+        }
+    }
+
     #[test]
     fn generated_passwords_differ() {
         let a = generate();

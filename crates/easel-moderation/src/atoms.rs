@@ -247,3 +247,149 @@ pub(crate) fn has_repeats(text: &str, mixed: bool) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Sep, atoms, has_repeats, is_mixed, leet_letter, loose_flags, merge_flags};
+
+    #[test]
+    fn every_leet_character_reads_as_its_letter() {
+        for (c, letter) in [
+            ('0', 'o'),
+            ('3', 'e'),
+            ('4', 'a'),
+            ('@', 'a'),
+            ('5', 's'),
+            ('$', 's'),
+            ('7', 't'),
+            ('+', 't'),
+            ('8', 'b'),
+            ('9', 'g'),
+            ('!', 'i'),
+        ] {
+            assert_eq!(leet_letter(c, 'i'), Some(letter), "{c:?}");
+            assert_eq!(leet_letter(c, 'l'), Some(letter), "{c:?}");
+        }
+        // `1` reads as asked; `|` as the other of i and l.
+        assert_eq!(leet_letter('1', 'i'), Some('i'));
+        assert_eq!(leet_letter('1', 'l'), Some('l'));
+        assert_eq!(leet_letter('|', 'i'), Some('l'));
+        assert_eq!(leet_letter('|', 'l'), Some('i'));
+        for c in ['2', '6', 'x', '#', '.'] {
+            assert_eq!(leet_letter(c, 'i'), None, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn only_letters_mixed_with_leet_are_mixed_and_repeats_need_three() {
+        assert!(is_mixed("k1d") && is_mixed("a+tack") && is_mixed("9ore"));
+        assert!(!is_mixed("1024") && !is_mixed("kid") && !is_mixed("22"));
+        assert!(has_repeats("seeex", false));
+        assert!(!has_repeats("seex", false));
+        assert!(!has_repeats("k111d", false));
+        assert!(has_repeats("k111d", true));
+        assert!(!has_repeats("k222d", true));
+    }
+
+    fn seps(folded: &str) -> Vec<Sep> {
+        atoms(folded).iter().map(|a| a.sep).collect()
+    }
+
+    #[test]
+    fn separators_are_classified() {
+        use Sep::*;
+        for (folded, expected) in [
+            ("fake. passport", [Start, Break]),
+            ("fake: passport", [Start, Break]),
+            ("fake… passport", [Start, Break]),
+            ("fake...passport", [Start, Break]),
+            ("fake, passport", [Start, Break]),
+            ("fake。passport", [Start, Break]),
+            ("fake.passport", [Start, Joiner]),
+            ("fake:passport", [Start, Space]),
+            ("fake…passport", [Start, Space]),
+            ("fake  passport", [Start, Space]),
+            ("fake🔥passport", [Start, Space]),
+            ("fake passport!", [Start, Space]),
+        ] {
+            assert_eq!(seps(folded), expected, "{folded:?}");
+        }
+    }
+
+    #[test]
+    fn separator_widths_count_a_crlf_as_one() {
+        let widths = |folded: &str| -> Vec<(bool, usize)> {
+            atoms(folded).iter().skip(1).map(|a| a.sep_width).collect()
+        };
+        assert_eq!(
+            widths("a\r\nb\nc  d.e"),
+            [(true, 1), (true, 1), (true, 2), (false, 1)]
+        );
+        assert_eq!(widths("a\r\n\r\nb\rc"), [(true, 2), (true, 1)]);
+        let singles: Vec<bool> = atoms("a bc d").iter().map(|a| a.single).collect();
+        assert_eq!(singles, [true, false, true]);
+    }
+
+    #[test]
+    fn edge_bars_and_pluses_are_punctuation() {
+        let texts = |folded: &str| -> Vec<String> {
+            atoms(folded).iter().map(|a| a.text.to_owned()).collect()
+        };
+        assert_eq!(texts("|kid| +nude+ k|d"), ["kid", "nude", "k|d"]);
+        assert_eq!(texts("!!! |"), Vec::<String>::new());
+    }
+
+    /// A word split by one joiner is joined when either piece is at most 3 characters
+    /// ("n-aked", "nak-ed"), not when both are longer ("ultra-detailed").
+    #[test]
+    fn split_words_join_when_one_piece_is_short() {
+        for (folded, expected) in [
+            ("n-aked", [false, true]),
+            ("nak-ed", [false, true]),
+            ("nake-d", [false, true]),
+            ("ultra-detailed", [false, false]),
+            ("snow-capped", [false, false]),
+            ("nude vids", [false, false]),
+        ] {
+            assert_eq!(merge_flags(&atoms(folded), false), expected, "{folded:?}");
+        }
+    }
+
+    #[test]
+    fn letter_spaced_runs_join_at_their_narrowest_gaps() {
+        let flags = |folded: &str, articles: bool| merge_flags(&atoms(folded), articles);
+        assert_eq!(
+            flags("k i d   n u d e", false),
+            [false, true, true, false, true, true, true]
+        );
+        assert_eq!(flags("a k i d", false), [false, true, true, true]);
+        assert_eq!(flags("a k i d", true), [false, false, true, true]);
+        assert_eq!(flags("i k i d", true), [false, false, true, true]);
+        assert_eq!(flags("a s.e.x", true), [false, false, true, true]);
+        assert_eq!(flags("o k i d", true), [false, true, true, true]);
+        // Only the letter that starts a run is kept apart, wherever the run starts...
+        assert_eq!(
+            flags("the a k i d", true),
+            [false, false, false, true, true]
+        );
+        // ...never an "i" inside one.
+        assert_eq!(flags("k i d", true), [false, true, true]);
+    }
+
+    /// The loose grouping joins whole letter-spaced runs across wider gaps, but not
+    /// across a clause break, and never joins words that aren't single letters.
+    #[test]
+    fn loose_runs_join_whole_runs_but_not_words_or_clauses() {
+        let loose = |folded: &str| {
+            let atoms = atoms(folded);
+            loose_flags(&atoms, &merge_flags(&atoms, false))
+        };
+        assert_eq!(loose("f a  k e"), [false, true, true, true]);
+        assert_eq!(loose("nude vids now"), [false, false, false]);
+        assert_eq!(
+            loose("k i d, n u d e"),
+            [false, true, true, false, true, true, true]
+        );
+        assert_eq!(loose("x"), [false]);
+    }
+}

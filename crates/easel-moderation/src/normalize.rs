@@ -196,6 +196,45 @@ mod tests {
         }
     }
 
+    /// Invisible characters outside category Cf vanish inside a word; the braille blank
+    /// is a space; whitespace of other scripts is a space too.
+    #[test]
+    fn invisible_characters_vanish_and_blanks_are_spaces() {
+        for invisible in [
+            '\u{034F}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{180B}',
+            '\u{FE0F}',
+            '\u{E0100}',
+        ] {
+            assert_eq!(fold(&format!("nu{invisible}de")), "nude", "{invisible:?}");
+        }
+        assert_eq!(fold("kid\u{2800}nude"), "kid nude");
+        assert_eq!(fold("kid\u{3000}nude\u{00A0}now"), "kid nude now");
+        assert_eq!(fold("Kid\u{2003}NUDE"), "kid nude");
+    }
+
+    /// Emoji and CJK punctuation are kept as they are (the views treat them as separators
+    /// and clause breaks): curing them would glue them to the words around them.
+    #[test]
+    fn keeps_emoji_and_cjk_punctuation() {
+        for text in ["kid🔥nude", "kid。nude", "kid、nude", "「kid」"] {
+            assert_eq!(fold(text), text, "{text:?}");
+        }
+        assert_eq!(fold("KID🔥NUDE"), "kid🔥nude");
+    }
+
+    #[test]
+    fn repeated_characters_fold_the_same_every_time() {
+        // The fold cache must give back what the first fold of a character gave.
+        assert_eq!(fold("ÀÀÀ ѕѕѕ ÀѕÀѕ"), "aaa sss asas");
+        // Two characters that share a cache slot (128 apart) don't get each other's fold.
+        assert_eq!(fold("\u{00E0}\u{0160}\u{00E0}\u{0160}"), "asas");
+    }
+
     #[test]
     fn keeps_other_scripts() {
         for text in [

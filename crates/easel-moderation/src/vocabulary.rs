@@ -269,12 +269,42 @@ mod tests {
             ("phiiishingpaaage", Some(vec!["phishing", "page"])),
             ("asssss", Some(vec!["ass"])),
             ("fakepasport", None), // a missing letter is a misspelling, not a disguise
+            ("faakepassport", None), // so is a doubled one: only 3 or more stretch
             ("zfakepassport", None),
             ("abcd", None),
             ("", Some(vec![])),
         ] {
             assert_eq!(v.segment(letters), expected, "{letters:?}");
         }
+    }
+
+    /// Backslash escapes and character classes are not words; a letter made optional is
+    /// dropped only from words longer than the shortest kept.
+    #[test]
+    fn regex_words_leave_out_escapes_classes_and_short_stems() {
+        for (pattern, expected) in [
+            (r"\bcats", vec!["cats"]),
+            (r"[wxyz]dogs", vec!["dogs"]),
+            (r"[a-z]+ horse", vec!["horse"]),
+            ("dog?", vec!["dog"]),
+            ("dogs?", vec!["dog", "dogs"]),
+        ] {
+            let mut words = BTreeSet::new();
+            regex_words(pattern, &mut words);
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            assert_eq!(words, expected, "{pattern:?}");
+        }
+    }
+
+    /// The fewest words win, whichever reading the scan finds first.
+    #[test]
+    fn the_reading_with_the_fewest_words_wins() {
+        let v = vocabulary(&["fake", "pass", "port", "passport"]);
+        assert_eq!(v.segment("fakepassport"), Some(vec!["fake", "passport"]));
+        // At the last letter the scan reports "cde" (three words in all) before "de"
+        // (two): the later, shorter reading must replace the first.
+        let v = vocabulary(&["ab", "cde", "ababc", "de"]);
+        assert_eq!(v.segment("ababcde"), Some(vec!["ababc", "de"]));
     }
 
     #[test]

@@ -77,3 +77,66 @@ fn derived_views_keep_changed_tokens_with_context() {
         fourteen fifteen sixteen seventeen eighteen";
     assert_eq!(found[1], expected);
 }
+
+#[test]
+fn leetspeak_reads_t_g_and_the_bar() {
+    for (folded, expected) in [
+        ("7een", "teen"),
+        ("a+tack", "attack"),
+        ("9ore", "gore"),
+        ("k|d", "kid"),
+        ("l0|i", "loli"),
+        ("n-aked", "naked"),
+        ("na-ked", "naked"),
+    ] {
+        let found = all(folded);
+        assert!(
+            found.iter().any(|v| v == expected),
+            "{folded:?} → {found:?}"
+        );
+    }
+    // Two long pieces stay two words.
+    assert_eq!(all("ultra-detailed"), ["ultra detailed"]);
+}
+
+#[test]
+fn emoji_and_cjk_punctuation_separate_words() {
+    assert_eq!(plain("kid🔥nude"), "kid nude");
+    assert_eq!(plain("kid🔥 🔥nude"), "kid nude");
+    assert_eq!(plain("kid。nude"), "kid , nude");
+    assert_eq!(plain("kid、nude"), "kid , nude");
+    assert_eq!(plain("fake. passport"), "fake , passport");
+    assert_eq!(plain("fake: passport"), "fake , passport");
+    assert_eq!(plain("fake… passport"), "fake , passport");
+    assert_eq!(plain("fake:passport"), "fake passport");
+    assert_eq!(plain("fake  passport"), "fake passport");
+}
+
+#[test]
+fn a_clause_of_symbols_leaves_no_trailing_break() {
+    assert_eq!(plain("kid, @@"), "kid");
+}
+
+#[test]
+fn repeats_across_spaced_letters_are_squeezed() {
+    for (folded, expected) in [("s e e e x", "sex"), ("n u u u d e", "nude")] {
+        let found = all(folded);
+        assert!(
+            found.iter().any(|v| v == expected),
+            "{folded:?} → {found:?}"
+        );
+    }
+}
+
+/// The 1→l view keeps only the tokens with a `1` or `|` (and their context): a far-off
+/// token that only the 1→i view changes stays out of it.
+#[test]
+fn the_one_as_l_view_keeps_only_tokens_with_a_one() {
+    let found = all("k1d one two three four five six seven eight nine ten 4ss");
+    let expected = [
+        "k1d one two three four five six seven eight nine ten 4ss",
+        "kid one two three four five six seven eight nine ten ass",
+        "kld one two three four five six seven eight",
+    ];
+    assert_eq!(found, expected);
+}

@@ -99,6 +99,20 @@ fn extends_a_builtin_set() {
     assert_eq!(category(builtin(), "youngling, nude"), None);
 }
 
+/// A regex hit is placed exactly where it matched: an allow entry covering just that
+/// match masks it, at the start of the text and after other words alike.
+#[test]
+fn allow_masks_a_regex_hit_it_covers_exactly() {
+    let policy =
+        build("[categories.gadgets]\nregexes = ['zorb (quux|blat)']\nallow = ['zorb quux']")
+            .expect("builds");
+    assert_eq!(category(&policy, "zorb quux"), None);
+    assert_eq!(category(&policy, "a zorb quux"), None);
+    assert_eq!(category(&policy, "zorb blat").as_deref(), Some("gadgets"));
+    let v = policy.check("a zorb blat").expect("fires");
+    assert_eq!(v.rule, "regex 1 matched \"zorb blat\"");
+}
+
 #[test]
 fn allow_masks_hits_of_its_category() {
     let policy = build("[categories.violence]\nallow = ['school shooting game*']").expect("builds");
@@ -216,6 +230,37 @@ fn refuses_names_that_are_not_snake_case() {
         "[categories.Weapons]",
         "[categories.my-weapons]",
         "[sets]\n2fast = ['x']",
+    ] {
+        let err = build(toml).expect_err(toml);
+        assert!(
+            matches!(err, PolicyError::InvalidName { .. }),
+            "{toml}: {err:?}"
+        );
+    }
+}
+
+/// Digits are allowed after the first letter: `tier2` and `set2` are snake_case names, and
+/// the category they make fires under that name.
+#[test]
+fn names_with_digits_are_snake_case() {
+    let policy = build(
+        "[sets]\nset2 = ['zorblax']\n[categories.tier2]\nwords = ['quuxword']\n\
+         [categories.t2_combo]\nall_of = [['set2', 'minor']]",
+    )
+    .expect("builds");
+    assert_eq!(
+        category(&policy, "a quuxword here").as_deref(),
+        Some("tier2")
+    );
+    assert_eq!(
+        category(&policy, "zorblax kid").as_deref(),
+        Some("t2_combo")
+    );
+    assert_eq!(category(&policy, "zorblax alone"), None);
+    for toml in [
+        "[categories.2tier]",
+        "[categories.tier-2]",
+        "[sets]\nSet2 = ['x']",
     ] {
         let err = build(toml).expect_err(toml);
         assert!(

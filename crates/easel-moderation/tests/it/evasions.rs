@@ -61,3 +61,72 @@ fn check_all_reports_the_first_violating_text() {
     assert!(policy.check_all(["a quiet harbour", "lowres"]).is_none());
     assert!(policy.check_all(std::iter::empty()).is_none());
 }
+
+/// Leetspeak for t (`7`, `+`) and g (`9`), and `|` read as i or l; a word split by one
+/// punctuation mark where only the first piece is short; emoji, CJK punctuation and
+/// invisible characters (braille blank, Hangul filler, combining grapheme joiner) between
+/// or inside words. Each must still fire.
+#[test]
+fn less_common_disguises_fire_their_category() {
+    let policy = builtin();
+    for text in [
+        "7een nude",
+        "7ween nude",
+        "kid s+ripper",
+        "k|d nude",
+        "kid n-aked",
+        "kid na-ked",
+        "kid🔥nude",
+        "kid🔥🔥nude",
+        "kid、nude",
+        "kid。nude",
+        "kid\u{2800}nude",
+        "k\u{3164}id nude",
+        "kid n\u{034F}ude",
+        "k\u{115F}id nu\u{FFA0}de",
+    ] {
+        let found = policy.check(text).map(|v| v.category);
+        assert_eq!(
+            found.as_deref(),
+            Some(SEXUAL_MINORS),
+            "{text:?}\n      {}",
+            explain(text)
+        );
+    }
+}
+
+/// A sentence break, whatever it is made of, ends a phrase; a single `:` (prompt weights)
+/// or a run of spaces does not.
+#[test]
+fn sentence_breaks_stop_a_phrase_and_lone_colons_do_not() {
+    let policy = builtin();
+    for text in [
+        "fake. passport",
+        "fake: passport",
+        "fake… passport",
+        "fake...passport",
+        "fake。passport",
+    ] {
+        assert_eq!(
+            policy.check(text),
+            None,
+            "{text:?}\n      {}",
+            explain(text)
+        );
+    }
+    // Positive controls: the same words with separators that are not breaks.
+    for text in [
+        "fake passport",
+        "fake:passport",
+        "fake  passport",
+        "fake\u{2800}passport",
+    ] {
+        let found = policy.check(text).map(|v| v.category);
+        assert_eq!(
+            found.as_deref(),
+            Some(FRAUD),
+            "{text:?}\n      {}",
+            explain(text)
+        );
+    }
+}

@@ -163,6 +163,11 @@ fn the_vocabulary_reads_only_runs_it_covers_whole() {
         assert!(without_vocabulary.len() > 1, "{text:?}");
         assert_eq!(policy.views(text), without_vocabulary, "{text:?}");
     }
+    // Words joined by punctuation are not a letter-spaced run: the vocabulary doesn't
+    // split them ("fa.kepassport" is one odd word, not "fake passport").
+    let views = policy.views("fa.kepassport");
+    assert!(views.iter().any(|v| v == "fakepassport"), "{views:?}");
+    assert!(views.iter().all(|v| v != "fake passport"), "{views:?}");
     // A stretched word is read as one word or not at all, never split into several:
     // "asssassin" is not "ass ass in".
     let views = policy.views("kids cosplaying asssassin s creed");
