@@ -227,3 +227,26 @@ both_backends!(
         assert!(!use_token("t2", 5_000).await, "a live token stays used");
     }
 );
+
+both_backends!(
+    concurrent_uses_of_one_form_token_admit_exactly_one,
+    |db: TestDb| async move {
+        // Two nodes replaying the same /abuse form at once: one report, never two.
+        let store = support::store(&db).await;
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.use_form_token("raced", "abuse", 9_000).await })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            let first = task
+                .await
+                .unwrap_or_else(|e| panic!("task: {e}"))
+                .unwrap_or_else(|e| panic!("use_form_token: {e}"));
+            admitted += usize::from(first);
+        }
+        assert_eq!(admitted, 1, "exactly one of 8 concurrent uses is the first");
+    }
+);
