@@ -181,10 +181,12 @@ pub async fn find_member(app: &App, account_id: &str, user_id: &str) -> ApiResul
 }
 
 /// Only an owner may grant the owner role or change or remove an owner (ownership
-/// transfer); `current` is the member's role now (None for a new member).
+/// transfer); `current` is the member's role now (None for a new member). The rule is
+/// `Role::may_manage`, the same one that decides whose keys a member may revoke; the route
+/// already required `members:write`, so only the owner part can fail here.
 pub fn check_owner_rights(actor: Role, current: Option<Role>, new: Role) -> ApiResult<()> {
-    let touches_owner = new == Role::Owner || current == Some(Role::Owner);
-    if touches_owner && !actor.allows(easel_core::roles::Action::TransferOwnership) {
+    let manages = actor.may_manage(new) && current.is_none_or(|c| actor.may_manage(c));
+    if !manages {
         return Err(ApiError::new(
             crate::http::error::ErrorCode::insufficient_role,
             "Only an owner can grant the owner role or change or remove an owner.",
