@@ -110,7 +110,13 @@ impl Attempt {
             Some(device) => format!("device:{device}"),
             None => format!("user:{}", self.username.to_lowercase()),
         };
-        [format!("ip:{}", self.ip), second]
+        // Counted per client network (an IPv6 /64 as one), like every other client limit;
+        // an address that does not parse (a forwarded header's garbage) counts as itself.
+        let network = self.ip.parse().map_or_else(
+            |_| self.ip.clone(),
+            |ip| crate::http::conn::client_network(ip).to_string(),
+        );
+        [format!("ip:{network}"), second]
     }
 }
 
@@ -211,4 +217,28 @@ pub fn refused(state: &AppState, username: &str, nonce: &str, pause_ms: i64) -> 
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Attempt;
+
+    fn ip_key(ip: &str) -> String {
+        let attempt = Attempt {
+            ip: ip.into(),
+            username: "admin".into(),
+            device: None,
+        };
+        let [ip_key, user_key] = attempt.keys();
+        assert_eq!(user_key, "user:admin");
+        ip_key
+    }
+
+    #[test]
+    fn one_ipv6_block_is_one_client() {
+        assert_eq!(ip_key("2001:db8:1:2::1"), ip_key("2001:db8:1:2:ffff::9"));
+        assert_ne!(ip_key("2001:db8:1:2::1"), ip_key("2001:db8:1:3::1"));
+        assert_eq!(ip_key("::ffff:192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(ip_key("not an address"), "ip:not an address");
+    }
 }

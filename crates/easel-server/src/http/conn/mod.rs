@@ -29,7 +29,7 @@ use tower::ServiceExt;
 use crate::config::HttpConfig;
 
 pub use activity::{Expired, Timeouts};
-pub use peers::Peers;
+pub use peers::{Peers, client_network};
 
 use activity::{Activity, Watched};
 

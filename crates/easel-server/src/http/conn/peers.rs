@@ -38,7 +38,7 @@ impl Peers {
                 key: ip,
             });
         }
-        let key = peer_key(ip);
+        let key = client_network(ip);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(key).or_insert(0);
         if *count >= self.cap {
@@ -54,14 +54,17 @@ impl Peers {
     /// Connections open from `ip`'s peer key (for tests and diagnostics).
     pub fn open_from(&self, ip: IpAddr) -> usize {
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.get(&peer_key(ip.to_canonical())).copied().unwrap_or(0)
+        open.get(&client_network(ip)).copied().unwrap_or(0)
     }
 }
 
-/// What is counted: an IPv4 address, or the /64 of an IPv6 address.
-fn peer_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+/// The network one client is counted under, by every limit that counts clients (this
+/// connection cap, console sign-in throttling, leaked-key reports): an IPv4 address (an
+/// IPv4-mapped IPv6 address as its IPv4), or the /64 of an IPv6 address, the block one host
+/// usually holds whole and could otherwise rotate through.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4,
         IpAddr::V6(v6) => {
             let block = u128::from(v6) & !u128::from(u64::MAX);
             IpAddr::V6(Ipv6Addr::from(block))

@@ -41,18 +41,9 @@ pub async fn admit(app: &App, client: Option<IpAddr>) -> ApiResult<()> {
     .retry_after(retry))
 }
 
-/// The address a client is counted under: itself (IPv4) or its /64 (IPv6).
+/// The address a client is counted under (`http::conn::client_network`), as a limiter key.
 fn network(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
+    crate::http::conn::client_network(ip).to_string()
 }
 
 #[cfg(test)]
