@@ -6,8 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use easel_engines::{Artifact, Engine, GenerationRequest, ModelKind, Sandbox};
-use tokio_util::sync::CancellationToken;
+use easel_engines::{Artifact, Control, Engine, GenerationRequest, ModelKind, Sandbox};
 
 const RUNS: usize = 5;
 
@@ -15,6 +14,8 @@ const RUNS: usize = 5;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::env::args().nth(1);
     let image = GenerationRequest {
+        id: "gen_timing".to_owned(),
+        input_image: None,
         model: "sandbox-image".to_owned(),
         kind: ModelKind::Image,
         prompt: "a red fox in the snow".to_owned(),
@@ -54,14 +55,15 @@ async fn best_of(
     req: &GenerationRequest,
 ) -> Result<(Duration, Artifact), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::default();
-    let cancel = CancellationToken::new();
+    let control = Control::default();
     let mut best = Duration::MAX;
     let mut last = Vec::new();
     for _ in 0..RUNS {
         let started = Instant::now();
-        last = sandbox.generate(req, &cancel).await?;
+        last = sandbox.generate(req, &control).await?.outputs;
         best = best.min(started.elapsed());
     }
-    let artifact = last.pop().ok_or("no output")?;
+    let produced = last.pop().ok_or("no output")?;
+    let artifact = easel_engines::check::inspect(req, produced, &Default::default())?;
     Ok((best, artifact))
 }

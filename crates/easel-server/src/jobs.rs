@@ -79,6 +79,7 @@ impl Job for RunGeneration {
             .get(&g.model)
             .map_or(300, |m| m.timeout_seconds);
         let request = GenerationRequest {
+            id: g.id.clone(),
             model: g.model.clone(),
             kind: g.kind,
             prompt: input.prompt,
@@ -89,12 +90,14 @@ impl Job for RunGeneration {
             seed: input.seed,
             duration_seconds: input.duration_seconds,
             fps: input.fps,
+            input_image: None,
             attempt: run.attempt,
         };
         let started = Instant::now();
-        let artifacts = match tokio::time::timeout(
+        let control = easel_engines::Control::new(run.cancel.clone());
+        let produced = match tokio::time::timeout(
             Duration::from_secs(timeout),
-            engine.generate(&request, &run.cancel),
+            engine.generate(&request, &control),
         )
         .await
         {
@@ -104,15 +107,19 @@ impl Job for RunGeneration {
                     format!("the engine did not finish within {timeout} s"),
                 )));
             }
-            Ok(Err(EngineError::Retryable(why))) => {
-                return Err(JobError::Retryable(err(codes::ENGINE_ERROR, why)));
-            }
-            Ok(Err(EngineError::Fatal(why))) => {
-                return Err(JobError::Fatal(err(codes::ENGINE_ERROR, why)));
-            }
             Ok(Err(EngineError::Canceled)) => return Err(JobError::Canceled),
-            Ok(Ok(artifacts)) => artifacts,
+            Ok(Err(e)) if e.is_retryable() => {
+                return Err(JobError::Retryable(err(codes::ENGINE_ERROR, e.detail())));
+            }
+            Ok(Err(e)) => return Err(JobError::Fatal(err(codes::ENGINE_ERROR, e.detail()))),
+            Ok(Ok(generated)) => generated,
         };
+        let artifacts = easel_engines::check::inspect_all(
+            &request,
+            produced.outputs,
+            &easel_engines::check::Limits::default(),
+        )
+        .map_err(|e| JobError::Retryable(err(codes::ENGINE_ERROR, e.detail())))?;
         if let Some(verdict) =
             crate::services::moderation::output::moderate(app, &g, &artifacts).await
         {

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Artifact, Engine, EngineError, GenerationRequest};
+use crate::engine::{Control, Engine, EngineError, Generated, GenerationRequest, Produced};
 
 pub use png_out::{COMMENT as PNG_COMMENT, SOFTWARE as PNG_SOFTWARE};
 pub use render::{DEFAULT_DURATION_SECONDS, DEFAULT_FPS, MAX_SIDE, MAX_VIDEO_FRAMES};
@@ -34,9 +34,9 @@ pub use video::TITLE as MP4_TITLE;
 pub struct SandboxSettings {
     /// Milliseconds to wait before producing outputs; cancellation cuts the wait short.
     pub delay_ms: u64,
-    /// Attempts `1..=fail_first_attempts` fail with [`EngineError::Retryable`].
+    /// Attempts `1..=fail_first_attempts` fail with [`EngineError::Transient`].
     pub fail_first_attempts: u32,
-    /// Every attempt fails with [`EngineError::Fatal`].
+    /// Every attempt fails with [`EngineError::Permanent`].
     pub fail_always: bool,
 }
 
@@ -76,14 +76,14 @@ impl Sandbox {
     /// The configured failure for this attempt, if any.
     fn configured_failure(&self, attempt: u32) -> Option<EngineError> {
         if self.settings.fail_always {
-            return Some(EngineError::Fatal(
+            return Some(EngineError::permanent(
                 "sandbox: configured to always fail".to_owned(),
             ));
         }
         // Attempts count from 1; treat a stray 0 as the first attempt.
         let attempt = attempt.max(1);
         (attempt <= self.settings.fail_first_attempts).then(|| {
-            EngineError::Retryable(format!("sandbox: configured to fail attempt {attempt}"))
+            EngineError::transient(format!("sandbox: configured to fail attempt {attempt}"))
         })
     }
 }
@@ -97,8 +97,9 @@ impl Engine for Sandbox {
     async fn generate(
         &self,
         req: &GenerationRequest,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<Artifact>, EngineError> {
+        control: &Control,
+    ) -> Result<Generated, EngineError> {
+        let cancel = &control.cancel;
         if cancel.is_cancelled() {
             return Err(EngineError::Canceled);
         }
@@ -113,11 +114,22 @@ impl Engine for Sandbox {
         let owned = req.clone();
         let token = cancel.clone();
         let work = tokio::task::spawn_blocking(move || render::generate(&owned, &token));
-        tokio::select! {
+        let artifacts = tokio::select! {
             () = cancel.cancelled() => Err(EngineError::Canceled),
             joined = work => joined.unwrap_or_else(|err| {
-                Err(EngineError::Fatal(format!("sandbox: rendering task failed: {err}")))
+                Err(EngineError::permanent(format!("sandbox: rendering task failed: {err}")))
             }),
-        }
+        }?;
+        control.progress.set(1.0);
+        Ok(Generated {
+            outputs: artifacts
+                .into_iter()
+                .map(|a| Produced {
+                    bytes: a.bytes,
+                    seed: Some(req.seed),
+                })
+                .collect(),
+            usage: None,
+        })
     }
 }

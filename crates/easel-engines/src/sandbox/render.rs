@@ -34,12 +34,12 @@ pub(super) fn generate(
 
 fn check_size(width: u32, height: u32) -> Result<(), EngineError> {
     if width == 0 || height == 0 {
-        return Err(EngineError::Fatal(format!(
+        return Err(EngineError::permanent(format!(
             "sandbox: size {width}x{height} is empty"
         )));
     }
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(EngineError::Fatal(format!(
+        return Err(EngineError::permanent(format!(
             "sandbox: size {width}x{height} exceeds {MAX_SIDE} pixels per side"
         )));
     }
@@ -62,6 +62,7 @@ fn images(
             width: req.width,
             height: req.height,
             duration_seconds: None,
+            seed: Some(req.seed),
         });
     }
     Ok(out)
@@ -89,7 +90,9 @@ mod tests {
 
     fn request(kind: ModelKind, n: u32) -> GenerationRequest {
         GenerationRequest {
+            id: "gen_1".to_owned(),
             model: "m".to_owned(),
+            input_image: None,
             kind,
             prompt: "p".to_owned(),
             negative_prompt: None,

@@ -26,7 +26,7 @@ pub const TITLE: &str = "Easel sandbox: procedural placeholder, not AI";
 const MIN_SIDE: u32 = 16;
 
 fn fatal(what: &str, err: impl std::fmt::Display) -> EngineError {
-    EngineError::Fatal(format!("sandbox: {what}: {err}"))
+    EngineError::permanent(format!("sandbox: {what}: {err}"))
 }
 
 /// Renders and encodes the single video output of `req`.
@@ -36,12 +36,12 @@ pub(super) fn generate(
 ) -> Result<Artifact, EngineError> {
     let (width, height) = (req.width, req.height);
     if width % 2 != 0 || height % 2 != 0 {
-        return Err(EngineError::Fatal(format!(
+        return Err(EngineError::permanent(format!(
             "sandbox: video size {width}x{height} must have even width and height"
         )));
     }
     if width < MIN_SIDE || height < MIN_SIDE {
-        return Err(EngineError::Fatal(format!(
+        return Err(EngineError::permanent(format!(
             "sandbox: video size {width}x{height} is below {MIN_SIDE} pixels per side"
         )));
     }
@@ -49,7 +49,7 @@ pub(super) fn generate(
     let fps = req.fps.unwrap_or(DEFAULT_FPS);
     let frames = u64::from(seconds) * u64::from(fps);
     if frames == 0 || frames > MAX_VIDEO_FRAMES {
-        return Err(EngineError::Fatal(format!(
+        return Err(EngineError::permanent(format!(
             "sandbox: {seconds} s at {fps} fps gives {frames} frames; 1 to {MAX_VIDEO_FRAMES} are supported"
         )));
     }
@@ -67,6 +67,7 @@ pub(super) fn generate(
         width,
         height,
         duration_seconds: Some(f64::from(seconds)),
+        seed: Some(req.seed),
     })
 }
 
@@ -118,7 +119,7 @@ fn encode(
         annexb.clear();
         bitstream.write_vec(&mut annexb);
         if annexb.is_empty() {
-            return Err(EngineError::Fatal(format!(
+            return Err(EngineError::permanent(format!(
                 "sandbox: encoder dropped frame {i}"
             )));
         }

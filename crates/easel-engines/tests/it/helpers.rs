@@ -3,14 +3,15 @@
 use std::io::Cursor;
 use std::process::Command;
 
+use easel_engines::check::{self, Limits};
 use easel_engines::{
-    Artifact, Engine, EngineError, GenerationRequest, ModelKind, Sandbox, SandboxSettings,
+    Artifact, Control, Engine, EngineError, GenerationRequest, ModelKind, Sandbox, SandboxSettings,
 };
-use tokio_util::sync::CancellationToken;
 
 /// A 64×64 single-image request; tests override what they need.
 pub fn image_request(prompt: &str) -> GenerationRequest {
     GenerationRequest {
+        id: "gen_test".to_owned(),
         model: "sandbox-image".to_owned(),
         kind: ModelKind::Image,
         prompt: prompt.to_owned(),
@@ -21,6 +22,7 @@ pub fn image_request(prompt: &str) -> GenerationRequest {
         seed: 42,
         duration_seconds: None,
         fps: None,
+        input_image: None,
         attempt: 1,
     }
 }
@@ -48,9 +50,11 @@ pub async fn run_with(
     settings: SandboxSettings,
     req: &GenerationRequest,
 ) -> Result<Vec<Artifact>, EngineError> {
-    Sandbox::new(settings)
-        .generate(req, &CancellationToken::new())
-        .await
+    let generated = Sandbox::new(settings)
+        .generate(req, &Control::default())
+        .await?;
+    // Every engine's outputs go through the shared checks; the sandbox's must pass them.
+    check::inspect_all(req, generated.outputs, &Limits::default())
 }
 
 /// Runs `req` and returns its only output.

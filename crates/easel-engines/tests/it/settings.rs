@@ -43,7 +43,7 @@ async fn fails_the_first_attempts_then_succeeds() {
             .expect_err("configured failure");
         assert_eq!(
             err,
-            EngineError::Retryable(format!("sandbox: configured to fail attempt {attempt}"))
+            EngineError::transient(format!("sandbox: configured to fail attempt {attempt}"))
         );
         assert!(err.is_retryable());
     }
@@ -71,7 +71,7 @@ async fn fail_always_is_fatal() {
         let err = run_with(settings.clone(), &req)
             .await
             .expect_err("always fails");
-        assert!(matches!(err, EngineError::Fatal(_)), "{err:?}");
+        assert!(matches!(err, EngineError::Permanent { .. }), "{err:?}");
         assert!(!err.is_retryable());
     }
 }
@@ -106,7 +106,12 @@ async fn cancelling_during_the_delay_returns_promptly() {
         trigger.cancel();
     });
     let started = Instant::now();
-    let result = sandbox.generate(&image_request("cancel me"), &cancel).await;
+    let result = sandbox
+        .generate(
+            &image_request("cancel me"),
+            &easel_engines::Control::new(cancel.clone()),
+        )
+        .await;
     assert_eq!(result, Err(EngineError::Canceled));
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -120,7 +125,10 @@ async fn an_already_cancelled_token_does_no_work() {
     let cancel = CancellationToken::new();
     cancel.cancel();
     let result = Sandbox::default()
-        .generate(&image_request("never"), &cancel)
+        .generate(
+            &image_request("never"),
+            &easel_engines::Control::new(cancel.clone()),
+        )
         .await;
     assert_eq!(result, Err(EngineError::Canceled));
 }
@@ -142,7 +150,9 @@ async fn cancelling_while_encoding_a_video_returns_promptly() {
         trigger.cancel();
     });
     let started = Instant::now();
-    let result = Sandbox::default().generate(&req, &cancel).await;
+    let result = Sandbox::default()
+        .generate(&req, &easel_engines::Control::new(cancel.clone()))
+        .await;
     assert_eq!(result, Err(EngineError::Canceled));
     assert!(
         started.elapsed() < Duration::from_secs(1),

@@ -130,7 +130,7 @@ async fn odd_and_tiny_sizes_are_refused() {
         };
         let err = run(&req).await.expect_err("size refused");
         assert!(
-            matches!(err, EngineError::Fatal(_)),
+            matches!(err, EngineError::Permanent { .. }),
             "{width}x{height}: {err:?}"
         );
     }

@@ -1,0 +1,18 @@
+//! The `automatic1111` engine (being built).
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::registry::{BuildContext, ModelRef};
+
+/// The engine name used in the config.
+pub const NAME: &str = "automatic1111";
+
+/// Builds the engine of one model.
+pub fn build(
+    _model: ModelRef<'_>,
+    _settings: &serde_json::Value,
+    _ctx: &BuildContext,
+) -> Result<Arc<dyn Engine>, String> {
+    Err("the `automatic1111` engine is not available in this build yet".to_owned())
+}

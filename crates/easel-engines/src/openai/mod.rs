@@ -1,0 +1,18 @@
+//! The `openai` engine (being built).
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::registry::{BuildContext, ModelRef};
+
+/// The engine name used in the config.
+pub const NAME: &str = "openai";
+
+/// Builds the engine of one model.
+pub fn build(
+    _model: ModelRef<'_>,
+    _settings: &serde_json::Value,
+    _ctx: &BuildContext,
+) -> Result<Arc<dyn Engine>, String> {
+    Err("the `openai` engine is not available in this build yet".to_owned())
+}
