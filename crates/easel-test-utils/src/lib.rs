@@ -8,6 +8,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fakes;
+
 use std::path::PathBuf;
 
 use sqlx::{Connection, Executor, PgConnection};

@@ -2,8 +2,11 @@
 //! determinism, pictures, metadata, videos (checked with ffprobe), settings and edge inputs.
 //! One binary per crate, as STYLE.md 2.7 asks.
 
+mod automatic1111;
+mod comfyui;
 mod edge;
 mod helpers;
 mod image;
+mod openai;
 mod settings;
 mod video;

@@ -1,0 +1,1 @@
+//! The `automatic1111` engine against its fake (being built).

@@ -1,0 +1,1 @@
+//! The `comfyui` engine against its fake (being built).

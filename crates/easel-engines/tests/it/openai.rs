@@ -1,0 +1,1 @@
+//! The `openai` engine against its fake (being built).

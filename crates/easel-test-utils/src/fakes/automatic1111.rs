@@ -1,0 +1,1 @@
+//! A fake `automatic1111` backend (being built).

@@ -1,0 +1,1 @@
+//! A fake `comfyui` backend (being built).

@@ -1,0 +1,1 @@
+//! A fake `openai` backend (being built).
