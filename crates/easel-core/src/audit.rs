@@ -93,6 +93,8 @@ pub mod action {
     pub const KEY_COOLDOWN_STARTED: &str = "key.cooldown_started";
     pub const CREDITS_GRANTED: &str = "credits.granted";
     pub const GENERATION_OUTPUT_BLOCKED: &str = "generation.output_blocked";
+    /// A model backend's own safety system refused a generation's output.
+    pub const GENERATION_BACKEND_REFUSED_OUTPUT: &str = "generation.backend_refused_output";
     pub const MODERATION_STRIKE: &str = "moderation.strike";
     pub const END_USER_BLOCKED: &str = "end_user.blocked";
     pub const END_USER_UNBLOCKED: &str = "end_user.unblocked";

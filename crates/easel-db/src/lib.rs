@@ -245,6 +245,13 @@ pub trait GenerationStore: Send + Sync {
         filter: GenerationFilter,
         page: Page,
     ) -> DbResult<Vec<Generation>>;
+    /// Records what the backend reported it spent on a generation (replacing an earlier
+    /// attempt's report).
+    async fn record_engine_usage(
+        &self,
+        generation_id: &str,
+        usage: &serde_json::Value,
+    ) -> DbResult<()>;
     /// Marks the generation of a job that started running (once: a retry changes nothing).
     async fn mark_generation_running(&self, job_id: &str, now: i64) -> DbResult<Generation>;
     /// Ends the job and its generation with outputs, if `worker` still holds the lease;

@@ -417,6 +417,8 @@ pub struct Generation {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// What the backend reported it spent (OpenAI's `usage`), for the operator.
+    pub engine_usage: Option<serde_json::Value>,
     pub outputs: Vec<Output>,
 }
 

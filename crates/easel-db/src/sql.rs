@@ -281,7 +281,7 @@ pub const INSERT_GENERATION: &str = "INSERT INTO generations (id, account_id, ap
 
 pub const GENERATIONS_FROM: &str = "SELECT id, account_id, api_key_id, mode, model, kind, status, input, end_user, \
      metadata, licence, credits_estimated, credits_charged, error_code, error_message, job_id, created_at, started_at, \
-     finished_at, deleted_at FROM generations";
+     finished_at, deleted_at, engine_usage FROM generations";
 
 pub const OUTPUTS_FROM: &str = "SELECT generation_id, idx, path, content_type, width, height, duration_ms, bytes, \
      expires_at, deleted_at FROM outputs";
@@ -499,3 +499,5 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+pub const GENERATION_ENGINE_USAGE: &str = "UPDATE generations SET engine_usage = $2 WHERE id = $1";

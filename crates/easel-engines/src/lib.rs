@@ -30,3 +30,5 @@ pub use engine::{
     Produced, Progress, RefusalStage, scrub,
 };
 pub use sandbox::{Sandbox, SandboxSettings};
+/// The token that stops background loops such as [`breaker::supervise`].
+pub use tokio_util::sync::CancellationToken as StopToken;

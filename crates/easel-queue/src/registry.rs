@@ -37,6 +37,9 @@ impl RunInfo {
 pub enum JobError {
     /// Worth trying again later (a timeout, an unreachable backend).
     Retryable(String),
+    /// Worth trying again, but not before the given time (a backend's `Retry-After`); the
+    /// runner waits for whichever is later, this or its own backoff.
+    RetryAfter(String, std::time::Duration),
     /// Will never succeed (bad input); fails the job at once.
     Fatal(String),
     /// Stopped because the run's token was cancelled.

@@ -12,7 +12,7 @@ use easel_core::jobs::{JobStatus, backoff_ms};
 use easel_core::time::now_ms;
 use easel_db::{Heartbeat, Store};
 use rand::Rng;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -64,6 +64,8 @@ pub struct Runner<C> {
 
 struct Shared<C> {
     store: Arc<dyn Store>,
+    /// Per queue: `true` while its jobs must not be claimed (an open breaker).
+    gates: HashMap<String, watch::Receiver<bool>>,
     running: Running,
     ctx: C,
     config: RunnerConfig,
@@ -132,6 +134,7 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             ctx,
             config,
             registry: Registry::new(),
+            gates: HashMap::new(),
             running: Arc::default(),
             on_ended: None,
             stop: CancellationToken::new(),
@@ -151,6 +154,14 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
     /// Runs `queue` with `concurrency` slots.
     pub fn queue(mut self, name: impl Into<String>, concurrency: usize) -> Runner<C> {
         self.queues.push((name.into(), concurrency.max(1)));
+        self
+    }
+
+    /// Pauses claiming from `queue` while `paused` holds `true` (a backend's breaker is
+    /// open): its jobs wait in the queue instead of burning their attempts. Running jobs
+    /// are not touched.
+    pub fn gate(mut self, queue: impl Into<String>, paused: watch::Receiver<bool>) -> Runner<C> {
+        self.shared.gates.insert(queue.into(), paused);
         self
     }
 
@@ -240,7 +251,21 @@ async fn slot<C: Clone + Send + Sync + 'static>(
 ) {
     let config = &shared.config;
     let lease_ms = millis(config.lease);
+    let mut gate = shared.gates.get(&queue).cloned();
     while !shared.stop.is_cancelled() {
+        if let Some(paused) = gate.as_mut()
+            && *paused.borrow_and_update()
+        {
+            let gone = tokio::select! {
+                changed = paused.wait_for(|p| !*p) => changed.is_err(),
+                _ = shared.stop.cancelled() => return,
+            };
+            if gone {
+                // The breaker is gone (shutting down): claim as before.
+                gate = None;
+            }
+            continue;
+        }
         let now = now_ms();
         match shared
             .store
@@ -356,6 +381,12 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
                 .await
                 .map(|held| held.then_some(JobStatus::Canceled)),
             Err(JobError::Fatal(why)) => store.fail_job(&job.id, worker, &why, None, now).await,
+            Err(JobError::RetryAfter(why, after)) => {
+                let retry_at = now + self.backoff(job.attempts).max(millis(after));
+                store
+                    .fail_job(&job.id, worker, &why, Some(retry_at), now)
+                    .await
+            }
             Err(JobError::Retryable(why)) => {
                 let retry_at = now + self.backoff(job.attempts);
                 store

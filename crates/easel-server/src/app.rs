@@ -47,7 +47,7 @@ pub struct App {
     /// Woken whenever a generation ends on this node (for `Prefer: wait`).
     pub generation_ended: Notify,
     /// Webhook delivery: clients, URL checks, retry schedule.
-    pub webhooks: crate::webhooks::Webhooks,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// The in-process workers, once started (absent in CLI tools).
     pub jobs: OnceLock<RunnerControl>,
 }
@@ -81,7 +81,9 @@ impl App {
         let moderation = Moderation::new(&config)?;
         let request_log = Arc::new(RequestLog::new(Arc::clone(&store)));
         let mailer = Mailer::new(&config);
-        let webhooks = crate::webhooks::Webhooks::new(&config)?;
+        let webhooks = Arc::new(crate::webhooks::Webhooks::new(&config)?);
+        let fetch = Arc::new(crate::engines::fetch::GuardedFetch(Arc::clone(&webhooks)));
+        let engines = Engines::new(&config, fetch)?;
         Ok(App {
             abuse_gate: crate::services::abuse::AnonymousGate::new(
                 config.abuse.anonymous_per_minute,
@@ -92,7 +94,7 @@ impl App {
             mailer,
             limiter,
             output_moderator,
-            engines: Engines::new(&config),
+            engines,
             outputs,
             run_stats: RunStats::default(),
             generation_ended: Notify::new(),

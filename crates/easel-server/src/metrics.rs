@@ -87,10 +87,65 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
         );
     }
+    engines(&app, &mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+/// Per model backend: whether it is up (last probe or job), its breaker's state, how often
+/// it opened, the last probe's latency and runs that found it misconfigured. Sandbox
+/// models have no backend to lose: always up, no breaker.
+fn engines(app: &AppState, out: &mut String) {
+    let health = app.engines.health();
+    let series: [(&str, &str, &str); 5] = [
+        (
+            "easel_engine_up",
+            "gauge",
+            "1 if the model's backend answered its last probe or job, else 0.",
+        ),
+        (
+            "easel_engine_breaker_open",
+            "gauge",
+            "1 while the backend's breaker is open (its jobs wait in the queue), else 0.",
+        ),
+        (
+            "easel_engine_breaker_opened_total",
+            "counter",
+            "Times the backend's breaker opened since start.",
+        ),
+        (
+            "easel_engine_probe_seconds",
+            "gauge",
+            "How long the backend's last health probe took.",
+        ),
+        (
+            "easel_engine_misconfigured_total",
+            "counter",
+            "Runs that found the backend misconfigured (401/403, unknown checkpoint or node).",
+        ),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for (model, snapshot, misconfigured) in &health {
+            let value = match (i, snapshot) {
+                (0, Some(s)) => f64::from(u8::from(s.up)),
+                (0, None) => 1.0,
+                (1, Some(s)) => f64::from(u8::from(
+                    s.state == easel_engines::breaker::BreakerState::Open,
+                )),
+                (2, Some(s)) => s.opened_total as f64,
+                (3, Some(s)) => match s.probe_latency {
+                    Some(d) => d.as_secs_f64(),
+                    None => continue,
+                },
+                (4, _) => *misconfigured as f64,
+                _ => 0.0,
+            };
+            let _ = writeln!(out, "{name}{{model=\"{model}\"}} {value}");
+        }
+    }
 }

@@ -71,6 +71,9 @@ pub async fn run(
 
     let workers = crate::jobs::start(&app);
     let _ = app.jobs.set(workers.control());
+    // Health probes of every backend (and the breakers' recovery probes).
+    let probes = easel_engines::StopToken::new();
+    app.engines.supervise(&probes);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(crate::jobs::sweep(app.clone(), stop_rx.clone()));
@@ -106,6 +109,7 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
+    probes.cancel();
     // Running jobs get the grace period; any still running then are abandoned to their
     // leases and finished by another node (or this one after a restart).
     workers.shutdown().await;

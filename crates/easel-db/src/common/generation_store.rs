@@ -330,6 +330,21 @@ macro_rules! impl_generation_store {
                 Self::attach_outputs(&mut conn, rows).await
             }
 
+            async fn record_engine_usage(
+                &self,
+                generation_id: &str,
+                usage: &serde_json::Value,
+            ) -> $crate::DbResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query($crate::sql::GENERATION_ENGINE_USAGE)
+                    .bind(generation_id)
+                    .bind(usage.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn mark_generation_running(
                 &self,
                 job_id: &str,

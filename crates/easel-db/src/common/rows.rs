@@ -373,6 +373,7 @@ pub(crate) struct GenerationRow {
     started_at: Option<i64>,
     finished_at: Option<i64>,
     deleted_at: Option<i64>,
+    engine_usage: Option<String>,
 }
 
 impl GenerationRow {
@@ -400,6 +401,11 @@ impl GenerationRow {
                 .metadata
                 .as_deref()
                 .map(|m| json("metadata", m))
+                .transpose()?,
+            engine_usage: self
+                .engine_usage
+                .as_deref()
+                .map(|u| json("engine_usage", u))
                 .transpose()?,
             id: self.id,
             account_id: self.account_id,

@@ -689,3 +689,33 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_backends_usage_report_is_kept_on_the_generation,
+    |db: TestDb| async move {
+        let (store, account, key) = setup(&db).await;
+        let g = store
+            .create_generation(new_generation(&account, &key, Mode::Live, "gpt-image"), T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(g.engine_usage, None, "nothing reported yet");
+        let first =
+            serde_json::json!({"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210});
+        store
+            .record_engine_usage(&g.id, &first)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A retried attempt reports again: the last report is the one kept.
+        let second =
+            serde_json::json!({"input_tokens": 51, "output_tokens": 4160, "total_tokens": 4211});
+        store
+            .record_engine_usage(&g.id, &second)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let read = store
+            .get_generation(&account, Mode::Live, &g.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.engine_usage, Some(second));
+    }
+);

@@ -81,7 +81,7 @@ pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Config,
         }
     };
 
-    let config: Config = figment.extract().map_err(|e| {
+    let mut config: Config = figment.extract().map_err(|e| {
         let e = e
             .into_iter()
             .next()
@@ -116,6 +116,10 @@ pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Config,
             reason: e.kind.to_string(),
         }
     })?;
+    config.config_dir = match file.and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_default(),
+    };
     super::validate::validate(&config).map_err(|(key, reason)| ConfigError::Invalid {
         origin: locate(&key),
         key,

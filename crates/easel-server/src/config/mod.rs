@@ -24,8 +24,8 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
+pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig};
 pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
-pub use sections::{LimitsConfig, MetricsConfig, WebhooksConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
 /// The embedded defaults, also the documentation of every key.
@@ -64,6 +64,11 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
     pub webhooks: WebhooksConfig,
+    pub engines: EnginesConfig,
+    /// The directory of the config file (the working directory without one): relative
+    /// paths in model settings, such as a ComfyUI workflow, are read from there.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
 }
 
 impl Config {

@@ -118,7 +118,9 @@ pub struct ModelConfig {
     pub plans: Vec<String>,
     #[serde(default = "default_max_queue_seconds")]
     pub max_queue_seconds: u64,
-    #[serde(default = "default_concurrency")]
+    /// Jobs run at once on each node; 0 (the default) takes the engine's own default
+    /// (1 for AUTOMATIC1111 and ComfyUI, which run one job at a time).
+    #[serde(default)]
     pub concurrency: u32,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -131,6 +133,17 @@ pub struct ModelConfig {
     pub settings: toml::Table,
 }
 
+impl ModelConfig {
+    /// Jobs this model runs at once on a node.
+    pub fn slots(&self) -> u32 {
+        if self.concurrency == 0 {
+            easel_engines::registry::default_concurrency(&self.engine)
+        } else {
+            self.concurrency
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -139,9 +152,6 @@ fn yes() -> bool {
 }
 fn default_max_queue_seconds() -> u64 {
     600
-}
-fn default_concurrency() -> u32 {
-    2
 }
 fn default_max_attempts() -> u32 {
     3
@@ -176,6 +186,30 @@ pub struct GenerationsConfig {
     pub max_wait_seconds: u64,
     /// How long an `Idempotency-Key` remembers its response.
     pub idempotency_hours: u64,
+    /// Largest output a backend may return, in bytes.
+    pub max_output_bytes: usize,
+}
+
+/// `[engines]`: how backends that fail are paused and probed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnginesConfig {
+    pub breaker_failures: u32,
+    pub breaker_cooldown_seconds: u64,
+    pub breaker_max_cooldown_seconds: u64,
+    pub probe_interval_seconds: u64,
+}
+
+impl EnginesConfig {
+    /// The breaker settings of every model.
+    pub fn breaker(&self) -> easel_engines::breaker::BreakerConfig {
+        easel_engines::breaker::BreakerConfig {
+            failures: self.breaker_failures,
+            cooldown: std::time::Duration::from_secs(self.breaker_cooldown_seconds),
+            max_cooldown: std::time::Duration::from_secs(self.breaker_max_cooldown_seconds),
+            probe_interval: std::time::Duration::from_secs(self.probe_interval_seconds),
+        }
+    }
 }
 
 /// `[queue]`

@@ -629,9 +629,6 @@ fn validate_payments(c: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// Engines this build can run.
-const ENGINES: &[&str] = &["sandbox"];
-
 fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (String, String)> {
     use easel_core::models::{ModelKind, Size};
     let key = |field: &str| format!("models.{id}.{field}");
@@ -650,18 +647,20 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
             "model ids are 1 to 64 lower-case letters, digits, `.`, `_` and `-`".into(),
         ));
     }
-    if !ENGINES.contains(&m.engine.as_str()) {
+    if !easel_engines::registry::NAMES.contains(&m.engine.as_str()) {
         return fail(
             "engine",
             format!(
-                "unknown or unavailable engine {:?} (available: {})",
+                "unknown engine {:?} (engines: {})",
                 m.engine,
-                ENGINES.join(", ")
+                easel_engines::registry::NAMES.join(", ")
             ),
         );
     }
-    if m.engine == easel_engines::Sandbox::NAME
-        && let Err(e) = crate::engines::sandbox_settings(&m.settings)
+    // Building the engine checks its settings (a ComfyUI workflow and its bindings, the
+    // environment variable holding a key), so a wrong setting stops the start, not a job.
+    if m.enabled
+        && let Err(e) = crate::engines::build(c, id, m, None)
     {
         return fail("settings", e);
     }
@@ -738,7 +737,7 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
         }
     }
     for (field, value, range) in [
-        ("concurrency", u64::from(m.concurrency), 1..=256),
+        ("concurrency", u64::from(m.concurrency), 0..=256),
         ("max_attempts", u64::from(m.max_attempts), 1..=20),
         ("max_queue_seconds", m.max_queue_seconds, 1..=7 * 86_400),
         ("timeout_seconds", m.timeout_seconds, 1..=86_400),

@@ -416,6 +416,11 @@ pub async fn screen(state: &AppState, caller: &Caller, v: &Validated<'_>) -> Api
         prompt: &v.input.prompt,
         negative_prompt: v.input.negative_prompt.as_deref(),
         image: v.image_bytes.as_deref(),
+        image_type: v
+            .input
+            .input_image
+            .as_ref()
+            .map(|i| i.content_type.as_str()),
     };
     match state.moderation.check(&submission).await {
         Verdict::Allowed => Ok(()),
@@ -522,14 +527,15 @@ pub async fn queue_standing(state: &AppState, g: &Generation) -> (Option<i64>, O
         Ok(Some(ahead)) => ahead,
         _ => return (None, None),
     };
-    let slots = state
-        .config
-        .models
-        .get(&g.model)
-        .map_or(1, |m| m.concurrency);
+    let slots = state.config.models.get(&g.model).map_or(1, |m| m.slots());
+    // An open breaker holds the queue at least until its next probe.
+    let paused = state.engines.paused_for(&g.model, g.mode);
     (
         Some(ahead),
-        state.run_stats.eta_seconds(&g.model, ahead, slots),
+        state
+            .run_stats
+            .eta_seconds(&g.model, ahead, slots)
+            .map(|eta| eta + paused.map_or(0, |p| p.as_secs() as i64)),
     )
 }
 

@@ -26,6 +26,17 @@ use schedule::RetrySchedule;
 use ssrf::{Allowances, Refusal, Target};
 
 /// What delivering needs, built once from the config.
+/// Why [`Webhooks::download`] got nothing.
+#[derive(Debug)]
+pub enum DownloadError {
+    /// The URL or an address it resolved to is not allowed.
+    Refused(String),
+    /// More than the allowed bytes.
+    TooBig,
+    /// No answer, or not a 2xx.
+    Failed(String),
+}
+
 pub struct Webhooks {
     pub config: WebhooksConfig,
     pub allow: Allowances,
@@ -90,6 +101,55 @@ impl Webhooks {
             &self.live
         } else {
             &self.test
+        }
+    }
+
+    /// GETs `url` with the guarded client of `mode` (a backend's output link): the same
+    /// static and connect-time address checks as a delivery, no redirects, at most
+    /// `max_bytes`.
+    pub async fn download(
+        &self,
+        url: &str,
+        mode: Mode,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, DownloadError> {
+        let target = ssrf::check_url(url, !mode.is_live(), &self.allow)
+            .map_err(|r| DownloadError::Refused(r.to_string()))?;
+        let mut response = match self.client(mode).http.get(target.url).send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let mut source: Option<&dyn std::error::Error> = Some(&e);
+                while let Some(err) = source {
+                    if let Some(refusal) = err.downcast_ref::<Refusal>() {
+                        return Err(DownloadError::Refused(refusal.to_string()));
+                    }
+                    source = err.source();
+                }
+                return Err(DownloadError::Failed(format!("{e:#}")));
+            }
+        };
+        if !response.status().is_success() {
+            return Err(DownloadError::Failed(format!(
+                "HTTP {}",
+                response.status().as_u16()
+            )));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > max_bytes as u64)
+        {
+            return Err(DownloadError::TooBig);
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > max_bytes => {
+                    return Err(DownloadError::TooBig);
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => return Ok(body),
+                Err(e) => return Err(DownloadError::Failed(format!("{e:#}"))),
+            }
         }
     }
 

@@ -7,6 +7,7 @@ mod abuse;
 mod account;
 mod audit;
 mod credits;
+mod engines;
 mod invoices;
 mod key;
 mod member;
@@ -50,10 +51,18 @@ pub enum AdminCommand {
     /// Operators of the console: passwd.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// Model backends: check (probe every configured backend).
+    #[command(subcommand)]
+    Engines(engines::EnginesCommand),
 }
 
 /// Runs an admin command against the configured database.
 pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    // Probing backends needs no database.
+    let command = match command {
+        AdminCommand::Engines(c) => return engines::run(&config, c).await,
+        other => other,
+    };
     let store = crate::server::open_store(&config).await?;
     // The instance secret, when set up, so that anything signed here verifies on the server.
     let secret = store.instance_secret().await.ok();
@@ -68,6 +77,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Plan(c) => plan::run(&app, c).await,
         AdminCommand::Abuse(c) => abuse::run(&app, c).await,
         AdminCommand::Operator(c) => operator::run(&app, c).await,
+        AdminCommand::Engines(_) => Ok(()),
     }
 }
 

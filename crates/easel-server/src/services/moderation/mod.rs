@@ -32,6 +32,8 @@ pub struct Submission<'a> {
     pub negative_prompt: Option<&'a str>,
     /// The decoded input image, whose metadata is read.
     pub image: Option<&'a [u8]>,
+    /// Its content type (`image/png`, …), for the classifier.
+    pub image_type: Option<&'a str>,
 }
 
 /// Why a request was refused.
@@ -92,11 +94,28 @@ impl Moderation {
         texts.extend(s.negative_prompt);
         texts.extend(metadata.iter().map(String::as_str));
         match classifier.texts(&texts).await {
+            Decision::Clean => {}
+            Decision::Flagged { category, score } => {
+                return Verdict::Refused(Refusal {
+                    detail: format!("classifier: {category} scored {score:.3}"),
+                    category,
+                    param: "prompt",
+                });
+            }
+            Decision::Unavailable(why) => return Verdict::Unavailable(why),
+        }
+        // The picture itself, now that it reaches the model (a classifier that takes
+        // images, as OpenAI's omni-moderation models do).
+        let (Some(image), true) = (s.image, classifier.takes_images()) else {
+            return Verdict::Allowed;
+        };
+        let content_type = s.image_type.unwrap_or("image/png");
+        match classifier.images(&[(content_type, image)]).await {
             Decision::Clean => Verdict::Allowed,
             Decision::Flagged { category, score } => Verdict::Refused(Refusal {
-                detail: format!("classifier: {category} scored {score:.3}"),
+                detail: format!("classifier (input image): {category} scored {score:.3}"),
                 category,
-                param: "prompt",
+                param: "input_image",
             }),
             Decision::Unavailable(why) => Verdict::Unavailable(why),
         }

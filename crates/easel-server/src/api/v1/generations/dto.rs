@@ -231,6 +231,10 @@ pub struct QuoteObject {
     /// Expected seconds until it would finish, from recent run times (null until the
     /// model has run recently).
     pub eta_seconds: Option<i64>,
+    /// `up`, or `paused` while the model's backend is failing and its breaker holds the
+    /// queue (jobs wait, then run once a probe finds the backend answering again).
+    #[schema(example = "up")]
+    pub backend: &'static str,
     /// The request as it would be run.
     #[schema(value_type = Object)]
     pub input: serde_json::Value,

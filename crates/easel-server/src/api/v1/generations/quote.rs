@@ -69,9 +69,11 @@ async fn quote(
     }
     let queue = crate::engines::queue_name(&state.config, &v.model_id, caller.mode);
     let queued = state.store.queued_count(&queue).await?;
+    let paused = state.engines.paused_for(&v.model_id, caller.mode);
     let eta = state
         .run_stats
-        .eta_seconds(&v.model_id, queued, v.model.concurrency);
+        .eta_seconds(&v.model_id, queued, v.model.slots())
+        .map(|eta| eta + paused.map_or(0, |p| p.as_secs() as i64));
     Ok(Json(QuoteObject {
         object: "quote",
         model: v.model_id.clone(),
@@ -84,6 +86,7 @@ async fn quote(
         refusals,
         queue_position: queued,
         eta_seconds: eta,
+        backend: if paused.is_some() { "paused" } else { "up" },
         input: serde_json::to_value(&v.input).unwrap_or_default(),
     }))
 }

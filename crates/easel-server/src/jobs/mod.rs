@@ -7,20 +7,15 @@
 //! other ending (failed after its retries, canceled, expired, a dead worker out of
 //! attempts) reaches [`settle_ended`] through the runner's hook.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use easel_core::audit::Actor;
 use easel_core::jobs::JobStatus;
 use easel_core::time::now_ms;
-use easel_db::{AuditContext, GenerationEnd, Output};
-use easel_engines::{EngineError, GenerationRequest};
+use easel_db::GenerationEnd;
 use easel_queue::{Job, JobError, RunInfo, Runner, RunnerConfig, RunnerHandle};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::outputs::Outputs;
-use crate::services::generations::GenerationInput;
-use crate::services::moderation::output::{Verdict, blocked_message};
 
 /// Runs one generation on its model's engine and stores the outputs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,14 +27,26 @@ pub struct RunGeneration {
 
 /// Error codes a generation can end with; the job's `last_error` is `"<code>: <message>"`.
 pub mod codes {
+    /// The backend rejected the request and would again (a permanent failure).
     pub const ENGINE_ERROR: &str = "engine_error";
     pub const ENGINE_TIMEOUT: &str = "engine_timeout";
+    /// The backend was down or failing through every attempt.
+    pub const ENGINE_UNAVAILABLE: &str = "engine_unavailable";
+    /// The backend's outputs failed the checks through every attempt.
+    pub const ENGINE_BAD_OUTPUT: &str = "engine_bad_output";
+    /// The backend is set up wrong; the operator must act.
+    pub const ENGINE_MISCONFIGURED: &str = "engine_misconfigured";
+    /// The backend's own safety system refused the prompt or its output.
+    pub const BACKEND_CONTENT_REFUSED: &str = "backend_content_refused";
     pub const STORAGE_ERROR: &str = "output_storage_failed";
     pub const WORKER_LOST: &str = "worker_lost";
     pub const EXPIRED: &str = "queue_timeout";
     pub const INTERNAL: &str = "internal_error";
     pub const MODERATION_UNAVAILABLE: &str = "moderation_unavailable";
 }
+
+mod failure;
+mod run;
 
 fn err(code: &str, message: impl std::fmt::Display) -> String {
     format!("{code}: {message}")
@@ -52,161 +59,7 @@ impl Job for RunGeneration {
     type Context = AppState;
 
     async fn run(&self, app: &AppState, run: &RunInfo) -> Result<(), JobError> {
-        let now = now_ms();
-        let g = app
-            .store
-            .mark_generation_running(&run.job_id, now)
-            .await
-            .map_err(|e| JobError::Retryable(err(codes::INTERNAL, e)))?;
-        if g.status.is_terminal() {
-            // The generation ended without its job (a store out of step): never run it.
-            return Err(JobError::Fatal(err(
-                codes::INTERNAL,
-                "the generation already ended",
-            )));
-        }
-        let input: GenerationInput = serde_json::from_value(g.input.clone())
-            .map_err(|e| JobError::Fatal(err(codes::INTERNAL, format!("unreadable input: {e}"))))?;
-        let engine = app.engines.get(&g.model, g.mode).ok_or_else(|| {
-            JobError::Fatal(err(
-                codes::ENGINE_ERROR,
-                format!("model `{}` is no longer configured", g.model),
-            ))
-        })?;
-        let timeout = app
-            .config
-            .models
-            .get(&g.model)
-            .map_or(300, |m| m.timeout_seconds);
-        let request = GenerationRequest {
-            id: g.id.clone(),
-            model: g.model.clone(),
-            kind: g.kind,
-            prompt: input.prompt,
-            negative_prompt: input.negative_prompt,
-            width: input.width,
-            height: input.height,
-            n: input.n,
-            seed: input.seed,
-            duration_seconds: input.duration_seconds,
-            fps: input.fps,
-            input_image: None,
-            attempt: run.attempt,
-        };
-        let started = Instant::now();
-        let control = easel_engines::Control::new(run.cancel.clone());
-        let produced = match tokio::time::timeout(
-            Duration::from_secs(timeout),
-            engine.generate(&request, &control),
-        )
-        .await
-        {
-            Err(_) => {
-                return Err(JobError::Retryable(err(
-                    codes::ENGINE_TIMEOUT,
-                    format!("the engine did not finish within {timeout} s"),
-                )));
-            }
-            Ok(Err(EngineError::Canceled)) => return Err(JobError::Canceled),
-            Ok(Err(e)) if e.is_retryable() => {
-                return Err(JobError::Retryable(err(codes::ENGINE_ERROR, e.detail())));
-            }
-            Ok(Err(e)) => return Err(JobError::Fatal(err(codes::ENGINE_ERROR, e.detail()))),
-            Ok(Ok(generated)) => generated,
-        };
-        let artifacts = easel_engines::check::inspect_all(
-            &request,
-            produced.outputs,
-            &easel_engines::check::Limits::default(),
-        )
-        .map_err(|e| JobError::Retryable(err(codes::ENGINE_ERROR, e.detail())))?;
-        if let Some(verdict) =
-            crate::services::moderation::output::moderate(app, &g, &artifacts).await
-        {
-            match verdict {
-                Verdict::Clean => {}
-                Verdict::Unavailable(why) => {
-                    return Err(JobError::Fatal(err(
-                        codes::MODERATION_UNAVAILABLE,
-                        format!(
-                            "Output moderation could not check the outputs ({why}); nothing was delivered or charged."
-                        ),
-                    )));
-                }
-                Verdict::Flagged { categories, reason } => {
-                    // Withheld: never stored, so there is nothing to delete.
-                    let audit = AuditContext::new(Actor::system(), None)
-                        .with("categories", categories.clone())
-                        .with("reason", reason);
-                    let message = blocked_message(&categories);
-                    let policy = app.config.pricing.blocked_output_policy;
-                    return match app
-                        .store
-                        .block_generation(&run.job_id, &run.worker, policy, &message, audit)
-                        .await
-                    {
-                        Ok(_) => {
-                            app.generation_ended.notify_waiters();
-                            Ok(())
-                        }
-                        Err(e) => Err(JobError::Retryable(err(codes::INTERNAL, e))),
-                    };
-                }
-            }
-        }
-        let finished = now_ms();
-        let expires_at = finished.saturating_add(i64::from(self.retention_days) * 86_400_000);
-        let mut outputs = Vec::with_capacity(artifacts.len());
-        for (idx, artifact) in (0u32..).zip(artifacts) {
-            let path = Outputs::object_path(&g.account_id, &g.id, idx, artifact.content_type);
-            let bytes = artifact.bytes.len() as i64;
-            // The same paths on every attempt: a retry overwrites, never orphans.
-            app.outputs
-                .put(&path, artifact.bytes)
-                .await
-                .map_err(|e| JobError::Retryable(err(codes::STORAGE_ERROR, format!("{e:#}"))))?;
-            outputs.push(Output {
-                idx,
-                path,
-                content_type: artifact.content_type.to_string(),
-                width: artifact.width,
-                height: artifact.height,
-                duration_ms: artifact
-                    .duration_seconds
-                    .map(|s| (s * 1000.0).round() as i64),
-                bytes,
-                expires_at,
-                deleted_at: None,
-            });
-        }
-        // The sandbox and today's engines cost what was estimated; engines that report
-        // actual usage will charge less here (never more: the hold is the ceiling).
-        let charged = g.credits_estimated;
-        let stored: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-        match app
-            .store
-            .succeed_generation(&run.job_id, &run.worker, outputs, charged, now_ms())
-            .await
-        {
-            Ok(Some(ended)) if ended.deleted_at.is_some() => {
-                // Deleted while running: the files just stored must not outlive it.
-                for path in stored {
-                    if let Err(e) = app.outputs.delete(&path).await {
-                        tracing::warn!(generation.id = %g.id, error = %format!("{e:#}"), "could not delete an output of a deleted generation");
-                    }
-                }
-                app.generation_ended.notify_waiters();
-                Ok(())
-            }
-            Ok(Some(_)) => {
-                app.run_stats.record(&g.model, started.elapsed());
-                app.generation_ended.notify_waiters();
-                Ok(())
-            }
-            // The lease was lost (this node was presumed dead): the new holder finishes.
-            Ok(None) => Ok(()),
-            Err(e) => Err(JobError::Retryable(err(codes::STORAGE_ERROR, e))),
-        }
+        run::generation(self, app, run).await
     }
 }
 
@@ -270,7 +123,11 @@ pub fn start(app: &AppState) -> RunnerHandle {
     let mut runner = Runner::new(std::sync::Arc::clone(&app.store), app.clone(), config)
         .register::<RunGeneration>()
         .on_ended(move |job| settle_ended(hook_app.clone(), job));
-    for (queue, slots) in crate::engines::queues(&app.config) {
+    for (queue, slots, model, mode) in crate::engines::queues(&app.config) {
+        // A backend that is down pauses its queue: the jobs wait instead of failing.
+        if let Some(breaker) = app.engines.breaker(&model, mode) {
+            runner = runner.gate(queue.clone(), breaker.paused());
+        }
         runner = runner.queue(queue, slots);
     }
     runner.start()

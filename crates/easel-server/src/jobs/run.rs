@@ -1,0 +1,305 @@
+//! One run of a generation, as a short pipeline of named steps: load, run the engine,
+//! check the outputs, moderate them, store them, settle. Every engine plugs in at
+//! [`run_engine`]; how its failures become job outcomes is [`super::failure`]'s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use easel_core::audit::Actor;
+use easel_core::time::now_ms;
+use easel_db::{AuditContext, Generation, Output};
+use easel_engines::check::{self, Limits};
+use easel_engines::{Artifact, Control, Engine, EngineError, Generated, GenerationRequest};
+use easel_queue::{JobError, RunInfo};
+
+use super::failure;
+use super::{RunGeneration, codes, err};
+use crate::app::AppState;
+use crate::outputs::Outputs;
+use crate::services::generations::GenerationInput;
+use crate::services::moderation::output::{Verdict, blocked_message};
+
+/// Runs `job` once.
+pub async fn generation(
+    job: &RunGeneration,
+    app: &AppState,
+    run: &RunInfo,
+) -> Result<(), JobError> {
+    let g = load(app, run).await?;
+    let request = request(app, &g, run).await?;
+    let engine = app.engines.get(&g.model, g.mode).ok_or_else(|| {
+        JobError::Fatal(err(
+            codes::ENGINE_ERROR,
+            format!("The model `{}` is no longer offered.", g.model),
+        ))
+    })?;
+    let started = Instant::now();
+    let generated = run_engine(app, &g, engine, &request, run).await?;
+    record_usage(app, &g, generated.usage.as_ref()).await;
+    let artifacts = check_outputs(app, &g, &request, generated.outputs).await?;
+    if moderate_outputs(app, &g, &artifacts, run).await? {
+        return Ok(());
+    }
+    let outputs = store_outputs(app, &g, artifacts, job.retention_days).await?;
+    settle(app, &g, run, outputs, started).await
+}
+
+/// Marks the generation running and reads its input.
+async fn load(app: &AppState, run: &RunInfo) -> Result<Generation, JobError> {
+    let g = app
+        .store
+        .mark_generation_running(&run.job_id, now_ms())
+        .await
+        .map_err(|e| JobError::Retryable(err(codes::INTERNAL, e)))?;
+    if g.status.is_terminal() {
+        // The generation ended without its job (a store out of step): never run it.
+        return Err(JobError::Fatal(err(
+            codes::INTERNAL,
+            "the generation already ended",
+        )));
+    }
+    Ok(g)
+}
+
+/// The engine's view of the generation, with the input image read from the store.
+async fn request(
+    app: &AppState,
+    g: &Generation,
+    run: &RunInfo,
+) -> Result<GenerationRequest, JobError> {
+    let input: GenerationInput = serde_json::from_value(g.input.clone())
+        .map_err(|e| JobError::Fatal(err(codes::INTERNAL, format!("unreadable input: {e}"))))?;
+    let input_image = match &input.input_image {
+        Some(image) => {
+            let bytes = app.outputs.get(&image.path).await.map_err(|e| {
+                tracing::warn!(generation.id = %g.id, error = %e, "could not read the input image");
+                JobError::Retryable(err(
+                    codes::STORAGE_ERROR,
+                    "The input image could not be read from storage.",
+                ))
+            })?;
+            Some(easel_engines::InputImage {
+                bytes,
+                content_type: image.content_type.clone(),
+            })
+        }
+        None => None,
+    };
+    Ok(GenerationRequest {
+        id: g.id.clone(),
+        model: g.model.clone(),
+        kind: g.kind,
+        prompt: input.prompt,
+        negative_prompt: input.negative_prompt,
+        width: input.width,
+        height: input.height,
+        n: input.n,
+        seed: input.seed,
+        duration_seconds: input.duration_seconds,
+        fps: input.fps,
+        input_image,
+        attempt: run.attempt,
+    })
+}
+
+/// Runs the engine under the model's timeout, telling its breaker how it went.
+async fn run_engine(
+    app: &AppState,
+    g: &Generation,
+    engine: Arc<dyn Engine>,
+    request: &GenerationRequest,
+    run: &RunInfo,
+) -> Result<Generated, JobError> {
+    let timeout = app
+        .config
+        .models
+        .get(&g.model)
+        .map_or(300, |m| m.timeout_seconds);
+    let control = Control::new(run.cancel.clone());
+    let outcome = match tokio::time::timeout(
+        Duration::from_secs(timeout),
+        engine.generate(request, &control),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            // The run is abandoned here; tell the engine so it stops the backend's work.
+            control.cancel.cancel();
+            Err(EngineError::Transient {
+                detail: format!("no answer within {timeout} s"),
+                retry_after: None,
+            })
+        }
+    };
+    let breaker = app.engines.breaker(&g.model, g.mode);
+    match outcome {
+        Ok(generated) => {
+            if let Some(b) = &breaker {
+                b.record(Ok(()));
+            }
+            Ok(generated)
+        }
+        Err(e) => {
+            if let Some(b) = &breaker {
+                b.record(Err(&e));
+            }
+            let timed_out = matches!(&e, EngineError::Transient { detail, .. } if detail.starts_with("no answer within"));
+            Err(failure::engine(app, g, run, e, timed_out.then_some(timeout)).await)
+        }
+    }
+}
+
+/// Keeps what the backend said it spent. A failure to write it costs the operator a
+/// figure, never the developer their generation: it is logged, not raised.
+async fn record_usage(app: &AppState, g: &Generation, usage: Option<&serde_json::Value>) {
+    let Some(usage) = usage else { return };
+    if let Err(e) = app.store.record_engine_usage(&g.id, usage).await {
+        tracing::warn!(generation.id = %g.id, error = %e, "could not record the backend's usage report");
+    }
+}
+
+/// Decodes every output off the async workers and takes its type, size and length from
+/// the bytes.
+async fn check_outputs(
+    app: &AppState,
+    g: &Generation,
+    request: &GenerationRequest,
+    outputs: Vec<easel_engines::Produced>,
+) -> Result<Vec<Artifact>, JobError> {
+    let limits = Limits {
+        max_bytes: app.config.generations.max_output_bytes,
+        exact_size: true,
+    };
+    let owned = request.clone();
+    let checked = tokio::task::spawn_blocking(move || check::inspect_all(&owned, outputs, &limits))
+        .await
+        .unwrap_or_else(|e| {
+            Err(EngineError::bad_output(format!(
+                "the output check failed: {e}"
+            )))
+        });
+    match checked {
+        Ok(artifacts) => Ok(artifacts),
+        Err(e) => {
+            if let Some(b) = app.engines.breaker(&g.model, g.mode) {
+                b.record(Err(&e));
+            }
+            Err(failure::engine_sync(app, g, e, None))
+        }
+    }
+}
+
+/// Output moderation. `Ok(true)`: the outputs were withheld and the generation ended.
+async fn moderate_outputs(
+    app: &AppState,
+    g: &Generation,
+    artifacts: &[Artifact],
+    run: &RunInfo,
+) -> Result<bool, JobError> {
+    let Some(verdict) = crate::services::moderation::output::moderate(app, g, artifacts).await
+    else {
+        return Ok(false);
+    };
+    match verdict {
+        Verdict::Clean => Ok(false),
+        Verdict::Unavailable(why) => Err(JobError::Fatal(err(
+            codes::MODERATION_UNAVAILABLE,
+            format!(
+                "Output moderation could not check the outputs ({why}); nothing was delivered or charged."
+            ),
+        ))),
+        Verdict::Flagged { categories, reason } => {
+            // Withheld: never stored, so there is nothing to delete.
+            let audit = AuditContext::new(Actor::system(), None)
+                .with("categories", categories.clone())
+                .with("reason", reason);
+            let message = blocked_message(&categories);
+            let policy = app.config.pricing.blocked_output_policy;
+            match app
+                .store
+                .block_generation(&run.job_id, &run.worker, policy, &message, audit)
+                .await
+            {
+                Ok(_) => {
+                    app.generation_ended.notify_waiters();
+                    Ok(true)
+                }
+                Err(e) => Err(JobError::Retryable(err(codes::INTERNAL, e))),
+            }
+        }
+    }
+}
+
+/// Writes every output to the object store, at the same paths on every attempt (a retry
+/// overwrites, never orphans).
+async fn store_outputs(
+    app: &AppState,
+    g: &Generation,
+    artifacts: Vec<Artifact>,
+    retention_days: u32,
+) -> Result<Vec<Output>, JobError> {
+    let expires_at = now_ms().saturating_add(i64::from(retention_days) * 86_400_000);
+    let mut outputs = Vec::with_capacity(artifacts.len());
+    for (idx, artifact) in (0u32..).zip(artifacts) {
+        let path = Outputs::object_path(&g.account_id, &g.id, idx, artifact.content_type);
+        let bytes = artifact.bytes.len() as i64;
+        app.outputs
+            .put(&path, artifact.bytes)
+            .await
+            .map_err(|e| JobError::Retryable(err(codes::STORAGE_ERROR, format!("{e:#}"))))?;
+        outputs.push(Output {
+            idx,
+            path,
+            content_type: artifact.content_type.to_string(),
+            width: artifact.width,
+            height: artifact.height,
+            duration_ms: artifact
+                .duration_seconds
+                .map(|s| (s * 1000.0).round() as i64),
+            bytes,
+            expires_at,
+            deleted_at: None,
+        });
+    }
+    Ok(outputs)
+}
+
+/// Ends the generation with its outputs and captures the hold, if this run still holds
+/// the lease.
+async fn settle(
+    app: &AppState,
+    g: &Generation,
+    run: &RunInfo,
+    outputs: Vec<Output>,
+    started: Instant,
+) -> Result<(), JobError> {
+    // Engines cost what was estimated; one that reports actual usage could charge less
+    // here (never more: the hold is the ceiling).
+    let charged = g.credits_estimated;
+    let stored: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
+    match app
+        .store
+        .succeed_generation(&run.job_id, &run.worker, outputs, charged, now_ms())
+        .await
+    {
+        Ok(Some(ended)) if ended.deleted_at.is_some() => {
+            // Deleted while running: the files just stored must not outlive it.
+            for path in stored {
+                if let Err(e) = app.outputs.delete(&path).await {
+                    tracing::warn!(generation.id = %g.id, error = %format!("{e:#}"), "could not delete an output of a deleted generation");
+                }
+            }
+            app.generation_ended.notify_waiters();
+            Ok(())
+        }
+        Ok(Some(_)) => {
+            app.run_stats.record(&g.model, started.elapsed());
+            app.generation_ended.notify_waiters();
+            Ok(())
+        }
+        // The lease was lost (this node was presumed dead): the new holder finishes.
+        Ok(None) => Ok(()),
+        Err(e) => Err(JobError::Retryable(err(codes::STORAGE_ERROR, e))),
+    }
+}
