@@ -11,6 +11,10 @@
 //! went away before the answer (a cancel). [`Fault`]s queued with [`FakeOpenAi::push`]
 //! make the next `/v1/*` requests misbehave, one fault per request.
 //!
+//! The official `openai` SDK (3.54.0, the pinned test venv) reads its answers and errors
+//! as OpenAI's: generate, edit, models, `moderation_blocked` with its details,
+//! `model_not_found`, `invalid_api_key`, URL answers (checked by hand while writing it).
+//!
 //! `FakeOpenAiConfig::instant()` records nothing and reuses its encoded pictures, so a
 //! benchmark pays next to nothing per request.
 
@@ -105,7 +109,7 @@ pub enum Fault {
     TruncatedJson,
     /// 200 with `data: []`.
     NoImages,
-    /// 200 with a 200 status but OpenAI's error envelope instead of images.
+    /// 200 with OpenAI's error envelope instead of images (some gateways do this).
     OkWithError,
     /// Images of this size instead of the asked one.
     WrongSize { width: u32, height: u32 },
@@ -128,6 +132,7 @@ pub enum Fault {
 pub struct Received {
     /// `generations`, `edits` or `models`.
     pub endpoint: String,
+    /// The `Authorization` header as sent.
     pub authorization: Option<String>,
     /// `X-Client-Request-Id`, which clients may set to their own id.
     pub client_request_id: Option<String>,
@@ -142,8 +147,11 @@ pub struct Received {
 /// An uploaded file.
 #[derive(Debug, Clone, Default)]
 pub struct ReceivedFile {
+    /// The part's file name.
     pub filename: Option<String>,
+    /// The part's `Content-Type`.
     pub content_type: Option<String>,
+    /// The file's content.
     pub bytes: Vec<u8>,
 }
 
