@@ -651,13 +651,13 @@ async fn probe_reports_the_model_and_the_backend_going_down() {
         "{missing:?}"
     );
 
-    fake.push(Fault::InvalidApiKey);
+    fake.push_models(Fault::InvalidApiKey);
     let engine = build(&settings(&fake, json!({})));
     assert!(matches!(
         engine.probe().await,
         Err(EngineError::Misconfigured { .. })
     ));
-    fake.push(Fault::Html);
+    fake.push_models(Fault::Html);
     assert!(matches!(
         engine.probe().await,
         Err(EngineError::Transient { .. })

@@ -18,6 +18,7 @@ mod console_signin;
 mod content_policy;
 mod credits;
 mod developers;
+mod engines;
 mod error_messages;
 mod events;
 mod generations;

@@ -160,6 +160,9 @@ struct Shared {
     config: FakeOpenAiConfig,
     addr: Option<SocketAddr>,
     faults: Mutex<VecDeque<Fault>>,
+    /// Faults of `GET /v1/models` (a health probe), kept apart so a probe never takes a
+    /// fault meant for an image request.
+    model_faults: Mutex<VecDeque<Fault>>,
     received: Mutex<Vec<Received>>,
     files: Mutex<HashMap<String, Vec<u8>>>,
     pictures: Mutex<HashMap<(u32, u32, usize), Arc<str>>>,
@@ -229,7 +232,23 @@ impl FakeOpenAi {
         self.addr
     }
 
-    /// Queues `fault` for the next `/v1/*` request.
+    /// Queues `fault` for the next `GET /v1/models` (a health probe).
+    pub fn push_models(&self, fault: Fault) {
+        if let Ok(mut faults) = self.shared.model_faults.lock() {
+            faults.push_back(fault);
+        }
+    }
+
+    /// Image requests (generations and edits) received, probes not counted.
+    #[must_use]
+    pub fn image_requests(&self) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| r.endpoint != "models")
+            .count()
+    }
+
+    /// Queues `fault` for the next image request (generations or edits).
     pub fn push(&self, fault: Fault) {
         self.push_n(1, fault);
     }

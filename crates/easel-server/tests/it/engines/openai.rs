@@ -115,7 +115,7 @@ both_backends!(
         let started = std::time::Instant::now();
         let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
         assert_eq!(g["status"], "succeeded", "{g}");
-        assert_eq!(fake.requests(), 2, "one failure, one success");
+        assert_eq!(fake.image_requests(), 2, "one failure, one success");
         assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After: 1 was honoured ({:?})", started.elapsed());
         app.stop().await;
     }
@@ -139,7 +139,7 @@ both_backends!(
         });
         let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
         assert_eq!((g["status"].as_str(), g["error"]["code"].as_str()), (Some("failed"), Some("engine_error")), "{g}");
-        assert_eq!(fake.requests(), 1, "not retried");
+        assert_eq!(fake.image_requests(), 1, "not retried");
         let message = g["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("Invalid size"), "{message}");
         assert!(!message.contains("127.0.0.1") && !message.contains(&port), "no backend address: {message}");
@@ -173,7 +173,7 @@ both_backends!(
         fake.push(Fault::ContentPolicy);
         let dalle = run(&app, &key, json!({"model": MODEL, "prompt": "z", "width": 64, "height": 64})).await;
         assert_eq!(dalle["error"]["code"], "backend_content_refused", "{dalle}");
-        assert_eq!(fake.requests(), 3, "refusals are not retried");
+        assert_eq!(fake.image_requests(), 3, "refusals are not retried");
         assert_eq!(balance(&app, &key).await, before, "nothing charged");
         app.stop().await;
     }
@@ -188,7 +188,7 @@ both_backends!(
         fake.push(Fault::InvalidApiKey);
         let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
         assert_eq!(g["error"]["code"], "engine_misconfigured", "{g}");
-        assert_eq!(fake.requests(), 1, "not retried");
+        assert_eq!(fake.image_requests(), 1, "not retried");
         assert_eq!(metric(&app, "easel_engine_misconfigured_total", MODEL).await, Some(1.0));
         app.stop().await;
     }
@@ -207,7 +207,7 @@ both_backends!(
         fake.push(Fault::Html);
         let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
         assert_eq!(g["status"], "failed", "{g}");
-        assert_eq!(fake.requests(), 3, "each was an attempt");
+        assert_eq!(fake.image_requests(), 3, "each was an attempt");
         let code = g["error"]["code"].as_str().unwrap_or_default();
         assert!(["engine_bad_output", "engine_unavailable"].contains(&code), "{g}");
         assert!(g["outputs"].as_array().is_none_or(Vec::is_empty), "{g}");
@@ -254,7 +254,7 @@ both_backends!(
         fake.push(Fault::Hang);
         let created = create(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}), None).await.expect(202).body;
         let id = created["id"].as_str().unwrap_or_default().to_owned();
-        assert!(fake.wait_until(Duration::from_secs(10), 1, FakeOpenAi::requests).await, "the request reached the backend");
+        assert!(fake.wait_until(Duration::from_secs(10), 1, FakeOpenAi::image_requests).await, "the request reached the backend");
         until(&app, &key, &id, &["running"]).await;
         app.post(&format!("/v1/generations/{id}/cancel"), &key, json!({})).await.expect(200);
         let g = until(&app, &key, &id, &["canceled"]).await;

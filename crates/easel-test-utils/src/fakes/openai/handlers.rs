@@ -115,7 +115,8 @@ pub(super) async fn models(State(s): State<St>, headers: HeaderMap) -> Response 
     if let Err(denied) = check_key(&s, &headers) {
         return denied.into_response();
     }
-    if let Some(fault) = next_fault(&s)
+    let probe_fault = s.model_faults.lock().ok().and_then(|mut f| f.pop_front());
+    if let Some(fault) = probe_fault
         && let Some(response) = fault_answer(&s, &fault, "gpt-image-1").await
     {
         return response;
