@@ -660,7 +660,7 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
     // Building the engine checks its settings (a ComfyUI workflow and its bindings, the
     // environment variable holding a key), so a wrong setting stops the start, not a job.
     if m.enabled
-        && let Err(e) = crate::engines::build(c, id, m, None)
+        && let Err(e) = crate::engines::build(c, id, m, Some(crate::engines::fetch::unused()))
     {
         return fail("settings", e);
     }

@@ -33,3 +33,18 @@ impl Fetch for GuardedFetch {
             })
     }
 }
+
+/// A downloader for building engines only to check their settings (at config load): it
+/// is never called, since nothing runs.
+pub fn unused() -> std::sync::Arc<dyn Fetch> {
+    struct Unused;
+    #[async_trait]
+    impl Fetch for Unused {
+        async fn get(&self, _url: &str, _max_bytes: usize) -> Result<Vec<u8>, EngineError> {
+            Err(EngineError::misconfigured(
+                "an engine built only to check the config was asked to download",
+            ))
+        }
+    }
+    std::sync::Arc::new(Unused)
+}

@@ -94,8 +94,10 @@ pub struct GenerationCredits {
 /// Why a generation failed or expired.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GenerationError {
-    /// `engine_error`, `engine_timeout`, `output_storage_failed`, `output_moderated`,
-    /// `moderation_unavailable`, `worker_lost`, `queue_timeout`, `internal_error`.
+    /// `engine_error`, `engine_unavailable`, `engine_timeout`, `engine_bad_output`,
+    /// `engine_misconfigured`, `backend_content_refused`, `output_storage_failed`,
+    /// `output_moderated`, `moderation_unavailable`, `worker_lost`, `queue_timeout`,
+    /// `internal_error`.
     pub code: String,
     pub message: String,
 }
