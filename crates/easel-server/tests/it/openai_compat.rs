@@ -291,6 +291,46 @@ fn png_with_text(text: &str) -> Vec<u8> {
     bytes
 }
 
+/// A request the endpoint must refuse, and how.
+struct Refused {
+    what: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+    param: Option<&'static str>,
+}
+
+/// A body refused as a whole (not a readable form).
+fn unreadable(
+    what: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+) -> Refused {
+    Refused {
+        what,
+        content_type,
+        body,
+        status,
+        code,
+        param: None,
+    }
+}
+
+/// A well-formed form refused for one field, with a 400.
+fn field(what: &'static str, body: Vec<u8>, code: &'static str, param: &'static str) -> Refused {
+    Refused {
+        what,
+        content_type: FORM_TYPE,
+        body,
+        status: 400,
+        code,
+        param: Some(param),
+    }
+}
+
 both_backends!(edits_refuse_bad_forms_clearly, |db: TestDb| async move {
     let app = TestApp::start_with(&db, |c| {
         crate::generations::with_test_models(c);
@@ -302,199 +342,176 @@ both_backends!(edits_refuse_bad_forms_clearly, |db: TestDb| async move {
     let png = easel_test_utils::fakes::images::png(8, 8, 1);
     let image: (&str, Option<&str>, &[u8]) = ("image", Some("in.png"), &png);
     let prompt: (&str, Option<&str>, &[u8]) = ("prompt", None, b"a calm lake");
-    let bad: Vec<(&str, Vec<u8>, u16, &str, Option<&str>)> = vec![
-        (
+    let good = form(&[image, prompt]);
+    let nameless = b"--XBOUNDARYX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XBOUNDARYX--\r\n";
+    let invalid = "parameter_invalid";
+    let refused = [
+        unreadable(
             "json body",
+            "application/json",
             br#"{"prompt":"x"}"#.to_vec(),
             415,
             "unsupported_media_type",
-            None,
         ),
-        (
+        unreadable(
             "text content type",
-            form(&[image, prompt]),
+            "text/plain",
+            good.clone(),
             415,
             "unsupported_media_type",
-            None,
         ),
-        (
+        unreadable(
             "no boundary",
-            form(&[image, prompt]),
+            "multipart/form-data",
+            good.clone(),
             400,
             "invalid_multipart",
-            None,
         ),
-        (
+        unreadable(
             "garbage",
+            FORM_TYPE,
             b"this is not a form".to_vec(),
             400,
             "invalid_multipart",
-            None,
         ),
-        ("empty body", Vec::new(), 400, "invalid_multipart", None),
-        (
+        unreadable(
+            "empty body",
+            FORM_TYPE,
+            Vec::new(),
+            400,
+            "invalid_multipart",
+        ),
+        unreadable(
             "truncated",
-            form(&[image, prompt])[..60].to_vec(),
+            FORM_TYPE,
+            good[..60].to_vec(),
             400,
             "invalid_multipart",
-            None,
         ),
-        (
+        unreadable(
             "nameless part",
-            b"--XBOUNDARYX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XBOUNDARYX--\r\n"
-                .to_vec(),
+            FORM_TYPE,
+            nameless.to_vec(),
             400,
             "invalid_multipart",
-            None,
         ),
-        (
-            "no image",
-            form(&[prompt]),
-            400,
-            "parameter_missing",
-            Some("image"),
-        ),
-        (
-            "no prompt",
-            form(&[image]),
-            400,
-            "parameter_missing",
-            Some("prompt"),
-        ),
-        (
-            "empty image",
-            form(&[("image", Some("in.png"), b""), prompt]),
-            400,
-            "parameter_invalid",
-            Some("image"),
-        ),
-        (
-            "not an image",
-            form(&[("image", Some("a.txt"), b"hello there"), prompt]),
-            400,
-            "parameter_invalid",
-            Some("image"),
-        ),
-        (
-            "image too large",
-            form(&[("image", Some("big.png"), &vec![0x89; 5000]), prompt]),
-            400,
-            "parameter_invalid",
-            Some("image"),
-        ),
-        (
-            "two images",
-            form(&[image, prompt, ("image[]", Some("b.png"), &png)]),
-            400,
-            "parameter_invalid",
-            Some("image"),
-        ),
-        (
-            "duplicated prompt",
-            form(&[image, prompt, prompt]),
-            400,
-            "parameter_invalid",
-            Some("prompt"),
-        ),
-        (
-            "mask",
-            form(&[image, prompt, ("mask", Some("m.png"), &png)]),
-            400,
-            "parameter_invalid",
-            Some("mask"),
-        ),
-        (
-            "unknown field",
-            form(&[image, prompt, ("background", None, b"transparent")]),
-            400,
-            "parameter_unknown",
-            Some("background"),
-        ),
-        (
-            "control character",
-            form(&[image, ("prompt", None, b"a \x1b[31m lake")]),
-            400,
-            "parameter_invalid",
-            Some("prompt"),
-        ),
-        (
-            "control in user",
-            form(&[image, prompt, ("user", None, b"u\x00")]),
-            400,
-            "parameter_invalid",
-            Some("user"),
-        ),
-        (
-            "not UTF-8",
-            form(&[image, ("prompt", None, b"caf\xe9")]),
-            400,
-            "parameter_invalid",
-            Some("prompt"),
-        ),
-        (
-            "bad n",
-            form(&[image, prompt, ("n", None, b"two")]),
-            400,
-            "parameter_invalid",
-            Some("n"),
-        ),
-        (
-            "n too large",
-            form(&[image, prompt, ("n", None, b"99")]),
-            400,
-            "parameter_invalid",
-            Some("n"),
-        ),
-        (
-            "bad format",
-            form(&[image, prompt, ("response_format", None, b"gif")]),
-            400,
-            "parameter_invalid",
-            Some("response_format"),
-        ),
-        (
-            "bad size",
-            form(&[image, prompt, ("size", None, b"big")]),
-            400,
-            "parameter_invalid",
-            Some("size"),
-        ),
-        (
-            "video model",
-            form(&[image, prompt, ("model", None, b"sandbox-video")]),
-            400,
-            "parameter_invalid",
-            Some("model"),
-        ),
-        (
+        unreadable(
             "body too large",
+            FORM_TYPE,
             form(&[("image", Some("huge.png"), &vec![7; 100 * 1024]), prompt]),
             413,
             "body_too_large",
-            None,
+        ),
+        field("no image", form(&[prompt]), "parameter_missing", "image"),
+        field("no prompt", form(&[image]), "parameter_missing", "prompt"),
+        field(
+            "empty image",
+            form(&[("image", Some("in.png"), b""), prompt]),
+            invalid,
+            "image",
+        ),
+        field(
+            "not an image",
+            form(&[("image", Some("a.txt"), b"hello there"), prompt]),
+            invalid,
+            "image",
+        ),
+        field(
+            "image too large",
+            form(&[("image", Some("big.png"), &vec![0x89; 5000]), prompt]),
+            invalid,
+            "image",
+        ),
+        field(
+            "two images",
+            form(&[image, prompt, ("image[]", Some("b.png"), &png)]),
+            invalid,
+            "image",
+        ),
+        field(
+            "duplicated prompt",
+            form(&[image, prompt, prompt]),
+            invalid,
+            "prompt",
+        ),
+        field(
+            "mask",
+            form(&[image, prompt, ("mask", Some("m.png"), &png)]),
+            invalid,
+            "mask",
+        ),
+        field(
+            "unknown field",
+            form(&[image, prompt, ("background", None, b"transparent")]),
+            "parameter_unknown",
+            "background",
+        ),
+        field(
+            "control character",
+            form(&[image, ("prompt", None, b"a \x1b[31m lake")]),
+            invalid,
+            "prompt",
+        ),
+        field(
+            "control in user",
+            form(&[image, prompt, ("user", None, b"u\x00")]),
+            invalid,
+            "user",
+        ),
+        field(
+            "not UTF-8",
+            form(&[image, ("prompt", None, b"caf\xe9")]),
+            invalid,
+            "prompt",
+        ),
+        field(
+            "bad n",
+            form(&[image, prompt, ("n", None, b"two")]),
+            invalid,
+            "n",
+        ),
+        field(
+            "n too large",
+            form(&[image, prompt, ("n", None, b"99")]),
+            invalid,
+            "n",
+        ),
+        field(
+            "bad format",
+            form(&[image, prompt, ("response_format", None, b"gif")]),
+            invalid,
+            "response_format",
+        ),
+        field(
+            "bad size",
+            form(&[image, prompt, ("size", None, b"big")]),
+            invalid,
+            "size",
+        ),
+        field(
+            "video model",
+            form(&[image, prompt, ("model", None, b"sandbox-video")]),
+            invalid,
+            "model",
         ),
     ];
-    for (what, body, status, code, param) in bad {
-        let content_type = match what {
-            "json body" => "application/json",
-            "text content type" => "text/plain",
-            "no boundary" => "multipart/form-data",
-            _ => FORM_TYPE,
-        };
-        let res = post_edit(&app, &key, content_type, body).await;
+    for r in refused {
+        let res = post_edit(&app, &key, r.content_type, r.body).await;
         assert_eq!(
             (res.status, res.code()),
-            (status, code),
-            "{what}: {}",
+            (r.status, r.code),
+            "{}: {}",
+            r.what,
             res.body
         );
-        if let Some(param) = param {
-            assert_eq!(res.param(), param, "{what}: {}", res.body);
+        if let Some(param) = r.param {
+            assert_eq!(res.param(), param, "{}: {}", r.what, res.body);
         }
         let message = res.body["error"]["message"].as_str().unwrap_or_default();
         assert!(
             message.len() > 20,
-            "{what}: a message that explains: {message}"
+            "{}: a message that explains: {message}",
+            r.what
         );
     }
     // A streamed image (no Content-Length) is cut off once it outgrows the limit.
