@@ -233,7 +233,7 @@ fn parse_response_format(text: &str) -> ApiResult<ResponseFormat> {
             let shown: String = other.chars().take(80).collect();
             Err(ApiError::invalid(
                 "response_format",
-                format!("`response_format` must be one of `url`, `b64_json`; got `{shown}`."),
+                format!("`response_format` must be `url` or `b64_json`; got `{shown}`."),
             ))
         }
     }
