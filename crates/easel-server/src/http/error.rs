@@ -71,6 +71,7 @@ error_codes! {
     parameter_missing => BAD_REQUEST, InvalidRequestError;
     parameter_unknown => BAD_REQUEST, InvalidRequestError;
     invalid_json => BAD_REQUEST, InvalidRequestError;
+    invalid_multipart => BAD_REQUEST, InvalidRequestError;
     email_invalid => BAD_REQUEST, InvalidRequestError;
     password_invalid => BAD_REQUEST, InvalidRequestError;
     resource_missing => NOT_FOUND, InvalidRequestError;

@@ -35,9 +35,29 @@ pub struct GenerationSpec {
     pub duration_seconds: Option<u32>,
     pub fps: Option<u32>,
     pub input_image: Option<String>,
+    /// An input image uploaded as a file (`POST /v1/images/edits`), checked as
+    /// `input_image` is.
+    pub input_upload: Option<Upload>,
     pub user: Option<String>,
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     pub livemode: Option<bool>,
+}
+
+/// An uploaded input image and the form field it came in, which its errors name.
+#[derive(Clone)]
+pub struct Upload {
+    pub param: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Upload {
+    // The bytes would flood any log that prints a spec.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("param", &self.param)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// The validated request, stored as the generation's `input` and read back by the job.
@@ -219,14 +239,17 @@ pub fn validate<'a>(
         // Chosen here and stored, so a retried job draws the very same picture.
         None => u64::from(rand::thread_rng().r#gen::<u32>()),
     };
-    let (image_bytes, input_image) = match &spec.input_image {
-        Some(encoded) => {
-            let (bytes, image) =
-                check_input_image(encoded, config.generations.max_input_image_bytes)?;
-            (Some(bytes), Some(image))
-        }
-        None => (None, None),
+    let max_image_bytes = config.generations.max_input_image_bytes;
+    let checked = match (&spec.input_image, spec.input_upload) {
+        (Some(encoded), _) => Some(check_input_image(encoded, max_image_bytes)?),
+        (None, Some(upload)) => Some(check_image_bytes(
+            upload.param,
+            upload.bytes,
+            max_image_bytes,
+        )?),
+        (None, None) => None,
     };
+    let (image_bytes, input_image) = checked.unzip();
     if let Some(user) = &spec.user {
         check_user("user", user)?;
     }
@@ -628,10 +651,20 @@ fn check_input_image(encoded: &str, max_bytes: usize) -> ApiResult<(Vec<u8>, Inp
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|_| ApiError::invalid(param, "`input_image` is not valid base64."))?;
+    check_image_bytes(param, bytes, max_bytes)
+}
+
+/// Checks that `bytes` (the value of `param`) are a PNG, JPEG or WebP image no larger than
+/// `max_bytes`.
+fn check_image_bytes(
+    param: &'static str,
+    bytes: Vec<u8>,
+    max_bytes: usize,
+) -> ApiResult<(Vec<u8>, InputImage)> {
     if bytes.len() > max_bytes {
         return Err(ApiError::invalid(
             param,
-            format!("`input_image` is larger than {max_bytes} bytes."),
+            format!("`{param}` is larger than {max_bytes} bytes."),
         ));
     }
     let content_type = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -643,7 +676,7 @@ fn check_input_image(encoded: &str, max_bytes: usize) -> ApiResult<(Vec<u8>, Inp
     } else {
         return Err(ApiError::invalid(
             param,
-            "`input_image` is not a PNG, JPEG or WebP image.",
+            format!("`{param}` is not a PNG, JPEG or WebP image."),
         ));
     };
     let image = InputImage {

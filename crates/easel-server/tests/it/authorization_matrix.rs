@@ -35,6 +35,8 @@ struct Op {
     route: String,
     declared: Declared,
     body_required: bool,
+    /// The body is a `multipart/form-data` form rather than JSON.
+    multipart: bool,
 }
 
 /// The operations of the served document.
@@ -78,6 +80,9 @@ async fn operations(app: &TestApp) -> Vec<Op> {
                 route: route.clone(),
                 declared,
                 body_required: op["requestBody"]["required"] == true,
+                multipart: op["requestBody"]["content"]
+                    .get("multipart/form-data")
+                    .is_some(),
             });
         }
     }
@@ -450,7 +455,7 @@ impl Setup {
             ("PATCH", "/v1/account/members/{user_id}") => json!({"role": "viewer"}),
             ("POST", "/v1/generations" | "/v1/generations/quote") => image,
             ("POST", "/v1/generations/{id}/cancel") => return None,
-            ("POST", "/v1/images/generations") => {
+            ("POST", "/v1/images/generations" | "/v1/images/edits") => {
                 json!({"model": "sandbox-image", "prompt": "a matrix", "size": "256x256"})
             }
             ("POST", "/v1/end_users/{user}/block") => json!({"reason": "matrix"}),
@@ -480,7 +485,11 @@ impl Setup {
             reqwest::Method::from_bytes(op.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = self.app.raw(method, path).bearer_auth(key);
         if let Some(body) = self.body(op) {
-            req = req.json(&body);
+            req = if op.multipart {
+                req.multipart(form(&body))
+            } else {
+                req.json(&body)
+            };
         }
         let res = self.app.send(req).await;
         let json = res
@@ -493,6 +502,19 @@ impl Setup {
         }
         res
     }
+}
+
+/// A form of `fields` (strings) plus an `image` file, for multipart operations.
+fn form(fields: &Value) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields.as_object().into_iter().flatten() {
+        form = form.text(name.clone(), value.as_str().unwrap_or_default().to_string());
+    }
+    let png = easel_test_utils::fakes::images::png(16, 16, 1);
+    form.part(
+        "image",
+        reqwest::multipart::Part::bytes(png).file_name("matrix.png"),
+    )
 }
 
 /// What the rules say a key holding only `scope`, of a member with `role`, gets.
@@ -709,17 +731,22 @@ both_backends!(
             };
             let method =
                 reqwest::Method::from_bytes(op.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+            let (content_type, empty_code) = if op.multipart {
+                ("multipart/form-data; boundary=matrix", "invalid_multipart")
+            } else {
+                ("application/json", "invalid_json")
+            };
             let res = s
                 .app
                 .send(
                     s.app
                         .raw(method, &path)
                         .bearer_auth(owner)
-                        .header("content-type", "application/json"),
+                        .header("content-type", content_type),
                 )
                 .await;
             assert!(res.status < 500, "{} {path}: {}", op.method, res.body);
-            let refused_as_empty = res.status == 400 && res.code() == "invalid_json";
+            let refused_as_empty = res.status == 400 && res.code() == empty_code;
             assert_eq!(
                 refused_as_empty,
                 op.body_required,

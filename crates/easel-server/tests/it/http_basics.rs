@@ -361,6 +361,23 @@ both_backends!(
         )
         .await
         .expect(200);
+        let tour_png = easel_test_utils::fakes::images::png(16, 16, 1);
+        let edit = reqwest::multipart::Form::new()
+            .text("prompt", "tour")
+            .text("size", "256x256")
+            .part(
+                "image",
+                reqwest::multipart::Part::bytes(tour_png).file_name("tour.png"),
+            );
+        let res = app
+            .send(
+                app.raw(Method::POST, "/v1/images/edits")
+                    .bearer_auth(&key)
+                    .multipart(edit),
+            )
+            .await
+            .expect(200);
+        app.check("POST", "/v1/images/edits", &res);
         let done = crate::generations::until(&app, &key, &gen_id, &["succeeded"]).await;
         let url = done["outputs"][0]["url"].as_str().unwrap_or_default();
         let path = url

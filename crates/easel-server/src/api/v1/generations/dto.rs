@@ -53,6 +53,7 @@ impl From<CreateGenerationRequest> for GenerationSpec {
             duration_seconds: r.duration_seconds,
             fps: r.fps,
             input_image: r.input_image,
+            input_upload: None,
             user: r.user,
             metadata: r.metadata,
             livemode: r.livemode,

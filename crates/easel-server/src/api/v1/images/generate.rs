@@ -10,6 +10,7 @@ use base64::Engine as _;
 use easel_core::jobs::JobStatus;
 use easel_core::models::{ModelKind, Size};
 use easel_core::time::ms_to_secs;
+use easel_db::Generation;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -19,7 +20,7 @@ use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
 use crate::http::extract::{Caller, Json as JsonBody};
 use crate::request_log::LogDetails;
-use crate::services::generations::{self, GenerationSpec};
+use crate::services::generations::{self, GenerationSpec, Upload};
 
 /// How the images come back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
@@ -102,7 +103,36 @@ async fn create(
     caller: Caller,
     body: ImagesRequest,
 ) -> ApiResult<Json<ImagesResponse>> {
-    let model = body
+    let call = ImagesCall {
+        model: body.model,
+        prompt: body.prompt,
+        n: body.n,
+        size: body.size,
+        response_format: body.response_format,
+        user: body.user,
+        input_upload: None,
+    };
+    run(&state, &caller, call).await
+}
+
+/// What both OpenAI endpoints ask for, once their bodies are read.
+pub(super) struct ImagesCall {
+    pub model: Option<String>,
+    pub prompt: String,
+    pub n: Option<u32>,
+    pub size: Option<String>,
+    pub response_format: Option<ResponseFormat>,
+    pub user: Option<String>,
+    pub input_upload: Option<Upload>,
+}
+
+/// Makes the generation, waits for it and answers with its images in OpenAI's shape.
+pub(super) async fn run(
+    state: &AppState,
+    caller: &Caller,
+    call: ImagesCall,
+) -> ApiResult<Json<ImagesResponse>> {
+    let model = call
         .model
         .unwrap_or_else(|| state.config.generations.default_image_model.clone());
     if state
@@ -115,7 +145,7 @@ async fn create(
             format!("`{model}` makes videos; this endpoint makes images."),
         ));
     }
-    let (width, height) = match body.size.as_deref() {
+    let (width, height) = match call.size.as_deref() {
         None | Some("auto") => (None, None),
         Some(size) => {
             let parsed = Size::parse(size).ok_or_else(|| {
@@ -124,76 +154,88 @@ async fn create(
             (Some(parsed.width), Some(parsed.height))
         }
     };
+    let upload_param = call.input_upload.as_ref().map(|u| u.param);
     let spec = GenerationSpec {
         model,
-        prompt: body.prompt,
+        prompt: call.prompt,
         width,
         height,
-        n: body.n,
-        user: body.user,
+        n: call.n,
+        user: call.user,
+        input_upload: call.input_upload,
         ..GenerationSpec::default()
     };
-    let created = generations::create(&state, &caller, spec)
+    let created = generations::create(state, caller, spec)
         .await
-        .map_err(|e| {
-            if e.param.as_deref() == Some("width") {
-                e.param("size")
-            } else {
-                e
-            }
+        .map_err(|e| match (e.param.as_deref(), upload_param) {
+            (Some("width"), _) => e.param("size"),
+            // Moderation names the native field; here the image came as a form file.
+            (Some("input_image"), Some(field)) => e.param(field),
+            _ => e,
         })?;
     let wait = Duration::from_secs(state.config.generations.max_wait_seconds);
-    let g = generations::wait_for(&state, &caller, created, wait).await?;
+    let g = generations::wait_for(state, caller, created, wait).await?;
+    ended(&g)?;
+    let format = call.response_format.unwrap_or_default();
+    let created_at = ms_to_secs(g.created_at);
+    let data = if format == ResponseFormat::B64Json {
+        inline(state, &g).await?
+    } else {
+        let object = GenerationObject::build(state, g, (None, None));
+        object
+            .outputs
+            .into_iter()
+            .map(|o| ImageData {
+                url: Some(o.url),
+                b64_json: None,
+                revised_prompt: None,
+            })
+            .collect()
+    };
+    Ok(Json(ImagesResponse {
+        created: created_at,
+        data,
+    }))
+}
+
+/// The error for a generation that did not succeed in time.
+fn ended(g: &Generation) -> ApiResult<()> {
     match g.status {
-        JobStatus::Succeeded => {}
-        JobStatus::Queued | JobStatus::Running => {
-            return Err(ApiError::new(
-                ErrorCode::generation_timeout,
-                format!(
-                    "The generation {} did not finish in time; it goes on, see GET /v1/generations/{}.",
-                    g.id, g.id
-                ),
-            ));
-        }
+        JobStatus::Succeeded => Ok(()),
+        JobStatus::Queued | JobStatus::Running => Err(ApiError::new(
+            ErrorCode::generation_timeout,
+            format!(
+                "The generation {} did not finish in time; it goes on, see GET /v1/generations/{}.",
+                g.id, g.id
+            ),
+        )),
         _ => {
             let why = g
                 .error_message
                 .clone()
                 .unwrap_or_else(|| g.status.as_str().to_string());
-            return Err(ApiError::new(
+            Err(ApiError::new(
                 ErrorCode::generation_failed,
                 format!("The generation {} {}: {why}", g.id, g.status.as_str()),
-            ));
+            ))
         }
     }
-    let format = body.response_format.unwrap_or_default();
-    let created_at = ms_to_secs(g.created_at);
+}
+
+/// The outputs as base64.
+async fn inline(state: &AppState, g: &Generation) -> ApiResult<Vec<ImageData>> {
     let mut data = Vec::with_capacity(g.outputs.len());
-    if format == ResponseFormat::B64Json {
-        for o in &g.outputs {
-            let bytes = state
-                .outputs
-                .get(&o.path)
-                .await
-                .map_err(ApiError::internal)?;
-            data.push(ImageData {
-                url: None,
-                b64_json: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
-                revised_prompt: None,
-            });
-        }
-    } else {
-        let object = GenerationObject::build(&state, g, (None, None));
-        for o in object.outputs {
-            data.push(ImageData {
-                url: Some(o.url),
-                b64_json: None,
-                revised_prompt: None,
-            });
-        }
+    for o in &g.outputs {
+        let bytes = state
+            .outputs
+            .get(&o.path)
+            .await
+            .map_err(ApiError::internal)?;
+        data.push(ImageData {
+            url: None,
+            b64_json: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
+            revised_prompt: None,
+        });
     }
-    Ok(Json(ImagesResponse {
-        created: created_at,
-        data,
-    }))
+    Ok(data)
 }
