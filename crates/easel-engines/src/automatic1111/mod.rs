@@ -77,13 +77,24 @@ impl Automatic1111 {
     /// Checks `settings` (the model's `settings` table as JSON) and builds the engine.
     /// The password is read from the environment variable `password_env` names.
     pub fn new(model: ModelRef<'_>, settings: &Value, ctx: &BuildContext) -> Result<Self, String> {
+        Self::with_env(model, settings, ctx, |name| std::env::var(name).ok())
+    }
+
+    /// [`Automatic1111::new`] reading environment variables through `env` (tests cannot
+    /// set the process environment safely).
+    pub fn with_env(
+        model: ModelRef<'_>,
+        settings: &Value,
+        ctx: &BuildContext,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         if model.kind != ModelKind::Image {
             return Err(format!(
                 "model `{}`: the `{NAME}` engine makes images only",
                 model.id
             ));
         }
-        let settings = Settings::parse(settings, |name| std::env::var(name).ok())?;
+        let settings = Settings::parse(settings, env)?;
         let client = Client::new(settings.base_url.clone(), settings.auth.clone())?;
         let max_output_bytes = match ctx.max_output_bytes {
             0 => Limits::default().max_bytes,

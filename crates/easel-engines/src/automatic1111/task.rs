@@ -109,10 +109,10 @@ async fn stop_if_running(client: &Client, task: &str) -> Seen {
         return Seen::Unknown;
     };
     let now = seen(&answer, task);
-    if now == Seen::Ours {
-        if let Err(e) = client.interrupt().await {
-            tracing::warn!(task, error = %e, "automatic1111: interrupting a canceled task failed");
-        }
+    if now == Seen::Ours
+        && let Err(e) = client.interrupt().await
+    {
+        tracing::warn!(task, error = %e, "automatic1111: interrupting a canceled task failed");
     }
     now
 }
