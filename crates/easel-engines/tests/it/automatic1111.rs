@@ -328,6 +328,17 @@ async fn a_dropped_generation_still_stops_its_task() {
     })
     .await;
     assert_eq!(fake.interrupts(), vec![Some(OUR_TASK.to_owned())]);
+    // Dropped before the server started it: it is watched for and stopped once it starts.
+    let (fake, engine) = fake_and_engine(slow(200), json!({})).await;
+    fake.push_fault(Fault::Slow(Duration::from_millis(1500)));
+    let outcome = tokio::time::timeout(Duration::from_millis(400), generate(&engine, &req)).await;
+    assert!(outcome.is_err(), "the answer should outlast the timeout");
+    assert_eq!(fake.started(), Vec::<String>::new());
+    wait_for("the late interrupt", Duration::from_secs(5), || {
+        !fake.interrupts().is_empty()
+    })
+    .await;
+    assert_eq!(fake.interrupts(), vec![Some(OUR_TASK.to_owned())]);
 }
 
 #[tokio::test]

@@ -63,7 +63,7 @@ pub enum Fault {
     OutOfMemory,
     /// `500` `RuntimeError("model '…' not found")`.
     ModelNotFound,
-    /// Waits this long before starting the job.
+    /// Waits this long before starting the job (also when the client has gone).
     Slow(Duration),
 }
 
@@ -322,7 +322,6 @@ async fn generate(
             let name = checkpoint_asked(&request).unwrap_or("model.safetensors");
             return unhandled(s, "RuntimeError", &format!("model '{name}' not found"));
         }
-        Some(Fault::Slow(wait)) => tokio::time::sleep(*wait).await,
         _ => {}
     }
     run_and_answer(s, request, fault).await
@@ -344,8 +343,15 @@ async fn run_and_answer(s: &Arc<Shared>, request: Value, fault: Option<Fault>) -
         .and_then(Value::as_u64)
         .map_or(s.options.steps, |n| n as u32);
     let oom = fault == Some(Fault::OutOfMemory);
+    let delay = match fault {
+        Some(Fault::Slow(wait)) => wait,
+        _ => Duration::ZERO,
+    };
     let shared = s.clone();
-    let job = tokio::spawn(async move { run_job(&shared, task, steps, oom).await });
+    let job = tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        run_job(&shared, task, steps, oom).await
+    });
     let done = match job.await {
         Ok(Ok(done)) => done,
         Ok(Err(())) => {
