@@ -3,5 +3,7 @@
 //! outputs, image-to-image, n > 1, cancel, retries, permanent failures, backend refusals,
 //! the breaker, and secrets kept out of logs and answers. On both databases.
 
+mod automatic1111;
+mod examples;
 mod openai;
 pub mod support;
