@@ -445,16 +445,7 @@ mod tests {
         let id = prompt_id(&req, 0);
         assert_eq!(id, prompt_id(&req, 0));
         assert_ne!(id, prompt_id(&req, 1));
-        assert_ne!(
-            id,
-            prompt_id(
-                &GenerationRequest {
-                    attempt: 2,
-                    ..req.clone()
-                },
-                0
-            )
-        );
+        assert_ne!(id, prompt_id(&GenerationRequest { attempt: 2, ..req }, 0));
         let parts: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(parts, [8, 4, 4, 4, 12]);
         assert!(
