@@ -31,11 +31,11 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples")
 }
 
-/// `[models.<model>.settings]` of `config/examples/comfyui/models.toml`, as JSON.
+/// `[models.<model>.settings]` of `config/examples/engines.toml`, as JSON.
 fn example_settings(model: &str) -> Value {
-    let text = std::fs::read_to_string(examples().join("comfyui/models.toml"))
-        .expect("example models.toml");
-    let table: toml::Table = toml::from_str(&text).expect("example models.toml parses");
+    let text =
+        std::fs::read_to_string(examples().join("engines.toml")).expect("example engines.toml");
+    let table: toml::Table = toml::from_str(&text).expect("example engines.toml parses");
     let settings = &table["models"][model]["settings"];
     serde_json::to_value(settings).expect("settings as JSON")
 }

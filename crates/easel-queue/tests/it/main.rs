@@ -390,50 +390,66 @@ impl Job for Deferred {
             ended.push((format!("start {}", now_ms()), JobStatus::Running));
         }
         if run.attempt == 1 {
-            Err(JobError::RetryAfter("busy".into(), Duration::from_millis(400)))
+            Err(JobError::RetryAfter(
+                "busy".into(),
+                Duration::from_millis(400),
+            ))
         } else {
             Ok(())
         }
     }
 }
 
-both_backends!(retry_after_is_honoured_over_a_shorter_backoff, |db: TestDb| async move {
-    let node = store(&db).await;
-    let ctx = Ctx::default();
-    let runner = Runner::new(Arc::clone(&node), ctx.clone(), config())
-        .register::<Deferred>()
-        .queue("q", 1)
-        .start();
-    let id = add(&node, &Deferred).await;
-    wait_for(&node, &id, JobStatus::Succeeded).await;
-    let starts: Vec<i64> = ctx
-        .ended()
-        .iter()
-        .filter_map(|(what, _)| what.strip_prefix("start ").and_then(|t| t.parse().ok()))
-        .collect();
-    assert_eq!(starts.len(), 2, "{starts:?}");
-    // The runner's own backoff here is 10–50 ms; the backend asked for 400.
-    assert!(starts[1] - starts[0] >= 400, "retried after {} ms", starts[1] - starts[0]);
-    runner.shutdown().await;
-});
+both_backends!(
+    retry_after_is_honoured_over_a_shorter_backoff,
+    |db: TestDb| async move {
+        let node = store(&db).await;
+        let ctx = Ctx::default();
+        let runner = Runner::new(Arc::clone(&node), ctx.clone(), config())
+            .register::<Deferred>()
+            .queue("q", 1)
+            .start();
+        let id = add(&node, &Deferred).await;
+        wait_for(&node, &id, JobStatus::Succeeded).await;
+        let starts: Vec<i64> = ctx
+            .ended()
+            .iter()
+            .filter_map(|(what, _)| what.strip_prefix("start ").and_then(|t| t.parse().ok()))
+            .collect();
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        // The runner's own backoff here is 10–50 ms; the backend asked for 400.
+        assert!(
+            starts[1] - starts[0] >= 400,
+            "retried after {} ms",
+            starts[1] - starts[0]
+        );
+        runner.shutdown().await;
+    }
+);
 
-both_backends!(a_paused_queue_is_not_claimed_until_its_gate_opens, |db: TestDb| async move {
-    let node = store(&db).await;
-    let ctx = Ctx::default();
-    let (gate, paused) = tokio::sync::watch::channel(true);
-    let runner = Runner::new(Arc::clone(&node), ctx.clone(), config())
-        .register::<Record>()
-        .gate("q", paused)
-        .queue("q", 2)
-        .start();
-    let id = add(&node, &Record).await;
-    runner.wake("q");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let job = node.get_job(&id).await.unwrap_or_else(|e| panic!("get: {e}"));
-    assert_eq!(job.status, JobStatus::Queued, "a paused queue waits");
-    assert_eq!(job.attempts, 0, "and spends no attempt");
-    gate.send_replace(false);
-    wait_for(&node, &id, JobStatus::Succeeded).await;
-    assert_eq!(ctx.runs().get(&id), Some(&1));
-    runner.shutdown().await;
-});
+both_backends!(
+    a_paused_queue_is_not_claimed_until_its_gate_opens,
+    |db: TestDb| async move {
+        let node = store(&db).await;
+        let ctx = Ctx::default();
+        let (gate, paused) = tokio::sync::watch::channel(true);
+        let runner = Runner::new(Arc::clone(&node), ctx.clone(), config())
+            .register::<Record>()
+            .gate("q", paused)
+            .queue("q", 2)
+            .start();
+        let id = add(&node, &Record).await;
+        runner.wake("q");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let job = node
+            .get_job(&id)
+            .await
+            .unwrap_or_else(|e| panic!("get: {e}"));
+        assert_eq!(job.status, JobStatus::Queued, "a paused queue waits");
+        assert_eq!(job.attempts, 0, "and spends no attempt");
+        gate.send_replace(false);
+        wait_for(&node, &id, JobStatus::Succeeded).await;
+        assert_eq!(ctx.runs().get(&id), Some(&1));
+        runner.shutdown().await;
+    }
+);

@@ -360,7 +360,7 @@ mod tests {
             "[models.y]\nkind = \"image\"\nengine = \"dalle\"\nweb_price = 1\nsizes = [\"512x512\"]\n",
         );
         assert!(
-            engine.starts_with("FILE:3: `models.y.engine`: unknown or unavailable engine"),
+            engine.starts_with("FILE:3: `models.y.engine`: unknown engine \"dalle\""),
             "{engine}"
         );
         let plan = err(

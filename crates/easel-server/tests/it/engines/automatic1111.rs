@@ -53,21 +53,36 @@ both_backends!(
         let outputs = g["outputs"].as_array().cloned().unwrap_or_default();
         assert_eq!(outputs.len(), 2);
         for o in &outputs {
-            let (status, content_type, bytes) = download(o["url"].as_str().unwrap_or_default()).await;
+            let (status, content_type, bytes) =
+                download(o["url"].as_str().unwrap_or_default()).await;
             assert_eq!((status, content_type.as_str()), (200, "image/png"));
             assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
         }
         let sent = fake.received();
         assert_eq!(sent[0].route, "txt2img");
         let body = &sent[0].body;
-        assert_eq!((body["batch_size"].as_u64(), body["n_iter"].as_u64(), body["seed"].as_u64()), (Some(2), Some(1), Some(1234)), "{body}");
+        assert_eq!(
+            (
+                body["batch_size"].as_u64(),
+                body["n_iter"].as_u64(),
+                body["seed"].as_u64()
+            ),
+            (Some(2), Some(1), Some(1234)),
+            "{body}"
+        );
         assert_eq!(body["negative_prompt"], "blurry");
-        assert_eq!(body["override_settings"]["sd_model_checkpoint"], "v1-5-pruned-emaonly.safetensors");
+        assert_eq!(
+            body["override_settings"]["sd_model_checkpoint"],
+            "v1-5-pruned-emaonly.safetensors"
+        );
         // Image to image: the very bytes reach /img2img.
         let (bytes, encoded) = input_png(24, 16);
         let i2i = run(&app, &key, json!({"model": MODEL, "prompt": "repaint", "width": 64, "height": 64, "input_image": encoded})).await;
         assert_eq!(i2i["status"], "succeeded", "{i2i}");
-        let last = fake.received().pop().unwrap_or_else(|| panic!("no request"));
+        let last = fake
+            .received()
+            .pop()
+            .unwrap_or_else(|| panic!("no request"));
         assert_eq!(last.route, "img2img");
         assert_eq!(last.init_images, vec![bytes]);
         app.stop().await;
@@ -82,15 +97,31 @@ both_backends!(
         let app = serve(&db, &fake).await;
         let (_, key) = funded(&app, "a1111-cancel@example.com").await;
         let before = balance(&app, &key).await;
-        let created = create(&app, &key, json!({"model": MODEL, "prompt": "slow", "width": 64, "height": 64}), None).await.expect(202).body;
+        let created = create(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "slow", "width": 64, "height": 64}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
         let id = created["id"].as_str().unwrap_or_default().to_owned();
-        assert!(eventually(10_000, || async { fake.running().is_some() }).await, "the job started on the backend");
-        app.post(&format!("/v1/generations/{id}/cancel"), &key, json!({})).await.expect(200);
+        assert!(
+            eventually(10_000, || async { fake.running().is_some() }).await,
+            "the job started on the backend"
+        );
+        app.post(&format!("/v1/generations/{id}/cancel"), &key, json!({}))
+            .await
+            .expect(200);
         let g = until(&app, &key, &id, &["canceled"]).await;
         assert_eq!(g["status"], "canceled");
         let interrupts = fake.interrupts();
         assert_eq!(interrupts.len(), 1, "{interrupts:?}");
-        assert!(interrupts[0].as_deref().is_some_and(|t| t.contains(&id)), "our own task was interrupted: {interrupts:?}");
+        assert!(
+            interrupts[0].as_deref().is_some_and(|t| t.contains(&id)),
+            "our own task was interrupted: {interrupts:?}"
+        );
         assert_eq!(balance(&app, &key).await, before);
         app.stop().await;
     }
@@ -105,25 +136,47 @@ both_backends!(
         let before = balance(&app, &key).await;
         // CUDA out of memory is transient: retried, then it works.
         fake.push_fault(Fault::OutOfMemory);
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["status"], "succeeded", "{g}");
         assert_eq!(fake.received().len(), 2);
         let spent = before.0 - balance(&app, &key).await.0;
         // The checkpoint missing on the server is the operator's to fix: not retried.
         fake.push_fault(Fault::ModelNotFound);
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "y", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "y", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["error"]["code"], "engine_misconfigured", "{g}");
         assert_eq!(fake.received().len(), 3, "not retried");
-        assert_eq!(metric(&app, "easel_engine_misconfigured_total", MODEL).await, Some(1.0));
+        assert_eq!(
+            metric(&app, "easel_engine_misconfigured_total", MODEL).await,
+            Some(1.0)
+        );
         // A wrong-size picture on every attempt fails without storing or charging anything.
         for _ in 0..3 {
             fake.push_fault(Fault::WrongSize);
         }
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "z", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "z", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["error"]["code"], "engine_bad_output", "{g}");
         let message = g["error"]["message"].as_str().unwrap_or_default();
         assert!(!message.contains("127.0.0.1"), "{message}");
-        assert_eq!(before.0 - balance(&app, &key).await.0, spent, "only the success was charged");
+        assert_eq!(
+            before.0 - balance(&app, &key).await.0,
+            spent,
+            "only the success was charged"
+        );
         app.stop().await;
     }
 );

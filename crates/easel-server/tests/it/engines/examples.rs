@@ -25,7 +25,8 @@ fn examples_copy() -> tempfile::TempDir {
         std::fs::create_dir_all(&to).unwrap_or_else(|e| panic!("{e}"));
         for entry in std::fs::read_dir(&workflows).unwrap_or_else(|e| panic!("{e}")) {
             let entry = entry.unwrap_or_else(|e| panic!("{e}"));
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(entry.path(), to.join(entry.file_name()))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
     dir
@@ -43,7 +44,10 @@ fn every_example_model_loads_and_builds() {
         );
     }
     assert!(
-        loaded.models.values().any(|m| m.engine == "comfyui" && m.kind == easel_core::models::ModelKind::Video),
+        loaded
+            .models
+            .values()
+            .any(|m| m.engine == "comfyui" && m.kind == easel_core::models::ModelKind::Video),
         "a ComfyUI video example"
     );
     for (id, model) in &loaded.models {
@@ -58,8 +62,18 @@ fn a_missing_secret_variable_stops_the_start_naming_it() {
     let path = dir.path().join("engines.toml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
     let unset = "EASEL_TEST_SURELY_UNSET_OPENAI_KEY";
-    std::fs::write(&path, text.replacen("api_key_env = \"PATH\"", &format!("api_key_env = \"{unset}\""), 1))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let err = config::load(Some(&path), &[]).map(|_| ()).unwrap_err().to_string();
+    std::fs::write(
+        &path,
+        text.replacen(
+            "api_key_env = \"PATH\"",
+            &format!("api_key_env = \"{unset}\""),
+            1,
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = config::load(Some(&path), &[])
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(unset) && err.contains("settings"), "{err}");
 }

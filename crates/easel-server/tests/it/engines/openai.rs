@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use easel_test_utils::fakes::openai::{self as fake, Fault, FakeOpenAi, FakeOpenAiConfig};
+use easel_test_utils::fakes::openai::{self as fake, FakeOpenAi, FakeOpenAiConfig, Fault};
 use easel_test_utils::{TestDb, both_backends};
 use serde_json::{Value, json};
 
@@ -16,19 +16,23 @@ const MODEL: &str = "gpt-test";
 /// always set; what matters is that its value never shows anywhere.
 const KEY_VAR: &str = "PATH";
 
-fn key() -> String {
+fn backend_key() -> String {
     std::env::var(KEY_VAR).unwrap_or_else(|_| panic!("{KEY_VAR} is set"))
 }
 
 async fn backend() -> FakeOpenAi {
-    let (_, fake) = fake::start(FakeOpenAiConfig::with_key(&key()))
+    let (_, fake) = fake::start(FakeOpenAiConfig::with_key(&backend_key()))
         .await
         .unwrap_or_else(|e| panic!("fake OpenAI: {e}"));
     fake
 }
 
 /// A server whose `gpt-test` model runs on `fake`, with `tweak` on top.
-async fn serve(db: &TestDb, fake: &FakeOpenAi, tweak: impl FnOnce(&mut easel_server::config::Config)) -> TestApp {
+async fn serve(
+    db: &TestDb,
+    fake: &FakeOpenAi,
+    tweak: impl FnOnce(&mut easel_server::config::Config),
+) -> TestApp {
     let base_url = fake.base_url();
     TestApp::start_with(db, move |c| {
         quick(c);
@@ -57,14 +61,23 @@ both_backends!(
         let app = serve(&db, &fake, |_| {}).await;
         let (account_id, key) = funded(&app, "openai-t2i@example.com").await;
         let before = balance(&app, &key).await;
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "a red fox", "width": 96, "height": 64, "n": 2})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "a red fox", "width": 96, "height": 64, "n": 2}),
+        )
+        .await;
         assert_eq!(g["status"], "succeeded", "{g}");
         let outputs = g["outputs"].as_array().cloned().unwrap_or_default();
         assert_eq!(outputs.len(), 2, "{g}");
         let mut seen = Vec::new();
         for o in &outputs {
-            assert_eq!((o["width"].as_u64(), o["height"].as_u64()), (Some(96), Some(64)));
-            let (status, content_type, bytes) = download(o["url"].as_str().unwrap_or_default()).await;
+            assert_eq!(
+                (o["width"].as_u64(), o["height"].as_u64()),
+                (Some(96), Some(64))
+            );
+            let (status, content_type, bytes) =
+                download(o["url"].as_str().unwrap_or_default()).await;
             assert_eq!((status, content_type.as_str()), (200, "image/png"));
             let decoded = image_size(&bytes);
             assert_eq!(decoded, (96, 64), "the stored bytes are the picture");
@@ -74,15 +87,33 @@ both_backends!(
         // The fake got what OpenAI expects: the upstream model, WxH and n.
         let sent = fake.received();
         let body = sent.iter().find_map(|r| r.json.clone()).unwrap_or_default();
-        assert_eq!((body["model"].as_str(), body["size"].as_str(), body["n"].as_u64()), (Some("gpt-image-1"), Some("96x64"), Some(2)), "{body}");
-        assert_eq!(sent[0].authorization.as_deref(), Some(format!("Bearer {}", key()).as_str()));
+        assert_eq!(
+            (
+                body["model"].as_str(),
+                body["size"].as_str(),
+                body["n"].as_u64()
+            ),
+            (Some("gpt-image-1"), Some("96x64"), Some(2)),
+            "{body}"
+        );
+        assert_eq!(
+            sent[0].authorization.as_deref(),
+            Some(format!("Bearer {}", backend_key()).as_str())
+        );
         // Charged once, what was quoted; the upstream usage is kept for the operator.
         let after = balance(&app, &key).await;
         let charged = g["credits"]["charged"].as_i64().unwrap_or(-1);
         assert!(charged > 0);
         assert_eq!((after.0, after.1), (before.0 - charged, 0));
-        let usage = stored(&app, &account_id, g["id"].as_str().unwrap_or_default()).await.engine_usage;
-        assert!(usage.as_ref().is_some_and(|u| u["total_tokens"].as_i64().is_some()), "{usage:?}");
+        let usage = stored(&app, &account_id, g["id"].as_str().unwrap_or_default())
+            .await
+            .engine_usage;
+        assert!(
+            usage
+                .as_ref()
+                .is_some_and(|u| u["total_tokens"].as_i64().is_some()),
+            "{usage:?}"
+        );
         app.stop().await;
     }
 );
@@ -96,11 +127,21 @@ both_backends!(
         let (bytes, encoded) = input_png(20, 10);
         let g = run(&app, &key, json!({"model": MODEL, "prompt": "make it blue", "width": 64, "height": 64, "input_image": encoded})).await;
         assert_eq!(g["status"], "succeeded", "{g}");
-        let edits: Vec<_> = fake.received().into_iter().filter(|r| r.endpoint == "edits").collect();
+        let edits: Vec<_> = fake
+            .received()
+            .into_iter()
+            .filter(|r| r.endpoint == "edits")
+            .collect();
         assert_eq!(edits.len(), 1, "the edits endpoint was used once");
         let image = edits[0].image.clone().unwrap_or_default();
-        assert_eq!(image.bytes, bytes, "the very input image reached the backend");
-        assert_eq!(edits[0].fields.get("prompt").map(String::as_str), Some("make it blue"));
+        assert_eq!(
+            image.bytes, bytes,
+            "the very input image reached the backend"
+        );
+        assert_eq!(
+            edits[0].fields.get("prompt").map(String::as_str),
+            Some("make it blue")
+        );
         app.stop().await;
     }
 );
@@ -111,12 +152,23 @@ both_backends!(
         let fake = backend().await;
         let app = serve(&db, &fake, |_| {}).await;
         let (_, key) = funded(&app, "openai-retry@example.com").await;
-        fake.push(Fault::Unavailable { retry_after_secs: 1 });
+        fake.push(Fault::Unavailable {
+            retry_after_secs: 1,
+        });
         let started = std::time::Instant::now();
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["status"], "succeeded", "{g}");
         assert_eq!(fake.image_requests(), 2, "one failure, one success");
-        assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After: 1 was honoured ({:?})", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "Retry-After: 1 was honoured ({:?})",
+            started.elapsed()
+        );
         app.stop().await;
     }
 );
@@ -137,12 +189,24 @@ both_backends!(
             message: format!("Invalid size; see http://127.0.0.1:{port}/docs for sizes."),
             headers: vec![],
         });
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
-        assert_eq!((g["status"].as_str(), g["error"]["code"].as_str()), (Some("failed"), Some("engine_error")), "{g}");
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
+        assert_eq!(
+            (g["status"].as_str(), g["error"]["code"].as_str()),
+            (Some("failed"), Some("engine_error")),
+            "{g}"
+        );
         assert_eq!(fake.image_requests(), 1, "not retried");
         let message = g["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("Invalid size"), "{message}");
-        assert!(!message.contains("127.0.0.1") && !message.contains(&port), "no backend address: {message}");
+        assert!(
+            !message.contains("127.0.0.1") && !message.contains(&port),
+            "no backend address: {message}"
+        );
         assert_eq!(balance(&app, &key).await, before, "the hold was released");
         assert_eq!(g["credits"]["charged"].as_i64().unwrap_or(0), 0);
         app.stop().await;
@@ -156,22 +220,64 @@ both_backends!(
         let app = serve(&db, &fake, |_| {}).await;
         let (account_id, key) = funded(&app, "openai-refused@example.com").await;
         let before = balance(&app, &key).await;
-        fake.push(Fault::Moderation { stage: Some("output".into()), categories: vec!["sexual".into()] });
-        let out = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
-        assert_eq!((out["status"].as_str(), out["error"]["code"].as_str()), (Some("failed"), Some("backend_content_refused")), "{out}");
+        fake.push(Fault::Moderation {
+            stage: Some("output".into()),
+            categories: vec!["sexual".into()],
+        });
+        let out = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
+        assert_eq!(
+            (out["status"].as_str(), out["error"]["code"].as_str()),
+            (Some("failed"), Some("backend_content_refused")),
+            "{out}"
+        );
         let actions = audit_actions(&app, &account_id).await;
-        assert!(actions.iter().any(|a| a == "generation.backend_refused_output"), "{actions:?}");
-        assert!(!actions.iter().any(|a| a == "moderation.strike"), "an output refusal is no strike: {actions:?}");
+        assert!(
+            actions
+                .iter()
+                .any(|a| a == "generation.backend_refused_output"),
+            "{actions:?}"
+        );
+        assert!(
+            !actions.iter().any(|a| a == "moderation.strike"),
+            "an output refusal is no strike: {actions:?}"
+        );
 
-        fake.push(Fault::Moderation { stage: Some("input".into()), categories: vec!["violence".into()] });
-        let input = run(&app, &key, json!({"model": MODEL, "prompt": "y", "width": 64, "height": 64})).await;
+        fake.push(Fault::Moderation {
+            stage: Some("input".into()),
+            categories: vec!["violence".into()],
+        });
+        let input = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "y", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(input["error"]["code"], "backend_content_refused", "{input}");
-        assert!(input["error"]["message"].as_str().unwrap_or_default().contains("violence"));
+        assert!(
+            input["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("violence")
+        );
         let actions = audit_actions(&app, &account_id).await;
-        assert_eq!(actions.iter().filter(|a| *a == "moderation.strike").count(), 1, "{actions:?}");
+        assert_eq!(
+            actions.iter().filter(|a| *a == "moderation.strike").count(),
+            1,
+            "{actions:?}"
+        );
 
         fake.push(Fault::ContentPolicy);
-        let dalle = run(&app, &key, json!({"model": MODEL, "prompt": "z", "width": 64, "height": 64})).await;
+        let dalle = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "z", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(dalle["error"]["code"], "backend_content_refused", "{dalle}");
         assert_eq!(fake.image_requests(), 3, "refusals are not retried");
         assert_eq!(balance(&app, &key).await, before, "nothing charged");
@@ -186,10 +292,18 @@ both_backends!(
         let app = serve(&db, &fake, |_| {}).await;
         let (_, key) = funded(&app, "openai-misconfig@example.com").await;
         fake.push(Fault::InvalidApiKey);
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["error"]["code"], "engine_misconfigured", "{g}");
         assert_eq!(fake.image_requests(), 1, "not retried");
-        assert_eq!(metric(&app, "easel_engine_misconfigured_total", MODEL).await, Some(1.0));
+        assert_eq!(
+            metric(&app, "easel_engine_misconfigured_total", MODEL).await,
+            Some(1.0)
+        );
         app.stop().await;
     }
 );
@@ -202,21 +316,43 @@ both_backends!(
         let (_, key) = funded(&app, "openai-bad@example.com").await;
         let before = balance(&app, &key).await;
         // Every attempt gets something unusable: wrong size, no image, HTML.
-        fake.push(Fault::WrongSize { width: 32, height: 32 });
+        fake.push(Fault::WrongSize {
+            width: 32,
+            height: 32,
+        });
         fake.push(Fault::NotAnImage);
         fake.push(Fault::Html);
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["status"], "failed", "{g}");
         assert_eq!(fake.image_requests(), 3, "each was an attempt");
         let code = g["error"]["code"].as_str().unwrap_or_default();
-        assert!(["engine_bad_output", "engine_unavailable"].contains(&code), "{g}");
+        assert!(
+            ["engine_bad_output", "engine_unavailable"].contains(&code),
+            "{g}"
+        );
         assert!(g["outputs"].as_array().is_none_or(Vec::is_empty), "{g}");
         assert_eq!(balance(&app, &key).await, before);
 
-        fake.push(Fault::Huge { bytes: 3 * 1024 * 1024 });
+        fake.push(Fault::Huge {
+            bytes: 3 * 1024 * 1024,
+        });
         fake.push_n(2, Fault::NoImages);
-        let big = run(&app, &key, json!({"model": MODEL, "prompt": "y", "width": 64, "height": 64})).await;
-        assert_eq!((big["status"].as_str(), big["error"]["code"].as_str()), (Some("failed"), Some("engine_bad_output")), "{big}");
+        let big = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "y", "width": 64, "height": 64}),
+        )
+        .await;
+        assert_eq!(
+            (big["status"].as_str(), big["error"]["code"].as_str()),
+            (Some("failed"), Some("engine_bad_output")),
+            "{big}"
+        );
         app.stop().await;
     }
 );
@@ -226,10 +362,18 @@ both_backends!(
     |db: TestDb| async move {
         let fake = backend().await;
         // The fake serves its URLs on loopback: refused unless the operator allows it.
-        let app = serve(&db, &fake, |c| c.models.get_mut(MODEL).map_or((), |m| m.max_attempts = 1)).await;
+        let app = serve(&db, &fake, |c| {
+            c.models.get_mut(MODEL).map_or((), |m| m.max_attempts = 1)
+        })
+        .await;
         let (_, key) = funded(&app, "openai-ssrf@example.com").await;
         fake.push(Fault::UrlAnswer);
-        let refused = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let refused = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(refused["status"], "failed", "{refused}");
         let message = refused["error"]["message"].as_str().unwrap_or_default();
         assert!(!message.contains("127.0.0.1"), "{message}");
@@ -238,7 +382,12 @@ both_backends!(
         let allowed = serve(&db, &fake, |c| c.webhooks.allow = vec!["127.0.0.1".into()]).await;
         let (_, key) = funded(&allowed, "openai-ssrf-ok@example.com").await;
         fake.push(Fault::UrlAnswer);
-        let ok = run(&allowed, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let ok = run(
+            &allowed,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(ok["status"], "succeeded", "{ok}");
         allowed.stop().await;
     }
@@ -252,14 +401,32 @@ both_backends!(
         let (_, key) = funded(&app, "openai-cancel@example.com").await;
         let before = balance(&app, &key).await;
         fake.push(Fault::Hang);
-        let created = create(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}), None).await.expect(202).body;
+        let created = create(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
         let id = created["id"].as_str().unwrap_or_default().to_owned();
-        assert!(fake.wait_until(Duration::from_secs(10), 1, FakeOpenAi::image_requests).await, "the request reached the backend");
+        assert!(
+            fake.wait_until(Duration::from_secs(10), 1, FakeOpenAi::image_requests)
+                .await,
+            "the request reached the backend"
+        );
         until(&app, &key, &id, &["running"]).await;
-        app.post(&format!("/v1/generations/{id}/cancel"), &key, json!({})).await.expect(200);
+        app.post(&format!("/v1/generations/{id}/cancel"), &key, json!({}))
+            .await
+            .expect(200);
         let g = until(&app, &key, &id, &["canceled"]).await;
         assert_eq!(g["status"], "canceled");
-        assert!(fake.wait_until(Duration::from_secs(10), 1, FakeOpenAi::aborted).await, "the backend saw the client go away");
+        assert!(
+            fake.wait_until(Duration::from_secs(10), 1, FakeOpenAi::aborted)
+                .await,
+            "the backend saw the client go away"
+        );
         assert_eq!(balance(&app, &key).await, before);
         app.stop().await;
     }
@@ -283,8 +450,21 @@ both_backends!(
         let (_, key) = funded(&app, "openai-breaker@example.com").await;
         // Three failures in a row open the breaker (faults hit image requests only, not
         // the probe); the job then waits instead of spending its attempts.
-        fake.push_n(3, Fault::Unavailable { retry_after_secs: 0 });
-        let created = create(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}), None).await.expect(202).body;
+        fake.push_n(
+            3,
+            Fault::Unavailable {
+                retry_after_secs: 0,
+            },
+        );
+        let created = create(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+            None,
+        )
+        .await
+        .expect(202)
+        .body;
         let id = created["id"].as_str().unwrap_or_default().to_owned();
         let opened = eventually(10_000, || async {
             metric(&app, "easel_engine_breaker_open", MODEL).await == Some(1.0)
@@ -292,14 +472,32 @@ both_backends!(
         })
         .await;
         assert!(opened, "the breaker opened and the backend counts as down");
-        let quote = app.post("/v1/generations/quote", &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await.expect(200).body;
+        let quote = app
+            .post(
+                "/v1/generations/quote",
+                &key,
+                json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+            )
+            .await
+            .expect(200)
+            .body;
         assert_eq!(quote["backend"], "paused", "{quote}");
-        assert!(!logs::lines_with(&["engine breaker opened", MODEL]).is_empty(), "a log line says so");
+        assert!(
+            !logs::lines_with(&["engine breaker opened", MODEL]).is_empty(),
+            "a log line says so"
+        );
         // The backend recovers: a probe half-opens the breaker, the job runs and succeeds.
         let g = until(&app, &key, &id, &["succeeded", "failed"]).await;
         assert_eq!(g["status"], "succeeded", "{g}");
-        let attempts_used = fake.received().iter().filter(|r| r.endpoint == "generations").count();
-        assert_eq!(attempts_used, 4, "the open breaker held the job instead of burning its attempts ({attempts_used})");
+        let attempts_used = fake
+            .received()
+            .iter()
+            .filter(|r| r.endpoint == "generations")
+            .count();
+        assert_eq!(
+            attempts_used, 4,
+            "the open breaker held the job instead of burning its attempts ({attempts_used})"
+        );
         let closed = eventually(5_000, || async {
             metric(&app, "easel_engine_breaker_open", MODEL).await == Some(0.0)
                 && metric(&app, "easel_engine_up", MODEL).await == Some(1.0)
@@ -316,18 +514,37 @@ both_backends!(
     |db: TestDb| async move {
         logs::capture();
         let fake = backend().await;
-        let app = serve(&db, &fake, |c| c.models.get_mut(MODEL).map_or((), |m| m.max_attempts = 1)).await;
+        let app = serve(&db, &fake, |c| {
+            c.models.get_mut(MODEL).map_or((), |m| m.max_attempts = 1)
+        })
+        .await;
         let (_, key) = funded(&app, "openai-secrets@example.com").await;
-        let secret = self::key();
+        let secret = backend_key();
         fake.push(Fault::BadGatewayHtml);
-        let g = run(&app, &key, json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64})).await;
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
         assert_eq!(g["status"], "failed", "{g}");
         let shown = g.to_string();
         let port = fake.addr().port().to_string();
-        assert!(!shown.contains(&port) && !shown.contains("127.0.0.1"), "{shown}");
+        assert!(
+            !shown.contains(&port) && !shown.contains("127.0.0.1"),
+            "{shown}"
+        );
         assert!(!shown.contains(&secret), "the key is not in the answer");
-        let models = app.get("/v1/models", &key).await.expect(200).body.to_string();
-        assert!(!models.contains(&port) && !models.contains(&secret), "{models}");
+        let models = app
+            .get("/v1/models", &key)
+            .await
+            .expect(200)
+            .body
+            .to_string();
+        assert!(
+            !models.contains(&port) && !models.contains(&secret),
+            "{models}"
+        );
         // The log has the detail for the operator, never the key.
         let logged = logs::lines_with(&[g["id"].as_str().unwrap_or_default()]);
         assert!(!logged.is_empty(), "the failure was logged");

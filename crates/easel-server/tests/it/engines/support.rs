@@ -50,7 +50,10 @@ pub async fn metric(app: &TestApp, name: &str, model: &str) -> Option<f64> {
         .send()
         .await
         .unwrap_or_else(|e| panic!("GET /metrics: {e}"));
-    let text = res.text().await.unwrap_or_else(|e| panic!("metrics body: {e}"));
+    let text = res
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("metrics body: {e}"));
     let prefix = format!("{name}{{model=\"{model}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
