@@ -776,3 +776,52 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    an_input_image_is_classified_before_anything_is_held,
+    |db: TestDb| async move {
+        let (url, fake) = start_classifier().await;
+        let app = TestApp::start_with(&db, |c| {
+            moderated(c);
+            c.moderation.classifier.url = url.clone();
+            c.moderation.classifier.images = true;
+        })
+        .await;
+        let (account_id, key) = app.account("image-classifier@example.com", "live").await;
+        grant(&app, &account_id, 10_000).await;
+        let before = balance(&app, &key).await;
+        let mut body = image("restyle this photo");
+        body["input_image"] = json!(png_with_text("a calm lake, watercolour"));
+        // A clean picture passes, and the classifier saw the picture itself.
+        let first = create(&app, &key, body.clone(), None)
+            .await
+            .expect(202)
+            .body;
+        until(&app, &key, &text(&first["id"]), &["succeeded"]).await;
+        let saw_input = fake.seen.lock().map(|s| {
+            s.iter().any(|(b, _)| {
+                b["input"]
+                    .as_array()
+                    .is_some_and(|all| all.iter().any(|i| i["type"] == "image_url"))
+            })
+        });
+        assert_eq!(saw_input.ok(), Some(true), "the input image was sent");
+        let count = generations_count(&app, &key).await;
+        // A flagged picture is refused like a flagged prompt: 400 on `input_image`,
+        // a strike, nothing held or queued.
+        fake.flag_images.store(true, Ordering::SeqCst);
+        let after_first = balance(&app, &key).await;
+        let refused = create(&app, &key, body, None).await;
+        let refused = refused.expect_error(400, "content_policy_violation");
+        assert_eq!(refused.param(), "input_image");
+        assert_eq!(balance(&app, &key).await, after_first, "nothing held");
+        assert_eq!(generations_count(&app, &key).await, count, "nothing queued");
+        assert!(before.0 >= after_first.0);
+        let strikes = audit_actions(&db, &account_id)
+            .into_iter()
+            .filter(|e| e["action"] == "moderation.strike")
+            .count();
+        assert_eq!(strikes, 1);
+        app.stop().await;
+    }
+);

@@ -4,6 +4,7 @@
 //! the breaker, and secrets kept out of logs and answers. On both databases.
 
 mod automatic1111;
+mod check;
 mod comfyui;
 mod examples;
 mod openai;
