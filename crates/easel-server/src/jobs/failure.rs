@@ -35,16 +35,19 @@ pub async fn engine(
             RefusalStage::Output => flag(app, g, categories).await,
         }
     }
-    engine_sync(app, g, e, timed_out_after)
+    engine_sync(app, g, run, e, timed_out_after)
 }
 
 /// The outcome of a failed engine run or output check (no side effects).
 pub fn engine_sync(
     app: &AppState,
     g: &Generation,
+    run: &RunInfo,
     e: EngineError,
     timed_out_after: Option<u64>,
 ) -> JobError {
+    // Which try this was: the last attempt's message is the one the developer reads.
+    let attempt = format!("attempt {} of {}", run.attempt, run.max_attempts);
     match e {
         EngineError::Canceled => JobError::Canceled,
         EngineError::Transient {
@@ -55,11 +58,15 @@ pub fn engine_sync(
             let message = match timed_out_after {
                 Some(s) => err(
                     codes::ENGINE_TIMEOUT,
-                    format!("The model backend did not finish within {s} s."),
+                    format!(
+                        "The model backend did not finish within {s} s ({attempt}); nothing was charged."
+                    ),
                 ),
                 None => err(
                     codes::ENGINE_UNAVAILABLE,
-                    "The model backend was unavailable or failing; nothing was charged.",
+                    format!(
+                        "The model backend was unavailable or failing ({attempt}); nothing was charged."
+                    ),
                 ),
             };
             match retry_after {
@@ -72,7 +79,7 @@ pub fn engine_sync(
             JobError::Retryable(err(
                 codes::ENGINE_BAD_OUTPUT,
                 format!(
-                    "The model backend returned an unusable output ({}); nothing was charged.",
+                    "The model backend returned an unusable output ({}; {attempt}); nothing was charged.",
                     scrub(&reason)
                 ),
             ))

@@ -36,7 +36,7 @@ pub async fn generation(
     let started = Instant::now();
     let generated = run_engine(app, &g, engine, &request, run).await?;
     record_usage(app, &g, generated.usage.as_ref()).await;
-    let artifacts = check_outputs(app, &g, &request, generated.outputs).await?;
+    let artifacts = check_outputs(app, &g, run, &request, generated.outputs).await?;
     if moderate_outputs(app, &g, &artifacts, run).await? {
         return Ok(());
     }
@@ -164,6 +164,7 @@ async fn record_usage(app: &AppState, g: &Generation, usage: Option<&serde_json:
 async fn check_outputs(
     app: &AppState,
     g: &Generation,
+    run: &RunInfo,
     request: &GenerationRequest,
     outputs: Vec<easel_engines::Produced>,
 ) -> Result<Vec<Artifact>, JobError> {
@@ -185,7 +186,7 @@ async fn check_outputs(
             if let Some(b) = app.engines.breaker(&g.model, g.mode) {
                 b.record(Err(&e));
             }
-            Err(failure::engine_sync(app, g, e, None))
+            Err(failure::engine_sync(app, g, run, e, None))
         }
     }
 }

@@ -559,3 +559,38 @@ fn image_size(bytes: &[u8]) -> (u32, u32) {
     let reader = decoder.read_info().unwrap_or_else(|e| panic!("PNG: {e}"));
     (reader.info().width, reader.info().height)
 }
+
+both_backends!(
+    openai_a_backend_slower_than_the_timeout_ends_engine_timeout,
+    |db: TestDb| async move {
+        let fake = backend().await;
+        let app = serve(&db, &fake, |c| {
+            if let Some(m) = c.models.get_mut(MODEL) {
+                m.timeout_seconds = 1;
+                m.max_attempts = 1;
+            }
+        })
+        .await;
+        let (_, key) = funded(&app, "openai-timeout@example.com").await;
+        let before = balance(&app, &key).await;
+        fake.push(Fault::Slow(Duration::from_secs(10)));
+        let g = run(
+            &app,
+            &key,
+            json!({"model": MODEL, "prompt": "x", "width": 64, "height": 64}),
+        )
+        .await;
+        assert_eq!(
+            (g["status"].as_str(), g["error"]["code"].as_str()),
+            (Some("failed"), Some("engine_timeout")),
+            "{g}"
+        );
+        assert!(
+            fake.wait_until(Duration::from_secs(5), 1, FakeOpenAi::aborted)
+                .await,
+            "the backend request was dropped"
+        );
+        assert_eq!(balance(&app, &key).await, before, "nothing held or charged");
+        app.stop().await;
+    }
+);
