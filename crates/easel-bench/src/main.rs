@@ -206,6 +206,7 @@ async fn run(
     };
     let r = &mut ctx.report;
     r.quick = quick;
+    r.only.clone_from(&only);
     r.date = time::OffsetDateTime::now_utc().date().to_string();
     r.commit = procs::run_command("git", &["rev-parse", "--short", "HEAD"], &[])
         .await
