@@ -1,5 +1,6 @@
 //! The baselines Easel is measured against, each run as its own process of this binary
-//! (built with the same release profile as `easel`), and the fakes outside our system.
+//! (built with the same release profile as `easel`), and the webhook receiver outside our
+//! system (the fake model backends are in `backends`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -125,23 +126,6 @@ pub async fn sink(listen: SocketAddr) -> anyhow::Result<()> {
         .route("/count", get(count))
         .fallback(hook)
         .with_state(counts);
-    serve(listen, app).await
-}
-
-/// An OpenAI-compatible image API that answers at once, for the peer (LiteLLM) to forward to.
-pub async fn mock_openai(listen: SocketAddr) -> anyhow::Result<()> {
-    // A 1x1 PNG: the answer's shape matters, not its size.
-    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
-    async fn images() -> Json<serde_json::Value> {
-        Json(serde_json::json!({"created": 1_700_000_000, "data": [{"b64_json": PNG}]}))
-    }
-    async fn ready() -> StatusCode {
-        StatusCode::OK
-    }
-    let app = axum::Router::new()
-        .route("/readyz", get(ready))
-        .route("/v1/images/generations", post(images))
-        .route("/images/generations", post(images));
     serve(listen, app).await
 }
 

@@ -20,6 +20,8 @@ pub struct Setup {
     /// be set in a config file).
     pub image_slots: u32,
     pub image_delay_ms: u64,
+    /// More `[models.<id>]` tables for the config file (models on real engines).
+    pub models: Vec<String>,
 }
 
 impl Setup {
@@ -31,11 +33,18 @@ impl Setup {
             env: Vec::new(),
             image_slots: 4,
             image_delay_ms: 0,
+            models: Vec::new(),
         }
     }
 
     pub fn env(mut self, key: &str, value: impl ToString) -> Setup {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds a `[models.<id>]` table (with its settings) to the config file.
+    pub fn model(mut self, toml: String) -> Setup {
+        self.models.push(toml);
         self
     }
 
@@ -51,13 +60,15 @@ impl Setup {
     fn environment(&self) -> anyhow::Result<Vec<(String, String)>> {
         std::fs::create_dir_all(&self.data_dir)?;
         let config = self.data_dir.join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[models.sandbox-image]\nconcurrency = {}\n\n[models.sandbox-image.settings]\ndelay_ms = {}\n",
-                self.image_slots, self.image_delay_ms
-            ),
-        )?;
+        let mut text = format!(
+            "[models.sandbox-image]\nconcurrency = {}\n\n[models.sandbox-image.settings]\ndelay_ms = {}\n",
+            self.image_slots, self.image_delay_ms
+        );
+        for model in &self.models {
+            text.push('\n');
+            text.push_str(model);
+        }
+        std::fs::write(&config, text)?;
         let mut env: Vec<(String, String)> = [
             ("EASEL_LOG", "warn".to_string()),
             ("EASEL_CONFIG", config.display().to_string()),

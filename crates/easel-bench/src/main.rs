@@ -1,8 +1,10 @@
-//! Easel's benchmark harness. `easel-bench run` starts Easel (SQLite, PostgreSQL, Redis) and
-//! the baselines it is measured against as separate processes of this binary, drives every
-//! target with the same load generator, judges the goals, and writes BENCHMARKS.md and a
-//! JSON file. `scripts/bench` builds the release binaries and runs it.
+//! Easel's benchmark harness. `easel-bench run` starts Easel (SQLite, PostgreSQL, Redis),
+//! the baselines it is measured against and the fake model backends its engines call as
+//! separate processes of this binary, drives every target with the same load generator,
+//! judges the goals, and writes BENCHMARKS.md and a JSON file. `scripts/bench` builds the
+//! release binaries and runs it.
 
+mod backends;
 mod baselines;
 mod ctx;
 mod db;
@@ -41,7 +43,15 @@ struct Cli {
     command: Command,
 }
 
-const SCENARIOS: &[&str] = &["api", "generations", "jobs", "queue", "webhooks", "peer"];
+const SCENARIOS: &[&str] = &[
+    "api",
+    "generations",
+    "jobs",
+    "queue",
+    "webhooks",
+    "peer",
+    "engines",
+];
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -50,7 +60,7 @@ enum Command {
         /// One short run of each scenario and a shallower deep queue (under 3 minutes).
         #[arg(long)]
         quick: bool,
-        /// Only these scenarios (api, generations, jobs, queue, webhooks, peer).
+        /// Only these scenarios (api, generations, jobs, queue, webhooks, peer, engines).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// The `easel` binary to measure.
@@ -92,8 +102,11 @@ enum Command {
         #[arg(long)]
         listen: SocketAddr,
     },
-    /// An OpenAI-compatible image API answering at once (the peer's backend).
-    MockOpenai {
+    /// A fake model backend from the test tree, answering at once (what the peer and
+    /// Easel's engines call).
+    FakeBackend {
+        #[arg(long, value_enum)]
+        kind: backends::Kind,
         #[arg(long)]
         listen: SocketAddr,
     },
@@ -138,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
             database_url,
         } => baselines::insert(listen, &database_url).await,
         Command::Sink { listen } => baselines::sink(listen).await,
-        Command::MockOpenai { listen } => baselines::mock_openai(listen).await,
+        Command::FakeBackend { kind, listen } => backends::serve(kind, listen).await,
         Command::ReqwestLoop {
             url,
             count,
@@ -193,6 +206,7 @@ async fn run(
     };
     let r = &mut ctx.report;
     r.quick = quick;
+    r.only.clone_from(&only);
     r.date = time::OffsetDateTime::now_utc().date().to_string();
     r.commit = procs::run_command("git", &["rev-parse", "--short", "HEAD"], &[])
         .await
@@ -230,6 +244,7 @@ async fn run(
             "queue" => scenarios::queue::run(&mut ctx).await,
             "webhooks" => scenarios::webhooks::run(&mut ctx).await,
             "peer" => scenarios::peer::run(&mut ctx).await,
+            "engines" => scenarios::engines::run(&mut ctx).await,
             _ => Ok(()),
         };
         if let Err(e) = result {

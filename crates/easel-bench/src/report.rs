@@ -40,6 +40,8 @@ pub struct Report {
     pub date: String,
     pub commit: String,
     pub quick: bool,
+    /// The scenarios of a partial run (`--only`); empty: every scenario.
+    pub only: Vec<String>,
     pub machine: Option<Machine>,
     pub settings: BTreeMap<String, String>,
     /// Keyed `scenario.target.figure`, in the order first measured.
@@ -119,9 +121,14 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "## {}, `scripts/bench{}` at {}\n",
+            "## {}, `scripts/bench{}{}` at {}\n",
             self.date,
             if self.quick { " --quick" } else { "" },
+            if self.only.is_empty() {
+                String::new()
+            } else {
+                format!(" --only {}", self.only.join(","))
+            },
             self.commit
         );
         if let Some(m) = &self.machine {

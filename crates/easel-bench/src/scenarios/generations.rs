@@ -30,14 +30,32 @@ const PROMPTS: &[&str] = &[
 ];
 
 fn body(n: u64) -> String {
+    body_for("sandbox-image", n)
+}
+
+fn body_for(model: &str, n: u64) -> String {
     let prompt = PROMPTS[(n % PROMPTS.len() as u64) as usize];
-    format!(r#"{{"model":"sandbox-image","prompt":"{prompt}","width":256,"height":256}}"#)
+    format!(r#"{{"model":"{model}","prompt":"{prompt}","width":256,"height":256}}"#)
 }
 
 /// A generation request as a customer sends it.
 pub fn generation(key: &str) -> MakeCall {
     let key = key.to_string();
     Arc::new(move |_, n| Call::post_json("/v1/generations", body(n)).bearer(&key))
+}
+
+/// The same requests spread over `models`, taken in turn across all connections.
+pub fn generation_over(key: &str, models: Vec<String>) -> MakeCall {
+    let key = key.to_string();
+    let count = models.len().max(1);
+    Arc::new(move |conn, n| {
+        // Connections and their request numbers interleave so that each model gets an
+        // equal share however many connections there are.
+        let model = models
+            .get((conn + n as usize) % count)
+            .map_or("sandbox-image", String::as_str);
+        Call::post_json("/v1/generations", body_for(model, n)).bearer(&key)
+    })
 }
 
 /// The same bodies to the one-INSERT handler.
@@ -360,4 +378,27 @@ async fn hot_account(ctx: &mut Ctx) -> anyhow::Result<()> {
         price.unwrap_or(0)
     ));
     easel.stop().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_spread_evenly_over_the_models() {
+        let models: Vec<String> = (0..4).map(|i| format!("engine-{i}")).collect();
+        let make = generation_over("sk_live_x", models.clone());
+        let mut counts = std::collections::BTreeMap::new();
+        for conn in 0..32 {
+            for n in 0..10 {
+                let body = String::from_utf8(make(conn, n).body.to_vec()).unwrap();
+                let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+                *counts
+                    .entry(json["model"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), models);
+        assert!(counts.values().all(|&c| c == 80), "{counts:?}");
+    }
 }

@@ -267,16 +267,19 @@ pub struct FakeComfyUi {
 
 /// Starts a fake on 127.0.0.1 with a free port.
 pub async fn start() -> (SocketAddr, FakeComfyUi) {
+    start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap_or_else(|e| panic!("fake comfyui: cannot bind: {e}"))
+}
+
+/// Starts a fake on `addr` (the benchmark runs it as a process on a port it chose).
+pub async fn start_on(addr: SocketAddr) -> std::io::Result<(SocketAddr, FakeComfyUi)> {
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner::default()),
         wake: Notify::new(),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("fake comfyui: cannot bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("fake comfyui: no address: {e}"));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
     let app = routes::router(shared.clone());
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -287,7 +290,7 @@ pub async fn start() -> (SocketAddr, FakeComfyUi) {
         addr,
         tasks: vec![server, worker],
     };
-    (addr, fake)
+    Ok((addr, fake))
 }
 
 impl FakeComfyUi {
