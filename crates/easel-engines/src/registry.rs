@@ -36,6 +36,32 @@ pub struct BuildContext {
     pub fetch: Option<Arc<dyn Fetch>>,
     /// Largest output accepted, in bytes (also caps downloads).
     pub max_output_bytes: usize,
+    /// Whether secret variables must be set. Checking a config (at load, in admin
+    /// commands that run no generation) only needs their names: a missing variable then
+    /// reads as a placeholder. Serving and probing need the real values.
+    pub secrets: Secrets,
+}
+
+/// How [`BuildContext::secret`] treats a variable that is not set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Secrets {
+    /// Not set: the engine does not build.
+    #[default]
+    Required,
+    /// Not set: a placeholder, for an engine that will never call its backend.
+    Placeholder,
+}
+
+impl BuildContext {
+    /// The value of the secret variable `var`, as [`Secrets`] says.
+    #[must_use]
+    pub fn secret(&self, var: &str) -> Option<String> {
+        match (std::env::var(var).ok(), self.secrets) {
+            (Some(value), _) => Some(value),
+            (None, Secrets::Required) => None,
+            (None, Secrets::Placeholder) => Some("unset".to_owned()),
+        }
+    }
 }
 
 /// The model a settings table belongs to.

@@ -61,6 +61,35 @@ impl App {
         store: Arc<dyn Store>,
         instance_secret: Option<&str>,
     ) -> anyhow::Result<App> {
+        Self::build(
+            config,
+            store,
+            instance_secret,
+            crate::engines::Secrets::Required,
+        )
+    }
+
+    /// An application for tools that never run a generation (`easel admin …`): the
+    /// models' secret variables need not be set there.
+    pub fn for_tools(
+        config: Config,
+        store: Arc<dyn Store>,
+        instance_secret: Option<&str>,
+    ) -> anyhow::Result<App> {
+        Self::build(
+            config,
+            store,
+            instance_secret,
+            crate::engines::Secrets::Placeholder,
+        )
+    }
+
+    fn build(
+        config: Config,
+        store: Arc<dyn Store>,
+        instance_secret: Option<&str>,
+        secrets: crate::engines::Secrets,
+    ) -> anyhow::Result<App> {
         let prefix = config.api_keys.prefix.clone();
         let auth = Arc::new(Authenticator::new(Arc::clone(&store), prefix));
         let session_key = match instance_secret {
@@ -83,7 +112,7 @@ impl App {
         let mailer = Mailer::new(&config);
         let webhooks = Arc::new(crate::webhooks::Webhooks::new(&config)?);
         let fetch = Arc::new(crate::engines::fetch::GuardedFetch(Arc::clone(&webhooks)));
-        let engines = Engines::new(&config, fetch)?;
+        let engines = Engines::new(&config, fetch, secrets)?;
         Ok(App {
             abuse_gate: crate::services::abuse::AnonymousGate::new(
                 config.abuse.anonymous_per_minute,

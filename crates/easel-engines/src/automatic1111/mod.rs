@@ -77,7 +77,7 @@ impl Automatic1111 {
     /// Checks `settings` (the model's `settings` table as JSON) and builds the engine.
     /// The password is read from the environment variable `password_env` names.
     pub fn new(model: ModelRef<'_>, settings: &Value, ctx: &BuildContext) -> Result<Self, String> {
-        Self::with_env(model, settings, ctx, |name| std::env::var(name).ok())
+        Self::with_env(model, settings, ctx, |name| ctx.secret(name))
     }
 
     /// [`Automatic1111::new`] reading environment variables through `env` (tests cannot

@@ -301,12 +301,13 @@ fn rejection_reason(error: &ErrorDetail, nodes: &[NodeError]) -> String {
 /// Extra headers from `NAME = "ENV_VAR"` pairs; the values are secrets and never shown.
 pub fn headers_from_env(
     pairs: &std::collections::BTreeMap<String, String>,
+    secret: impl Fn(&str) -> Option<String>,
 ) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     for (name, var) in pairs {
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("`headers_env`: `{name}` is not a header name"))?;
-        let value = std::env::var(var).map_err(|_| {
+        let value = secret(var).ok_or_else(|| {
             format!("`headers_env.{name}`: the environment variable `{var}` is not set")
         })?;
         let mut value = HeaderValue::from_str(&value).map_err(|_| {

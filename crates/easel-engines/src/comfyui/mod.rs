@@ -117,7 +117,7 @@ impl ComfyUi {
             &settings.bindings,
             &settings.output_nodes,
         )?;
-        let headers = client::headers_from_env(&settings.headers_env)?;
+        let headers = client::headers_from_env(&settings.headers_env, |var| ctx.secret(var))?;
         let max_output = match ctx.max_output_bytes {
             0 => DEFAULT_MAX_OUTPUT_BYTES,
             n => n,

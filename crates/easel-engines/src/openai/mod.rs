@@ -137,7 +137,11 @@ impl OpenAi {
                     .to_owned(),
             );
         }
-        let api_key = settings.api_key_env.as_deref().map(read_key).transpose()?;
+        let api_key = settings
+            .api_key_env
+            .as_deref()
+            .map(|var| read_key(var, ctx.secret(var)))
+            .transpose()?;
         let max_image_bytes = match ctx.max_output_bytes {
             0 => Limits::default().max_bytes,
             max => max,
@@ -218,13 +222,13 @@ impl OpenAi {
 }
 
 /// Reads the API key from `var`; its value is never part of an error.
-fn read_key(var: &str) -> Result<ApiKey, String> {
-    match std::env::var(var) {
-        Ok(key) if !key.trim().is_empty() => Ok(ApiKey::new(key.trim().to_owned())),
-        Ok(_) => Err(format!(
+fn read_key(var: &str, value: Option<String>) -> Result<ApiKey, String> {
+    match value {
+        Some(key) if !key.trim().is_empty() => Ok(ApiKey::new(key.trim().to_owned())),
+        Some(_) => Err(format!(
             "`api_key_env`: the environment variable `{var}` is empty"
         )),
-        Err(_) => Err(format!(
+        None => Err(format!(
             "`api_key_env`: the environment variable `{var}` is not set"
         )),
     }

@@ -54,6 +54,7 @@ fn build(model: &str, settings: &Value, dir: &Path) -> Result<Arc<dyn Engine>, S
         config_dir: dir.to_path_buf(),
         fetch: None,
         max_output_bytes: 2 * 1024 * 1024,
+        ..BuildContext::default()
     };
     let model_ref = ModelRef {
         id: model,

@@ -657,10 +657,17 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
             ),
         );
     }
-    // Building the engine checks its settings (a ComfyUI workflow and its bindings, the
-    // environment variable holding a key), so a wrong setting stops the start, not a job.
+    // Building the engine checks its settings (a ComfyUI workflow and its bindings), so a
+    // wrong setting stops the start, not a job. Secret variables are checked where they
+    // are used: when a node starts serving (`App::new`) and by `engines check`.
     if m.enabled
-        && let Err(e) = crate::engines::build(c, id, m, Some(crate::engines::fetch::unused()))
+        && let Err(e) = crate::engines::build(
+            c,
+            id,
+            m,
+            Some(crate::engines::fetch::unused()),
+            crate::engines::Secrets::Placeholder,
+        )
     {
         return fail("settings", e);
     }

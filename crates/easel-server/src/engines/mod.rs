@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use easel_core::mode::Mode;
 use easel_engines::breaker::{Breaker, Snapshot};
+pub use easel_engines::registry::Secrets;
 use easel_engines::registry::{self, BuildContext, Fetch, ModelRef};
 use easel_engines::{Engine, Sandbox};
 
@@ -27,12 +28,14 @@ pub fn build(
     id: &str,
     model: &ModelConfig,
     fetch: Option<Arc<dyn Fetch>>,
+    secrets: Secrets,
 ) -> Result<Arc<dyn Engine>, String> {
     let settings = serde_json::to_value(&model.settings).map_err(|e| e.to_string())?;
     let ctx = BuildContext {
         config_dir: config.config_dir.clone(),
         fetch,
         max_output_bytes: config.generations.max_output_bytes,
+        secrets,
     };
     registry::build(
         &model.engine,
@@ -61,12 +64,17 @@ pub struct Engines {
 }
 
 impl Engines {
-    /// Builds every enabled model's engine.
-    pub fn new(config: &Config, fetch: Arc<dyn Fetch>) -> anyhow::Result<Engines> {
+    /// Builds every enabled model's engine. `secrets` is [`Secrets::Required`] for a
+    /// node that runs generations; admin commands, which never do, need only the names.
+    pub fn new(
+        config: &Config,
+        fetch: Arc<dyn Fetch>,
+        secrets: Secrets,
+    ) -> anyhow::Result<Engines> {
         let default_sandbox: Arc<dyn Engine> = Arc::new(Sandbox::default());
         let mut models = HashMap::new();
         for (id, model) in config.models.iter().filter(|(_, m)| m.enabled) {
-            let live = build(config, id, model, Some(Arc::clone(&fetch)))
+            let live = build(config, id, model, Some(Arc::clone(&fetch)), secrets)
                 .map_err(|e| anyhow::anyhow!("models.{id}.settings: {e}"))?;
             let sandboxed = model.engine == Sandbox::NAME;
             let test = if sandboxed {

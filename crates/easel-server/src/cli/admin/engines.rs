@@ -44,8 +44,14 @@ pub async fn run(config: &Config, command: EnginesCommand) -> anyhow::Result<()>
         if model.as_ref().is_some_and(|only| only != id) {
             continue;
         }
-        let engine = crate::engines::build(config, id, m, Some(fetch.clone()))
-            .map_err(|e| anyhow::anyhow!("models.{id}.settings: {e}"))?;
+        let engine = crate::engines::build(
+            config,
+            id,
+            m,
+            Some(fetch.clone()),
+            crate::engines::Secrets::Required,
+        )
+        .map_err(|e| anyhow::anyhow!("models.{id}.settings: {e}"))?;
         let started = Instant::now();
         let probed = tokio::time::timeout(Duration::from_secs(15), engine.probe()).await;
         let latency_ms = started.elapsed().as_millis() as u64;

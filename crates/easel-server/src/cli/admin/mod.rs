@@ -66,7 +66,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     let store = crate::server::open_store(&config).await?;
     // The instance secret, when set up, so that anything signed here verifies on the server.
     let secret = store.instance_secret().await.ok();
-    let app = Arc::new(App::new(config, store, secret.as_deref())?);
+    let app = Arc::new(App::for_tools(config, store, secret.as_deref())?);
     match command {
         AdminCommand::Account(c) => account::run(&app, c).await,
         AdminCommand::Key(c) => key::run(&app, c).await,
