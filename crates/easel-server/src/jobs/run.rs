@@ -115,21 +115,24 @@ async fn run_engine(
         .models
         .get(&g.model)
         .map_or(300, |m| m.timeout_seconds);
-    let control = Control::new(run.cancel.clone());
-    let outcome = match tokio::time::timeout(
+    // A child token: the timeout below stops this engine run without touching the
+    // runner's own token (which a cancel request or a lost lease fires).
+    let control = Control::new(run.cancel.child_token());
+    let (outcome, timed_out) = match tokio::time::timeout(
         Duration::from_secs(timeout),
         engine.generate(request, &control),
     )
     .await
     {
-        Ok(outcome) => outcome,
+        Ok(outcome) => (outcome, false),
         Err(_) => {
             // The run is abandoned here; tell the engine so it stops the backend's work.
             control.cancel.cancel();
-            Err(EngineError::Transient {
+            let e = EngineError::Transient {
                 detail: format!("no answer within {timeout} s"),
                 retry_after: None,
-            })
+            };
+            (Err(e), true)
         }
     };
     let breaker = app.engines.breaker(&g.model, g.mode);
@@ -144,7 +147,6 @@ async fn run_engine(
             if let Some(b) = &breaker {
                 b.record(Err(&e));
             }
-            let timed_out = matches!(&e, EngineError::Transient { detail, .. } if detail.starts_with("no answer within"));
             Err(failure::engine(app, g, run, e, timed_out.then_some(timeout)).await)
         }
     }
