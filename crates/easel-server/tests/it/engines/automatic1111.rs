@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use easel_test_utils::fakes::automatic1111::{self as fake, FakeA1111, Fault, Flavour, Options};
 use easel_test_utils::{TestDb, both_backends};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::support::{balance, image_model, input_png, metric, quick};
+use super::support::{balance, image_model, input_png, metric, quick, run};
 use crate::generations::{create, download, funded, until};
 use crate::support::{TestApp, eventually};
 
@@ -34,12 +34,6 @@ async fn serve(db: &TestDb, fake: &FakeA1111) -> TestApp {
         c.models.insert(MODEL.into(), model);
     })
     .await
-}
-
-async fn run(app: &TestApp, key: &str, body: Value) -> Value {
-    let created = create(app, key, body, None).await.expect(202).body;
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
-    until(app, key, &id, &["succeeded", "failed", "canceled"]).await
 }
 
 both_backends!(

@@ -8,7 +8,7 @@ use easel_test_utils::fakes::comfyui::{self as fake, FakeComfyUi};
 use easel_test_utils::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use super::support::{balance, input_png, metric, quick};
+use super::support::{balance, input_png, metric, quick, run};
 use crate::generations::{create, download, funded, until};
 use crate::support::{TestApp, eventually};
 
@@ -45,12 +45,6 @@ async fn serve(db: &TestDb, fake: &FakeComfyUi) -> TestApp {
 
 async fn backend() -> FakeComfyUi {
     fake::start().await.1
-}
-
-async fn run(app: &TestApp, key: &str, body: Value) -> Value {
-    let created = create(app, key, body, None).await.expect(202).body;
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
-    until(app, key, &id, &["succeeded", "failed", "canceled"]).await
 }
 
 both_backends!(

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use easel_test_utils::fakes::openai::{self as fake, FakeOpenAi, FakeOpenAiConfig, Fault};
 use easel_test_utils::{TestDb, both_backends};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::support::{audit_actions, balance, image_model, input_png, metric, quick, stored};
+use super::support::{audit_actions, balance, image_model, input_png, metric, quick, run, stored};
 use crate::generations::{create, download, funded, until};
 use crate::support::{TestApp, eventually, logs};
 
@@ -45,13 +45,6 @@ async fn serve(
         tweak(c);
     })
     .await
-}
-
-/// Creates a live generation and waits for it to end.
-async fn run(app: &TestApp, key: &str, body: Value) -> Value {
-    let created = create(app, key, body, None).await.expect(202).body;
-    let id = created["id"].as_str().unwrap_or_default().to_owned();
-    until(app, key, &id, &["succeeded", "failed", "canceled"]).await
 }
 
 both_backends!(

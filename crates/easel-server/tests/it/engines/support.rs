@@ -4,6 +4,7 @@
 use easel_server::config::{Config, ModelConfig};
 use serde_json::Value;
 
+use crate::generations::{create, until};
 use crate::support::TestApp;
 
 /// The metrics token of [`quick`] configs.
@@ -87,4 +88,11 @@ pub fn input_png(width: u32, height: u32) -> (Vec<u8>, String) {
     let bytes = easel_test_utils::fakes::images::png(width, height, 99);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
     (bytes, encoded)
+}
+
+/// Creates a live generation with `key` and waits for it to end.
+pub async fn run(app: &TestApp, key: &str, body: Value) -> Value {
+    let created = create(app, key, body, None).await.expect(202).body;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    until(app, key, &id, &["succeeded", "failed", "canceled"]).await
 }
