@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::mode::Mode;
 
-const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Random characters in a key (⌈256 / log2(62)⌉).
 pub const RANDOM_LEN: usize = 43;
 /// Checksum characters (62^6 > 2^32).
@@ -96,7 +96,7 @@ pub fn hash(secret: &str) -> String {
 }
 
 /// Base62 CRC-32 of `random`, left-padded with `0` to six characters.
-fn checksum(random: &str) -> String {
+pub(crate) fn checksum(random: &str) -> String {
     let mut n = crc32fast::hash(random.as_bytes());
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {

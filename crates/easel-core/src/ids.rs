@@ -35,6 +35,8 @@ pub enum IdKind {
     WebhookEndpoint,
     WebhookDelivery,
     WebhookAttempt,
+    Worker,
+    Lease,
 }
 
 impl IdKind {
@@ -58,6 +60,8 @@ impl IdKind {
             IdKind::WebhookEndpoint => "whk",
             IdKind::WebhookDelivery => "whd",
             IdKind::WebhookAttempt => "wha",
+            IdKind::Worker => "wrk",
+            IdKind::Lease => "lease",
         }
     }
 
@@ -186,6 +190,8 @@ mod tests {
             WebhookEndpoint,
             WebhookDelivery,
             WebhookAttempt,
+            Worker,
+            Lease,
         ];
         let prefixes: std::collections::HashSet<&str> = kinds.iter().map(|k| k.prefix()).collect();
         assert_eq!(prefixes.len(), kinds.len());

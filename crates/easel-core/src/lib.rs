@@ -20,6 +20,7 @@ pub mod models;
 pub mod password;
 pub mod roles;
 pub mod time;
+pub mod worker_token;
 
 pub use error::DomainError;
 

@@ -21,6 +21,7 @@ pub mod sessions;
 mod sql;
 mod sqlite;
 pub mod webhooks;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub use postgres::PgStore;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
 pub use webhooks::*;
+pub use workers::*;
 
 /// Result of a store call.
 pub type DbResult<T> = Result<T, DbError>;
@@ -643,6 +645,7 @@ pub trait Store:
     + InvoiceStore
     + ModerationStore
     + WebhookStore
+    + WorkerStore
     + SystemStore
     + SessionStore
     + MigrationStore
@@ -660,6 +663,7 @@ impl<T> Store for T where
         + InvoiceStore
         + ModerationStore
         + WebhookStore
+        + WorkerStore
         + SystemStore
         + SessionStore
         + MigrationStore

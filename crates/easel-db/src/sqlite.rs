@@ -96,6 +96,7 @@ impl_invoice_store!(SqliteStore, Sqlite);
 impl_moderation_store!(SqliteStore, Sqlite);
 impl_webhook_store!(SqliteStore, Sqlite);
 impl_session_store!(SqliteStore, Sqlite);
+impl_worker_store!(SqliteStore, Sqlite, "");
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

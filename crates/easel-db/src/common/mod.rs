@@ -34,5 +34,7 @@ pub(crate) mod moderation_rows;
 mod webhook_store;
 #[macro_use]
 mod session_store;
+#[macro_use]
+mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
