@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::mode::Mode;
 
-pub(crate) const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const ALPHABET: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Random characters in a key (⌈256 / log2(62)⌉).
 pub const RANDOM_LEN: usize = 43;
 /// Checksum characters (62^6 > 2^32).

@@ -57,7 +57,10 @@ mod tests {
         assert!(t.secret.starts_with("vs_worker_"));
         assert!(t.secret.starts_with(&t.display_prefix));
         assert_eq!(parse("vs", &t.secret), Ok(()));
-        assert_eq!(crate::api_key::parse("vs", &t.secret), Err(KeyFormatError::Mode));
+        assert_eq!(
+            crate::api_key::parse("vs", &t.secret),
+            Err(KeyFormatError::Mode)
+        );
         let key = crate::api_key::generate("vs", Mode::Live);
         assert_eq!(parse("vs", &key.secret), Err(KeyFormatError::Mode));
         assert_eq!(parse("xx", &t.secret), Err(KeyFormatError::Prefix));

@@ -211,11 +211,7 @@ pub trait WorkerStore: Send + Sync {
     /// Marks open leases whose job is no longer held by them, and whose `lease_until` is
     /// older than `now - policy.grace_ms`, as lost, counts them on their workers, and
     /// quarantines workers with `policy.max_lost` or more lost leases in the window.
-    async fn sweep_lost_leases(
-        &self,
-        policy: QuarantinePolicy,
-        now: i64,
-    ) -> DbResult<LostLeases>;
+    async fn sweep_lost_leases(&self, policy: QuarantinePolicy, now: i64) -> DbResult<LostLeases>;
     /// The progress a worker last reported for a running job: (0..=1, message).
     async fn job_progress(&self, job_id: &str) -> DbResult<Option<(f64, Option<String>)>>;
 }

@@ -14,5 +14,5 @@ mod registry;
 mod runner;
 
 pub use registry::{Job, JobError, RunInfo, enqueue};
-pub use runner::{Runner, RunnerConfig, RunnerControl, RunnerHandle};
+pub use runner::{Backoff, Runner, RunnerConfig, RunnerControl, RunnerHandle, record_outcome};
 pub use tokio_util::sync::CancellationToken;

@@ -369,43 +369,23 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
         cancel_requested: bool,
         completes_itself: bool,
     ) {
-        let (store, worker, now) = (&self.store, self.config.worker_id.as_str(), now_ms());
-        let ended = match outcome {
-            Ok(()) if completes_itself => return,
-            Ok(()) => store
-                .complete_job(&job.id, worker, now)
-                .await
-                .map(|held| held.then_some(JobStatus::Succeeded)),
-            Err(JobError::Canceled) if cancel_requested => store
-                .finish_canceled(&job.id, worker, now)
-                .await
-                .map(|held| held.then_some(JobStatus::Canceled)),
-            Err(JobError::Fatal(why)) => store.fail_job(&job.id, worker, &why, None, now).await,
-            Err(JobError::RetryAfter(why, after)) => {
-                let retry_at = now + self.backoff(job.attempts).max(millis(after));
-                store
-                    .fail_job(&job.id, worker, &why, Some(retry_at), now)
-                    .await
-            }
-            Err(JobError::Retryable(why)) => {
-                let retry_at = now + self.backoff(job.attempts);
-                store
-                    .fail_job(&job.id, worker, &why, Some(retry_at), now)
-                    .await
-            }
-            Err(JobError::Canceled) => {
-                let retry_at = now + self.backoff(job.attempts);
-                store
-                    .fail_job(
-                        &job.id,
-                        worker,
-                        "stopped without a cancel request",
-                        Some(retry_at),
-                        now,
-                    )
-                    .await
-            }
+        if outcome.is_ok() && completes_itself {
+            return;
+        }
+        let backoff = Backoff {
+            base: self.config.backoff_base,
+            max: self.config.backoff_max,
         };
+        let worker = self.config.worker_id.as_str();
+        let ended = record_outcome(
+            self.store.as_ref(),
+            job,
+            worker,
+            outcome,
+            cancel_requested,
+            backoff,
+        )
+        .await;
         match ended {
             Ok(Some(status)) if status.is_terminal() => self.ended(&job.id).await,
             Ok(_) => {}
@@ -413,16 +393,6 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
                 tracing::error!(job.id = %job.id, error = %e, "could not record a job's outcome; its lease will expire and it will run again")
             }
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> i64 {
-        let jitter = rand::thread_rng().r#gen::<f64>();
-        backoff_ms(
-            attempt,
-            millis(self.config.backoff_base),
-            millis(self.config.backoff_max),
-            jitter,
-        )
     }
 
     /// Calls the hook with the job as stored now.
@@ -434,6 +404,62 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
                     tracing::error!(job.id = %job_id, error = %e, "could not load an ended job for its hook")
                 }
             }
+        }
+    }
+}
+
+/// How long a failed job waits before its retry: `base` doubling per attempt up to `max`,
+/// plus jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn delay_ms(self, attempt: u32) -> i64 {
+        let jitter = rand::thread_rng().r#gen::<f64>();
+        backoff_ms(attempt, millis(self.base), millis(self.max), jitter)
+    }
+}
+
+/// Records how a run of `job` under the lease `worker` ended: succeeded, canceled (when a
+/// cancel was requested), back to the queue after a backoff, or failed for good. Returns
+/// the job's status when the lease was still held (`None`: it was lost and nothing
+/// changed). Remote workers' outcomes go through here too, so an outcome means the same
+/// wherever the job ran.
+pub async fn record_outcome(
+    store: &dyn Store,
+    job: &easel_db::Job,
+    worker: &str,
+    outcome: Result<(), JobError>,
+    cancel_requested: bool,
+    backoff: Backoff,
+) -> easel_db::DbResult<Option<JobStatus>> {
+    let now = now_ms();
+    let retry_at = |after: Duration| now + backoff.delay_ms(job.attempts).max(millis(after));
+    match outcome {
+        Ok(()) => Ok(store
+            .complete_job(&job.id, worker, now)
+            .await?
+            .then_some(JobStatus::Succeeded)),
+        Err(JobError::Canceled) if cancel_requested => Ok(store
+            .finish_canceled(&job.id, worker, now)
+            .await?
+            .then_some(JobStatus::Canceled)),
+        Err(JobError::Fatal(why)) => store.fail_job(&job.id, worker, &why, None, now).await,
+        Err(JobError::RetryAfter(why, after)) => {
+            let at = retry_at(after);
+            store.fail_job(&job.id, worker, &why, Some(at), now).await
+        }
+        Err(JobError::Retryable(why)) => {
+            let at = retry_at(Duration::ZERO);
+            store.fail_job(&job.id, worker, &why, Some(at), now).await
+        }
+        Err(JobError::Canceled) => {
+            let why = "stopped without a cancel request";
+            let at = retry_at(Duration::ZERO);
+            store.fail_job(&job.id, worker, why, Some(at), now).await
         }
     }
 }

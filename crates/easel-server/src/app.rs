@@ -50,6 +50,8 @@ pub struct App {
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// The in-process workers, once started (absent in CLI tools).
     pub jobs: OnceLock<RunnerControl>,
+    /// Remote pull workers: claim wake-ups, presence, counters.
+    pub workers: crate::workers::Workers,
 }
 
 impl App {
@@ -128,6 +130,7 @@ impl App {
             run_stats: RunStats::default(),
             generation_ended: Notify::new(),
             jobs: OnceLock::new(),
+            workers: crate::workers::Workers::default(),
             config,
             store,
             auth,

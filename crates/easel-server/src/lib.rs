@@ -23,3 +23,4 @@ pub mod router;
 pub mod server;
 pub mod services;
 pub mod webhooks;
+pub mod workers;

@@ -2,6 +2,7 @@
 //! scraper that presents `metrics.token` as a bearer token. Without a token configured the
 //! route answers 404, so nothing about the node is public by default.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -87,7 +88,9 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
         );
     }
-    engines(&app, &mut out);
+    let serving = app.workers.serving(app.store.as_ref(), &app.config).await;
+    engines(&app, &serving, &mut out);
+    workers(&app, &serving, &mut out).await;
     let mut response = out.into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -99,7 +102,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
 /// Per model backend: whether it is up (last probe or job), its breaker's state, how often
 /// it opened, the last probe's latency and runs that found it misconfigured. Sandbox
 /// models have no backend to lose: always up, no breaker.
-fn engines(app: &AppState, out: &mut String) {
+fn engines(app: &AppState, serving: &HashMap<String, u32>, out: &mut String) {
     let health = app.engines.health();
     let series: [(&str, &str, &str); 5] = [
         (
@@ -131,7 +134,9 @@ fn engines(app: &AppState, out: &mut String) {
     for (i, (name, kind, help)) in series.iter().enumerate() {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
         for (model, snapshot, misconfigured) in &health {
+            let remote = crate::workers::is_remote(&app.config, model);
             let value = match (i, snapshot) {
+                (0, _) if remote => f64::from(u8::from(serving.get(model).is_some_and(|&n| n > 0))),
                 (0, Some(s)) => f64::from(u8::from(s.up)),
                 (0, None) => 1.0,
                 (1, Some(s)) => f64::from(u8::from(
@@ -147,5 +152,76 @@ fn engines(app: &AppState, out: &mut String) {
             };
             let _ = writeln!(out, "{name}{{model=\"{model}\"}} {value}");
         }
+    }
+}
+
+/// Remote workers: how many serve each model, how many are quarantined, and this node's
+/// claim, lease and completion totals.
+async fn workers(app: &AppState, serving: &HashMap<String, u32>, out: &mut String) {
+    let c = &app.workers.counters;
+    let counters = [
+        (
+            "easel_worker_claims_total",
+            "Claims (long polls) answered by this node.",
+            &c.claims,
+        ),
+        (
+            "easel_worker_leases_total",
+            "Leases handed to workers by this node.",
+            &c.leases_granted,
+        ),
+        (
+            "easel_worker_completions_total",
+            "Worker completions accepted by this node.",
+            &c.completions,
+        ),
+        (
+            "easel_worker_failures_total",
+            "Worker failure reports recorded by this node.",
+            &c.failures,
+        ),
+        (
+            "easel_worker_leases_lost_total",
+            "Worker leases this node found lapsed.",
+            &c.leases_lost,
+        ),
+        (
+            "easel_worker_quarantines_total",
+            "Workers this node quarantined for losing too many leases.",
+            &c.quarantines,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let value = value.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        );
+    }
+    let name = "easel_workers_online";
+    let _ = write!(
+        out,
+        "# HELP {name} Workers serving the model now (seen within workers.presence_seconds).\n# TYPE {name} gauge\n"
+    );
+    for (model, _) in app
+        .config
+        .models
+        .iter()
+        .filter(|(_, m)| m.enabled && m.engine == crate::workers::ENGINE)
+    {
+        let n = serving.get(model).copied().unwrap_or(0);
+        let _ = writeln!(out, "{name}{{model=\"{model}\"}} {n}");
+    }
+    let now = easel_core::time::now_ms();
+    if let Ok(all) = app.store.list_workers().await {
+        let quarantined = all
+            .iter()
+            .filter(|w| w.revoked_at.is_none() && w.quarantined_until.is_some_and(|u| u > now))
+            .count();
+        let name = "easel_workers_quarantined";
+        let _ = write!(
+            out,
+            "# HELP {name} Workers refused claims for losing too many leases.\n# TYPE {name} gauge\n{name} {quarantined}\n"
+        );
     }
 }

@@ -29,6 +29,7 @@ use crate::http::error::{ErrorBody, ErrorCode, ErrorEnvelope, ErrorType};
         (name = "Request log", description = "Every API request of the account, for 30 days or more"),
         (name = "Moderation", description = "End users a developer blocks, and abuse reports"),
         (name = "Webhooks", description = "Endpoints events are delivered to, signed per Standard Webhooks, with their delivery logs"),
+        (name = "Workers", description = "For the operator's remote GPU workers (`easel worker`), with a worker token from `easel admin worker create`, never an API key: claim jobs under leases, heartbeat, upload outputs, complete or fail"),
     )
 )]
 pub struct ApiDoc;
@@ -47,13 +48,23 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "worker_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("Worker token")
+                    .build(),
+            ),
+        );
     }
 }
 
 /// Operations whose body may be left out (their handlers take `OptionalJson`): utoipa marks
 /// every documented body required, so these are corrected here. A test sends an empty body
 /// to every operation and compares the answer with the document.
-const OPTIONAL_BODIES: [(&str, &str); 3] = [
+const OPTIONAL_BODIES: [(&str, &str); 4] = [
+    ("POST", "/worker/v1/leases/{lease_id}/heartbeat"),
     ("POST", "/v1/keys/{id}/rotate"),
     ("POST", "/v1/end_users/{user}/block"),
     ("POST", "/v1/webhook_endpoints/{id}/rotate_secret"),
@@ -86,9 +97,18 @@ pub fn apply_rules(openapi: &mut utoipa::openapi::OpenApi) {
             {
                 body.required = Some(Required::False);
             }
-            if let Some(Access::Scope(scope)) = rules::access(&method, path) {
-                operation.security =
-                    Some(vec![SecurityRequirement::new("api_key", [scope.as_str()])]);
+            match rules::access(&method, path) {
+                Some(Access::Scope(scope)) => {
+                    operation.security =
+                        Some(vec![SecurityRequirement::new("api_key", [scope.as_str()])]);
+                }
+                Some(Access::Worker) => {
+                    operation.security = Some(vec![SecurityRequirement::new(
+                        "worker_token",
+                        Vec::<String>::new(),
+                    )]);
+                }
+                _ => {}
             }
         }
     }

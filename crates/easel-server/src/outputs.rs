@@ -27,6 +27,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// The output store and the URL signer.
 pub struct Outputs {
     store: Arc<dyn ObjectStore>,
+    /// The bucket store and the key prefix, when outputs live on S3: remote workers get
+    /// presigned URLs there instead of sending their bytes through Easel.
+    s3: Option<(Arc<object_store::aws::AmazonS3>, String)>,
     signing_key: Vec<u8>,
     public_url: String,
     url_ttl_ms: i64,
@@ -45,6 +48,7 @@ impl Outputs {
     /// Opens the configured store (creating the local directory if needed).
     pub fn open(config: &Config, instance_secret: &str) -> anyhow::Result<Outputs> {
         let url = config.object_store_url();
+        let mut s3_signer = None;
         let store: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the outputs directory {dir}"))?;
@@ -69,6 +73,7 @@ impl Outputs {
             }
             let bucket_store = Arc::new(builder.build().context("cannot set up the S3 store")?);
             let prefix = prefix.trim_matches('/');
+            s3_signer = Some((Arc::clone(&bucket_store), prefix.to_string()));
             if prefix.is_empty() {
                 bucket_store
             } else {
@@ -82,6 +87,7 @@ impl Outputs {
         mac.update(b"easel output urls v1");
         Ok(Outputs {
             store,
+            s3: s3_signer,
             signing_key: mac.finalize().into_bytes().to_vec(),
             public_url: config.public_url(),
             url_ttl_ms: i64::try_from(config.outputs.url_ttl_seconds)
@@ -115,6 +121,58 @@ impl Outputs {
     /// Reads an object whole.
     pub async fn get(&self, path: &str) -> Result<bytes::Bytes, object_store::Error> {
         self.store.get(&ObjectPath::from(path)).await?.bytes().await
+    }
+
+    /// Where output `idx` of a remote worker's lease is uploaded before its completion is
+    /// checked and the output stored at its final path.
+    pub fn upload_path(lease_id: &str, idx: u32) -> String {
+        format!("_uploads/{lease_id}/{idx}")
+    }
+
+    /// Reads an object whole if it is at most `max_bytes` long (`Ok(None)`: no such object).
+    pub async fn get_capped(
+        &self,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Option<bytes::Bytes>, anyhow::Error> {
+        let path = ObjectPath::from(path);
+        match self.store.head(&path).await {
+            Ok(meta) if meta.size > max_bytes => {
+                anyhow::bail!("{} bytes, more than the {max_bytes} allowed", meta.size)
+            }
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        match self.store.get(&path).await {
+            Ok(got) => Ok(Some(got.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A presigned URL for `method` on `path`, valid for `ttl`, when the store is S3
+    /// (`None` on local files: the caller goes through Easel instead).
+    pub async fn presign(
+        &self,
+        method: axum::http::Method,
+        path: &str,
+        ttl: std::time::Duration,
+    ) -> Option<String> {
+        use object_store::signer::Signer;
+        let (bucket, prefix) = self.s3.as_ref()?;
+        let key = if prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{prefix}/{path}")
+        };
+        match bucket.signed_url(method, &ObjectPath::from(key), ttl).await {
+            Ok(url) => Some(url.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not presign an object-store URL; the worker uploads through Easel");
+                None
+            }
+        }
     }
 
     /// Deletes an object; one already gone counts as deleted.
@@ -200,6 +258,7 @@ mod tests {
 
     fn outputs() -> Outputs {
         Outputs {
+            s3: None,
             store: Arc::new(object_store::memory::InMemory::new()),
             signing_key: b"k".to_vec(),
             public_url: "http://x".into(),

@@ -96,18 +96,35 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
+/// The API and worker API routes, and the one OpenAPI document describing them.
+pub fn documented() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut openapi) = api();
+    let (workers, worker_doc) = crate::api::worker::api();
+    openapi.merge(worker_doc);
+    crate::openapi::apply_rules(&mut openapi);
+    (api, workers, openapi)
+}
+
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api();
+    let (api, workers, openapi) = documented();
     let openapi = Arc::new(openapi);
     let config = state.config.http.clone();
-    Router::new()
+    // Workers have their own body limit and timeout (long polls, output uploads) and
+    // their own credential, so they sit outside the API's limits and authentication.
+    let workers = crate::api::worker::router(workers, &state.config)
+        .layer(middleware::from_fn(crate::http::text::check_uri))
+        .with_state(state.clone());
+    let api = Router::new()
         .merge(api)
         // Limits run first: they authenticate, refuse over-limit requests before anything
         // else is done, and leave the caller for the idempotency middleware and handlers.
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
-        .route("/openapi.json", get(move || async move { Json(Arc::clone(&openapi)) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(Arc::clone(&openapi)) }),
+        )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::metrics::metrics))
         .route("/readyz", get(health::readyz))
@@ -121,7 +138,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         // Innermost first: the last layer added runs first on the way in.
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(config.request_timeout_seconds)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_seconds),
+        ));
+    Router::new()
+        .merge(workers)
+        .merge(api)
         .layer(CatchPanicLayer::new())
         .layer(
             TraceLayer::new_for_http()

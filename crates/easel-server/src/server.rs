@@ -77,6 +77,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(crate::jobs::sweep(app.clone(), stop_rx.clone()));
+    let leases = tokio::spawn(crate::workers::sweep(app.clone(), stop_rx.clone()));
     let purger = tokio::spawn(purge_limits(app.clone(), stop_rx.clone()));
     let deliveries = crate::webhooks::dispatcher::start(&app, stop_rx.clone());
     let keys = &app.config.api_keys;
@@ -91,9 +92,12 @@ pub async fn run(
     // Each request carries its peer's `ConnectInfo`: keyless routes are limited by it
     // (`POST /v1/leaked_keys`, console sign-in throttling).
     let limits = crate::http::conn::Limits::from_config(&app.config.http);
+    let draining = app.clone();
     let server = crate::http::conn::serve(listener, router, limits, async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
+        // Workers waiting in a claim are answered now, not at the end of their poll.
+        draining.workers.drain();
         let _ = drain_tx.send(true);
     });
     let server = tokio::spawn(server);
@@ -116,6 +120,7 @@ pub async fn run(
     // Requests answered during the drain are in the log before the process ends.
     app.request_log.flush().await;
     let _ = sweeper.await;
+    let _ = leases.await;
     let _ = purger.await;
     let _ = deliveries.await;
     let _ = background.await;

@@ -24,12 +24,15 @@ pub enum Access {
     KeyOptional,
     /// A key whose scopes and member's role both allow this scope.
     Scope(Scope),
+    /// A worker token, never an API key: the worker API, outside the API's middleware,
+    /// authenticated by its own extractor (`api::worker::auth`).
+    Worker,
 }
 
 /// Every API route: method, path template (as the router and `/openapi.json` spell it), and
 /// what it asks of its caller.
 pub const ROUTES: &[(Method, &str, Access)] = {
-    use Access::{KeyOptional, Keyless, Scope as S};
+    use Access::{KeyOptional, Keyless, Scope as S, Worker};
     use Scope::*;
     &[
         (Method::GET, "/v1/account", S(AccountRead)),
@@ -121,6 +124,25 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         // Whoever holds a leaked secret may report it; a report reveals nothing.
         (Method::POST, "/v1/leaked_keys", Keyless),
         (Method::POST, "/v1/secret_scanning/github", Keyless),
+        (Method::GET, "/worker/v1/me", Worker),
+        (Method::POST, "/worker/v1/claim", Worker),
+        (
+            Method::POST,
+            "/worker/v1/leases/{lease_id}/heartbeat",
+            Worker,
+        ),
+        (
+            Method::POST,
+            "/worker/v1/leases/{lease_id}/complete",
+            Worker,
+        ),
+        (Method::POST, "/worker/v1/leases/{lease_id}/fail", Worker),
+        (
+            Method::PUT,
+            "/worker/v1/leases/{lease_id}/outputs/{index}",
+            Worker,
+        ),
+        (Method::GET, "/worker/v1/leases/{lease_id}/input", Worker),
     ]
 };
 

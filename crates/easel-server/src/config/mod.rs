@@ -24,7 +24,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
-pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig};
+pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig, WorkersConfig};
 pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
@@ -65,6 +65,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub webhooks: WebhooksConfig,
     pub engines: EnginesConfig,
+    pub workers: WorkersConfig,
     /// The directory of the config file (the working directory without one): relative
     /// paths in model settings, such as a ComfyUI workflow, are read from there.
     #[serde(skip)]

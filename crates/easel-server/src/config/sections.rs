@@ -231,6 +231,39 @@ pub struct QueueConfig {
     pub sweep_ms: u64,
 }
 
+/// `[workers]`: remote pull workers (`easel worker`) and their leases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// A lease lapses this long after the last claim or heartbeat; the job then goes
+    /// back to the queue (its attempt counted).
+    pub lease_ms: u64,
+    /// How often workers are told to heartbeat (at most a third of the lease).
+    pub heartbeat_ms: u64,
+    /// The longest a claim waits for work before answering 204.
+    pub max_claim_wait_ms: u64,
+    /// The most jobs one claim hands out.
+    pub max_jobs_per_claim: u32,
+    /// How often a waiting claim looks for work enqueued by other nodes or due for a
+    /// retry (work enqueued on the same node wakes it at once).
+    pub poll_ms: u64,
+    /// A worker counts as serving its models while it was seen this recently.
+    pub presence_seconds: u64,
+    /// A worker that loses this many leases within `quarantine_window_seconds` is refused
+    /// claims for `quarantine_seconds`.
+    pub quarantine_after_lost: u32,
+    pub quarantine_window_seconds: u64,
+    pub quarantine_seconds: u64,
+}
+
+impl WorkersConfig {
+    /// The heartbeat interval handed to workers: the setting, but never more than a third
+    /// of the lease (two heartbeats may be lost before the lease lapses).
+    pub fn heartbeat_interval_ms(&self) -> u64 {
+        self.heartbeat_ms.min(self.lease_ms / 3).max(1)
+    }
+}
+
 /// `[outputs]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

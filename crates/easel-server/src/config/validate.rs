@@ -230,6 +230,39 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
                 .into(),
         );
     }
+    let w = &c.workers;
+    for (key, value, min, max) in [
+        ("workers.lease_ms", w.lease_ms, 300, 3_600_000),
+        ("workers.heartbeat_ms", w.heartbeat_ms, 100, 1_200_000),
+        ("workers.max_claim_wait_ms", w.max_claim_wait_ms, 0, 60_000),
+        ("workers.poll_ms", w.poll_ms, 10, 60_000),
+        ("workers.presence_seconds", w.presence_seconds, 1, 86_400),
+        (
+            "workers.quarantine_window_seconds",
+            w.quarantine_window_seconds,
+            1,
+            86_400,
+        ),
+        (
+            "workers.quarantine_seconds",
+            w.quarantine_seconds,
+            1,
+            604_800,
+        ),
+    ] {
+        if !(min..=max).contains(&value) {
+            return fail(key, format!("must be between {min} and {max}"));
+        }
+    }
+    if !(1..=64).contains(&w.max_jobs_per_claim) {
+        return fail(
+            "workers.max_jobs_per_claim",
+            "must be between 1 and 64".into(),
+        );
+    }
+    if w.quarantine_after_lost == 0 {
+        return fail("workers.quarantine_after_lost", "must be at least 1".into());
+    }
     let g = &c.generations;
     let default_ok = c
         .model(&g.default_image_model)
@@ -647,20 +680,29 @@ fn validate_model(c: &Config, id: &str, m: &super::ModelConfig) -> Result<(), (S
             "model ids are 1 to 64 lower-case letters, digits, `.`, `_` and `-`".into(),
         ));
     }
-    if !easel_engines::registry::NAMES.contains(&m.engine.as_str()) {
+    let remote = m.engine == crate::workers::ENGINE;
+    if !remote && !easel_engines::registry::NAMES.contains(&m.engine.as_str()) {
         return fail(
             "engine",
             format!(
-                "unknown engine {:?} (engines: {})",
+                "unknown engine {:?} (engines: {}, {})",
                 m.engine,
-                easel_engines::registry::NAMES.join(", ")
+                easel_engines::registry::NAMES.join(", "),
+                crate::workers::ENGINE
             ),
+        );
+    }
+    if remote && !m.settings.is_empty() {
+        return fail(
+            "settings",
+            "a `worker` model takes no settings here: each `easel worker` is given its engine and settings".into(),
         );
     }
     // Building the engine checks its settings (a ComfyUI workflow and its bindings), so a
     // wrong setting stops the start, not a job. Secret variables are checked where they
     // are used: when a node starts serving (`App::new`) and by `engines check`.
     if m.enabled
+        && !remote
         && let Err(e) = crate::engines::build(
             c,
             id,

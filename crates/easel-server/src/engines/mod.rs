@@ -50,7 +50,8 @@ pub fn build(
 
 /// One model's engines and breaker.
 struct ModelEngines {
-    live: Arc<dyn Engine>,
+    /// Absent for a `worker` model: its live jobs run on remote workers.
+    live: Option<Arc<dyn Engine>>,
     test: Arc<dyn Engine>,
     /// Present for backends that can be down (every engine but the sandbox).
     breaker: Option<Arc<Breaker>>,
@@ -74,16 +75,23 @@ impl Engines {
         let default_sandbox: Arc<dyn Engine> = Arc::new(Sandbox::default());
         let mut models = HashMap::new();
         for (id, model) in config.models.iter().filter(|(_, m)| m.enabled) {
-            let live = build(config, id, model, Some(Arc::clone(&fetch)), secrets)
-                .map_err(|e| anyhow::anyhow!("models.{id}.settings: {e}"))?;
-            let sandboxed = model.engine == Sandbox::NAME;
-            let test = if sandboxed {
-                Arc::clone(&live)
+            let remote = model.engine == crate::workers::ENGINE;
+            let live = if remote {
+                None
             } else {
-                Arc::clone(&default_sandbox)
+                Some(
+                    build(config, id, model, Some(Arc::clone(&fetch)), secrets)
+                        .map_err(|e| anyhow::anyhow!("models.{id}.settings: {e}"))?,
+                )
             };
-            let breaker =
-                (!sandboxed).then(|| Arc::new(Breaker::new(id.clone(), config.engines.breaker())));
+            let sandboxed = model.engine == Sandbox::NAME;
+            let test = match (&live, sandboxed) {
+                (Some(live), true) => Arc::clone(live),
+                _ => Arc::clone(&default_sandbox),
+            };
+            // Remote workers have no breaker: whether one serves the model is presence.
+            let breaker = (!sandboxed && !remote)
+                .then(|| Arc::new(Breaker::new(id.clone(), config.engines.breaker())));
             models.insert(
                 id.clone(),
                 ModelEngines {
@@ -100,10 +108,10 @@ impl Engines {
     /// The engine that runs `model` in `mode`.
     pub fn get(&self, model: &str, mode: Mode) -> Option<Arc<dyn Engine>> {
         let m = self.models.get(model)?;
-        Some(Arc::clone(match mode {
-            Mode::Live => &m.live,
-            Mode::Test => &m.test,
-        }))
+        match mode {
+            Mode::Live => m.live.clone(),
+            Mode::Test => Some(Arc::clone(&m.test)),
+        }
     }
 
     /// The breaker guarding `model`'s backend in `mode` (test mode runs on the sandbox,
@@ -149,10 +157,10 @@ impl Engines {
     /// Starts a probe loop per backend until `stop`.
     pub fn supervise(&self, stop: &easel_engines::StopToken) {
         for m in self.models.values() {
-            if let Some(breaker) = &m.breaker {
+            if let (Some(breaker), Some(live)) = (&m.breaker, &m.live) {
                 tokio::spawn(easel_engines::breaker::supervise(
                     Arc::clone(breaker),
-                    Arc::clone(&m.live),
+                    Arc::clone(live),
                     stop.clone(),
                 ));
             }
@@ -175,16 +183,19 @@ pub fn queue_name(config: &Config, model: &str, mode: Mode) -> String {
 }
 
 /// Every generation queue with its slots on this node, and the model and mode it serves.
+/// The live queue of a `worker` model is not among them: remote workers claim it.
 pub fn queues(config: &Config) -> Vec<(String, usize, String, Mode)> {
     let mut out: Vec<(String, usize, String, Mode)> = Vec::new();
     for (id, model) in config.models.iter().filter(|(_, m)| m.enabled) {
         let slots = model.slots() as usize;
-        out.push((
-            queue_name(config, id, Mode::Live),
-            slots,
-            id.clone(),
-            Mode::Live,
-        ));
+        if model.engine != crate::workers::ENGINE {
+            out.push((
+                queue_name(config, id, Mode::Live),
+                slots,
+                id.clone(),
+                Mode::Live,
+            ));
+        }
         let test = queue_name(config, id, Mode::Test);
         if !out.iter().any(|(q, ..)| *q == test) {
             out.push((test, slots, id.clone(), Mode::Test));

@@ -121,6 +121,18 @@ error_codes! {
     abuse_report_resolved => CONFLICT, InvalidRequestError;
     url_invalid => BAD_REQUEST, InvalidRequestError;
     webhook_endpoint_disabled => CONFLICT, InvalidRequestError;
+    worker_token_missing => UNAUTHORIZED, AuthenticationError;
+    invalid_worker_token => UNAUTHORIZED, AuthenticationError;
+    worker_token_revoked => UNAUTHORIZED, AuthenticationError;
+    worker_quarantined => FORBIDDEN, PermissionError;
+    model_not_allowed_for_worker => FORBIDDEN, PermissionError;
+    model_not_served_by_workers => BAD_REQUEST, InvalidRequestError;
+    lease_lost => CONFLICT, InvalidRequestError;
+    lease_of_another_worker => CONFLICT, InvalidRequestError;
+    lease_already_completed => CONFLICT, InvalidRequestError;
+    invalid_output => BAD_REQUEST, InvalidRequestError;
+    output_missing => BAD_REQUEST, InvalidRequestError;
+    outputs_rejected => UNPROCESSABLE_ENTITY, InvalidRequestError;
 }
 
 impl ErrorCode {

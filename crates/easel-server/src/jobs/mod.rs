@@ -45,8 +45,8 @@ pub mod codes {
     pub const MODERATION_UNAVAILABLE: &str = "moderation_unavailable";
 }
 
-mod failure;
-mod run;
+pub(crate) mod failure;
+pub(crate) mod run;
 
 fn err(code: &str, message: impl std::fmt::Display) -> String {
     format!("{code}: {message}")

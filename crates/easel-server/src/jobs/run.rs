@@ -35,17 +35,52 @@ pub async fn generation(
     })?;
     let started = Instant::now();
     let generated = run_engine(app, &g, engine, &request, run).await?;
-    record_usage(app, &g, generated.usage.as_ref()).await;
-    let artifacts = check_outputs(app, &g, run, &request, generated.outputs).await?;
-    if moderate_outputs(app, &g, &artifacts, run).await? {
-        return Ok(());
+    finish(
+        app,
+        &g,
+        run,
+        &request,
+        generated,
+        job.retention_days,
+        started,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// How the server-side end of a run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The outputs are stored and the generation succeeded.
+    Stored,
+    /// Output moderation withheld the outputs; the generation ended without them.
+    Withheld,
+    /// The lease was lost meanwhile: another run owns the job, nothing was changed.
+    LeaseLost,
+}
+
+/// Everything after the engine: keep its usage report, check the outputs, moderate them,
+/// store them, settle. The same steps end a local run and a remote worker's completion.
+pub async fn finish(
+    app: &AppState,
+    g: &Generation,
+    run: &RunInfo,
+    request: &GenerationRequest,
+    generated: Generated,
+    retention_days: u32,
+    started: Instant,
+) -> Result<Finished, JobError> {
+    record_usage(app, g, generated.usage.as_ref()).await;
+    let artifacts = check_outputs(app, g, run, request, generated.outputs).await?;
+    if moderate_outputs(app, g, &artifacts, run).await? {
+        return Ok(Finished::Withheld);
     }
-    let outputs = store_outputs(app, &g, artifacts, job.retention_days).await?;
-    settle(app, &g, run, outputs, started).await
+    let outputs = store_outputs(app, g, artifacts, retention_days).await?;
+    settle(app, g, run, outputs, started).await
 }
 
 /// Marks the generation running and reads its input.
-async fn load(app: &AppState, run: &RunInfo) -> Result<Generation, JobError> {
+pub async fn load(app: &AppState, run: &RunInfo) -> Result<Generation, JobError> {
     let g = app
         .store
         .mark_generation_running(&run.job_id, now_ms())
@@ -67,9 +102,8 @@ async fn request(
     g: &Generation,
     run: &RunInfo,
 ) -> Result<GenerationRequest, JobError> {
-    let input: GenerationInput = serde_json::from_value(g.input.clone())
-        .map_err(|e| JobError::Fatal(err(codes::INTERNAL, format!("unreadable input: {e}"))))?;
-    let input_image = match &input.input_image {
+    let (mut request, input) = describe(g, run.attempt)?;
+    request.input_image = match &input.input_image {
         Some(image) => {
             let bytes = app.outputs.get(&image.path).await.map_err(|e| {
                 tracing::warn!(generation.id = %g.id, error = %e, "could not read the input image");
@@ -85,21 +119,39 @@ async fn request(
         }
         None => None,
     };
-    Ok(GenerationRequest {
+    Ok(request)
+}
+
+/// The engine's view of the generation without the input image's bytes (a remote worker
+/// fetches them itself), and the stored input it came from.
+pub fn describe(
+    g: &Generation,
+    attempt: u32,
+) -> Result<(GenerationRequest, GenerationInput), JobError> {
+    let input: GenerationInput = serde_json::from_value(g.input.clone())
+        .map_err(|e| JobError::Fatal(err(codes::INTERNAL, format!("unreadable input: {e}"))))?;
+    let request = GenerationRequest {
         id: g.id.clone(),
         model: g.model.clone(),
         kind: g.kind,
-        prompt: input.prompt,
-        negative_prompt: input.negative_prompt,
+        prompt: input.prompt.clone(),
+        negative_prompt: input.negative_prompt.clone(),
         width: input.width,
         height: input.height,
         n: input.n,
         seed: input.seed,
         duration_seconds: input.duration_seconds,
         fps: input.fps,
-        input_image,
-        attempt: run.attempt,
-    })
+        input_image: input
+            .input_image
+            .as_ref()
+            .map(|image| easel_engines::InputImage {
+                bytes: bytes::Bytes::new(),
+                content_type: image.content_type.clone(),
+            }),
+        attempt,
+    };
+    Ok((request, input))
 }
 
 /// Runs the engine under the model's timeout, telling its breaker how it went.
@@ -276,7 +328,7 @@ async fn settle(
     run: &RunInfo,
     outputs: Vec<Output>,
     started: Instant,
-) -> Result<(), JobError> {
+) -> Result<Finished, JobError> {
     // Engines cost what was estimated; one that reports actual usage could charge less
     // here (never more: the hold is the ceiling).
     let charged = g.credits_estimated;
@@ -294,15 +346,27 @@ async fn settle(
                 }
             }
             app.generation_ended.notify_waiters();
-            Ok(())
+            Ok(Finished::Stored)
         }
         Ok(Some(_)) => {
             app.run_stats.record(&g.model, started.elapsed());
             app.generation_ended.notify_waiters();
-            Ok(())
+            Ok(Finished::Stored)
         }
         // The lease was lost (this node was presumed dead): the new holder finishes.
-        Ok(None) => Ok(()),
+        Ok(None) => Ok(Finished::LeaseLost),
         Err(e) => Err(JobError::Retryable(err(codes::STORAGE_ERROR, e))),
+    }
+}
+
+/// What a run of `job` under the lease holder `worker` knows of itself, for a run that is
+/// not the local runner's (a remote worker's lease).
+pub fn run_info(job: &easel_db::Job, worker: &str) -> RunInfo {
+    RunInfo {
+        job_id: job.id.clone(),
+        worker: worker.to_string(),
+        attempt: job.attempts,
+        max_attempts: job.max_attempts,
+        cancel: easel_queue::CancellationToken::new(),
     }
 }

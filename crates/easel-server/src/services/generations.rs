@@ -359,6 +359,8 @@ pub async fn create(
     let retention_days = plan.map_or(7, |p| p.retention_days);
     let now = now_ms();
     let queue = crate::engines::queue_name(config, &v.model_id, caller.mode);
+    // Test-mode generations of a worker model run on the node's sandbox, never a worker.
+    let for_workers = caller.mode.is_live() && crate::workers::is_remote(config, &v.model_id);
     let payload = serde_json::to_string(&RunGeneration {
         generation_id: id.clone(),
         retention_days,
@@ -414,6 +416,9 @@ pub async fn create(
     };
     if let Some(jobs) = state.jobs.get() {
         jobs.wake(&queue);
+    }
+    if for_workers {
+        state.workers.wake();
     }
     Ok(generation)
 }
@@ -541,25 +546,83 @@ pub async fn wait_for(
     Ok(current)
 }
 
-/// Where a queued generation stands: jobs ahead of it (capped) and an ETA in seconds.
-pub async fn queue_standing(state: &AppState, g: &Generation) -> (Option<i64>, Option<i64>) {
-    if g.status != JobStatus::Queued {
-        return (None, None);
+/// Where a generation stands: while queued, its position and ETA; while running, the
+/// progress its worker reported and the time it has left.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standing {
+    pub position: Option<i64>,
+    pub eta_seconds: Option<i64>,
+    pub progress: Option<f64>,
+    pub progress_message: Option<String>,
+}
+
+/// How `g` stands now (nothing for an ended generation).
+pub async fn queue_standing(state: &AppState, g: &Generation) -> Standing {
+    match g.status {
+        JobStatus::Queued => queued_standing(state, g).await,
+        JobStatus::Running => running_standing(state, g).await,
+        _ => Standing::default(),
     }
+}
+
+async fn queued_standing(state: &AppState, g: &Generation) -> Standing {
     let ahead = match state.store.jobs_ahead(&g.job_id).await {
         Ok(Some(ahead)) => ahead,
-        _ => return (None, None),
+        _ => return Standing::default(),
     };
-    let slots = state.config.models.get(&g.model).map_or(1, |m| m.slots());
+    let slots = model_slots(state, &g.model, g.mode).await;
     // An open breaker holds the queue at least until its next probe.
     let paused = state.engines.paused_for(&g.model, g.mode);
-    (
-        Some(ahead),
-        state
+    Standing {
+        position: Some(ahead),
+        eta_seconds: state
             .run_stats
             .eta_seconds(&g.model, ahead, slots)
             .map(|eta| eta + paused.map_or(0, |p| p.as_secs() as i64)),
-    )
+        ..Standing::default()
+    }
+}
+
+/// A running generation's progress (as its engine or worker last reported it) and the
+/// time left: from the progress rate once there is some, else from recent run times.
+async fn running_standing(state: &AppState, g: &Generation) -> Standing {
+    let (progress, message) = match state.store.job_progress(&g.job_id).await {
+        Ok(Some((p, m))) => (Some(p), m),
+        Ok(None) => (None, None),
+        Err(e) => {
+            tracing::debug!(generation.id = %g.id, error = %e, "could not read a generation's progress");
+            (None, None)
+        }
+    };
+    let elapsed = g.started_at.map_or(0.0, |at| {
+        (easel_core::time::now_ms() - at).max(0) as f64 / 1000.0
+    });
+    let eta = match progress {
+        Some(p) if p >= 0.05 => Some((elapsed * (1.0 - p) / p).ceil() as i64),
+        _ => state
+            .run_stats
+            .eta_seconds(&g.model, 0, 1)
+            .map(|mean| (mean - elapsed as i64).max(1)),
+    };
+    Standing {
+        position: None,
+        eta_seconds: eta,
+        progress,
+        progress_message: message,
+    }
+}
+
+/// Jobs of `model` that run at once: the node's slots, or for a model run by remote
+/// workers, the workers serving it now (at least one, so an ETA is still given).
+pub async fn model_slots(state: &AppState, model: &str, mode: easel_core::mode::Mode) -> u32 {
+    if mode.is_live() && crate::workers::is_remote(&state.config, model) {
+        return state
+            .workers
+            .serving_model(state.store.as_ref(), &state.config, model)
+            .await
+            .max(1);
+    }
+    state.config.models.get(model).map_or(1, |m| m.slots())
 }
 
 /// The stored spelling of a licence.

@@ -13,6 +13,7 @@ mod key;
 mod member;
 mod operator;
 mod plan;
+mod worker;
 
 use std::sync::Arc;
 
@@ -54,6 +55,9 @@ pub enum AdminCommand {
     /// Model backends: check (probe every configured backend).
     #[command(subcommand)]
     Engines(engines::EnginesCommand),
+    /// Remote pull workers: create (prints the token once), list, revoke.
+    #[command(subcommand)]
+    Worker(worker::WorkerCommand),
 }
 
 /// Runs an admin command against the configured database.
@@ -77,6 +81,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Plan(c) => plan::run(&app, c).await,
         AdminCommand::Abuse(c) => abuse::run(&app, c).await,
         AdminCommand::Operator(c) => operator::run(&app, c).await,
+        AdminCommand::Worker(c) => worker::run(&app, c).await,
         AdminCommand::Engines(_) => Ok(()),
     }
 }

@@ -57,5 +57,9 @@ pub async fn delete_generation(
             tracing::error!(generation.id = %g.id, error = %format!("{e:#}"), "could not delete an output object");
         }
     }
-    Ok(Json(GenerationObject::build(&state, g, (None, None))))
+    Ok(Json(GenerationObject::build(
+        &state,
+        g,
+        crate::services::generations::Standing::default(),
+    )))
 }

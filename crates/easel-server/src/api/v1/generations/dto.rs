@@ -123,9 +123,15 @@ pub struct GenerationObject {
     pub error: Option<GenerationError>,
     /// While queued: jobs ahead of this one (0: next; counting stops at 10000).
     pub queue_position: Option<i64>,
-    /// While queued: expected seconds until it finishes, from recent run times (null
-    /// until the model has run recently).
+    /// While queued or running: expected seconds until it finishes, from the reported
+    /// progress while running, else from recent run times (null until the model has run
+    /// recently).
     pub eta_seconds: Option<i64>,
+    /// While running: how far along it is, 0 to 1, as the backend reports it (null when
+    /// the backend reports nothing).
+    pub progress: Option<f64>,
+    /// While running: what the backend says it is doing (`sampling 12/30`), if anything.
+    pub progress_message: Option<String>,
     pub user: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -143,7 +149,7 @@ impl GenerationObject {
     pub fn build(
         state: &AppState,
         g: Generation,
-        standing: (Option<i64>, Option<i64>),
+        standing: crate::services::generations::Standing,
     ) -> GenerationObject {
         let now = now_ms();
         let mut input = g.input;
@@ -188,8 +194,10 @@ impl GenerationObject {
             },
             licence: g.licence,
             error,
-            queue_position: standing.0,
-            eta_seconds: standing.1,
+            queue_position: standing.position,
+            eta_seconds: standing.eta_seconds,
+            progress: standing.progress,
+            progress_message: standing.progress_message,
             user: g.end_user,
             metadata: g.metadata,
             livemode: g.mode.is_live(),
@@ -234,10 +242,16 @@ pub struct QuoteObject {
     /// Expected seconds until it would finish, from recent run times (null until the
     /// model has run recently).
     pub eta_seconds: Option<i64>,
-    /// `up`, or `paused` while the model's backend is failing and its breaker holds the
-    /// queue (jobs wait, then run once a probe finds the backend answering again).
+    /// `up`; `paused` while the model's backend is failing and its breaker holds the
+    /// queue (jobs wait, then run once a probe finds the backend answering again); or
+    /// `no_workers` for a model run by remote workers when none is connected (jobs wait
+    /// in the queue until one is, up to the model's queue time).
     #[schema(example = "up")]
     pub backend: &'static str,
+    /// For a model run by remote workers (live mode): how many serve it now. Absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_online: Option<u32>,
     /// The request as it would be run.
     #[schema(value_type = Object)]
     pub input: serde_json::Value,

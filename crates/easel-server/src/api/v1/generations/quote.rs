@@ -70,10 +70,27 @@ async fn quote(
     let queue = crate::engines::queue_name(&state.config, &v.model_id, caller.mode);
     let queued = state.store.queued_count(&queue).await?;
     let paused = state.engines.paused_for(&v.model_id, caller.mode);
+    let slots = crate::services::generations::model_slots(&state, &v.model_id, caller.mode).await;
     let eta = state
         .run_stats
-        .eta_seconds(&v.model_id, queued, v.model.slots())
+        .eta_seconds(&v.model_id, queued, slots)
         .map(|eta| eta + paused.map_or(0, |p| p.as_secs() as i64));
+    let workers = if caller.mode.is_live() && crate::workers::is_remote(&state.config, &v.model_id)
+    {
+        Some(
+            state
+                .workers
+                .serving_model(state.store.as_ref(), &state.config, &v.model_id)
+                .await,
+        )
+    } else {
+        None
+    };
+    let backend = match (paused, workers) {
+        (Some(_), _) => "paused",
+        (None, Some(0)) => "no_workers",
+        _ => "up",
+    };
     Ok(Json(QuoteObject {
         object: "quote",
         model: v.model_id.clone(),
@@ -86,7 +103,8 @@ async fn quote(
         refusals,
         queue_position: queued,
         eta_seconds: eta,
-        backend: if paused.is_some() { "paused" } else { "up" },
+        backend,
+        workers_online: workers,
         input: serde_json::to_value(&v.input).unwrap_or_default(),
     }))
 }

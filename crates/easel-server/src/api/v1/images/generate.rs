@@ -181,7 +181,8 @@ pub(super) async fn run(
     let data = if format == ResponseFormat::B64Json {
         inline(state, &g).await?
     } else {
-        let object = GenerationObject::build(state, g, (None, None));
+        let object =
+            GenerationObject::build(state, g, crate::services::generations::Standing::default());
         object
             .outputs
             .into_iter()

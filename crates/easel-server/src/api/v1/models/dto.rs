@@ -49,6 +49,10 @@ pub struct ModelObject {
     pub available_on_plan: bool,
     /// The price of every call shape, computed exactly as a generation is charged.
     pub prices: Vec<PriceObject>,
+    /// For a model run by remote GPU workers: how many serve it now (0: live jobs wait in
+    /// the queue until one connects). Absent for other models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers_online: Option<u32>,
 }
 
 impl ModelObject {
@@ -99,6 +103,7 @@ impl ModelObject {
             fps: video.then(|| m.fps.clone()),
             available_on_plan: m.plans.is_empty() || m.plans.iter().any(|p| p == plan),
             prices,
+            workers_online: None,
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::http::pagination::List;
 ///
 /// Every enabled model with the sizes, counts and durations it accepts and the exact price
 /// in credits of each call shape (live mode; test mode is free). `available_on_plan` says
-/// whether the caller's plan may use it.
+/// whether the caller's plan may use it; `workers_online`, for a model run by remote GPU
+/// workers, how many serve it now.
 #[utoipa::path(
     get,
     path = "/v1/models",
@@ -28,12 +29,22 @@ use crate::http::pagination::List;
 )]
 pub async fn list_models(state: AppState, caller: Caller) -> ApiResult<Json<List<ModelObject>>> {
     let markup = state.config.markup();
+    let serving = state
+        .workers
+        .serving(state.store.as_ref(), &state.config)
+        .await;
     let data = state
         .config
         .models
         .iter()
         .filter(|(_, m)| m.enabled)
-        .map(|(id, m)| ModelObject::new(id, m, &caller.plan, markup))
+        .map(|(id, m)| {
+            let mut model = ModelObject::new(id, m, &caller.plan, markup);
+            if m.engine == crate::workers::ENGINE {
+                model.workers_online = Some(serving.get(id).copied().unwrap_or(0));
+            }
+            model
+        })
         .collect();
     Ok(Json(List {
         object: "list",

@@ -1,0 +1,182 @@
+//! Remote pull workers, the server's side: what a node keeps for them (the wake-up of
+//! waiting claims, who serves which model now, counters for `/metrics`) and the sweep
+//! that counts lapsed leases and quarantines workers that keep losing them.
+//!
+//! A model with `engine = "worker"` has no engine on the node: its live queue is claimed
+//! only through the worker API (`crate::api::worker`), under leases recorded in the store
+//! (`easel_db::WorkerStore`). The lease id is the job's lease holder, so a completion is
+//! the same compare-and-set as a local run's ([`crate::jobs::run::finish`]).
+
+pub mod complete;
+pub mod lease;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use easel_core::time::now_ms;
+use easel_db::{QuarantinePolicy, Store};
+use easel_queue::CancellationToken;
+use tokio::sync::{Notify, watch};
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// The `engine` of a model served by remote workers.
+pub const ENGINE: &str = "worker";
+
+/// How long the answer to "who serves what" is reused.
+const PRESENCE_TTL: Duration = Duration::from_secs(2);
+
+/// Per model: workers serving it now.
+type Presence = Arc<HashMap<String, u32>>;
+
+/// A node's state for the worker API.
+#[derive(Default)]
+pub struct Workers {
+    /// Woken when a job is enqueued on a worker queue of this node.
+    wake: Notify,
+    /// Cancelled when the node starts shutting down: waiting claims answer at once.
+    draining: CancellationToken,
+    presence: Mutex<Option<(Instant, Presence)>>,
+    pub counters: Counters,
+}
+
+/// Totals since start, for `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    pub claims: AtomicU64,
+    pub leases_granted: AtomicU64,
+    pub completions: AtomicU64,
+    pub failures: AtomicU64,
+    pub leases_lost: AtomicU64,
+    pub quarantines: AtomicU64,
+}
+
+impl Workers {
+    /// Wakes every claim waiting on this node (a job was enqueued for workers).
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// A future that completes at the next [`Workers::wake`]; enable it before looking
+    /// for work so that a wake in between is not missed.
+    pub fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
+    }
+
+    /// Stops waiting claims (shutdown).
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Completes when the node is shutting down.
+    pub async fn draining(&self) {
+        self.draining.cancelled().await;
+    }
+
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Per model: workers that serve it now (seen within `workers.presence_seconds`, not
+    /// revoked, not quarantined). Cached for two seconds; a store error answers with the
+    /// last known figures (none at first), never an error.
+    pub async fn serving(&self, store: &dyn Store, config: &Config) -> Arc<HashMap<String, u32>> {
+        if let Ok(guard) = self.presence.lock()
+            && let Some((at, map)) = guard.as_ref()
+            && at.elapsed() < PRESENCE_TTL
+        {
+            return Arc::clone(map);
+        }
+        let fresh = match store.list_workers().await {
+            Ok(workers) => {
+                let now = now_ms();
+                let since = now - (config.workers.presence_seconds as i64) * 1000;
+                let mut map: HashMap<String, u32> = HashMap::new();
+                for w in workers.iter().filter(|w| {
+                    w.revoked_at.is_none()
+                        && w.last_seen_at.is_some_and(|at| at >= since)
+                        && w.quarantined_until.is_none_or(|until| until <= now)
+                }) {
+                    for model in w.serving.iter().filter(|m| w.models.contains(m)) {
+                        *map.entry(model.clone()).or_default() += 1;
+                    }
+                }
+                Arc::new(map)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read which workers are online");
+                return match self.presence.lock() {
+                    Ok(guard) => guard
+                        .as_ref()
+                        .map(|(_, m)| Arc::clone(m))
+                        .unwrap_or_default(),
+                    Err(_) => Arc::default(),
+                };
+            }
+        };
+        if let Ok(mut guard) = self.presence.lock() {
+            *guard = Some((Instant::now(), Arc::clone(&fresh)));
+        }
+        fresh
+    }
+
+    /// Workers serving `model` now (0 for a model no worker serves).
+    pub async fn serving_model(&self, store: &dyn Store, config: &Config, model: &str) -> u32 {
+        self.serving(store, config)
+            .await
+            .get(model)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Whether `model` is served by remote workers.
+pub fn is_remote(config: &Config, model: &str) -> bool {
+    config.models.get(model).is_some_and(|m| m.engine == ENGINE)
+}
+
+/// The quarantine rule from the config.
+pub fn policy(config: &Config) -> QuarantinePolicy {
+    let w = &config.workers;
+    QuarantinePolicy {
+        max_lost: w.quarantine_after_lost,
+        window_ms: (w.quarantine_window_seconds as i64).saturating_mul(1000),
+        duration_ms: (w.quarantine_seconds as i64).saturating_mul(1000),
+        // A completion in flight holds its job until it commits; a lease is only counted
+        // lost once it has been over for a whole lease period.
+        grace_ms: w.lease_ms as i64,
+    }
+}
+
+/// Counts lapsed leases and quarantines workers that lose too many, until `stop`. Safe on
+/// every node at once (the store counts each lease once). Lapsed leases' jobs are put
+/// back in the queue by the job runner's reaper, like a dead node's.
+pub async fn sweep(app: AppState, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis((app.config.workers.lease_ms / 2).clamp(500, 10_000));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let policy = policy(&app.config);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        match app.store.sweep_lost_leases(policy, now_ms()).await {
+            Ok(swept) => {
+                let counters = &app.workers.counters;
+                for (lease, worker) in &swept.lost {
+                    Workers::count(&counters.leases_lost);
+                    tracing::warn!(lease.id = %lease, worker.id = %worker, "a worker's lease lapsed; its job went back to the queue");
+                }
+                for worker in &swept.quarantined {
+                    Workers::count(&counters.quarantines);
+                    tracing::warn!(worker.id = %worker, quarantine_seconds = app.config.workers.quarantine_seconds, "quarantined a worker that keeps losing leases");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not sweep lapsed worker leases"),
+        }
+    }
+}
