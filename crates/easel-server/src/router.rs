@@ -30,7 +30,7 @@ use crate::http::middleware::{RequestId, request_context};
 use crate::limits::middleware::limit;
 use crate::openapi::ApiDoc;
 
-/// The API routes and the OpenAPI document describing exactly them.
+/// The API routes, and the OpenAPI document describing them and the worker API's.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(account::get::get_account))
@@ -92,22 +92,16 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             members::remove::remove_member
         ))
         .split_for_parts();
+    // One document for both APIs; the worker routes are mounted apart (see `router`).
+    openapi.merge(crate::api::worker::api().1);
     crate::openapi::apply_rules(&mut openapi);
     (router, openapi)
 }
 
-/// The API and worker API routes, and the one OpenAPI document describing them.
-pub fn documented() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
-    let (api, mut openapi) = api();
-    let (workers, worker_doc) = crate::api::worker::api();
-    openapi.merge(worker_doc);
-    crate::openapi::apply_rules(&mut openapi);
-    (api, workers, openapi)
-}
-
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
-    let (api, workers, openapi) = documented();
+    let (api, openapi) = api();
+    let (workers, _) = crate::api::worker::api();
     let openapi = Arc::new(openapi);
     let config = state.config.http.clone();
     // Workers have their own body limit and timeout (long polls, output uploads) and
