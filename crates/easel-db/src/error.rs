@@ -56,6 +56,7 @@ const KNOWN_UNIQUE: &[(&str, &str)] = &[
     ("operators_username_key", "operators.username"),
     ("members_pkey", "members.account_id"),
     ("ledger_entries_reference", "ledger_entries.account_id"),
+    ("workers_name_key", "workers.name"),
 ];
 
 impl From<sqlx::Error> for DbError {

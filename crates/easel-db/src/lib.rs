@@ -21,6 +21,7 @@ pub mod sessions;
 mod sql;
 mod sqlite;
 pub mod webhooks;
+mod worker_sql;
 pub mod workers;
 
 use std::sync::Arc;

@@ -126,7 +126,7 @@ pub struct WorkerClaim {
 /// When a worker that keeps losing leases is quarantined.
 #[derive(Debug, Clone, Copy)]
 pub struct QuarantinePolicy {
-    /// Lost leases within `window_ms` that quarantine the worker.
+    /// Lost leases within `window_ms` that quarantine the worker (0: never).
     pub max_lost: u32,
     pub window_ms: i64,
     /// How long claims are refused.
@@ -153,7 +153,7 @@ pub trait WorkerStore: Send + Sync {
     async fn create_worker(&self, new: NewWorker, audit: AuditContext) -> DbResult<Worker>;
     /// Every worker, revoked ones included, by name.
     async fn list_workers(&self) -> DbResult<Vec<Worker>>;
-    /// One worker by id or by name.
+    /// One worker by id or by name (an id wins over another worker's name that spells it).
     async fn get_worker(&self, id_or_name: &str) -> DbResult<Worker>;
     /// Revokes a worker's token (with its audit entry). Revoking a revoked worker changes
     /// nothing and returns it as it is.
@@ -179,17 +179,24 @@ pub trait WorkerStore: Send + Sync {
     /// Claims up to `max_jobs` jobs from `queues` (oldest runnable first, each queue in
     /// turn), each under a new lease, in one transaction: the job becomes `running` with
     /// `lease_owner` = the lease id and `lease_until` = `min(lease_until, deadline)`, and
-    /// a `worker_leases` row is written. Nothing runnable: an empty list.
+    /// a `worker_leases` row is written. Nothing runnable: an empty list. At most as many
+    /// jobs as `lease_ids` (used in order); `deadlines` must pair up with `queues`
+    /// (`DbError::Config` otherwise); an unknown worker is `NotFound` and claims nothing.
+    /// Whether the worker may claim (revoked, quarantined) is the caller's check.
     async fn claim_for_worker(&self, claim: WorkerClaim) -> DbResult<Vec<(WorkerLease, Job)>>;
     /// One lease by id.
     async fn get_lease(&self, lease_id: &str) -> DbResult<Option<WorkerLease>>;
-    /// The lease currently holding `job_id`, if a worker holds it.
+    /// The lease currently holding `job_id` (the running job's `lease_owner`), if a worker
+    /// holds it.
     async fn open_lease_of_job(&self, job_id: &str) -> DbResult<Option<WorkerLease>>;
     /// The most recent lease of `job_id` (open or ended).
     async fn latest_lease_of_job(&self, job_id: &str) -> DbResult<Option<WorkerLease>>;
     /// Extends the lease to `lease_until` (the caller caps it at the deadline) if the job
     /// is still running under it, and records the worker's progress (0..=1) and message
-    /// on the job. `Lost` when the job is no longer this lease's.
+    /// on the job. `Lost` when the job is no longer this lease's. A `None` progress or
+    /// message keeps the last one reported; progress is clamped to 0..=1 (NaN is ignored),
+    /// the message cut to 200 characters, and `lease_until` to the lease's `deadline_at`.
+    /// Also notes the worker as seen at `now`.
     async fn heartbeat_lease(
         &self,
         lease: &WorkerLease,
@@ -210,8 +217,13 @@ pub trait WorkerStore: Send + Sync {
     ) -> DbResult<bool>;
     /// Marks open leases whose job is no longer held by them, and whose `lease_until` is
     /// older than `now - policy.grace_ms`, as lost, counts them on their workers, and
-    /// quarantines workers with `policy.max_lost` or more lost leases in the window.
+    /// quarantines workers with `policy.max_lost` or more lost leases in the window. Only
+    /// workers that lost a lease in this sweep are checked, and losses that ended before a
+    /// worker's last quarantine ended are not counted again. Safe to run on several nodes at
+    /// once: each lease is marked and counted by one sweep.
     async fn sweep_lost_leases(&self, policy: QuarantinePolicy, now: i64) -> DbResult<LostLeases>;
-    /// The progress a worker last reported for a running job: (0..=1, message).
+    /// The progress a worker last reported for a running job: (0..=1, message). `None`
+    /// unless the job runs under a worker's lease and that lease reported something (a
+    /// message alone reads as progress 0); a new claim starts from nothing.
     async fn job_progress(&self, job_id: &str) -> DbResult<Option<(f64, Option<String>)>>;
 }

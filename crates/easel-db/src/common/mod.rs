@@ -35,6 +35,7 @@ mod webhook_store;
 #[macro_use]
 mod session_store;
 #[macro_use]
-mod worker_store;
+pub(crate) mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
+pub(crate) mod worker_rows;

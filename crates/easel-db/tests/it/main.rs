@@ -24,3 +24,4 @@ mod moderation;
 mod sessions;
 mod states;
 mod webhooks;
+mod workers;

@@ -1,0 +1,134 @@
+//! SQL text of the worker store, shared by both dialects (`$n` placeholders work in SQLite
+//! and PostgreSQL). Times are bound from Rust (Unix ms), never computed in SQL.
+//!
+//! `workers.updated_at` moves only when a token's standing changes (created, revoked,
+//! quarantined), so a node caching workers can poll it; check-ins, version reports and
+//! counters leave it alone.
+
+/// The columns of a `Worker`, in `WorkerRow` order (the token hash is never read back).
+macro_rules! worker_columns {
+    () => {
+        "id, name, display_prefix, models, serving, version, created_at, last_seen_at, revoked_at, \
+         jobs_done, jobs_failed, leases_lost, quarantined_until"
+    };
+}
+
+/// The columns of a `WorkerLease`, in `LeaseRow` order.
+macro_rules! lease_columns {
+    () => {
+        "id, worker_id, job_id, attempt, claimed_at, deadline_at, lease_until, ended_at, outcome, \
+         completion_digest"
+    };
+}
+
+pub const INSERT_WORKER: &str = "INSERT INTO workers (id, name, token_hash, display_prefix, models, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
+
+pub const LIST_WORKERS: &str = concat!("SELECT ", worker_columns!(), " FROM workers ORDER BY name");
+
+/// By id or by name; an id wins over another worker's name that happens to spell it.
+pub const SELECT_WORKER: &str = concat!(
+    "SELECT ",
+    worker_columns!(),
+    " FROM workers WHERE id = $1 OR name = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1"
+);
+
+pub const SELECT_WORKER_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    worker_columns!(),
+    " FROM workers WHERE token_hash = $1"
+);
+
+/// Only a live token: on PostgreSQL a racing second revoke waits for the first's row lock,
+/// re-checks, and changes nothing, so the audit log gets one entry.
+pub const REVOKE_WORKER: &str =
+    "UPDATE workers SET revoked_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+
+/// A check-in at `$2` with an optional version `$3` and served models `$4` (JSON): written
+/// only when the last one is older than `$5` (= now - the minimum gap) or something
+/// reported changed. `last_seen_at` never moves backwards (nodes' clocks differ a little).
+pub const TOUCH_WORKER: &str = "UPDATE workers SET \
+     last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < $2 THEN $2 ELSE last_seen_at END, \
+     version = COALESCE($3, version), serving = COALESCE($4, serving) \
+     WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $5 \
+     OR ($3 IS NOT NULL AND (version IS NULL OR version <> $3)) \
+     OR ($4 IS NOT NULL AND serving <> $4))";
+
+/// Part of a heartbeat: the worker was seen at `$2` (never backwards).
+pub const SEE_WORKER: &str = "UPDATE workers SET last_seen_at = $2 \
+     WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)";
+
+/// Adds to a worker's counters (`$2` done, `$3` failed, `$4` lost); returns its quarantine.
+/// On PostgreSQL this also locks the worker's row, which the sweep relies on.
+pub const COUNT_ON_WORKER: &str = "UPDATE workers SET jobs_done = jobs_done + $2, \
+     jobs_failed = jobs_failed + $3, leases_lost = leases_lost + $4 WHERE id = $1 \
+     RETURNING quarantined_until";
+
+pub const QUARANTINE_WORKER: &str =
+    "UPDATE workers SET quarantined_until = $2, updated_at = $3 WHERE id = $1";
+
+/// Claims the oldest runnable job of queue `$1` under lease `$2` until `$3`, at `$4`: the
+/// internal claim (`sql::CLAIM_JOB`) plus clearing the previous holder's progress.
+/// `{lock}` is the dialect's row-locking clause, `{columns}` the job columns.
+pub const CLAIM_FOR_WORKER: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
+     lease_owner = $2, lease_until = $3, started_at = COALESCE(started_at, $4), updated_at = $4, \
+     progress = NULL, progress_message = NULL \
+     WHERE id = (SELECT id FROM jobs WHERE queue = $1 AND status = 'queued' AND run_at <= $4 \
+     AND (expires_at IS NULL OR expires_at > $4) ORDER BY run_at, id LIMIT 1{lock}) RETURNING {columns}";
+
+pub const INSERT_LEASE: &str = "INSERT INTO worker_leases (id, worker_id, job_id, attempt, claimed_at, \
+     deadline_at, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub const SELECT_LEASE: &str = concat!(
+    "SELECT ",
+    lease_columns!(),
+    " FROM worker_leases WHERE id = $1"
+);
+
+/// The lease the job's `lease_owner` names, while the job runs.
+pub const OPEN_LEASE_OF_JOB: &str = concat!(
+    "SELECT ",
+    lease_columns!(),
+    " FROM worker_leases WHERE job_id = $1 AND id = \
+     (SELECT lease_owner FROM jobs WHERE id = $1 AND status = 'running')"
+);
+
+/// Every claim bumps the job's attempts, so the highest attempt is the latest lease
+/// (index worker_leases_job); the rest only breaks ties nothing should produce.
+pub const LATEST_LEASE_OF_JOB: &str = concat!(
+    "SELECT ",
+    lease_columns!(),
+    " FROM worker_leases WHERE job_id = $1 ORDER BY attempt DESC, claimed_at DESC, id DESC LIMIT 1"
+);
+
+/// Extends job `$1` held by lease `$2` to `$3` at `$6`, with progress `$4` and message `$5`
+/// (NULL keeps the last reported value).
+pub const HEARTBEAT_LEASE: &str = "UPDATE jobs SET lease_until = $3, \
+     progress = COALESCE($4, progress), progress_message = COALESCE($5, progress_message), \
+     updated_at = $6 WHERE id = $1 AND lease_owner = $2 AND status = 'running' \
+     RETURNING cancel_requested_at";
+
+pub const EXTEND_LEASE: &str =
+    "UPDATE worker_leases SET lease_until = $2 WHERE id = $1 AND ended_at IS NULL";
+
+/// Ends an open lease; returns its worker. A second end finds it ended and does nothing.
+pub const END_LEASE: &str = "UPDATE worker_leases SET ended_at = $2, outcome = $3, completion_digest = $4 \
+     WHERE id = $1 AND ended_at IS NULL RETURNING worker_id";
+
+/// Open leases whose end is before `$2` and whose job they no longer hold, marked lost at
+/// `$1`. `ended_at IS NULL` makes each one counted once: on PostgreSQL a concurrent sweep
+/// waits for the row, re-checks, and passes over it.
+pub const SWEEP_LOST_LEASES: &str = "UPDATE worker_leases SET ended_at = $1, outcome = 'lost' \
+     WHERE ended_at IS NULL AND lease_until < $2 AND NOT EXISTS (SELECT 1 FROM jobs j \
+     WHERE j.id = worker_leases.job_id AND j.status = 'running' AND j.lease_owner = worker_leases.id) \
+     RETURNING id, worker_id";
+
+/// A worker's leases lost after `$2` (index worker_leases_lost).
+pub const COUNT_LOST_SINCE: &str = "SELECT COUNT(*) FROM worker_leases \
+     WHERE worker_id = $1 AND outcome = 'lost' AND ended_at > $2";
+
+/// The progress of a running job, only while a worker's lease holds it (an internal runner
+/// never reports any, and must not show a former remote holder's).
+pub const JOB_PROGRESS: &str = "SELECT j.progress, j.progress_message FROM jobs j \
+     JOIN worker_leases l ON l.id = j.lease_owner AND l.job_id = j.id \
+     WHERE j.id = $1 AND j.status = 'running'";
