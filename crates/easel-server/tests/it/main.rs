@@ -40,3 +40,4 @@ mod stripe;
 mod webhook_signatures;
 mod webhook_urls;
 mod webhooks;
+mod workers;

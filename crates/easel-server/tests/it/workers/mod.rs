@@ -2,5 +2,5 @@
 //! completion and failure, their nasty cases), and real `easel worker` processes.
 
 mod api;
-mod faults;
+
 pub mod support;

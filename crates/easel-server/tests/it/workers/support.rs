@@ -85,21 +85,33 @@ impl Client<'_> {
 
     pub async fn heartbeat(&self, lease: &Value, body: Value) -> Res {
         let path = format!("/worker/v1/leases/{}/heartbeat", id(lease));
-        self.app.call("POST", &path, Some(&self.token), Some(body)).await
+        self.app
+            .call("POST", &path, Some(&self.token), Some(body))
+            .await
     }
 
     pub async fn complete(&self, lease: &Value, body: Value) -> Res {
         let path = format!("/worker/v1/leases/{}/complete", id(lease));
-        self.app.call("POST", &path, Some(&self.token), Some(body)).await
+        self.app
+            .call("POST", &path, Some(&self.token), Some(body))
+            .await
     }
 
     pub async fn fail(&self, lease: &Value, body: Value) -> Res {
         let path = format!("/worker/v1/leases/{}/fail", id(lease));
-        self.app.call("POST", &path, Some(&self.token), Some(body)).await
+        self.app
+            .call("POST", &path, Some(&self.token), Some(body))
+            .await
     }
 
     /// PUTs `bytes` as output `index` of `lease` through Easel.
-    pub async fn upload(&self, lease: &Value, index: u32, content_type: &str, bytes: Vec<u8>) -> Res {
+    pub async fn upload(
+        &self,
+        lease: &Value,
+        index: u32,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Res {
         let path = format!("/worker/v1/leases/{}/outputs/{index}", id(lease));
         let req = self
             .app
@@ -108,7 +120,8 @@ impl Client<'_> {
             .header("content-type", content_type)
             .body(bytes);
         let res = self.app.send(req).await;
-        self.app.check("PUT", "/worker/v1/leases/{lease_id}/outputs/{index}", &res);
+        self.app
+            .check("PUT", "/worker/v1/leases/{lease_id}/outputs/{index}", &res);
         res
     }
 
@@ -118,8 +131,14 @@ impl Client<'_> {
         let outputs = render(lease).await;
         let mut named = Vec::new();
         for (index, (bytes, seed)) in (0u32..).zip(outputs) {
-            let content_type = if lease["request"]["kind"] == "video" { "video/mp4" } else { "image/png" };
-            self.upload(lease, index, content_type, bytes).await.expect(201);
+            let content_type = if lease["request"]["kind"] == "video" {
+                "video/mp4"
+            } else {
+                "image/png"
+            };
+            self.upload(lease, index, content_type, bytes)
+                .await
+                .expect(201);
             named.push(json!({"index": index, "seed": seed}));
         }
         json!({ "outputs": named })
@@ -135,7 +154,11 @@ pub async fn render(lease: &Value) -> Vec<(Vec<u8>, Option<u64>)> {
         .generate(&request, &control)
         .await
         .unwrap_or_else(|e| panic!("sandbox: {e}"));
-    generated.outputs.into_iter().map(|p| (p.bytes, p.seed)).collect()
+    generated
+        .outputs
+        .into_iter()
+        .map(|p| (p.bytes, p.seed))
+        .collect()
 }
 
 pub fn id(lease: &Value) -> String {
@@ -144,5 +167,5 @@ pub fn id(lease: &Value) -> String {
 
 /// A live image generation of `gpu-image`.
 pub fn image_body(n: u32) -> Value {
-    json!({"model": "gpu-image", "prompt": "a lighthouse at dusk", "size": "64x64", "n": n})
+    json!({"model": "gpu-image", "prompt": "a lighthouse at dusk", "width": 64, "height": 64, "n": n})
 }
