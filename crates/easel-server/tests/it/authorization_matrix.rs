@@ -26,6 +26,8 @@ enum Declared {
     Keyless,
     KeyOptional,
     Scope(Scope),
+    /// The worker API: a worker token, which no API key is.
+    Worker,
 }
 
 /// One operation of the document.
@@ -65,7 +67,9 @@ async fn operations(app: &TestApp) -> Vec<Op> {
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
+            let worker = security.iter().any(|s| s.get("worker_token").is_some());
             let declared = match (keyless, scopes.as_slice()) {
+                (false, []) if worker && security.len() == 1 => Declared::Worker,
                 (true, []) if security.len() == 1 => Declared::Keyless,
                 (true, []) => Declared::KeyOptional,
                 (false, [scope]) => Declared::Scope(
@@ -427,6 +431,13 @@ impl Setup {
             (r, _) if r.starts_with("/v1/webhook_endpoints/{id}") => w.endpoint_id.clone(),
             (r, _) if r.starts_with("/v1/webhook_deliveries/{id}") => w.delivery_id.clone(),
             (r, _) if r.starts_with("/v1/invoices/{id}") => w.invoice_id.clone()?,
+            // No API key reaches a lease: any lease id will do.
+            (r, _) if r.starts_with("/worker/v1/leases/{lease_id}") => {
+                return own.then(|| {
+                    r.replace("{lease_id}", "lease_01m864a045xwwke0zd48j6933p")
+                        .replace("{index}", "0")
+                });
+            }
             _ => panic!(
                 "the authorization matrix does not know how to aim {} {r}: add it to Setup::path",
                 op.method
@@ -471,6 +482,15 @@ impl Setup {
             }
             ("POST", "/v1/webhook_endpoints/{id}/rotate_secret") => json!({}),
             ("POST", "/v1/webhook_deliveries/{id}/replay") => return None,
+            ("POST", "/worker/v1/claim") => json!({"models": ["sandbox-image"], "wait_ms": 0}),
+            ("POST", "/worker/v1/leases/{lease_id}/heartbeat") => json!({"progress": 0.5}),
+            ("POST", "/worker/v1/leases/{lease_id}/complete") => {
+                json!({"outputs": [{"index": 0}]})
+            }
+            ("POST", "/worker/v1/leases/{lease_id}/fail") => {
+                json!({"kind": "transient", "message": "matrix"})
+            }
+            ("PUT", "/worker/v1/leases/{lease_id}/outputs/{index}") => return None,
             (m, r) => {
                 panic!("the authorization matrix has no body for {m} {r}: add one to Setup::body")
             }
@@ -521,6 +541,7 @@ fn form(fields: &Value) -> reqwest::multipart::Form {
 fn expected(op: &Op, role: Role, scope: Scope) -> Result<(), &'static str> {
     match op.declared {
         Declared::Keyless | Declared::KeyOptional => Ok(()),
+        Declared::Worker => Err("invalid_worker_token"),
         Declared::Scope(needed) if needed != scope => Err("insufficient_scope"),
         Declared::Scope(needed) if !role.allows(Action::Scope(needed)) => Err("insufficient_role"),
         Declared::Scope(_) => Ok(()),
@@ -552,6 +573,12 @@ fn judge(p: &Probe, res: &Res) -> Option<String> {
     };
     if res.status >= 500 {
         return wrong("no 5xx".into());
+    }
+    if p.op.declared == Declared::Worker {
+        // An API key of any role, scope or account is never a worker token.
+        return (res.status != 401 || res.code() != "invalid_worker_token")
+            .then(|| wrong("401 invalid_worker_token".into()))
+            .flatten();
     }
     if p.case == Case::Suspended {
         return (res.status != 403 || res.code() != "account_suspended")
@@ -723,7 +750,9 @@ both_backends!(
             .iter()
             .filter(|o| o.method == "POST" || o.method == "PATCH")
         {
-            if op.declared == Declared::Keyless {
+            // Worker routes check their token before their body (the worker tests cover
+            // their bodies).
+            if matches!(op.declared, Declared::Keyless | Declared::Worker) {
                 continue;
             }
             let Some(path) = s.path(op, &s.own, Case::Own, &owner_user).await else {

@@ -281,8 +281,9 @@ async fn served_openapi_matches_the_generated_one() {
 both_backends!(
     every_documented_operation_answers_as_documented,
     |db: TestDb| async move {
-        let app = TestApp::start(&db).await;
+        let app = TestApp::start_with(&db, crate::workers::support::config).await;
         let key = app.first.test_key.clone();
+        worker_tour(&app).await;
         app.get("/v1/account", &key).await.expect(200);
         app.get("/v1/keys", &key).await.expect(200);
         let created = app
@@ -485,6 +486,37 @@ both_backends!(
         app.stop().await;
     }
 );
+
+/// Every worker operation once, each answer checked against the document.
+async fn worker_tour(app: &TestApp) {
+    use crate::workers::support::{Client, image_body, register};
+    let (_, token) = register(app, "tour", &["gpu-image"]).await;
+    let w = Client { app, token };
+    let (_, live) = crate::generations::funded(app, "tour-worker@example.com").await;
+    app.call("GET", "/worker/v1/me", Some(&w.token), None)
+        .await
+        .expect(200);
+    w.claim(&["gpu-image"], 0).await.expect(204);
+    crate::generations::create(app, &live, image_body(1), None)
+        .await
+        .expect(202);
+    let lease = w.lease(&["gpu-image"]).await;
+    w.heartbeat(&lease, json!({"progress": 0.1}))
+        .await
+        .expect(200);
+    let input = format!(
+        "/worker/v1/leases/{}/input",
+        lease["lease_id"].as_str().unwrap_or_default()
+    );
+    app.call("GET", &input, Some(&w.token), None)
+        .await
+        .expect_error(404, "resource_missing");
+    let done = w.produce(&lease).await;
+    w.complete(&lease, done).await.expect(200);
+    w.fail(&lease, json!({"kind": "transient", "message": "tour"}))
+        .await
+        .expect_error(409, "lease_lost");
+}
 
 both_backends!(
     a_request_that_takes_too_long_gets_408,
