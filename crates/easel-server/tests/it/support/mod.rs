@@ -120,11 +120,16 @@ impl TestApp {
 
     /// Starts a server on `db` after `tweak` adjusts the configuration.
     pub async fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_at(db, "127.0.0.1:0", tweak).await
+    }
+
+    /// Starts a server on `db` listening on `addr` (a restarted server takes its old port).
+    pub async fn start_at(db: &TestDb, addr: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = test_config(db);
         tweak(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind(addr)
             .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
+            .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let url = format!(
             "http://{}",
             listener

@@ -2,5 +2,6 @@
 //! completion and failure, their nasty cases), and real `easel worker` processes.
 
 mod api;
-
+mod faults;
+mod process;
 pub mod support;
