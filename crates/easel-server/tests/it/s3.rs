@@ -9,7 +9,7 @@ use crate::generations::{create, download};
 use crate::support::TestApp;
 
 /// Points the outputs at the test S3 server, under a prefix of this test's own.
-fn s3_config(config: &mut Config, prefix: &str, secret: Option<&str>) {
+pub fn s3_config(config: &mut Config, prefix: &str, secret: Option<&str>) {
     let s3 = easel_test_utils::s3();
     config.object_store_url = format!("s3://{}/{prefix}", s3.bucket);
     config.s3.endpoint = s3.endpoint;

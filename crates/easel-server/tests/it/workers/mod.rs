@@ -4,4 +4,5 @@
 mod api;
 mod faults;
 mod process;
+mod s3;
 pub mod support;
