@@ -1,0 +1,402 @@
+//! The worker API over HTTP: one method per call, each answering the wire types of
+//! `api::worker::dto` or a [`CallError`] that says whether trying again can help.
+//!
+//! Retrying is the caller's business (the claim loop backs off forever, a lease's calls
+//! until its deadline); this module only classifies. The token is sent to the server's
+//! origin only (see [`super::target`]) and appears in no error: reqwest's errors name the
+//! URL, so they are stripped of it and the address is shown by [`Target::shown`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::target::{self, Target};
+use super::token::Token;
+use crate::api::worker::dto::{
+    ClaimRequest, ClaimResponse, CompleteRequest, CompleteResponse, FailRequest, FailResponse,
+    HeartbeatRequest, HeartbeatResponse, WorkerInfo,
+};
+
+/// Longest wait for a connection to the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest short call (`/me`, a heartbeat, a completion).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes of an error answer kept for the message.
+const ERROR_BODY_CHARS: usize = 300;
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No answer (refused, reset, timed out), a 5xx, 408 or 429, or an answer that is not
+    /// the API's (a proxy's error page): worth another try after a pause.
+    #[error("{what}: {detail}")]
+    Unavailable {
+        what: String,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    /// An answer the server will give again (4xx).
+    #[error("{what}: {problem}")]
+    Rejected { what: String, problem: Problem },
+}
+
+/// The server's error envelope, `{"error":{"type","code","message","request_id"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    /// `invalid_worker_token`, `lease_lost`, … (empty when the answer had no envelope).
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub retry_after: Option<Duration>,
+    /// Whether the Easel server answered (not an object store behind a presigned URL).
+    pub by_server: bool,
+}
+
+impl Problem {
+    /// The lease a call was about has ended on the server: 409 `lease_lost`, a lease the
+    /// server does not know (404), or a token it no longer accepts (401). Nothing more
+    /// will be accepted for it. An object store's answers never mean this.
+    pub fn lease_gone(&self) -> bool {
+        self.by_server && matches!(self.status, 401 | 404 | 409)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if !self.code.is_empty() {
+            write!(f, " {}", self.code)?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl CallError {
+    /// The server's answer, when it gave one it will repeat.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            CallError::Rejected { problem, .. } => Some(problem),
+            CallError::Unavailable { .. } => None,
+        }
+    }
+
+    /// See [`Problem::lease_gone`].
+    pub fn lease_gone(&self) -> bool {
+        self.problem().is_some_and(Problem::lease_gone)
+    }
+
+    /// What the server asked for before another try, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Unavailable { retry_after, .. } => *retry_after,
+            CallError::Rejected { problem, .. } => problem.retry_after,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: EnvelopeBody,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    request_id: Option<String>,
+}
+
+/// A client of one server, with one token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: Token,
+}
+
+impl Client {
+    /// A client of `base` (see [`target::server_url`]).
+    pub fn new(base: Url, token: Token) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // A redirect would need the token re-sent somewhere else: refused, and said
+            // (`--server` should be the address the redirect names).
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("easel-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Client { http, base, token })
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET /worker/v1/me`
+    pub async fn me(&self) -> Result<WorkerInfo, CallError> {
+        let target = self.api("worker/v1/me")?;
+        self.json(&target, Method::GET, None::<&()>, CALL_TIMEOUT)
+            .await
+    }
+
+    /// `POST /worker/v1/claim`: `None` when the long poll ended without work (204).
+    pub async fn claim(&self, body: &ClaimRequest) -> Result<Option<ClaimResponse>, CallError> {
+        let target = self.api("worker/v1/claim")?;
+        // The server holds the call up to `wait_ms`; leave room for the answer itself.
+        let timeout = Duration::from_millis(body.wait_ms.unwrap_or(0)) + CALL_TIMEOUT;
+        let response = self
+            .send(
+                &target,
+                self.request(&target, Method::POST, timeout).json(body),
+            )
+            .await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        read_json(&target, response).await.map(Some)
+    }
+
+    /// `POST /worker/v1/leases/{lease_id}/heartbeat`
+    pub async fn heartbeat(
+        &self,
+        lease_id: &str,
+        body: &HeartbeatRequest,
+        timeout: Duration,
+    ) -> Result<HeartbeatResponse, CallError> {
+        let target = self.api(&format!("worker/v1/leases/{lease_id}/heartbeat"))?;
+        self.json(&target, Method::POST, Some(body), timeout).await
+    }
+
+    /// `POST /worker/v1/leases/{lease_id}/complete`
+    pub async fn complete(
+        &self,
+        lease_id: &str,
+        body: &CompleteRequest,
+    ) -> Result<CompleteResponse, CallError> {
+        let target = self.api(&format!("worker/v1/leases/{lease_id}/complete"))?;
+        self.json(&target, Method::POST, Some(body), CALL_TIMEOUT)
+            .await
+    }
+
+    /// `POST /worker/v1/leases/{lease_id}/fail`
+    pub async fn fail(
+        &self,
+        lease_id: &str,
+        body: &FailRequest,
+    ) -> Result<FailResponse, CallError> {
+        let target = self.api(&format!("worker/v1/leases/{lease_id}/fail"))?;
+        self.json(&target, Method::POST, Some(body), CALL_TIMEOUT)
+            .await
+    }
+
+    /// GETs an input image; returns its bytes (at most `max_bytes`) and `Content-Type`.
+    pub async fn download(
+        &self,
+        target: &Target,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<(Bytes, Option<String>), CallError> {
+        let mut response = self
+            .send(target, self.request(target, Method::GET, timeout))
+            .await?;
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let too_big = |what: &Target| CallError::Rejected {
+            what: format!("GET {}", what.shown()),
+            problem: Problem {
+                status: 413,
+                code: "input_too_large".to_owned(),
+                message: format!("the input image is more than {max_bytes} bytes"),
+                request_id: None,
+                retry_after: None,
+                by_server: false,
+            },
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > max_bytes as u64)
+        {
+            return Err(too_big(target));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| unavailable(target, e))? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(too_big(target));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((Bytes::from(body), content_type))
+    }
+
+    /// PUTs one output. A server slot answers 201 with what it stored; an object store
+    /// answers any 2xx.
+    pub async fn upload(
+        &self,
+        target: &Target,
+        content_type: &str,
+        bytes: Bytes,
+        timeout: Duration,
+    ) -> Result<(), CallError> {
+        let request = self
+            .request(target, Method::PUT, timeout)
+            .header(CONTENT_TYPE, content_type)
+            .header(CONTENT_LENGTH, bytes.len())
+            .body(bytes);
+        self.send(target, request).await.map(drop)
+    }
+
+    fn api(&self, path: &str) -> Result<Target, CallError> {
+        target::api(&self.base, path).map_err(|detail| CallError::Unavailable {
+            what: path.to_owned(),
+            detail,
+            retry_after: None,
+        })
+    }
+
+    fn request(&self, target: &Target, method: Method, timeout: Duration) -> RequestBuilder {
+        let request = self
+            .http
+            .request(method, target.url.clone())
+            .timeout(timeout);
+        if target.with_token {
+            request.header(AUTHORIZATION, format!("Bearer {}", self.token.expose()))
+        } else {
+            request
+        }
+    }
+
+    async fn json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        method: Method,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        let mut request = self.request(target, method, timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = self.send(target, request).await?;
+        read_json(target, response).await
+    }
+
+    /// Sends; a non-2xx answer becomes a [`CallError`].
+    async fn send(&self, target: &Target, request: RequestBuilder) -> Result<Response, CallError> {
+        let response = request.send().await.map_err(|e| unavailable(target, e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default();
+        Err(classify(target, status, &headers, &body))
+    }
+}
+
+/// A failure to get an answer, without the URL reqwest puts in its errors (a presigned
+/// URL's signature): the address is named by [`Target::shown`] instead.
+fn unavailable(target: &Target, e: reqwest::Error) -> CallError {
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(err) = source {
+        detail.push_str(": ");
+        detail.push_str(&err.to_string());
+        source = err.source();
+    }
+    CallError::Unavailable {
+        what: target.shown(),
+        detail,
+        retry_after: None,
+    }
+}
+
+/// The class of a non-2xx answer.
+fn classify(target: &Target, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
+    let what = target.shown();
+    let retry_after = easel_engines::http::retry_after(headers);
+    let envelope: Option<Envelope> = serde_json::from_slice(body).ok();
+    if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+        let detail = match &envelope {
+            Some(e) => format!(
+                "HTTP {} {}: {}",
+                status.as_u16(),
+                e.error.code,
+                e.error.message
+            ),
+            None => format!("HTTP {}", status.as_u16()),
+        };
+        return CallError::Unavailable {
+            what,
+            detail,
+            retry_after,
+        };
+    }
+    let problem = match envelope {
+        Some(Envelope { error }) => Problem {
+            status: status.as_u16(),
+            code: error.code,
+            message: error.message,
+            request_id: error.request_id,
+            retry_after,
+            by_server: target.with_token,
+        },
+        None => Problem {
+            status: status.as_u16(),
+            code: String::new(),
+            message: plain_message(status, headers, body),
+            request_id: None,
+            retry_after,
+            by_server: target.with_token,
+        },
+    };
+    CallError::Rejected { what, problem }
+}
+
+/// What a non-API answer says: where a redirect points, or the start of the body.
+fn plain_message(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
+    if status.is_redirection() {
+        let to = headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("elsewhere");
+        return format!("the server redirects to {to}; use that address as --server");
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.chars().count() > ERROR_BODY_CHARS {
+        out = out.chars().take(ERROR_BODY_CHARS).collect::<String>() + "…";
+    }
+    out
+}
+
+async fn read_json<T: DeserializeOwned>(
+    target: &Target,
+    response: Response,
+) -> Result<T, CallError> {
+    let body = response.bytes().await.map_err(|e| unavailable(target, e))?;
+    serde_json::from_slice(&body).map_err(|e| CallError::Unavailable {
+        what: target.shown(),
+        detail: format!("the answer is not the worker API's JSON ({e})"),
+        retry_after: None,
+    })
+}
