@@ -10,7 +10,12 @@
 
 mod backoff;
 mod client;
+mod error;
+#[cfg(test)]
+mod fake;
 mod fetch;
+#[cfg(test)]
+mod flow_tests;
 mod heartbeat;
 mod lease;
 mod outcome;
@@ -90,6 +95,11 @@ pub struct WorkerArgs {
 /// Runs the worker until SIGTERM or Ctrl-C (exit 0) or a refusal that makes claiming
 /// pointless (an error naming it).
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    work(args, Signals::listen()).await
+}
+
+/// [`run`] with its stops given (tests fire them instead of sending signals).
+async fn work(args: WorkerArgs, signals: Signals) -> anyhow::Result<()> {
     let token = args
         .token
         .check()
@@ -102,7 +112,6 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
     let client = Client::new(base, token).map_err(anyhow::Error::msg)?;
-    let signals = Signals::listen();
     let info = tokio::select! {
         () = signals.stop_claiming.cancelled() => return Ok(()),
         info = introduce(&client) => info?,
@@ -117,7 +126,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         max_output_bytes,
     )
     .map_err(anyhow::Error::msg)?;
-    probe_all(&engines).await;
+    tokio::select! {
+        () = signals.stop_claiming.cancelled() => return Ok(()),
+        () = probe_all(&engines) => {}
+    }
     let plan = Plan {
         models: models.iter().map(|m| m.id.clone()).collect(),
         concurrency: args.concurrency,

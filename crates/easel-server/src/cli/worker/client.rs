@@ -2,19 +2,19 @@
 //! `api::worker::dto` or a [`CallError`] that says whether trying again can help.
 //!
 //! Retrying is the caller's business (the claim loop backs off forever, a lease's calls
-//! until its deadline); this module only classifies. The token is sent to the server's
-//! origin only (see [`super::target`]) and appears in no error: reqwest's errors name the
-//! URL, so they are stripped of it and the address is shown by [`Target::shown`].
+//! until its deadline); [`super::error`] only classifies. The token is sent to the
+//! server's origin only (see [`super::target`]).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub use super::error::{CallError, Problem};
+use super::error::{classify, unavailable};
 use super::target::{self, Target};
 use super::token::Token;
 use crate::api::worker::dto::{
@@ -26,100 +26,6 @@ use crate::api::worker::dto::{
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest short call (`/me`, a heartbeat, a completion).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most bytes of an error answer kept for the message.
-const ERROR_BODY_CHARS: usize = 300;
-
-/// Why a call did not succeed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// No answer (refused, reset, timed out), a 5xx, 408 or 429, or an answer that is not
-    /// the API's (a proxy's error page): worth another try after a pause.
-    #[error("{what}: {detail}")]
-    Unavailable {
-        what: String,
-        detail: String,
-        retry_after: Option<Duration>,
-    },
-    /// An answer the server will give again (4xx).
-    #[error("{what}: {problem}")]
-    Rejected { what: String, problem: Problem },
-}
-
-/// The server's error envelope, `{"error":{"type","code","message","request_id"}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub status: u16,
-    /// `invalid_worker_token`, `lease_lost`, … (empty when the answer had no envelope).
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
-    pub retry_after: Option<Duration>,
-    /// Whether the Easel server answered (not an object store behind a presigned URL).
-    pub by_server: bool,
-}
-
-impl Problem {
-    /// The lease a call was about has ended on the server: 409 `lease_lost`, a lease the
-    /// server does not know (404), or a token it no longer accepts (401). Nothing more
-    /// will be accepted for it. An object store's answers never mean this.
-    pub fn lease_gone(&self) -> bool {
-        self.by_server && matches!(self.status, 401 | 404 | 409)
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HTTP {}", self.status)?;
-        if !self.code.is_empty() {
-            write!(f, " {}", self.code)?;
-        }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
-        }
-        if let Some(id) = &self.request_id {
-            write!(f, " (request {id})")?;
-        }
-        Ok(())
-    }
-}
-
-impl CallError {
-    /// The server's answer, when it gave one it will repeat.
-    pub fn problem(&self) -> Option<&Problem> {
-        match self {
-            CallError::Rejected { problem, .. } => Some(problem),
-            CallError::Unavailable { .. } => None,
-        }
-    }
-
-    /// See [`Problem::lease_gone`].
-    pub fn lease_gone(&self) -> bool {
-        self.problem().is_some_and(Problem::lease_gone)
-    }
-
-    /// What the server asked for before another try, if it said.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            CallError::Unavailable { retry_after, .. } => *retry_after,
-            CallError::Rejected { problem, .. } => problem.retry_after,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    error: EnvelopeBody,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeBody {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    request_id: Option<String>,
-}
 
 /// A client of one server, with one token.
 #[derive(Debug, Clone)]
@@ -310,83 +216,6 @@ impl Client {
         let body = response.bytes().await.unwrap_or_default();
         Err(classify(target, status, &headers, &body))
     }
-}
-
-/// A failure to get an answer, without the URL reqwest puts in its errors (a presigned
-/// URL's signature): the address is named by [`Target::shown`] instead.
-fn unavailable(target: &Target, e: reqwest::Error) -> CallError {
-    let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(err) = source {
-        detail.push_str(": ");
-        detail.push_str(&err.to_string());
-        source = err.source();
-    }
-    CallError::Unavailable {
-        what: target.shown(),
-        detail,
-        retry_after: None,
-    }
-}
-
-/// The class of a non-2xx answer.
-fn classify(target: &Target, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CallError {
-    let what = target.shown();
-    let retry_after = easel_engines::http::retry_after(headers);
-    let envelope: Option<Envelope> = serde_json::from_slice(body).ok();
-    if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
-        let detail = match &envelope {
-            Some(e) => format!(
-                "HTTP {} {}: {}",
-                status.as_u16(),
-                e.error.code,
-                e.error.message
-            ),
-            None => format!("HTTP {}", status.as_u16()),
-        };
-        return CallError::Unavailable {
-            what,
-            detail,
-            retry_after,
-        };
-    }
-    let problem = match envelope {
-        Some(Envelope { error }) => Problem {
-            status: status.as_u16(),
-            code: error.code,
-            message: error.message,
-            request_id: error.request_id,
-            retry_after,
-            by_server: target.with_token,
-        },
-        None => Problem {
-            status: status.as_u16(),
-            code: String::new(),
-            message: plain_message(status, headers, body),
-            request_id: None,
-            retry_after,
-            by_server: target.with_token,
-        },
-    };
-    CallError::Rejected { what, problem }
-}
-
-/// What a non-API answer says: where a redirect points, or the start of the body.
-fn plain_message(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> String {
-    if status.is_redirection() {
-        let to = headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("elsewhere");
-        return format!("the server redirects to {to}; use that address as --server");
-    }
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if out.chars().count() > ERROR_BODY_CHARS {
-        out = out.chars().take(ERROR_BODY_CHARS).collect::<String>() + "…";
-    }
-    out
 }
 
 async fn read_json<T: DeserializeOwned>(

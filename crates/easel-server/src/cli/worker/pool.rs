@@ -56,6 +56,7 @@ impl Signals {
         let fire = signals.clone();
         tokio::spawn(async move {
             crate::server::shutdown_signal().await;
+            tracing::info!("signal received: no more claims");
             fire.stop_claiming.cancel();
             crate::server::shutdown_signal().await;
             tracing::warn!("second signal: stopping the running jobs now");
