@@ -237,7 +237,7 @@ async fn probe_all(engines: &HashMap<String, Arc<dyn Engine>>) {
     for (model, engine) in engines {
         match tokio::time::timeout(PROBE_TIMEOUT, engine.probe()).await {
             Ok(Ok(report)) if report.problems.is_empty() => {
-                tracing::info!(model = %model, version = ?report.version, "backend ready");
+                tracing::info!(model = %model, version = %report.version.as_deref().unwrap_or("not reported"), "backend ready");
             }
             Ok(Ok(report)) => {
                 tracing::warn!(model = %model, problems = ?report.problems, "the backend is up but not set up as configured; jobs will fail");

@@ -38,6 +38,8 @@ pub struct Seen {
     /// Leases the next claims hand out, one claim's worth each.
     pub to_hand_out: VecDeque<Vec<Lease>>,
     pub claims: Vec<ClaimRequest>,
+    /// How many completions the fake had seen when each claim came.
+    pub completes_at_claim: Vec<usize>,
     pub heartbeats: Vec<HeartbeatRequest>,
     pub uploads: Vec<Upload>,
     pub completes: Vec<serde_json::Value>,
@@ -201,6 +203,8 @@ async fn claim(
         let mut seen = lock(&state);
         seen.api_auth.push(auth(&headers));
         seen.claims.push(body);
+        let done = seen.completes.len();
+        seen.completes_at_claim.push(done);
         if let Some((status, code)) = seen.refuse_claims {
             return problem(status, code);
         }

@@ -129,6 +129,30 @@ async fn a_lease_is_run_uploaded_and_completed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_ask_for_the_free_slots_and_stop_while_all_are_busy() {
+    let fake = Fake::start(seen_with(vec![])).await;
+    for id in ["lease_a", "lease_b", "lease_c"] {
+        let lease = fake::lease(&fake.base, id, 1);
+        fake.seen().to_hand_out.push_back(vec![lease]);
+    }
+    let worker = start(&fake, &["--concurrency", "2", "--setting", "delay_ms=800"]);
+    fake.wait_for("three completions", |s| s.completes.len() == 3)
+        .await;
+    let (ended, _) = worker.stop().await;
+    ended.unwrap_or_else(|e| panic!("{e}"));
+    let seen = fake.seen();
+    let asked: Vec<Option<u32>> = seen.claims.iter().map(|c| c.max_jobs).collect();
+    assert_eq!(asked[..2], [Some(2), Some(1)], "{asked:?}");
+    // With both slots busy, the third claim waited for a job to end.
+    assert_eq!(seen.completes_at_claim[..2], [0, 0]);
+    assert!(
+        seen.completes_at_claim[2] >= 1,
+        "{:?}",
+        seen.completes_at_claim
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completion_is_retried_through_server_blips() {
     let fake = fake_with_one_lease(1, |s| s.complete_blips = 2).await;
     let worker = start(&fake, &[]);

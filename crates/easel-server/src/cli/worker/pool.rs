@@ -125,22 +125,9 @@ async fn claim_loop(
     let stop = &signals.stop_claiming;
     let mut outage = Outage::default();
     loop {
-        while let Some(ended) = jobs.try_join_next() {
-            note_panic(ended);
-        }
-        let running = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
-        let free = plan.concurrency.saturating_sub(running);
-        if free == 0 {
-            tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                ended = jobs.join_next() => {
-                    if let Some(ended) = ended {
-                        note_panic(ended);
-                    }
-                }
-            }
-            continue;
-        }
+        let Some(free) = free_slots(plan.concurrency, stop, jobs).await else {
+            return Ok(());
+        };
         let body = ClaimRequest {
             models: plan.models.clone(),
             max_jobs: Some(free.min(plan.max_jobs_per_claim.max(1))),
@@ -176,6 +163,32 @@ async fn claim_loop(
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
                 () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+/// Waits until fewer than `concurrency` jobs run; returns how many more may, or `None`
+/// when `stop` fires first.
+async fn free_slots(concurrency: u32, stop: &StopToken, jobs: &mut JoinSet<()>) -> Option<u32> {
+    loop {
+        while let Some(ended) = jobs.try_join_next() {
+            note_panic(ended);
+        }
+        if stop.is_cancelled() {
+            return None;
+        }
+        let running = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+        let free = concurrency.saturating_sub(running);
+        if free > 0 {
+            return Some(free);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            ended = jobs.join_next() => {
+                if let Some(ended) = ended {
+                    note_panic(ended);
+                }
             }
         }
     }

@@ -184,13 +184,13 @@ pub fn log(lease: &Lease, outcome: &Outcome, detail: Option<&str>, t: &Timings) 
     match detail {
         Some(error) => tracing::info!(
             lease.id = %lease.lease_id, generation.id = %lease.generation_id, model = %lease.model,
-            attempt = lease.attempt, outcome = outcome.as_str(), kind = %kind, status = %status,
+            attempt = lease.attempt, outcome = %outcome.as_str(), kind = %kind, status = %status,
             fetch_ms = t.fetch_ms, engine_ms = t.engine_ms, upload_ms = t.upload_ms,
             total_ms = t.total_ms, error = %error, "job ended"
         ),
         None => tracing::info!(
             lease.id = %lease.lease_id, generation.id = %lease.generation_id, model = %lease.model,
-            attempt = lease.attempt, outcome = outcome.as_str(), status = %status,
+            attempt = lease.attempt, outcome = %outcome.as_str(), status = %status,
             fetch_ms = t.fetch_ms, engine_ms = t.engine_ms, upload_ms = t.upload_ms,
             total_ms = t.total_ms, "job ended"
         ),
