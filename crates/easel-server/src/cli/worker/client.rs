@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -32,7 +32,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    token: Token,
+    /// `Bearer <token>`, marked sensitive: it prints as `Sensitive`, and HTTP/2 never
+    /// puts it in a compression table.
+    auth: HeaderValue,
 }
 
 impl Client {
@@ -46,7 +48,10 @@ impl Client {
             .user_agent(concat!("easel-worker/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Client { http, base, token })
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| "the worker token holds characters a header cannot carry".to_owned())?;
+        auth.set_sensitive(true);
+        Ok(Client { http, base, auth })
     }
 
     /// The server's base URL.
@@ -184,7 +189,7 @@ impl Client {
             .request(method, target.url.clone())
             .timeout(timeout);
         if target.with_token {
-            request.header(AUTHORIZATION, format!("Bearer {}", self.token.expose()))
+            request.header(AUTHORIZATION, self.auth.clone())
         } else {
             request
         }
@@ -228,4 +233,19 @@ async fn read_json<T: DeserializeOwned>(
         detail: format!("the answer is not the worker API's JSON ({e})"),
         retry_after: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_never_prints_its_token() {
+        let secret = easel_core::worker_token::generate("vs").secret;
+        let token = Token::parse(&secret).unwrap_or_else(|e| panic!("{e}"));
+        let base = target::server_url("https://h.example").unwrap_or_else(|e| panic!("{e}"));
+        let client = Client::new(base, token).unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{client:?}");
+        assert!(!shown.contains(&secret["vs_worker_".len()..]), "{shown}");
+    }
 }

@@ -46,6 +46,15 @@ pub fn fail_request(e: &EngineError) -> Option<FailRequest> {
         EngineError::BadOutput { reason, .. } => (FailureKind::Transient, reason.clone(), None),
         EngineError::Canceled => return None,
     };
+    // The server wants a message; a backend that gave none still failed.
+    let message = if message.trim().is_empty() {
+        format!(
+            "the backend failed ({}) without saying why",
+            kind_name(kind)
+        )
+    } else {
+        message
+    };
     Some(FailRequest {
         kind,
         message: shorten(&message, MAX_FAIL_MESSAGE_CHARS),
@@ -217,6 +226,12 @@ mod tests {
         assert_eq!(r.message.chars().count(), MAX_FAIL_MESSAGE_CHARS);
         assert!(r.message.ends_with('…'));
         assert_eq!(shorten("short", 10), "short");
+        let silent = EngineError::permanent_because("  ", "HTTP 400 with an empty body");
+        let r = fail_request(&silent).unwrap_or_else(|| panic!("reported"));
+        assert_eq!(
+            r.message,
+            "the backend failed (permanent) without saying why"
+        );
         assert_eq!(shorten("", 0), "");
         assert_eq!(transient(&"x".repeat(900)).message.chars().count(), 500);
     }
