@@ -1,8 +1,9 @@
-//! The `easel` command line: `serve`, `migrate`, `admin …`.
+//! The `easel` command line: `serve`, `migrate`, `admin …`, `worker`.
 
 mod admin;
 pub(crate) mod output;
 mod serve;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,9 @@ enum Command {
     /// Operator tools, on the same database as the server.
     #[command(subcommand)]
     Admin(Box<admin::AdminCommand>),
+    /// Run jobs for a remote Easel server on this machine's backend (a pull worker, with a
+    /// worker token; needs no config file or database).
+    Worker(Box<worker::WorkerArgs>),
 }
 
 /// Parses the command line, runs the command, and maps failure to a one-line error on
@@ -63,7 +67,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
+    let long_running = matches!(cli.command, Command::Serve(_) | Command::Worker(_));
+    init_logging(cli.log_format, long_running);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,15 +107,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         overrides.push(("listen", listen.clone()));
     }
-    let config = load_config(cli.config.as_deref(), &overrides)?;
+    let config = || load_config(cli.config.as_deref(), &overrides);
     match cli.command {
-        Command::Serve(_) => serve::serve(config).await,
+        Command::Serve(_) => serve::serve(config()?).await,
         Command::Migrate => {
-            let store = crate::server::open_store(&config).await?;
+            let store = crate::server::open_store(&config()?).await?;
             println!("migrations applied ({})", store.dialect());
             Ok(())
         }
-        Command::Admin(command) => admin::run(config, *command).await,
+        Command::Admin(command) => admin::run(config()?, *command).await,
+        // A worker runs on a GPU machine: it reads neither the server's config nor its
+        // database, only its own flags.
+        Command::Worker(args) => worker::run(*args).await,
     }
 }
 
@@ -123,7 +131,8 @@ fn load_config(
 
 fn init_logging(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    // Admin commands log only warnings so their stdout stays clean and stderr quiet.
+    // Admin commands log only warnings so their stdout stays clean and stderr quiet; the
+    // server and a worker run for long and say what they do.
     let default = if serving {
         "info,sqlx=warn,tower_http=info"
     } else {
