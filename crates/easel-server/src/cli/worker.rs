@@ -11,11 +11,7 @@
 mod backoff;
 mod client;
 mod error;
-#[cfg(test)]
-mod fake;
 mod fetch;
-#[cfg(test)]
-mod flow_tests;
 mod heartbeat;
 mod lease;
 mod outcome;
