@@ -595,3 +595,105 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    workers_are_created_listed_and_revoked_from_the_command_line,
+    |db: TestDb| async move {
+        let config = db.dir.join("workers.toml");
+        std::fs::write(
+            &config,
+            "[models.gpu-image]\nkind = \"image\"\nengine = \"worker\"\nweb_price = 10\nsizes = [\"64x64\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("write config: {e}"));
+        let config = config.to_string_lossy().to_string();
+        let admin_c = |args: &[&str]| {
+            let mut full = vec!["--config", config.as_str(), "admin"];
+            full.extend_from_slice(args);
+            full.push("--json");
+            run(&db, &full, None)
+        };
+        let created = admin_c(&[
+            "worker",
+            "create",
+            "--name",
+            "gpu-box-1",
+            "--model",
+            "gpu-image",
+        ])
+        .json();
+        let token = created["token"].as_str().unwrap_or_default().to_string();
+        assert!(
+            token.starts_with("vs_worker_")
+                && easel_core::worker_token::parse("vs", &token).is_ok(),
+            "{created}"
+        );
+        assert!(
+            created["id"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("wrk_")
+        );
+        assert_eq!(created["state"], "offline");
+        assert_eq!(created["models"], serde_json::json!(["gpu-image"]));
+        assert!(token.starts_with(created["token_prefix"].as_str().unwrap_or("?")));
+        let taken = admin_c(&[
+            "worker",
+            "create",
+            "--name",
+            "gpu-box-1",
+            "--model",
+            "gpu-image",
+        ]);
+        assert!(
+            !taken.ok && taken.stderr.contains("exists already"),
+            "{}",
+            taken.stderr
+        );
+        let local = admin_c(&[
+            "worker",
+            "create",
+            "--name",
+            "odd",
+            "--model",
+            "sandbox-image",
+        ]);
+        assert!(
+            !local.ok && local.stderr.contains("engine = \"worker\""),
+            "{}",
+            local.stderr
+        );
+        let unknown = admin_c(&["worker", "create", "--name", "odd", "--model", "nope"]);
+        assert!(
+            !unknown.ok && unknown.stderr.contains("no model"),
+            "{}",
+            unknown.stderr
+        );
+        let listed = admin_c(&["worker", "list"]).json();
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+        assert_eq!(listed[0]["name"], "gpu-box-1");
+        assert!(
+            listed[0].get("token").is_none(),
+            "the token is shown once: {listed}"
+        );
+        let revoked = admin_c(&["worker", "revoke", "gpu-box-1"]).json();
+        assert_eq!(revoked["state"], "revoked");
+        assert_eq!(admin_c(&["worker", "list"]).json()[0]["state"], "revoked");
+        let missing = admin_c(&["worker", "revoke", "nobody"]);
+        assert!(
+            !missing.ok && missing.stderr.contains("no worker"),
+            "{}",
+            missing.stderr
+        );
+        let audit = admin(&db, &["audit", "--limit", "10"]);
+        let actions: Vec<&str> = audit
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert!(
+            actions.contains(&"worker.created") && actions.contains(&"worker.revoked"),
+            "{actions:?}"
+        );
+    }
+);

@@ -377,3 +377,134 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    sigterm_past_the_grace_hands_the_job_back_and_exits_0,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, fleet).await;
+        let (account, key) = funded(&app, "term@example.com").await;
+        let (_, token) = register(&app, "leaving", &["gpu-image"]).await;
+        let mut worker = WorkerProcess::spawn(
+            &app.url,
+            &token,
+            &[
+                "--engine",
+                "sandbox",
+                "--setting",
+                "delay_ms=60000",
+                "--grace-seconds",
+                "1",
+            ],
+        );
+        let id = submit(&app, &key).await;
+        reaches(&app, &key, &id, "running", 20).await;
+        let asked = Instant::now();
+        worker.signal("TERM");
+        assert_eq!(
+            worker.exited(Duration::from_secs(20)).await,
+            Some(0),
+            "exits 0: {:?}",
+            worker.output()
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "within the grace and the report: {:?}",
+            asked.elapsed()
+        );
+        // Reported `interrupted`: its job is back in the queue at once, not after its
+        // lease lapsed (the generation itself stays `running` between attempts).
+        let g = app
+            .state
+            .store
+            .get_generation(&account, easel_core::mode::Mode::Live, &id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let job = app
+            .state
+            .store
+            .get_job(&g.job_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(job.status, easel_core::jobs::JobStatus::Queued, "{job:?}");
+        assert!(
+            job.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("engine_unavailable")),
+            "{job:?}"
+        );
+        assert!(
+            worker.output().iter().any(|l| l.contains("interrupted")),
+            "{:?}",
+            worker.output()
+        );
+        let row = app
+            .state
+            .store
+            .get_worker("leaving")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (row.jobs_failed, row.leases_lost),
+            (0, 0),
+            "shutting down is not the worker's failure"
+        );
+        // Another worker finishes it.
+        let (_, other) = register(&app, "next", &["gpu-image"]).await;
+        let _next = WorkerProcess::spawn(&app.url, &other, &["--engine", "sandbox"]);
+        let g = reaches(&app, &key, &id, "succeeded", 30).await;
+        let charged = g["credits"]["charged"].as_i64().unwrap_or(-1);
+        assert_eq!(balance(&app, &key).await, (1_000_000 - charged, 0));
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_revoked_worker_stops_with_an_error_that_hides_its_token,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, fleet).await;
+        let (_, token) = register(&app, "revoked", &["gpu-image"]).await;
+        let mut worker = WorkerProcess::spawn(&app.url, &token, &["--engine", "sandbox"]);
+        assert!(
+            worker.printed("gpu-image", 20_000).await,
+            "the worker started: {:?}",
+            worker.output()
+        );
+        let audit = easel_db::AuditContext::new(easel_core::audit::Actor::cli(), None);
+        app.state
+            .store
+            .revoke_worker("revoked", audit, easel_core::time::now_ms())
+            .await
+            .unwrap_or_else(|e| panic!("revoke: {e}"));
+        // Its waiting claim ends within the long poll; the next one is refused.
+        let code = worker.exited(Duration::from_secs(20)).await;
+        assert!(code.is_some_and(|c| c != 0), "exits non-zero: {code:?}");
+        let output = worker.output().join("\n");
+        assert!(
+            output.contains("worker_token_revoked"),
+            "says why: {output}"
+        );
+        assert!(!output.contains(&token), "never prints its token");
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_worker_fetches_the_input_image_through_the_server,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, fleet).await;
+        let (_, key) = funded(&app, "img2img@example.com").await;
+        let (_, token) = register(&app, "img2img", &["gpu-image"]).await;
+        let worker = WorkerProcess::spawn(&app.url, &token, &["--engine", "sandbox"]);
+        let (_, encoded) = crate::engines::support::input_png(64, 64);
+        let body = json!({"model": "gpu-image", "prompt": "repaint", "width": 64, "height": 64, "input_image": encoded});
+        let created = create(&app, &key, body, None).await.expect(202).body;
+        let id = created["id"].as_str().unwrap_or_default().to_string();
+        reaches(&app, &key, &id, "succeeded", 30).await;
+        assert!(
+            worker.output().iter().any(|l| l.contains("fetch_ms")),
+            "its job line times the input download: {:?}",
+            worker.output()
+        );
+        app.stop().await;
+    }
+);
