@@ -115,6 +115,10 @@ pub mod action {
     pub const OPERATOR_SESSIONS_REVOKED: &str = "operator.sessions_revoked";
     /// A new password; every session of the operator ended with it.
     pub const OPERATOR_PASSWORD_CHANGED: &str = "operator.password_changed";
+    /// A remote worker's token was issued (`easel admin worker create`).
+    pub const WORKER_CREATED: &str = "worker.created";
+    /// A remote worker's token was revoked.
+    pub const WORKER_REVOKED: &str = "worker.revoked";
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ macro_rules! impl_worker_store {
                 // Workers belong to no account: the entry is the operator's.
                 let entry = audit.entry(
                     None,
-                    $crate::common::worker_store::WORKER_CREATED,
+                    easel_core::audit::action::WORKER_CREATED,
                     ("worker", &new.id),
                 );
                 Self::insert_audit(&mut tx, &entry).await?;
@@ -200,7 +200,7 @@ macro_rules! impl_worker_store {
                     let audit = audit.with("name", worker.name.as_str());
                     let entry = audit.entry(
                         None,
-                        $crate::common::worker_store::WORKER_REVOKED,
+                        easel_core::audit::action::WORKER_REVOKED,
                         ("worker", &worker.id),
                     );
                     Self::insert_audit(&mut tx, &entry).await?;
@@ -434,11 +434,6 @@ macro_rules! impl_worker_store {
         }
     };
 }
-
-/// Audit actions of workers. (Here rather than in `easel_core::audit::action` while the
-/// worker feature is built in parallel; move them there when it lands.)
-pub(crate) const WORKER_CREATED: &str = "worker.created";
-pub(crate) const WORKER_REVOKED: &str = "worker.revoked";
 
 /// The longest progress message kept on a job, in characters.
 pub(crate) const PROGRESS_MESSAGE_MAX_CHARS: usize = 200;
