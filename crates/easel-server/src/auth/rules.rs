@@ -221,7 +221,11 @@ mod tests {
         for (i, (m, path, _)) in ROUTES.iter().enumerate() {
             let twins = ROUTES.iter().filter(|(m2, p2, _)| m2 == m && p2 == path);
             assert_eq!(twins.count(), 1, "{m} {path} twice");
-            assert!(path.starts_with("/v1/"), "{path} (rule {i})");
+            let worker = matches!(ROUTES[i].2, Access::Worker);
+            assert!(
+                path.starts_with(if worker { "/worker/v1/" } else { "/v1/" }),
+                "{path} (rule {i})"
+            );
         }
         assert_eq!(
             access(&Method::HEAD, "/v1/keys"),
