@@ -129,6 +129,25 @@ impl Outputs {
         format!("_uploads/{lease_id}/{idx}")
     }
 
+    /// Deletes every upload of a lease (one that lapsed or failed leaves its files behind
+    /// otherwise). A failure is logged: it only leaves files, never loses an output.
+    pub async fn delete_uploads(&self, lease_id: &str) {
+        use futures::StreamExt;
+        let prefix = ObjectPath::from(format!("_uploads/{lease_id}"));
+        let mut listed = self.store.list(Some(&prefix));
+        while let Some(meta) = listed.next().await {
+            let result = match meta {
+                Ok(meta) => self.delete(meta.location.as_ref()).await,
+                Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(lease.id = %lease_id, error = %format!("{e:#}"), "could not delete a lease's upload");
+                return;
+            }
+        }
+    }
+
     /// Reads an object whole if it is at most `max_bytes` long (`Ok(None)`: no such object).
     pub async fn get_capped(
         &self,

@@ -373,14 +373,22 @@ async fn record(
     Ok(status)
 }
 
-/// Ends the lease's record (once); a store error only costs the worker's counters.
+/// Ends the lease's record (once; a store error only costs the worker's counters), and
+/// unless it succeeded (its uploads were just stored at their final paths) deletes what
+/// it uploaded.
 async fn end(app: &AppState, lease: &WorkerLease, outcome: LeaseOutcome, digest: Option<&str>) {
-    if let Err(e) = app
+    match app
         .store
         .end_lease(&lease.id, outcome, digest, now_ms())
         .await
     {
-        tracing::warn!(lease.id = %lease.id, error = %e, "could not record how a lease ended");
+        Ok(true) if outcome != LeaseOutcome::Succeeded => {
+            app.outputs.delete_uploads(&lease.id).await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(lease.id = %lease.id, error = %e, "could not record how a lease ended")
+        }
     }
 }
 

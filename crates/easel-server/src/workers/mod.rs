@@ -170,6 +170,7 @@ pub async fn sweep(app: AppState, mut stop: watch::Receiver<bool>) {
                 for (lease, worker) in &swept.lost {
                     Workers::count(&counters.leases_lost);
                     tracing::warn!(lease.id = %lease, worker.id = %worker, "a worker's lease lapsed; its job went back to the queue");
+                    app.outputs.delete_uploads(lease).await;
                 }
                 for worker in &swept.quarantined {
                     Workers::count(&counters.quarantines);

@@ -497,6 +497,15 @@ both_backends!(
         })
         .await;
         assert!(counted, "A's lapsed lease is counted against it");
+        let orphan = easel_server::outputs::Outputs::upload_path(&id(&first), 0);
+        let cleaned = eventually(5000, || async {
+            matches!(
+                app.state.outputs.get(&orphan).await,
+                Err(object_store::Error::NotFound { .. })
+            )
+        })
+        .await;
+        assert!(cleaned, "the lapsed lease's upload is deleted");
         assert_eq!(worker_row(&app, "gpu-b").await.jobs_done, 1);
         app.stop().await;
     }
