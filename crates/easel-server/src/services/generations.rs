@@ -418,7 +418,7 @@ pub async fn create(
         jobs.wake(&queue);
     }
     if for_workers {
-        state.workers.wake();
+        state.workers.wake(&queue);
     }
     Ok(generation)
 }

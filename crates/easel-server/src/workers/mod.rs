@@ -35,8 +35,9 @@ type Presence = Arc<HashMap<String, u32>>;
 /// A node's state for the worker API.
 #[derive(Default)]
 pub struct Workers {
-    /// Woken when a job is enqueued on a worker queue of this node.
-    wake: Notify,
+    /// Per worker queue: woken (one waiting claim at a time) when a job is enqueued on it
+    /// on this node.
+    wakers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Cancelled when the node starts shutting down: waiting claims answer at once.
     draining: CancellationToken,
     presence: Mutex<Option<(Instant, Presence)>>,
@@ -55,15 +56,20 @@ pub struct Counters {
 }
 
 impl Workers {
-    /// Wakes every claim waiting on this node (a job was enqueued for workers).
-    pub fn wake(&self) {
-        self.wake.notify_waiters();
+    /// Wakes one claim waiting on `queue` on this node (a job was enqueued there). One,
+    /// not all: every woken claim runs a claim transaction, and all but one would find
+    /// nothing (a claim that takes the job meant for another passes the wake-up on).
+    pub fn wake(&self, queue: &str) {
+        self.waker(queue).notify_one();
     }
 
-    /// A future that completes at the next [`Workers::wake`]; enable it before looking
-    /// for work so that a wake in between is not missed.
-    pub fn woken(&self) -> tokio::sync::futures::Notified<'_> {
-        self.wake.notified()
+    /// The wake-up of `queue`'s claims.
+    pub fn waker(&self, queue: &str) -> Arc<Notify> {
+        let mut wakers = match self.wakers.lock() {
+            Ok(wakers) => wakers,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(wakers.entry(queue.to_string()).or_default())
     }
 
     /// Stops waiting claims (shutdown).

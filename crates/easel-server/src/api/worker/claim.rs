@@ -1,6 +1,7 @@
 //! `POST /worker/v1/claim`: a long poll for leases.
 
-use std::pin::pin;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -8,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use easel_core::ids::IdKind;
 use easel_core::time::now_ms;
 use easel_db::{Job, Worker, WorkerClaim, WorkerLease};
+use futures::FutureExt;
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 use super::TAG;
 use super::auth::WorkerCaller;
@@ -170,33 +174,46 @@ async fn wait_for_jobs(
 ) -> ApiResult<Vec<(WorkerLease, Job)>> {
     let until = tokio::time::Instant::now() + wait;
     let poll = Duration::from_millis(state.config.workers.poll_ms);
-    let w = &state.config.workers;
+    let lease_ms = state.config.workers.lease_ms as i64;
+    let wakers: Vec<Arc<Notify>> = queues.iter().map(|q| state.workers.waker(q)).collect();
     loop {
         // Listen before looking, so that a job enqueued in between still wakes this claim.
-        let mut woken = pin!(state.workers.woken());
-        woken.as_mut().enable();
+        let mut woken: Vec<Pin<Box<Notified<'_>>>> =
+            wakers.iter().map(|w| Box::pin(w.notified())).collect();
+        for w in &mut woken {
+            w.as_mut().enable();
+        }
         let now = now_ms();
         let claim = WorkerClaim {
             worker_id: worker.id.clone(),
             queues: queues.to_vec(),
             max_jobs,
             lease_ids: (0..max_jobs).map(|_| IdKind::Lease.generate()).collect(),
-            lease_until: now + w.lease_ms as i64,
+            lease_until: now + lease_ms,
             deadlines: timeouts.iter().map(|t| now.saturating_add(*t)).collect(),
             now,
         };
-        let claimed = state.store.claim_for_worker(claim).await?;
-        if !claimed.is_empty() {
-            return Ok(claimed);
-        }
+        let claimed = state.store.claim_for_worker(claim).await;
         let left = until.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return Ok(Vec::new());
+        let done = !matches!(&claimed, Ok(c) if c.is_empty()) || left.is_zero();
+        if done {
+            pass_on(&wakers, &mut woken);
+            return Ok(claimed?);
         }
         tokio::select! {
-            _ = woken => {}
+            _ = futures::future::select_all(woken.iter_mut()) => {}
             _ = tokio::time::sleep(poll.min(left)) => {}
             _ = state.workers.draining() => return Ok(Vec::new()),
+        }
+    }
+}
+
+/// Wake-ups this claim received but will not act on (it got its jobs, or its wait is
+/// over) may have been meant for other jobs: they go to the next waiting claim.
+fn pass_on(wakers: &[Arc<Notify>], woken: &mut [Pin<Box<Notified<'_>>>]) {
+    for (waker, w) in wakers.iter().zip(woken.iter_mut()) {
+        if w.as_mut().now_or_never().is_some() {
+            waker.notify_one();
         }
     }
 }

@@ -285,6 +285,8 @@ both_backends!(
         let app = TestApp::start_with(&db, |c| {
             config(c);
             c.workers.poll_ms = 30_000;
+            // No lease lapses during the test (a lapsed job would be claimable again).
+            c.workers.lease_ms = 20_000;
         })
         .await;
         let (_, key) = funded(&app, "dev@example.com").await;
@@ -310,6 +312,44 @@ both_backends!(
         assert!(
             handed < Duration::from_millis(1000),
             "the claim was woken, not polled: {handed:?}"
+        );
+
+        // Done with it (a lapsed lease would put it back in the queue for the claims below).
+        w.fail(
+            &claimed.body["leases"][0],
+            json!({"kind": "permanent", "message": "done"}),
+        )
+        .await
+        .expect(200);
+
+        // Three claims waiting, two jobs: two claims are woken, one each; the third waits on.
+        let started = Instant::now();
+        let waiting = futures::future::join_all((0..3).map(|_| async {
+            let res = w.claim(&["gpu-image"], 3000).await;
+            let leases = res.body["leases"].as_array().map_or(0, Vec::len);
+            (res.status, leases, started.elapsed())
+        }));
+        let enqueue = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            for _ in 0..2 {
+                create(&app, &key, image_body(1), None).await.expect(202);
+            }
+        };
+        let (mut answers, ()) = tokio::join!(waiting, enqueue);
+        answers.sort_by_key(|a| a.2);
+        assert_eq!((answers[0].0, answers[0].1), (200, 1), "{answers:?}");
+        assert_eq!((answers[1].0, answers[1].1), (200, 1), "{answers:?}");
+        assert!(
+            answers[1].2 < Duration::from_millis(1500),
+            "both woken at once: {answers:?}"
+        );
+        assert_eq!(
+            answers[2].0, 204,
+            "the third claim had nothing to take: {answers:?}"
+        );
+        assert!(
+            answers[2].2 >= Duration::from_millis(2900),
+            "and waited its whole poll: {answers:?}"
         );
         app.stop().await;
     }
@@ -672,7 +712,10 @@ both_backends!(
             .send()
             .await;
         let text = match metrics {
-            Ok(res) => res.text().await.unwrap_or_default(),
+            Ok(res) => res
+                .text()
+                .await
+                .unwrap_or_else(|e| panic!("metrics body: {e}")),
             Err(e) => panic!("metrics: {e}"),
         };
         assert!(text.contains("easel_workers_quarantined 1"), "{text}");
