@@ -258,6 +258,64 @@ impl Easel {
             .context("account create: no id")
     }
 
+    /// A worker token allowed `models` (`easel admin worker create`, which prints it once).
+    pub async fn worker_token(&self, name: &str, models: &[&str]) -> anyhow::Result<String> {
+        let mut args = vec!["worker", "create", "--name", name];
+        for model in models {
+            args.extend_from_slice(&["--model", *model]);
+        }
+        let worker = self.admin(&args).await?;
+        worker["token"]
+            .as_str()
+            .map(str::to_string)
+            .context("worker create: no token")
+    }
+
+    /// Starts `easel worker --engine ENGINE --concurrency N` against this server with
+    /// `token`, its output in `work/name`. It serves every model the token allows.
+    pub fn spawn_worker(
+        &self,
+        work: &Path,
+        name: &str,
+        token: &str,
+        engine: &str,
+        concurrency: u32,
+    ) -> anyhow::Result<Proc> {
+        let args: Vec<String> = vec![
+            "worker".into(),
+            "--server".into(),
+            self.url(""),
+            "--engine".into(),
+            engine.into(),
+            "--concurrency".into(),
+            concurrency.to_string(),
+        ];
+        // The token from the environment, as the README advises (a flag is visible in ps);
+        // warnings only, like the server, so logging costs neither side anything.
+        let env = [
+            ("EASEL_WORKER_TOKEN".to_string(), token.to_string()),
+            ("EASEL_LOG".to_string(), "warn".to_string()),
+        ];
+        Proc::spawn(name, &self.bin, &args, &env, &work.join(name), self.addr())
+    }
+
+    /// The value of an unlabelled figure of `/metrics` (the setup must set
+    /// `EASEL_METRICS__TOKEN` to `token`).
+    pub async fn metric(&self, token: &str, name: &str) -> anyhow::Result<f64> {
+        let text = reqwest::Client::new()
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("/metrics has no {name}"))
+    }
+
     /// Stops the server gracefully, failing if it logged an error or a panic.
     pub async fn stop(self) -> anyhow::Result<()> {
         let dir = self.proc.dir.clone();

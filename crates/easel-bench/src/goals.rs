@@ -194,6 +194,42 @@ pub fn judge_all(r: &mut Report) {
         "25 console logins/s cut API req/s by ≤ 20%",
         labelled("ratio", judge(r, "logins.ratio", Some(0.8), None, "×")),
     ));
+    goals.push((
+        "pull workers: claim-to-start",
+        "submit to lease read p50 ≤ 5 ms, with claims already waiting",
+        all(vec![
+            labelled(
+                "SQLite",
+                judge(r, "workers.sqlite.start_p50", None, Some(5.0), " ms"),
+            ),
+            labelled(
+                "PostgreSQL",
+                judge(r, "workers.postgres.start_p50", None, Some(5.0), " ms"),
+            ),
+        ]),
+    ));
+    goals.push((
+        "pull workers: jobs/s",
+        "4 `easel worker` ≥ 80% of the in-process runner's jobs/s; every job once, balance exact",
+        all(vec![
+            labelled(
+                "SQLite",
+                judge(r, "workers.sqlite.ratio", Some(0.8), None, "×"),
+            ),
+            labelled(
+                "exact",
+                judge(r, "workers.sqlite.exact", Some(1.0), None, ""),
+            ),
+            labelled(
+                "PostgreSQL",
+                judge(r, "workers.postgres.ratio", Some(0.8), None, "×"),
+            ),
+            labelled(
+                "exact",
+                judge(r, "workers.postgres.exact", Some(1.0), None, ""),
+            ),
+        ]),
+    ));
     for (scenario, goal, (measured, met)) in goals {
         r.goal(scenario, goal, measured, met);
     }
@@ -219,6 +255,13 @@ mod tests {
         // One part of a two-part goal measured and met, the other missing.
         r.add("hot.ratio", "", "×", 0.7);
         r.add("logins.ratio", "", "×", 0.79);
+        // Fast claims on both databases, but one database's jobs not exact.
+        r.add("workers.sqlite.start_p50", "", "ms", 1.9);
+        r.add("workers.postgres.start_p50", "", "ms", 4.9);
+        r.add("workers.sqlite.ratio", "", "×", 0.95);
+        r.add("workers.sqlite.exact", "", "", 1.0);
+        r.add("workers.postgres.ratio", "", "×", 0.9);
+        r.add("workers.postgres.exact", "", "", 0.0);
         judge_all(&mut r);
         assert_eq!(verdict(&r, "GET /v1/account").met, Some(true));
         assert_eq!(verdict(&r, "→ 202, SQLite").met, Some(false));
@@ -226,5 +269,7 @@ mod tests {
         assert_eq!(verdict(&r, "password hashing").met, Some(false));
         assert_eq!(verdict(&r, "webhooks").met, None);
         assert!(verdict(&r, "→ 202, SQLite").measured.contains("0.090×"));
+        assert_eq!(verdict(&r, "claim-to-start").met, Some(true));
+        assert_eq!(verdict(&r, "pull workers: jobs/s").met, Some(false));
     }
 }

@@ -51,6 +51,7 @@ const SCENARIOS: &[&str] = &[
     "webhooks",
     "peer",
     "engines",
+    "workers",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -60,7 +61,8 @@ enum Command {
         /// One short run of each scenario and a shallower deep queue (under 3 minutes).
         #[arg(long)]
         quick: bool,
-        /// Only these scenarios (api, generations, jobs, queue, webhooks, peer, engines).
+        /// Only these scenarios (api, generations, jobs, queue, webhooks, peer, engines,
+        /// workers).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// The `easel` binary to measure.
@@ -245,6 +247,7 @@ async fn run(
             "webhooks" => scenarios::webhooks::run(&mut ctx).await,
             "peer" => scenarios::peer::run(&mut ctx).await,
             "engines" => scenarios::engines::run(&mut ctx).await,
+            "workers" => scenarios::workers::run(&mut ctx).await,
             _ => Ok(()),
         };
         if let Err(e) = result {

@@ -7,3 +7,4 @@ pub mod jobs;
 pub mod peer;
 pub mod queue;
 pub mod webhooks;
+pub mod workers;
