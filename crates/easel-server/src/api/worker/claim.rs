@@ -21,6 +21,9 @@ use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
 use crate::http::extract::Json;
 use crate::workers::{Workers, lease};
 
+/// How stale a worker's `last_seen_at` may get before a claim writes it again.
+const TOUCH_GAP_MS: i64 = 5_000;
+
 /// Claim jobs
 ///
 /// Waits up to `wait_ms` (at most `max_claim_wait_ms`, about 25 s) for jobs of the given
@@ -83,16 +86,25 @@ pub async fn claim_jobs(
             .unwrap_or(w.max_claim_wait_ms)
             .min(w.max_claim_wait_ms),
     );
-    state
-        .store
-        .touch_worker(
-            &worker.id,
-            body.version.as_deref(),
-            Some(&body.models),
-            5_000,
-            now,
-        )
-        .await?;
+    // A worker polling again with nothing new to say costs no write (SQLite's single
+    // writer would serialise even an UPDATE that changes nothing).
+    let seen_lately = worker
+        .last_seen_at
+        .is_some_and(|at| now - at < TOUCH_GAP_MS)
+        && (body.version.is_none() || worker.version == body.version)
+        && worker.serving == body.models;
+    if !seen_lately {
+        state
+            .store
+            .touch_worker(
+                &worker.id,
+                body.version.as_deref(),
+                Some(&body.models),
+                TOUCH_GAP_MS,
+                now,
+            )
+            .await?;
+    }
     Workers::count(&state.workers.counters.claims);
     let claimed = wait_for_jobs(&state, &worker, &queues, &timeouts, max_jobs, wait).await?;
     if claimed.is_empty() {

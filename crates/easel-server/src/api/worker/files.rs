@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use easel_engines::check::{self, Limits};
 use easel_engines::{EngineError, Produced};
@@ -78,7 +78,18 @@ pub async fn upload_output(
         )));
     }
     let cap = state.config.generations.max_output_bytes;
-    let bytes = read_capped(body, &headers, cap).await?;
+    let bytes = match read_capped(body, &headers, cap).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // The rest of the body is never read: the connection cannot carry another
+            // request, and the client must know before it reuses it.
+            let mut refused = e.into_response();
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(refused);
+        }
+    };
     let limits = Limits {
         max_bytes: cap,
         exact_size: true,

@@ -391,9 +391,15 @@ both_backends!(
             "{}",
             res.body
         );
-        w.upload(&lease, 0, "image/png", vec![0u8; 150_000])
+        let big = w
+            .upload(&lease, 0, "image/png", vec![0u8; 150_000])
             .await
             .expect_error(400, "invalid_output");
+        assert_eq!(
+            big.headers.get("connection").and_then(|v| v.to_str().ok()),
+            Some("close"),
+            "refused unread: the connection is not reused"
+        );
         w.upload(&lease, 3, "image/png", vec![1])
             .await
             .expect_error(400, "parameter_invalid");
