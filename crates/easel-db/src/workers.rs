@@ -179,7 +179,8 @@ pub trait WorkerStore: Send + Sync {
     /// Claims up to `max_jobs` jobs from `queues` (oldest runnable first, each queue in
     /// turn), each under a new lease, in one transaction: the job becomes `running` with
     /// `lease_owner` = the lease id and `lease_until` = `min(lease_until, deadline)`, and
-    /// a `worker_leases` row is written. Nothing runnable: an empty list. At most as many
+    /// a `worker_leases` row is written, and the job's generation (if it has one) becomes
+    /// `running` with its `generation.running` event. Nothing runnable: an empty list. At most as many
     /// jobs as `lease_ids` (used in order); `deadlines` must pair up with `queues`
     /// (`DbError::Config` otherwise); an unknown worker is `NotFound` and claims nothing.
     /// Whether the worker may claim (revoked, quarantined) is the caller's check.

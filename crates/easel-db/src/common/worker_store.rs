@@ -276,6 +276,20 @@ macro_rules! impl_worker_store {
                         }
                     }
                 }
+                // A claimed job's generation starts running with the claim: one commit for
+                // both on the path from a new job to a worker's lease. (A job without a
+                // generation changes nothing here.)
+                for (_, job) in &claimed {
+                    let changed = sqlx::query($crate::sql::GENERATION_RUNNING)
+                        .bind(&job.id)
+                        .bind(claim.now)
+                        .execute(&mut *tx)
+                        .await?;
+                    if changed.rows_affected() == 1 {
+                        let g = Self::one_generation(&mut tx, "job_id = $1", &job.id).await?;
+                        Self::insert_event(&mut tx, &g, "generation.running", claim.now).await?;
+                    }
+                }
                 tx.commit().await?;
                 Ok(claimed)
             }

@@ -80,7 +80,7 @@ pub async fn finish(
 }
 
 /// Marks the generation running and reads its input.
-pub async fn load(app: &AppState, run: &RunInfo) -> Result<Generation, JobError> {
+async fn load(app: &AppState, run: &RunInfo) -> Result<Generation, JobError> {
     let g = app
         .store
         .mark_generation_running(&run.job_id, now_ms())

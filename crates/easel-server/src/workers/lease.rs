@@ -66,8 +66,17 @@ pub fn expected_outputs(request: &easel_engines::GenerationRequest) -> u32 {
 /// A job whose generation cannot be run (it ended already, its input is unreadable) is an
 /// error for the caller to fail the job with.
 pub async fn describe(app: &AppState, lease: &WorkerLease, job: &Job) -> Result<Lease, JobError> {
-    let run = crate::jobs::run::run_info(job, &lease.id);
-    let g = crate::jobs::run::load(app, &run).await?;
+    // The claim marked the generation running in its own transaction: only read it here.
+    let g = app
+        .store
+        .generation_for_job(&job.id)
+        .await
+        .map_err(|e| JobError::Retryable(format!("internal_error: {e}")))?;
+    if g.status.is_terminal() {
+        return Err(JobError::Fatal(
+            "internal_error: the generation already ended".into(),
+        ));
+    }
     let (request, input) = crate::jobs::run::describe(&g, lease.attempt)?;
     let now = now_ms();
     let until_deadline = Duration::from_millis(u64::try_from(lease.deadline_at - now).unwrap_or(0));

@@ -165,6 +165,21 @@ both_backends!(
             (1_000_000 - charged, 0),
             "charged once, nothing held"
         );
+        let events = app.get("/v1/events", &key).await.expect(200).body;
+        let kinds: Vec<&str> = events["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["data"]["id"] == gen_id.as_str())
+            .filter_map(|e| e["type"].as_str())
+            .collect();
+        for kind in ["generation.running", "generation.succeeded"] {
+            assert_eq!(
+                kinds.iter().filter(|k| **k == kind).count(),
+                1,
+                "{kind} once: {kinds:?}"
+            );
+        }
         let row = worker_row(&app, "gpu-1").await;
         assert_eq!((row.jobs_done, row.jobs_failed, row.leases_lost), (1, 0, 0));
         assert_eq!(row.version.as_deref(), Some("test-driver"));
@@ -193,7 +208,8 @@ both_backends!(
                 .unwrap_or_default()
                 .contains("this is an API key")
         );
-        let mistyped = format!("{}x", &token[..token.len() - 1]);
+        let last = if token.ends_with('x') { 'y' } else { 'x' };
+        let mistyped = format!("{}{last}", &token[..token.len() - 1]);
         app.call(
             "POST",
             "/worker/v1/claim",
