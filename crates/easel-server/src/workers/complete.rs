@@ -1,7 +1,8 @@
 //! How a remote worker's lease ends: a completion (its uploads checked, moderated and
 //! stored by the same steps as a local run's), a failure, or a cancel noticed at a
-//! heartbeat. Every ending is a compare-and-set on the lease: a worker whose lease lapsed
-//! changes nothing, and an identical repeat of an accepted completion is answered again.
+//! heartbeat (`super::heartbeat`). Every ending is a compare-and-set on the lease: a
+//! worker whose lease lapsed changes nothing, and an identical repeat of an accepted
+//! completion is answered again.
 
 use std::time::{Duration, Instant};
 
@@ -15,83 +16,13 @@ use sha2::{Digest, Sha256};
 use super::Workers;
 use super::lease::{self, expected_outputs, holds, lost};
 use crate::api::worker::dto::{
-    CompleteRequest, CompleteResponse, FailRequest, FailResponse, FailureKind, HeartbeatRequest,
-    HeartbeatResponse,
+    CompleteRequest, CompleteResponse, FailRequest, FailResponse, FailureKind,
 };
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::jobs::RunGeneration;
 use crate::jobs::run::{Finished, describe, finish, run_info};
 use crate::outputs::Outputs;
-
-/// Extends a held lease and records progress; a cancel request ends the lease here.
-pub async fn heartbeat(
-    app: &AppState,
-    worker: &Worker,
-    lease_id: &str,
-    beat: &HeartbeatRequest,
-) -> ApiResult<HeartbeatResponse> {
-    if let Some(p) = beat.progress
-        && !(p.is_finite() && (0.0..=1.0).contains(&p))
-    {
-        return Err(ApiError::new(
-            ErrorCode::parameter_invalid,
-            "progress must be between 0 and 1.",
-        )
-        .param("progress"));
-    }
-    if beat
-        .message
-        .as_ref()
-        .is_some_and(|m| m.chars().count() > 200)
-    {
-        return Err(ApiError::new(
-            ErrorCode::parameter_invalid,
-            "message is at most 200 characters.",
-        )
-        .param("message"));
-    }
-    let lease = lease::of_worker(app, worker, lease_id).await?;
-    if lease.ended_at.is_some() {
-        return Err(lost());
-    }
-    let now = now_ms();
-    let until = (now + app.config.workers.lease_ms as i64).min(lease.deadline_at);
-    let held = app
-        .store
-        .heartbeat_lease(&lease, until, beat.progress, beat.message.as_deref(), now)
-        .await?;
-    match held {
-        Heartbeat::Lost => {
-            end(app, &lease, LeaseOutcome::Lost, None).await;
-            Err(lost())
-        }
-        Heartbeat::Held {
-            cancel_requested: true,
-        } => {
-            let job = app.store.get_job(&lease.job_id).await?;
-            let status = record(app, &job, &lease, Err(JobError::Canceled), true).await?;
-            match status {
-                Some(JobStatus::Canceled) => {
-                    end(app, &lease, LeaseOutcome::Canceled, None).await;
-                    Ok(answer(now, now, true))
-                }
-                _ => Err(lost()),
-            }
-        }
-        Heartbeat::Held {
-            cancel_requested: false,
-        } => Ok(answer(until, now, false)),
-    }
-}
-
-fn answer(until: i64, now: i64, cancel: bool) -> HeartbeatResponse {
-    HeartbeatResponse {
-        cancel,
-        lease_expires_in_ms: u64::try_from(until - now).unwrap_or(0),
-        lease_expires_at: until.div_euclid(1000),
-    }
-}
 
 /// Accepts a completion: reads the uploads, and checks, moderates and stores them.
 pub async fn complete(
@@ -350,7 +281,7 @@ pub async fn fail(
 }
 
 /// Records a lease's run outcome on its job, and settles the generation if that ended it.
-async fn record(
+pub(super) async fn record(
     app: &AppState,
     job: &Job,
     lease: &WorkerLease,
@@ -381,7 +312,12 @@ async fn record(
 /// Ends the lease's record (once; a store error only costs the worker's counters), and
 /// unless it succeeded (its uploads were just stored at their final paths) deletes what
 /// it uploaded.
-async fn end(app: &AppState, lease: &WorkerLease, outcome: LeaseOutcome, digest: Option<&str>) {
+pub(super) async fn end(
+    app: &AppState,
+    lease: &WorkerLease,
+    outcome: LeaseOutcome,
+    digest: Option<&str>,
+) {
     match app
         .store
         .end_lease(&lease.id, outcome, digest, now_ms())

@@ -8,6 +8,7 @@
 //! the same compare-and-set as a local run's ([`crate::jobs::run::finish`]).
 
 pub mod complete;
+pub mod heartbeat;
 pub mod lease;
 
 use std::collections::HashMap;

@@ -39,7 +39,7 @@ pub async fn heartbeat_lease(
     Path(lease_id): Path<String>,
     OptionalJson(body): OptionalJson<HeartbeatRequest>,
 ) -> ApiResult<JsonResponse<HeartbeatResponse>> {
-    complete::heartbeat(&state, &worker, &lease_id, &body)
+    crate::workers::heartbeat::heartbeat(&state, &worker, &lease_id, &body)
         .await
         .map(JsonResponse)
 }

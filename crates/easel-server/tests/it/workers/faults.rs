@@ -111,6 +111,11 @@ both_backends!(
             done += w.jobs_done;
         }
         assert_eq!(done, 300, "each job was completed exactly once");
+        assert!(
+            workers[0].printed("total_ms", 5000).await,
+            "one log line per job with its timings: {:?}",
+            workers[0].output()
+        );
         let lines = workers[0].output();
         assert!(
             lines
@@ -478,11 +483,10 @@ both_backends!(
         // Its waiting claim ends within the long poll; the next one is refused.
         let code = worker.exited(Duration::from_secs(20)).await;
         assert!(code.is_some_and(|c| c != 0), "exits non-zero: {code:?}");
+        // The pipes are read by threads that may lag the exit a little.
+        let said = worker.printed("worker_token_revoked", 5000).await;
         let output = worker.output().join("\n");
-        assert!(
-            output.contains("worker_token_revoked"),
-            "says why: {output}"
-        );
+        assert!(said, "says why: {output}");
         assert!(!output.contains(&token), "never prints its token");
         app.stop().await;
     }
@@ -500,8 +504,9 @@ both_backends!(
         let created = create(&app, &key, body, None).await.expect(202).body;
         let id = created["id"].as_str().unwrap_or_default().to_string();
         reaches(&app, &key, &id, "succeeded", 30).await;
+        // The worker logs its job line once the completion is answered.
         assert!(
-            worker.output().iter().any(|l| l.contains("fetch_ms")),
+            worker.printed("fetch_ms", 5000).await,
             "its job line times the input download: {:?}",
             worker.output()
         );
