@@ -281,7 +281,7 @@ pub async fn fail(
 }
 
 /// Records a lease's run outcome on its job, and settles the generation if that ended it.
-pub(super) async fn record(
+pub(crate) async fn record(
     app: &AppState,
     job: &Job,
     lease: &WorkerLease,
@@ -312,7 +312,7 @@ pub(super) async fn record(
 /// Ends the lease's record (once; a store error only costs the worker's counters), and
 /// unless it succeeded (its uploads were just stored at their final paths) deletes what
 /// it uploaded.
-pub(super) async fn end(
+pub(crate) async fn end(
     app: &AppState,
     lease: &WorkerLease,
     outcome: LeaseOutcome,

@@ -233,29 +233,8 @@ fn pass_on(wakers: &[Arc<Notify>], woken: &mut [Pin<Box<Notified<'_>>>]) {
 /// Fails a claimed job that cannot be handed out (its generation ended or is unreadable).
 async fn refuse(state: &AppState, lease: &WorkerLease, job: &Job, e: easel_queue::JobError) {
     tracing::error!(job.id = %job.id, lease.id = %lease.id, error = ?e, "a claimed job cannot be handed to a worker");
-    let q = &state.config.queue;
-    let backoff = easel_queue::Backoff {
-        base: Duration::from_millis(q.retry_base_ms),
-        max: Duration::from_millis(q.retry_max_ms),
-    };
-    match easel_queue::record_outcome(state.store.as_ref(), job, &lease.id, Err(e), false, backoff)
-        .await
-    {
-        Ok(Some(status)) if status.is_terminal() => {
-            if let Ok(ended) = state.store.get_job(&job.id).await {
-                crate::jobs::settle_ended(state.clone(), ended).await;
-            }
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!(job.id = %job.id, error = %e, "could not fail a job no worker can run")
-        }
+    if let Err(e) = crate::workers::complete::record(state, job, lease, Err(e), false).await {
+        tracing::error!(job.id = %job.id, error = ?e.message, "could not fail a job no worker can run");
     }
-    if let Err(e) = state
-        .store
-        .end_lease(&lease.id, easel_db::LeaseOutcome::Canceled, None, now_ms())
-        .await
-    {
-        tracing::warn!(lease.id = %lease.id, error = %e, "could not end a refused lease");
-    }
+    crate::workers::complete::end(state, lease, easel_db::LeaseOutcome::Canceled, None).await;
 }
