@@ -356,17 +356,17 @@ fn bearer(header: Option<&HeaderValue>) -> ApiResult<&str> {
             "The Authorization header must be `Bearer <key>` in ASCII.",
         )
     })?;
-    let (scheme, secret) = value.trim().split_once(' ').ok_or_else(|| {
+    bearer_secret(value).ok_or_else(|| {
         ApiError::new(
             ErrorCode::invalid_authorization_header,
             "The Authorization header must be `Bearer <key>`.",
         )
-    })?;
-    if !scheme.eq_ignore_ascii_case("bearer") || secret.trim().is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::invalid_authorization_header,
-            "The Authorization header must be `Bearer <key>`.",
-        ));
-    }
-    Ok(secret.trim())
+    })
+}
+
+/// The secret of a `Bearer <secret>` header value (scheme in any case), if it is one.
+pub(crate) fn bearer_secret(value: &str) -> Option<&str> {
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    let secret = secret.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty()).then_some(secret)
 }

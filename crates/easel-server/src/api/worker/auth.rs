@@ -62,16 +62,11 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             "No worker token provided. Send `Authorization: Bearer <worker token>`.",
         )
     })?;
-    let value = header.to_str().unwrap_or_default().trim();
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(ApiError::new(
+    let value = header.to_str().unwrap_or_default();
+    crate::auth::bearer_secret(value).ok_or_else(|| {
+        ApiError::new(
             ErrorCode::invalid_authorization_header,
             "The Authorization header must be `Bearer <worker token>`.",
-        )),
-    }
+        )
+    })
 }
