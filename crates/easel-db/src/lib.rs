@@ -258,13 +258,17 @@ pub trait GenerationStore: Send + Sync {
     /// Marks the generation of a job that started running (once: a retry changes nothing).
     async fn mark_generation_running(&self, job_id: &str, now: i64) -> DbResult<Generation>;
     /// Ends the job and its generation with outputs, if `worker` still holds the lease;
-    /// `None` (and nothing written) if it does not.
+    /// `None` (and nothing written) if it does not. `completion` is set when `worker` is a
+    /// remote worker's lease: the digest of its completion, with which the lease is ended
+    /// (succeeded) and counted on its worker in the same transaction, so a client that sees
+    /// the generation succeed also sees the worker's count.
     async fn succeed_generation(
         &self,
         job_id: &str,
         worker: &str,
         outputs: Vec<Output>,
         credits_charged: i64,
+        completion: Option<&str>,
         now: i64,
     ) -> DbResult<Option<Generation>>;
     /// Fails a generation whose outputs output moderation blocked (error

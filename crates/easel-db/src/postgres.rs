@@ -51,7 +51,8 @@ impl PgStore {
     }
 
     async fn begin_write(&self) -> DbResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+        let pool = self.pool.clone();
+        crate::common::begin_detached(async move { pool.begin().await }).await
     }
 
     /// Serialises check-then-write use cases on one account (state changes, the last-owner

@@ -73,7 +73,8 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> DbResult<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        let pool = self.write.clone();
+        crate::common::begin_detached(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await
     }
 
     /// Serialises check-then-write use cases on one account. Nothing to do here: a

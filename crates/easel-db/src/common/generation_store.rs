@@ -370,6 +370,7 @@ macro_rules! impl_generation_store {
                 worker: &str,
                 outputs: Vec<$crate::Output>,
                 credits_charged: i64,
+                completion: Option<&str>,
                 now: i64,
             ) -> $crate::DbResult<Option<$crate::Generation>> {
                 let mut tx = self.begin_write().await?;
@@ -386,6 +387,10 @@ macro_rules! impl_generation_store {
                     if held.rows_affected() == 0 {
                         tx.rollback().await?;
                         return Ok(None);
+                    }
+                    if let Some(digest) = completion {
+                        let succeeded = $crate::LeaseOutcome::Succeeded;
+                        Self::end_lease_in(&mut tx, worker, succeeded, Some(digest), now).await?;
                     }
                     let changed = Self::mark_ended(
                         &mut tx,
@@ -437,6 +442,10 @@ macro_rules! impl_generation_store {
                 }
                 let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
                 Self::insert_event(&mut tx, &g, "generation.succeeded", now).await?;
+                if let Some(digest) = completion {
+                    let succeeded = $crate::LeaseOutcome::Succeeded;
+                    Self::end_lease_in(&mut tx, worker, succeeded, Some(digest), now).await?;
+                }
                 // Last, like the hold: the balance row is locked until the commit.
                 Self::settle_hold(&mut tx, &g.id, Some(credits_charged), None, now).await?;
                 tx.commit().await?;

@@ -39,3 +39,26 @@ pub(crate) mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
 pub(crate) mod worker_rows;
+
+/// Starts a write transaction on its own task, so that a caller abandoned while `BEGIN`
+/// is in flight (an HTTP handler whose client hung up, a timeout) cannot leave the pooled
+/// connection inside a transaction nobody owns: the task always finishes, and a
+/// `Transaction` it hands to nobody is dropped, which rolls it back. sqlx 0.8.6 has an
+/// await after the `BEGIN` ran in both drivers (SQLite's `begin_with` checks the
+/// connection afterwards; PostgreSQL's `begin` waits for the reply before it counts the
+/// transaction, launchbadge/sqlx#4385): abandoned there, the connection went back to the
+/// pool mid-transaction, and on SQLite every later write failed.
+pub(crate) async fn begin_detached<DB, F>(
+    begin: F,
+) -> crate::DbResult<sqlx::Transaction<'static, DB>>
+where
+    DB: sqlx::Database,
+    F: std::future::Future<Output = Result<sqlx::Transaction<'static, DB>, sqlx::Error>>
+        + Send
+        + 'static,
+{
+    tokio::spawn(begin)
+        .await
+        .map_err(|e| crate::DbError::Unavailable(format!("starting a transaction: {e}")))?
+        .map_err(Into::into)
+}

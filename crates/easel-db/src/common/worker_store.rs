@@ -2,8 +2,9 @@
 //!
 //! A lease id is the job's `lease_owner`, so the job row says who holds it and the lease row
 //! says how each holding ended. The two are written together where they change together
-//! (a claim, a heartbeat); a lease's end is recorded by the caller after it ended the job,
-//! and the sweep catches leases whose job was taken back without one.
+//! (a claim, a heartbeat, a completion: `succeed_generation` ends the lease it names); other
+//! ends are recorded by the caller after it ended the job, and the sweep catches leases
+//! whose job was taken back without one.
 
 macro_rules! impl_worker_store {
     ($Store:ty, $Db:ty, $lock:literal) => {
@@ -85,6 +86,41 @@ macro_rules! impl_worker_store {
                     .execute(&mut **tx)
                     .await?;
                 Ok(Some((lease, job)))
+            }
+
+            /// Ends an open lease and counts the outcome on its worker, inside `tx`; false
+            /// if it had already ended (nothing written).
+            pub(crate) async fn end_lease_in(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                lease_id: &str,
+                outcome: $crate::LeaseOutcome,
+                completion_digest: Option<&str>,
+                now: i64,
+            ) -> $crate::DbResult<bool> {
+                let row: Option<(String,)> = sqlx::query_as($crate::worker_sql::END_LEASE)
+                    .bind(lease_id)
+                    .bind(now)
+                    .bind(outcome.as_str())
+                    .bind(completion_digest)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let Some((worker_id,)) = row else {
+                    return Ok(false);
+                };
+                let (done, failed, lost): (i64, i64, i64) = match outcome {
+                    $crate::LeaseOutcome::Succeeded => (1, 0, 0),
+                    $crate::LeaseOutcome::Failed => (0, 1, 0),
+                    $crate::LeaseOutcome::Lost => (0, 0, 1),
+                    $crate::LeaseOutcome::Canceled => (0, 0, 0),
+                };
+                sqlx::query($crate::worker_sql::COUNT_ON_WORKER)
+                    .bind(&worker_id)
+                    .bind(done)
+                    .bind(failed)
+                    .bind(lost)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(true)
             }
 
             /// Counts `lost` new losses on a worker and quarantines it if that makes
@@ -373,31 +409,10 @@ macro_rules! impl_worker_store {
                 now: i64,
             ) -> $crate::DbResult<bool> {
                 let mut tx = self.begin_write().await?;
-                let row: Option<(String,)> = sqlx::query_as($crate::worker_sql::END_LEASE)
-                    .bind(lease_id)
-                    .bind(now)
-                    .bind(outcome.as_str())
-                    .bind(completion_digest)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some((worker_id,)) = row else {
-                    return Ok(false);
-                };
-                let (done, failed, lost): (i64, i64, i64) = match outcome {
-                    $crate::LeaseOutcome::Succeeded => (1, 0, 0),
-                    $crate::LeaseOutcome::Failed => (0, 1, 0),
-                    $crate::LeaseOutcome::Lost => (0, 0, 1),
-                    $crate::LeaseOutcome::Canceled => (0, 0, 0),
-                };
-                sqlx::query($crate::worker_sql::COUNT_ON_WORKER)
-                    .bind(&worker_id)
-                    .bind(done)
-                    .bind(failed)
-                    .bind(lost)
-                    .execute(&mut *tx)
-                    .await?;
+                let ended =
+                    Self::end_lease_in(&mut tx, lease_id, outcome, completion_digest, now).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(ended)
             }
 
             async fn sweep_lost_leases(

@@ -176,12 +176,12 @@ both_backends!(
             (JobStatus::Running, Some(T0 + 2))
         );
         let stranger = store
-            .succeed_generation(&g.job_id, "w2", vec![output(0)], 8, T0 + 4)
+            .succeed_generation(&g.job_id, "w2", vec![output(0)], 8, None, T0 + 4)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(stranger.is_none(), "only the lease holder may finish it");
         let done = store
-            .succeed_generation(&g.job_id, "w1", vec![output(0), output(1)], 8, T0 + 5)
+            .succeed_generation(&g.job_id, "w1", vec![output(0), output(1)], 8, None, T0 + 5)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("held"));
@@ -331,7 +331,7 @@ both_backends!(
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .succeed_generation(&g.job_id, "w", vec![output(0)], 8, T0 + 2)
+            .succeed_generation(&g.job_id, "w", vec![output(0)], 8, None, T0 + 2)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         // Listed before deletion, so its absence afterwards is the deletion's doing.
@@ -579,7 +579,7 @@ both_backends!(
             .unwrap_or_else(|e| panic!("{e}"));
         // The job finishes anyway, before it notices the cancel request.
         let ended = store
-            .succeed_generation(&g.job_id, "w", vec![output(0)], 8, T0 + 4)
+            .succeed_generation(&g.job_id, "w", vec![output(0)], 8, None, T0 + 4)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("the lease holder's outcome is recorded"));

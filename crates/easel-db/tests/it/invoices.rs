@@ -112,7 +112,7 @@ async fn succeeded(
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("the job is claimable"));
     store
-        .succeed_generation(&job.id, "w", vec![], credits, at)
+        .succeed_generation(&job.id, "w", vec![], credits, None, at)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("the lease is held"));

@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod audit_log;
 mod bootstrap;
+mod cancellation;
 mod changes;
 mod concurrency;
 mod credentials;

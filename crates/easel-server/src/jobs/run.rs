@@ -35,17 +35,25 @@ pub async fn generation(
     })?;
     let started = Instant::now();
     let generated = run_engine(app, &g, engine, &request, run).await?;
-    finish(
-        app,
-        &g,
-        run,
-        &request,
-        generated,
-        job.retention_days,
+    let end = RunEnd {
         started,
-    )
-    .await
-    .map(|_| ())
+        retention_days: job.retention_days,
+        completion: None,
+    };
+    finish(app, &g, run, &request, generated, end)
+        .await
+        .map(|_| ())
+}
+
+/// What the end of a run needs besides its outputs.
+pub struct RunEnd<'a> {
+    /// When the engine started, for the ETAs learnt from run times.
+    pub started: Instant,
+    /// How long the outputs are kept.
+    pub retention_days: u32,
+    /// For a remote worker's lease, the digest of its completion: the lease is ended with
+    /// the job, in the same transaction.
+    pub completion: Option<&'a str>,
 }
 
 /// How the server-side end of a run went.
@@ -67,16 +75,15 @@ pub async fn finish(
     run: &RunInfo,
     request: &GenerationRequest,
     generated: Generated,
-    retention_days: u32,
-    started: Instant,
+    end: RunEnd<'_>,
 ) -> Result<Finished, JobError> {
     record_usage(app, g, generated.usage.as_ref()).await;
     let artifacts = check_outputs(app, g, run, request, generated.outputs).await?;
     if moderate_outputs(app, g, &artifacts, run).await? {
         return Ok(Finished::Withheld);
     }
-    let outputs = store_outputs(app, g, artifacts, retention_days).await?;
-    settle(app, g, run, outputs, started).await
+    let outputs = store_outputs(app, g, artifacts, end.retention_days).await?;
+    settle(app, g, run, outputs, &end).await
 }
 
 /// Marks the generation running and reads its input.
@@ -327,7 +334,7 @@ async fn settle(
     g: &Generation,
     run: &RunInfo,
     outputs: Vec<Output>,
-    started: Instant,
+    end: &RunEnd<'_>,
 ) -> Result<Finished, JobError> {
     // Engines cost what was estimated; one that reports actual usage could charge less
     // here (never more: the hold is the ceiling).
@@ -335,7 +342,14 @@ async fn settle(
     let stored: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
     match app
         .store
-        .succeed_generation(&run.job_id, &run.worker, outputs, charged, now_ms())
+        .succeed_generation(
+            &run.job_id,
+            &run.worker,
+            outputs,
+            charged,
+            end.completion,
+            now_ms(),
+        )
         .await
     {
         Ok(Some(ended)) if ended.deleted_at.is_some() => {
@@ -349,7 +363,7 @@ async fn settle(
             Ok(Finished::Stored)
         }
         Ok(Some(_)) => {
-            app.run_stats.record(&g.model, started.elapsed());
+            app.run_stats.record(&g.model, end.started.elapsed());
             app.generation_ended.notify_waiters();
             Ok(Finished::Stored)
         }

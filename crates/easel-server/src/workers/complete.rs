@@ -21,7 +21,7 @@ use crate::api::worker::dto::{
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::jobs::RunGeneration;
-use crate::jobs::run::{Finished, describe, finish, run_info};
+use crate::jobs::run::{Finished, RunEnd, describe, finish, run_info};
 use crate::outputs::Outputs;
 
 /// Accepts a completion: reads the uploads, and checks, moderates and stores them.
@@ -72,10 +72,19 @@ pub async fn complete(
     // The run took from the claim to now: that is what ETAs should learn from.
     let ran = Duration::from_millis(u64::try_from(now_ms() - lease.claimed_at).unwrap_or(0));
     let started = Instant::now().checked_sub(ran).unwrap_or_else(Instant::now);
-    let finished = finish(app, &g, &run, &request, generated, retention_days, started).await;
+    let end_of_run = RunEnd {
+        started,
+        retention_days,
+        completion: Some(&digest),
+    };
+    let finished = finish(app, &g, &run, &request, generated, end_of_run).await;
     let status = match finished {
+        // The lease ended (and counted on the worker) with the generation.
         Ok(Finished::Stored) => "succeeded",
-        Ok(Finished::Withheld) => "failed",
+        Ok(Finished::Withheld) => {
+            end(app, &lease, LeaseOutcome::Succeeded, Some(&digest)).await;
+            "failed"
+        }
         Ok(Finished::LeaseLost) => {
             end(app, &lease, LeaseOutcome::Lost, None).await;
             return Err(lost());
@@ -97,7 +106,6 @@ pub async fn complete(
             .details(serde_json::json!({ "status": status.map(|s| s.as_str()) })));
         }
     };
-    end(app, &lease, LeaseOutcome::Succeeded, Some(&digest)).await;
     discard_uploads(app, &lease, &indices).await;
     Workers::count(&app.workers.counters.completions);
     Ok(CompleteResponse {

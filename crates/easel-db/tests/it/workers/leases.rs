@@ -1,6 +1,8 @@
 //! A lease's life: heartbeats with progress, cancel requests, loss to another lease, how a
 //! lease ends, and finding the lease of a job.
 
+use easel_core::jobs::JobStatus;
+use easel_core::mode::Mode;
 use easel_db::{Heartbeat, LeaseOutcome};
 use easel_test_utils::{TestDb, both_backends};
 
@@ -369,6 +371,104 @@ both_backends!(
             }
         }
         assert_eq!(ended, 1);
+        assert_eq!(get_worker(&store, &w.id).await.jobs_done, 1);
+    }
+);
+
+/// A funded account's generation of `model` queued at T0; its job's id.
+async fn queued_generation(store: &Arc<dyn Store>, email: &str, model: &str) -> String {
+    let (account, owner) = support::account(store, email).await;
+    let (key, _) = support::key(store, &account.id, &owner.id, Mode::Live).await;
+    store
+        .add_credits(easel_db::NewCredit {
+            account_id: account.id.clone(),
+            mode: Mode::Live,
+            entry_type: easel_core::credits::LedgerType::Grant,
+            amount: 100,
+            reference: None,
+            reason: None,
+            audit: support::audit(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new = easel_db::NewGeneration {
+        id: IdKind::Generation.generate(),
+        account_id: account.id.clone(),
+        api_key_id: key.id.clone(),
+        mode: Mode::Live,
+        model: model.into(),
+        kind: easel_core::models::ModelKind::Image,
+        input: serde_json::json!({"prompt": "a red fox", "width": 64, "height": 64, "n": 1}),
+        end_user: None,
+        metadata: None,
+        licence: "non_commercial".into(),
+        credits_estimated: 8,
+        spend_cap: None,
+        max_open: None,
+        job: NewJob {
+            id: IdKind::Job.generate(),
+            queue: format!("generation:{model}"),
+            kind: "run_generation".into(),
+            payload: "{}".into(),
+            max_attempts: 3,
+            run_at: T0,
+            expires_at: None,
+            now: T0,
+        },
+    };
+    store
+        .create_generation(new, T0)
+        .await
+        .unwrap_or_else(|e| panic!("create_generation: {e}"))
+        .job_id
+}
+
+both_backends!(
+    a_completion_ends_its_lease_in_the_transaction_that_ends_the_generation,
+    |db: TestDb| async move {
+        let store = support::store(&db).await;
+        let w = worker(&store, "gpu-1").await;
+        let job_id = queued_generation(&store, "fox@acme.test", "sdxl").await;
+        let lease = claim_one(&store, &w.id, "generation:sdxl", T0 + 5_000, T0).await;
+        let done = store
+            .succeed_generation(&job_id, &lease.id, vec![], 8, Some("sha256:abc"), T0 + 100)
+            .await
+            .unwrap_or_else(|e| panic!("succeed_generation: {e}"))
+            .unwrap_or_else(|| panic!("the lease holds the job"));
+        assert_eq!(done.status, JobStatus::Succeeded);
+        let ended = get_lease(&store, &lease.id).await;
+        assert_eq!(
+            (
+                ended.ended_at,
+                ended.outcome,
+                ended.completion_digest.as_deref()
+            ),
+            (
+                Some(T0 + 100),
+                Some(LeaseOutcome::Succeeded),
+                Some("sha256:abc")
+            ),
+            "whoever sees the generation succeed sees the lease's end"
+        );
+        assert_eq!(get_worker(&store, &w.id).await.jobs_done, 1);
+        // A repeat finds the job ended: nothing is written or counted again.
+        let again = store
+            .succeed_generation(&job_id, &lease.id, vec![], 8, Some("sha256:abc"), T0 + 200)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(again.is_none());
+        assert_eq!(get_worker(&store, &w.id).await.jobs_done, 1);
+        assert_eq!(get_lease(&store, &lease.id).await.ended_at, Some(T0 + 100));
+
+        // Without a completion (a node's own runner) no lease row is touched.
+        let job_id = queued_generation(&store, "owl@acme.test", "sdxl").await;
+        let lease = claim_one(&store, &w.id, "generation:sdxl", T0 + 5_000, T0 + 300).await;
+        store
+            .succeed_generation(&job_id, &lease.id, vec![], 8, None, T0 + 400)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("held"));
+        assert_eq!(get_lease(&store, &lease.id).await.ended_at, None);
         assert_eq!(get_worker(&store, &w.id).await.jobs_done, 1);
     }
 );
