@@ -242,6 +242,19 @@ impl ApiError {
         .param("id")
     }
 
+    /// The object store failed (unreachable, refusing, full): a 503 the client may retry
+    /// after a second; the cause goes to the log only.
+    #[track_caller]
+    pub fn storage_unavailable(cause: impl std::fmt::Display) -> ApiError {
+        let location = Location::caller();
+        tracing::warn!(error = %cause, location = %location, "object store unavailable");
+        ApiError::new(
+            ErrorCode::service_unavailable,
+            "File storage is temporarily unavailable; retry shortly.",
+        )
+        .retry_after(1)
+    }
+
     /// An unexpected failure: logged with its cause and location, answered generically.
     #[track_caller]
     pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {

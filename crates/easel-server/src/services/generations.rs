@@ -351,7 +351,7 @@ pub async fn create(
             .outputs
             .put(&path, bytes)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(|e| ApiError::storage_unavailable(format!("{e:#}")))?;
         image.path = path;
     }
     let plan = config.plan(&caller.plan);

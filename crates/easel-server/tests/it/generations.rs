@@ -1478,3 +1478,63 @@ both_backends!(
         runner.stop().await;
     }
 );
+
+both_backends!(
+    an_unavailable_object_store_answers_503_and_charges_nothing,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (_, live) = funded(&app, "store@example.com").await;
+        let done = create(
+            &app,
+            &live,
+            json!({"model": "sandbox-image", "prompt": "a lamp"}),
+            Some(20),
+        )
+        .await
+        .expect(200)
+        .body;
+        let url = text(&done["outputs"][0]["url"]);
+        let balance = app.get("/v1/balance", &live).await.expect(200).body;
+        let listed = app.get("/v1/generations", &live).await.expect(200).body["data"].clone();
+
+        // The local store's directory becomes a file: every read and write fails.
+        let dir = db.dir.join("outputs");
+        let away = db.dir.join("outputs-away");
+        std::fs::rename(&dir, &away).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&dir, b"not a directory").unwrap_or_else(|e| panic!("{e}"));
+        let body = json!({"model": "sandbox-image", "prompt": "x", "input_image": format!("data:image/png;base64,{}", base64_png())});
+        let refused = create(&app, &live, body.clone(), None).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (503, "service_unavailable"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(
+            refused.headers.get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let res = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert_eq!(res.status().as_u16(), 503, "an output that cannot be read");
+        assert!(res.headers().contains_key("retry-after"));
+        assert_eq!(
+            app.get("/v1/balance", &live).await.expect(200).body,
+            balance,
+            "nothing held or charged"
+        );
+        assert_eq!(
+            app.get("/v1/generations", &live).await.expect(200).body["data"],
+            listed,
+            "nothing queued"
+        );
+
+        // Back: the same request goes through, the output reads again.
+        std::fs::remove_file(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(&away, &dir).unwrap_or_else(|e| panic!("{e}"));
+        create(&app, &live, body, None).await.expect(202);
+        assert_eq!(download(&url).await.0, 200);
+        app.stop().await;
+    }
+);

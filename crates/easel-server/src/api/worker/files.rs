@@ -114,7 +114,7 @@ pub async fn upload_output(
         .outputs
         .put(&Outputs::upload_path(&lease.id, index), artifact.bytes)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::storage_unavailable(format!("{e:#}")))?;
     Ok((StatusCode::CREATED, axum::Json(stored)).into_response())
 }
 
@@ -192,7 +192,7 @@ pub async fn download_input(
         .outputs
         .get(&image.path)
         .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("input image: {e}")))?;
+        .map_err(|e| ApiError::storage_unavailable(format!("input image: {e}")))?;
     Ok((
         [
             (header::CONTENT_TYPE, image.content_type),

@@ -95,7 +95,7 @@ pub async fn download_output(
         Ok(bytes) => bytes,
         // Deleted by a concurrent DELETE between the row check and the read.
         Err(object_store::Error::NotFound { .. }) => return Err(gone()),
-        Err(e) => return Err(ApiError::internal(e)),
+        Err(e) => return Err(ApiError::storage_unavailable(e)),
     };
     let max_age = (expires.saturating_mul(1000) - now).max(0) / 1000;
     let mut response = Response::new(Body::from(bytes));

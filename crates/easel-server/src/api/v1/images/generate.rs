@@ -231,7 +231,7 @@ async fn inline(state: &AppState, g: &Generation) -> ApiResult<Vec<ImageData>> {
             .outputs
             .get(&o.path)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::storage_unavailable)?;
         data.push(ImageData {
             url: None,
             b64_json: Some(base64::engine::general_purpose::STANDARD.encode(&bytes)),
