@@ -460,6 +460,38 @@ pub struct NewGeneration {
     pub job: NewJob,
 }
 
+impl NewGeneration {
+    /// The generation as created at `now`: queued, nothing charged, no outputs. What a read
+    /// of the row just inserted returns (the storage tests compare the two), without the
+    /// read.
+    pub fn queued(&self, now: i64) -> Generation {
+        Generation {
+            id: self.id.clone(),
+            account_id: self.account_id.clone(),
+            api_key_id: self.api_key_id.clone(),
+            mode: self.mode,
+            model: self.model.clone(),
+            kind: self.kind,
+            status: easel_core::jobs::JobStatus::Queued,
+            input: self.input.clone(),
+            end_user: self.end_user.clone(),
+            metadata: self.metadata.clone(),
+            licence: self.licence.clone(),
+            credits_estimated: self.credits_estimated,
+            credits_charged: None,
+            error_code: None,
+            error_message: None,
+            job_id: self.job.id.clone(),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            deleted_at: None,
+            engine_usage: None,
+            outputs: Vec::new(),
+        }
+    }
+}
+
 /// Filters of a generation list.
 #[derive(Debug, Clone, Default)]
 pub struct GenerationFilter {

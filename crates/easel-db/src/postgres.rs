@@ -30,6 +30,13 @@ impl PgStore {
 
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[64, 32, 16, 8, 4, 2, 1];
 
+    /// A generation and its job: one statement (a data-modifying CTE).
+    const GENERATION_WITH_JOB: Option<&'static str> =
+        Some(crate::sql::PG_INSERT_GENERATION_WITH_JOB);
+
+    /// An uncapped hold and its ledger entry: one statement.
+    const HOLD_WITH_LEDGER: Option<&'static str> = Some(crate::sql::PG_HOLD_WITH_LEDGER);
+
     /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options)
     /// with a pool of at most `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgStore> {

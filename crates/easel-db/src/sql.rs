@@ -279,9 +279,28 @@ pub const INSERT_GENERATION: &str = "INSERT INTO generations (id, account_id, ap
      input, end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12, $13, $13)";
 
-pub const GENERATIONS_FROM: &str = "SELECT id, account_id, api_key_id, mode, model, kind, status, input, end_user, \
-     metadata, licence, credits_estimated, credits_charged, error_code, error_message, job_id, created_at, started_at, \
-     finished_at, deleted_at, engine_usage FROM generations";
+/// PostgreSQL: the generation (`$1`…`$13`, as [`INSERT_GENERATION`]) and its job (id
+/// `$12`; queue, kind, payload, max attempts, run at, expires at: `$14`…`$19`; created at
+/// `$13`) in one statement: one round trip fewer on the creation path. The job goes in
+/// through a data-modifying CTE; the generation's foreign key to it is checked at the end
+/// of the statement, when the job row is there.
+pub const PG_INSERT_GENERATION_WITH_JOB: &str = "WITH job AS (INSERT INTO jobs (id, queue, kind, payload, status, \
+     attempts, max_attempts, run_at, expires_at, created_at, updated_at) \
+     VALUES ($12, $14, $15, $16, 'queued', 0, $17, $18, $19, $13, $13)) \
+     INSERT INTO generations (id, account_id, api_key_id, mode, model, kind, status, \
+     input, end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12, $13, $13)";
+
+/// A generation row's columns, as `GenerationRow` reads them.
+macro_rules! generation_columns {
+    () => {
+        "id, account_id, api_key_id, mode, model, kind, status, input, end_user, \
+         metadata, licence, credits_estimated, credits_charged, error_code, error_message, job_id, created_at, started_at, \
+         finished_at, deleted_at, engine_usage"
+    };
+}
+
+pub const GENERATIONS_FROM: &str = concat!("SELECT ", generation_columns!(), " FROM generations");
 
 pub const OUTPUTS_FROM: &str = "SELECT generation_id, idx, path, content_type, width, height, duration_ms, bytes, \
      expires_at, deleted_at FROM outputs";
@@ -293,11 +312,18 @@ pub const INSERT_EVENT: &str = "INSERT INTO events (id, account_id, mode, type, 
 
 pub const EVENTS_FROM: &str = "SELECT id, account_id, mode, type, data, created_at FROM events";
 
-pub const GENERATION_RUNNING: &str = "UPDATE generations SET status = 'running', started_at = COALESCE(started_at, $2), \
-     updated_at = $2 WHERE job_id = $1 AND status = 'queued'";
+/// Marks the queued generation of job `$1` running at `$2`; returns it (no row if it was
+/// not queued). A generation that has not run yet has no outputs to read with it.
+pub const GENERATION_RUNNING: &str = concat!(
+    "UPDATE generations SET status = 'running', started_at = COALESCE(started_at, $2), \
+     updated_at = $2 WHERE job_id = $1 AND status = 'queued' RETURNING ",
+    generation_columns!()
+);
 
+/// Ends the open generation of job `$1` succeeded; returns its id (no row if it had
+/// ended).
 pub const GENERATION_SUCCEEDED: &str = "UPDATE generations SET status = 'succeeded', credits_charged = $2, \
-     finished_at = $3, updated_at = $3 WHERE job_id = $1 AND status IN ('queued', 'running')";
+     finished_at = $3, updated_at = $3 WHERE job_id = $1 AND status IN ('queued', 'running') RETURNING id";
 
 pub const GENERATION_ENDED: &str = "UPDATE generations SET status = $2, error_code = $3, error_message = $4, \
      credits_charged = 0, finished_at = $5, updated_at = $5 WHERE job_id = $1 AND status IN ('queued', 'running')";
@@ -319,6 +345,20 @@ pub const ADD_CREDITS: &str = "INSERT INTO credit_balances (account_id, mode, ba
 /// serialise on that row and can never reserve more than there is.
 pub const HOLD_CREDITS: &str = "UPDATE credit_balances SET held = held + $3, updated_at = $4 \
      WHERE account_id = $1 AND mode = $2 AND balance - held >= $3 RETURNING balance, held";
+
+/// PostgreSQL: a hold with its ledger entry in one statement, for a key without a spend
+/// cap (a capped key's hold reads what it spent between the balance update and the hold,
+/// so it keeps the separate statements). Generation `$1`, account `$2`, key `$3`, mode
+/// `$4`, amount `$5`, at `$6`, ledger entry id `$7`, actor type `$8`. Returns the balance
+/// and held after the hold; no row (nothing written) if the available balance is short.
+pub const PG_HOLD_WITH_LEDGER: &str = "WITH b AS (UPDATE credit_balances SET held = held + $5, updated_at = $6 \
+     WHERE account_id = $2 AND mode = $4 AND balance - held >= $5 RETURNING balance, held), \
+     h AS (INSERT INTO holds (generation_id, account_id, api_key_id, mode, amount, status, created_at) \
+     SELECT $1, $2, $3, $4, $5, 'open', $6 FROM b), \
+     l AS (INSERT INTO ledger_entries (id, account_id, mode, type, amount, held_change, balance_after, \
+     held_after, reference_type, reference_id, actor_type, actor_id, reason, created_at) \
+     SELECT $7, $2, $4, 'hold', 0, $5, b.balance, b.held, 'generation', $1, $8, $3, NULL, $6 FROM b) \
+     SELECT balance, held FROM b";
 
 pub const SELECT_BALANCE: &str =
     "SELECT balance, held FROM credit_balances WHERE account_id = $1 AND mode = $2";

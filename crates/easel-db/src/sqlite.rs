@@ -41,6 +41,12 @@ impl SqliteStore {
 
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[16, 8, 4, 2, 1];
 
+    /// A generation and its job: two statements (no data-modifying CTEs in SQLite).
+    const GENERATION_WITH_JOB: Option<&'static str> = None;
+
+    /// A hold and its ledger entry: separate statements.
+    const HOLD_WITH_LEDGER: Option<&'static str> = None;
+
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`).
     pub async fn connect(url: &str) -> DbResult<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)

@@ -107,6 +107,15 @@ pub struct WorkerLease {
     pub completion_digest: Option<String>,
 }
 
+/// A job a worker's claim took.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub lease: WorkerLease,
+    pub job: Job,
+    /// The job's generation, running (`None` for a job without one).
+    pub generation: Option<crate::Generation>,
+}
+
 /// A claim of up to `max_jobs` jobs.
 #[derive(Debug, Clone)]
 pub struct WorkerClaim {
@@ -180,11 +189,12 @@ pub trait WorkerStore: Send + Sync {
     /// turn), each under a new lease, in one transaction: the job becomes `running` with
     /// `lease_owner` = the lease id and `lease_until` = `min(lease_until, deadline)`, and
     /// a `worker_leases` row is written, and the job's generation (if it has one) becomes
-    /// `running` with its `generation.running` event. Nothing runnable: an empty list. At most as many
+    /// `running` with its `generation.running` event (and is returned with it, so the
+    /// caller need not read it again). Nothing runnable: an empty list. At most as many
     /// jobs as `lease_ids` (used in order); `deadlines` must pair up with `queues`
     /// (`DbError::Config` otherwise); an unknown worker is `NotFound` and claims nothing.
     /// Whether the worker may claim (revoked, quarantined) is the caller's check.
-    async fn claim_for_worker(&self, claim: WorkerClaim) -> DbResult<Vec<(WorkerLease, Job)>>;
+    async fn claim_for_worker(&self, claim: WorkerClaim) -> DbResult<Vec<Claimed>>;
     /// One lease by id.
     async fn get_lease(&self, lease_id: &str) -> DbResult<Option<WorkerLease>>;
     /// The lease currently holding `job_id` (the running job's `lease_owner`), if a worker

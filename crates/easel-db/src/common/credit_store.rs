@@ -36,6 +36,23 @@ macro_rules! impl_credit_store {
                 Ok(id)
             }
 
+            /// The `InsufficientCredits` error for a hold the balance did not cover.
+            async fn short_of(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                g: &$crate::NewGeneration,
+            ) -> $crate::DbResult<$crate::DbError> {
+                let current: Option<(i64, i64)> = sqlx::query_as($crate::sql::SELECT_BALANCE)
+                    .bind(&g.account_id)
+                    .bind(g.mode.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let available = current.map_or(0, |(b, h)| b - h);
+                Ok($crate::DbError::InsufficientCredits {
+                    required: g.credits_estimated,
+                    available,
+                })
+            }
+
             /// Inside a write transaction: reserves `amount` for a generation, or fails with
             /// `InsufficientCredits` (the caller rolls back, so nothing is queued).
             async fn place_hold(
@@ -45,6 +62,24 @@ macro_rules! impl_credit_store {
             ) -> $crate::DbResult<()> {
                 let amount = g.credits_estimated;
                 let mode = g.mode.as_str();
+                let actor = easel_core::audit::Actor::key(&g.api_key_id);
+                if let (Some(sql), None) = (Self::HOLD_WITH_LEDGER, g.spend_cap) {
+                    let held: Option<(i64, i64)> = sqlx::query_as(sql)
+                        .bind(&g.id)
+                        .bind(&g.account_id)
+                        .bind(&g.api_key_id)
+                        .bind(mode)
+                        .bind(amount)
+                        .bind(now)
+                        .bind(easel_core::ids::IdKind::LedgerEntry.generate())
+                        .bind(actor.kind.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    return match held {
+                        Some(_) => Ok(()),
+                        None => Err(Self::short_of(tx, g).await?),
+                    };
+                }
                 let held: Option<(i64, i64)> = sqlx::query_as($crate::sql::HOLD_CREDITS)
                     .bind(&g.account_id)
                     .bind(mode)
@@ -53,13 +88,7 @@ macro_rules! impl_credit_store {
                     .fetch_optional(&mut **tx)
                     .await?;
                 let Some((balance, held)) = held else {
-                    let current: Option<(i64, i64)> = sqlx::query_as($crate::sql::SELECT_BALANCE)
-                        .bind(&g.account_id)
-                        .bind(mode)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                    let available = current.map_or(0, |(b, h)| b - h);
-                    return Err($crate::DbError::InsufficientCredits { required: amount, available });
+                    return Err(Self::short_of(tx, g).await?);
                 };
                 // The balance row is locked by the UPDATE above until this transaction
                 // ends, so every hold of the account (and so of the key) is serialised
@@ -85,7 +114,6 @@ macro_rules! impl_credit_store {
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
-                let actor = easel_core::audit::Actor::key(&g.api_key_id);
                 Self::insert_ledger(
                     tx,
                     (&g.account_id, mode),

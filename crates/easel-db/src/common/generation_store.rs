@@ -32,10 +32,17 @@ macro_rules! impl_generation_store {
                 conn: &mut <$Db as sqlx::Database>::Connection,
                 rows: Vec<$crate::common::rows::GenerationRow>,
             ) -> $crate::DbResult<Vec<$crate::Generation>> {
-                if rows.is_empty() {
-                    return Ok(Vec::new());
+                let ids: Vec<String> = rows
+                    .iter()
+                    .filter(|r| r.may_have_outputs())
+                    .map(|r| r.id().to_string())
+                    .collect();
+                if ids.is_empty() {
+                    return rows
+                        .into_iter()
+                        .map(|r| r.into_generation(Vec::new()))
+                        .collect();
                 }
-                let ids: Vec<String> = rows.iter().map(|r| r.id().to_string()).collect();
                 let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
                 let sql = format!(
                     "{} WHERE generation_id IN ({}) ORDER BY generation_id, idx",
@@ -71,6 +78,29 @@ macro_rules! impl_generation_store {
                     .await?
                     .pop()
                     .ok_or($crate::DbError::NotFound)
+            }
+
+            /// Inside a write transaction: marks the queued generation of `job_id` running,
+            /// with its `generation.running` event, and returns it; `None` (nothing
+            /// written) if it was not queued (already running from an earlier attempt,
+            /// ended, or a job without a generation).
+            pub(crate) async fn start_generation(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                job_id: &str,
+                now: i64,
+            ) -> $crate::DbResult<Option<$crate::Generation>> {
+                let row: Option<$crate::common::rows::GenerationRow> =
+                    sqlx::query_as($crate::sql::GENERATION_RUNNING)
+                        .bind(job_id)
+                        .bind(now)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let g = row.into_generation(Vec::new())?;
+                Self::insert_event(tx, &g, "generation.running", now).await?;
+                Ok(Some(g))
             }
 
             /// Inside a write transaction: ends the open generation of `job_id` with `status`
@@ -153,25 +183,38 @@ macro_rules! impl_generation_store {
             ) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
                 let job = &new.job;
-                Self::insert_job(&mut tx, job, now).await?;
-                let kind = new.kind.as_str();
-                sqlx::query($crate::sql::INSERT_GENERATION)
+                let sql = Self::GENERATION_WITH_JOB.unwrap_or($crate::sql::INSERT_GENERATION);
+                if Self::GENERATION_WITH_JOB.is_none() {
+                    Self::insert_job(&mut tx, job, now).await?;
+                }
+                let input = new.input.to_string();
+                let metadata = new.metadata.as_ref().map(|m| m.to_string());
+                let mut insert = sqlx::query(sql)
                     .bind(&new.id)
                     .bind(&new.account_id)
                     .bind(&new.api_key_id)
                     .bind(new.mode.as_str())
                     .bind(&new.model)
-                    .bind(kind)
-                    .bind(new.input.to_string())
+                    .bind(new.kind.as_str())
+                    .bind(&input)
                     .bind(&new.end_user)
-                    .bind(new.metadata.as_ref().map(|m| m.to_string()))
+                    .bind(&metadata)
                     .bind(&new.licence)
                     .bind(new.credits_estimated)
                     .bind(&job.id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let g = Self::one_generation(&mut tx, "id = $1", &new.id).await?;
+                    .bind(now);
+                if Self::GENERATION_WITH_JOB.is_some() {
+                    insert = insert
+                        .bind(&job.queue)
+                        .bind(&job.kind)
+                        .bind(&job.payload)
+                        .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
+                        .bind(job.run_at)
+                        .bind(job.expires_at);
+                }
+                insert.execute(&mut *tx).await?;
+                // What was just written, without reading it back.
+                let g = new.queued(now);
                 Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
                 if let Some(limit) = new.max_open {
                     // The account lock serialises limited creations (SQLite's writer already
@@ -351,15 +394,10 @@ macro_rules! impl_generation_store {
                 now: i64,
             ) -> $crate::DbResult<$crate::Generation> {
                 let mut tx = self.begin_write().await?;
-                let changed = sqlx::query($crate::sql::GENERATION_RUNNING)
-                    .bind(job_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                if changed.rows_affected() == 1 {
-                    Self::insert_event(&mut tx, &g, "generation.running", now).await?;
-                }
+                let g = match Self::start_generation(&mut tx, job_id, now).await? {
+                    Some(g) => g,
+                    None => Self::one_generation(&mut tx, "job_id = $1", job_id).await?,
+                };
                 tx.commit().await?;
                 Ok(g)
             }
@@ -418,16 +456,25 @@ macro_rules! impl_generation_store {
                     tx.rollback().await?;
                     return Ok(None);
                 }
-                sqlx::query($crate::sql::GENERATION_SUCCEEDED)
-                    .bind(job_id)
-                    .bind(credits_charged)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
+                let succeeded: Option<(String,)> =
+                    sqlx::query_as($crate::sql::GENERATION_SUCCEEDED)
+                        .bind(job_id)
+                        .bind(credits_charged)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                // The job was held, so its generation was open (the two end together).
+                let generation_id = match succeeded {
+                    Some((id,)) => id,
+                    None => {
+                        Self::one_generation(&mut tx, "job_id = $1", job_id)
+                            .await?
+                            .id
+                    }
+                };
                 for o in &outputs {
                     sqlx::query($crate::sql::INSERT_OUTPUT)
-                        .bind(&g.id)
+                        .bind(&generation_id)
                         .bind(i32::try_from(o.idx).unwrap_or(i32::MAX))
                         .bind(&o.path)
                         .bind(&o.content_type)

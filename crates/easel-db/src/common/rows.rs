@@ -381,6 +381,13 @@ impl GenerationRow {
         &self.id
     }
 
+    /// Whether the generation can have outputs: only a success writes them (in the
+    /// transaction that makes it `succeeded`), so a queued, running, failed or canceled
+    /// one has none to read.
+    pub(crate) fn may_have_outputs(&self) -> bool {
+        self.status == "succeeded"
+    }
+
     /// The generation with `outputs` attached.
     pub(crate) fn into_generation(
         self,

@@ -282,7 +282,7 @@ macro_rules! impl_worker_store {
             async fn claim_for_worker(
                 &self,
                 claim: $crate::WorkerClaim,
-            ) -> $crate::DbResult<Vec<($crate::WorkerLease, $crate::Job)>> {
+            ) -> $crate::DbResult<Vec<$crate::Claimed>> {
                 if claim.deadlines.len() != claim.queues.len() {
                     return Err($crate::DbError::Config(format!(
                         "claim_for_worker: {} queues but {} deadlines",
@@ -295,7 +295,7 @@ macro_rules! impl_worker_store {
                     .min(claim.lease_ids.len());
                 let mut claimed = Vec::with_capacity(wanted);
                 if wanted == 0 {
-                    return Ok(claimed);
+                    return Ok(Vec::new());
                 }
                 let mut tx = self.begin_write().await?;
                 for (queue, deadline) in claim.queues.iter().zip(&claim.deadlines) {
@@ -313,21 +313,26 @@ macro_rules! impl_worker_store {
                     }
                 }
                 // A claimed job's generation starts running with the claim: one commit for
-                // both on the path from a new job to a worker's lease. (A job without a
-                // generation changes nothing here.)
-                for (_, job) in &claimed {
-                    let changed = sqlx::query($crate::sql::GENERATION_RUNNING)
-                        .bind(&job.id)
-                        .bind(claim.now)
-                        .execute(&mut *tx)
-                        .await?;
-                    if changed.rows_affected() == 1 {
-                        let g = Self::one_generation(&mut tx, "job_id = $1", &job.id).await?;
-                        Self::insert_event(&mut tx, &g, "generation.running", claim.now).await?;
-                    }
+                // both on the path from a new job to a worker's lease. One already running
+                // (an earlier lease lapsed) is read as it is; a job without a generation
+                // has none.
+                let mut out = Vec::with_capacity(claimed.len());
+                for (lease, job) in claimed {
+                    let generation =
+                        match Self::start_generation(&mut tx, &job.id, claim.now).await? {
+                            Some(g) => Some(g),
+                            None => Self::load_generations(&mut tx, "job_id = $1", &job.id)
+                                .await?
+                                .pop(),
+                        };
+                    out.push($crate::Claimed {
+                        lease,
+                        job,
+                        generation,
+                    });
                 }
                 tx.commit().await?;
-                Ok(claimed)
+                Ok(out)
             }
 
             async fn get_lease(

@@ -130,12 +130,18 @@ both_backends!(
             (JobStatus::Queued, "generation:sandbox-image")
         );
         assert_eq!(
-            store
-                .get_generation(&account, Mode::Test, &g.id)
-                .await
-                .ok()
-                .map(|x| x.id),
-            Some(g.id.clone())
+            store.get_generation(&account, Mode::Test, &g.id).await.ok(),
+            Some(g.clone()),
+            "what creation returns (built, not read back) is what a read finds"
+        );
+        assert_eq!(
+            (
+                job.max_attempts,
+                job.run_at,
+                job.expires_at,
+                job.payload.as_str()
+            ),
+            (3, T0, Some(T0 + 600_000), "{}")
         );
         support::assert_not_found(store.get_generation(&account, Mode::Live, &g.id).await);
         let (other, _) = support::account(&store, "other@acme.test").await;
@@ -717,5 +723,113 @@ both_backends!(
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read.engine_usage, Some(second));
+    }
+);
+
+both_backends!(
+    holds_are_placed_with_their_ledger_entry_or_refused_whole,
+    |db: TestDb| async move {
+        let store = support::store(&db).await;
+        let (account, owner) = support::account(&store, "holds@acme.test").await;
+        let (key, _) = support::key(&store, &account.id, &owner.id, Mode::Live).await;
+        store
+            .add_credits(easel_db::NewCredit {
+                account_id: account.id.clone(),
+                mode: Mode::Live,
+                entry_type: easel_core::credits::LedgerType::Grant,
+                amount: 20,
+                reference: None,
+                reason: None,
+                audit: support::audit(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let newest = || async {
+            store
+                .list_ledger(
+                    &account.id,
+                    Mode::Live,
+                    easel_db::LedgerFilter::default(),
+                    Page::first(1),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .remove(0)
+        };
+        let capped = Some(easel_core::credits::SpendCap {
+            credits: 100,
+            period: easel_core::credits::CapPeriod::Month,
+        });
+        // Without a spend cap and with one (PostgreSQL writes the first in one statement,
+        // the second in three): the same entry.
+        for (i, cap) in [None, capped].into_iter().enumerate() {
+            let mut new = new_generation(&account.id, &key.id, Mode::Live, "m");
+            new.spend_cap = cap;
+            let g = store
+                .create_generation(new, T0 + 1)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let e = newest().await;
+            let held = 8 * (i as i64 + 1);
+            assert_eq!(
+                (
+                    e.entry_type,
+                    e.amount,
+                    e.held_change,
+                    e.balance_after,
+                    e.held_after
+                ),
+                (easel_core::credits::LedgerType::Hold, 0, 8, 20, held),
+                "cap {cap:?}"
+            );
+            assert_eq!(
+                (
+                    e.reference_type.as_deref(),
+                    e.reference_id.as_deref(),
+                    e.actor_type,
+                    e.actor_id.as_str(),
+                    e.reason.as_deref(),
+                    e.created_at
+                ),
+                (
+                    Some("generation"),
+                    Some(g.id.as_str()),
+                    easel_core::audit::ActorType::ApiKey,
+                    key.id.as_str(),
+                    None,
+                    T0 + 1
+                ),
+                "cap {cap:?}"
+            );
+        }
+        // 4 left: a hold of 8 is refused whole, capped or not, and nothing is written.
+        let mut raw = support::Raw::connect(&db).await;
+        let tables = ["generations", "jobs", "holds", "ledger_entries", "events"];
+        let mut before = Vec::new();
+        for t in tables {
+            before.push(raw.count(t, &[]).await);
+        }
+        for cap in [None, capped] {
+            let mut new = new_generation(&account.id, &key.id, Mode::Live, "m");
+            new.spend_cap = cap;
+            match store.create_generation(new, T0 + 2).await {
+                Err(DbError::InsufficientCredits {
+                    required: 8,
+                    available: 4,
+                }) => {}
+                other => panic!("cap {cap:?}: {other:?}"),
+            }
+        }
+        let mut after = Vec::new();
+        for t in tables {
+            after.push(raw.count(t, &[]).await);
+        }
+        assert_eq!(after, before, "nothing written ({tables:?})");
+        raw.close().await;
+        let b = store
+            .balance(&account.id, Mode::Live)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b.balance, b.held), (20, 16));
     }
 );

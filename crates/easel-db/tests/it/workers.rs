@@ -102,6 +102,9 @@ async fn claim_jobs(store: &Arc<dyn Store>, claim: WorkerClaim) -> Vec<(WorkerLe
         .claim_for_worker(claim)
         .await
         .unwrap_or_else(|e| panic!("claim_for_worker: {e}"))
+        .into_iter()
+        .map(|c| (c.lease, c.job))
+        .collect()
 }
 
 /// Claims exactly one job of `queue` at `now` until `lease_until` (deadline far away).

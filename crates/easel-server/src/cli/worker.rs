@@ -75,7 +75,8 @@ pub struct WorkerArgs {
     /// Serve only this model (repeatable). Default: every model the token allows.
     #[arg(long = "model", value_name = "ID")]
     model: Vec<String>,
-    /// Jobs run at once.
+    /// Engine runs at once. A job's upload and completion go on beside the next run
+    /// (at most twice this many jobs in all).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: u32,
     /// On SIGTERM or Ctrl-C: how long running jobs may finish before they are stopped and

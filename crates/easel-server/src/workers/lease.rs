@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use easel_core::time::now_ms;
-use easel_db::{Job, Worker, WorkerLease};
+use easel_db::{Generation, Job, Worker, WorkerLease};
 use easel_queue::JobError;
 
 use crate::api::worker::dto::{Lease, UploadTarget};
@@ -65,13 +65,18 @@ pub fn expected_outputs(request: &easel_engines::GenerationRequest) -> u32 {
 /// The claim's answer for one leased job: marks its generation running and describes it.
 /// A job whose generation cannot be run (it ended already, its input is unreadable) is an
 /// error for the caller to fail the job with.
-pub async fn describe(app: &AppState, lease: &WorkerLease, job: &Job) -> Result<Lease, JobError> {
-    // The claim marked the generation running in its own transaction: only read it here.
-    let g = app
-        .store
-        .generation_for_job(&job.id)
-        .await
-        .map_err(|e| JobError::Retryable(format!("internal_error: {e}")))?;
+pub async fn describe(
+    app: &AppState,
+    lease: &WorkerLease,
+    job: &Job,
+    generation: Option<Generation>,
+) -> Result<Lease, JobError> {
+    // The claim marked the generation running and returned it: nothing to read here.
+    let Some(g) = generation else {
+        return Err(JobError::Fatal(
+            "internal_error: the job has no generation".into(),
+        ));
+    };
     if g.status.is_terminal() {
         return Err(JobError::Fatal(
             "internal_error: the generation already ended".into(),

@@ -429,7 +429,31 @@ both_backends!(
         let store = support::store(&db).await;
         let w = worker(&store, "gpu-1").await;
         let job_id = queued_generation(&store, "fox@acme.test", "sdxl").await;
-        let lease = claim_one(&store, &w.id, "generation:sdxl", T0 + 5_000, T0).await;
+        let mut claimed = store
+            .claim_for_worker(claim(
+                &w.id,
+                &[("generation:sdxl", T0 + 60_000)],
+                1,
+                T0 + 5_000,
+                T0,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("claim_for_worker: {e}"));
+        assert_eq!(claimed.len(), 1);
+        let claimed = claimed.remove(0);
+        let started = claimed
+            .generation
+            .unwrap_or_else(|| panic!("the claim returns the generation it started"));
+        assert_eq!(
+            (started.status, started.started_at),
+            (JobStatus::Running, Some(T0))
+        );
+        let read = store
+            .generation_for_job(&job_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(started, read, "as a read finds it");
+        let lease = claimed.lease;
         let done = store
             .succeed_generation(&job_id, &lease.id, vec![], 8, Some("sha256:abc"), T0 + 100)
             .await

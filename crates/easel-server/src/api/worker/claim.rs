@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use easel_core::ids::IdKind;
 use easel_core::time::now_ms;
-use easel_db::{Job, Worker, WorkerClaim, WorkerLease};
+use easel_db::{Claimed, Job, Worker, WorkerClaim, WorkerLease};
 use futures::FutureExt;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
@@ -111,10 +111,10 @@ pub async fn claim_jobs(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut leases = Vec::with_capacity(claimed.len());
-    for (lease, job) in claimed {
-        match lease::describe(&state, &lease, &job).await {
+    for c in claimed {
+        match lease::describe(&state, &c.lease, &c.job, c.generation).await {
             Ok(described) => leases.push(described),
-            Err(e) => refuse(&state, &lease, &job, e).await,
+            Err(e) => refuse(&state, &c.lease, &c.job, e).await,
         }
     }
     if leases.is_empty() {
@@ -183,7 +183,7 @@ async fn wait_for_jobs(
     timeouts: &[i64],
     max_jobs: u32,
     wait: Duration,
-) -> ApiResult<Vec<(WorkerLease, Job)>> {
+) -> ApiResult<Vec<Claimed>> {
     let until = tokio::time::Instant::now() + wait;
     let poll = Duration::from_millis(state.config.workers.poll_ms);
     let lease_ms = state.config.workers.lease_ms as i64;

@@ -11,6 +11,7 @@ use easel_engines::check::{self, Limits};
 use easel_engines::{
     Artifact, Control, Engine, EngineError, Generated, GenerationRequest, StopToken,
 };
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::client::Client;
@@ -49,9 +50,15 @@ pub(super) struct Job {
     pub watch: Arc<Watch>,
 }
 
-/// Works `lease` to its end and logs how it went. `hard_stop` fires when the worker stops
+/// Works `lease` to its end and logs how it went. `slot` is the engine slot it runs in,
+/// given back as soon as the engine is done; `hard_stop` fires when the worker stops
 /// waiting for running jobs.
-pub async fn run(shared: Arc<Shared>, lease: Lease, hard_stop: StopToken) {
+pub async fn run(
+    shared: Arc<Shared>,
+    lease: Lease,
+    slot: Option<OwnedSemaphorePermit>,
+    hard_stop: StopToken,
+) {
     let started = Instant::now();
     let job = Job {
         deadline: started + Duration::from_millis(lease.deadline_in_ms),
@@ -73,7 +80,7 @@ pub async fn run(shared: Arc<Shared>, lease: Lease, hard_stop: StopToken) {
     });
     let mut timings = Timings::default();
     let worked = {
-        let work = job.work(&control, &mut timings);
+        let work = job.work(&control, &mut timings, slot);
         tokio::pin!(work);
         tokio::select! {
             worked = &mut work => worked,
@@ -96,6 +103,7 @@ impl Job {
         &self,
         control: &Control,
         timings: &mut Timings,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<(Vec<CompletedOutput>, Option<serde_json::Value>), Halt> {
         let engine = self
             .shared
@@ -119,6 +127,9 @@ impl Job {
         let clock = Instant::now();
         let generated = self.generate(engine.as_ref(), &request, control).await;
         timings.engine_ms = ms(clock.elapsed());
+        // The backend is free for the next lease while this one checks, uploads and
+        // completes.
+        drop(slot);
         let generated = generated?;
 
         self.watch.set_phase(Phase::Checking);

@@ -1,5 +1,7 @@
-//! The claim loop: keep up to `--concurrency` leases running, each on its own task, and
-//! stop cleanly.
+//! The claim loop: keep up to `--concurrency` engine runs going, each lease on its own
+//! task, and stop cleanly. A lease holds its engine slot only while the engine runs: its
+//! upload and completion go on beside the next run, so the backend (the GPU) does not sit
+//! idle while a file crosses the network.
 //!
 //! Claims long-poll, so an idle worker costs the server one open request, not a stream of
 //! them. A free slot that opens while a claim is waiting waits for that claim to answer
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use easel_engines::StopToken;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -24,6 +27,10 @@ use crate::api::worker::dto::ClaimRequest;
 /// A running job that does not stop this long after the grace is abandoned (its engine
 /// gets a few seconds to stop, its `interrupted` report ten; see `lease` and `report`).
 const STOP_WAIT: Duration = Duration::from_secs(20);
+/// Jobs whose engine finished may still be uploading and completing while the next ones
+/// run: at most this many per engine slot in all, so a server that stops taking uploads
+/// stops the worker from claiming more.
+const REPORTING_PER_SLOT: usize = 2;
 /// The pause after an empty claim answered at once, so a server that does not long-poll
 /// is not called in a tight loop.
 const EMPTY_PAUSE: Duration = Duration::from_secs(1);
@@ -124,13 +131,15 @@ async fn claim_loop(
 ) -> Result<(), String> {
     let stop = &signals.stop_claiming;
     let mut outage = Outage::default();
+    let slots = Arc::new(Semaphore::new(slots_of(plan.concurrency)));
+    let per_claim = plan.max_jobs_per_claim.max(1).min(plan.concurrency.max(1));
     loop {
-        let Some(free) = free_slots(plan.concurrency, stop, jobs).await else {
+        let Some(mut free) = free_slots(&slots, per_claim, stop, jobs).await else {
             return Ok(());
         };
         let body = ClaimRequest {
             models: plan.models.clone(),
-            max_jobs: Some(free.min(plan.max_jobs_per_claim.max(1))),
+            max_jobs: Some(u32::try_from(free.len()).unwrap_or(1)),
             wait_ms: Some(plan.wait_ms),
             version: Some(plan.version.clone()),
         };
@@ -152,9 +161,13 @@ async fn claim_loop(
                 let leases = claimed.map(|c| c.leases).unwrap_or_default();
                 let empty = leases.is_empty();
                 for lease in leases {
+                    // The server hands out at most what was asked; a lease beyond that
+                    // would still run, without holding a slot.
+                    let slot = free.pop();
                     let hard_stop = signals.hard_stop.clone();
-                    jobs.spawn(lease::run(Arc::clone(shared), lease, hard_stop));
+                    jobs.spawn(lease::run(Arc::clone(shared), lease, slot, hard_stop));
                 }
+                drop(free);
                 (empty && asked.elapsed() < EMPTY_PAUSE).then_some(EMPTY_PAUSE)
             }
             Err(e) => Some(pause_after(&e, &mut outage)?),
@@ -168,9 +181,15 @@ async fn claim_loop(
     }
 }
 
-/// Waits until fewer than `concurrency` jobs run; returns how many more may, or `None`
-/// when `stop` fires first.
-async fn free_slots(concurrency: u32, stop: &StopToken, jobs: &mut JoinSet<()>) -> Option<u32> {
+/// Waits for a free engine slot (and room among the jobs still reporting); returns the
+/// free slots, at least one and at most `max`, or `None` when `stop` fires first.
+async fn free_slots(
+    slots: &Arc<Semaphore>,
+    max: u32,
+    stop: &StopToken,
+    jobs: &mut JoinSet<()>,
+) -> Option<Vec<OwnedSemaphorePermit>> {
+    let most_jobs = slots_of(max).saturating_mul(REPORTING_PER_SLOT);
     loop {
         while let Some(ended) = jobs.try_join_next() {
             note_panic(ended);
@@ -178,20 +197,40 @@ async fn free_slots(concurrency: u32, stop: &StopToken, jobs: &mut JoinSet<()>) 
         if stop.is_cancelled() {
             return None;
         }
-        let running = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
-        let free = concurrency.saturating_sub(running);
-        if free > 0 {
-            return Some(free);
+        if jobs.len() >= most_jobs {
+            tokio::select! {
+                () = stop.cancelled() => return None,
+                ended = jobs.join_next() => {
+                    if let Some(ended) = ended {
+                        note_panic(ended);
+                    }
+                }
+            }
+            continue;
         }
         tokio::select! {
             () = stop.cancelled() => return None,
-            ended = jobs.join_next() => {
+            permit = Arc::clone(slots).acquire_owned() => {
+                let mut free = vec![permit.ok()?];
+                while free.len() < slots_of(max) {
+                    match Arc::clone(slots).try_acquire_owned() {
+                        Ok(p) => free.push(p),
+                        Err(_) => break,
+                    }
+                }
+                return Some(free);
+            }
+            ended = jobs.join_next(), if !jobs.is_empty() => {
                 if let Some(ended) = ended {
                     note_panic(ended);
                 }
             }
         }
     }
+}
+
+fn slots_of(n: u32) -> usize {
+    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
 }
 
 /// The pause after a failed claim, logged once per outage; or the reason to exit.

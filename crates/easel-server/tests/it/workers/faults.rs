@@ -513,3 +513,67 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_worker_claims_its_next_job_while_the_last_one_uploads,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, |c| {
+            fleet(c);
+            if let Some(m) = c.models.get_mut("gpu-image") {
+                // Big enough that checking and uploading one output takes a while.
+                m.sizes.push("1024x1024".into());
+            }
+        })
+        .await;
+        let (account, key) = funded(&app, "pipeline@example.com").await;
+        let (_, token) = register(&app, "gpu", &["gpu-image"]).await;
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let body =
+                json!({"model": "gpu-image", "prompt": "a harbour", "width": 1024, "height": 1024});
+            let created = create(&app, &key, body, None).await.expect(202).body;
+            ids.push(created["id"].as_str().unwrap_or_default().to_string());
+        }
+        let worker = WorkerProcess::spawn(
+            &app.url,
+            &token,
+            &[
+                "--engine",
+                "sandbox",
+                "--concurrency",
+                "1",
+                "--setting",
+                "delay_ms=100",
+            ],
+        );
+        let mut leases = Vec::new();
+        for id in &ids {
+            reaches(&app, &key, id, "succeeded", 60).await;
+            let g = app
+                .state
+                .store
+                .get_generation(&account, easel_core::mode::Mode::Live, id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let lease = app
+                .state
+                .store
+                .latest_lease_of_job(&g.job_id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("a lease of {id}"));
+            leases.push((lease.claimed_at, lease.ended_at.unwrap_or(i64::MAX)));
+        }
+        leases.sort_unstable();
+        // With one engine slot, the next lease is claimed as soon as the engine is done:
+        // before the previous lease's upload and completion end it.
+        let overlapping = leases.windows(2).filter(|w| w[1].0 < w[0].1).count();
+        assert_eq!(
+            overlapping,
+            3,
+            "each next claim came before the last completion: {leases:?} {:?}",
+            worker.output()
+        );
+        app.stop().await;
+    }
+);
