@@ -111,11 +111,17 @@ impl Outputs {
 
     /// Stores an object, replacing any earlier one (a retried job writes the same paths).
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-        self.store
+        self.put_tagged(path, bytes).await.map(|_| ())
+    }
+
+    /// Stores an object; its entity tag, when the store gives one.
+    pub async fn put_tagged(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Option<String>> {
+        let put = self
+            .store
             .put(&ObjectPath::from(path), bytes.into())
             .await
             .with_context(|| format!("cannot store output {path}"))?;
-        Ok(())
+        Ok(put.e_tag)
     }
 
     /// Reads an object whole.
@@ -126,7 +132,12 @@ impl Outputs {
     /// Where output `idx` of a remote worker's lease is uploaded before its completion is
     /// checked and the output stored at its final path.
     pub fn upload_path(lease_id: &str, idx: u32) -> String {
-        format!("_uploads/{lease_id}/{idx}")
+        format!("{}{idx}", Outputs::upload_prefix(lease_id))
+    }
+
+    /// Where every upload of a lease is (with the trailing `/`).
+    pub fn upload_prefix(lease_id: &str) -> String {
+        format!("_uploads/{lease_id}/")
     }
 
     /// Deletes every upload of a lease (one that lapsed or failed leaves its files behind
@@ -148,26 +159,24 @@ impl Outputs {
         }
     }
 
-    /// Reads an object whole if it is at most `max_bytes` long (`Ok(None)`: no such object).
+    /// Reads an object whole, with its entity tag, if it is at most `max_bytes` long
+    /// (`Ok(None)`: no such object). The size is known before the body is read, so a
+    /// larger object is refused without reading it.
     pub async fn get_capped(
         &self,
         path: &str,
         max_bytes: u64,
-    ) -> Result<Option<bytes::Bytes>, anyhow::Error> {
-        let path = ObjectPath::from(path);
-        match self.store.head(&path).await {
-            Ok(meta) if meta.size > max_bytes => {
-                anyhow::bail!("{} bytes, more than the {max_bytes} allowed", meta.size)
-            }
-            Ok(_) => {}
+    ) -> Result<Option<(bytes::Bytes, Option<String>)>, anyhow::Error> {
+        let got = match self.store.get(&ObjectPath::from(path)).await {
+            Ok(got) => got,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
+        };
+        if got.meta.size > max_bytes {
+            anyhow::bail!("{} bytes, more than the {max_bytes} allowed", got.meta.size);
         }
-        match self.store.get(&path).await {
-            Ok(got) => Ok(Some(got.bytes().await?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let e_tag = got.meta.e_tag.clone();
+        Ok(Some((got.bytes().await?, e_tag)))
     }
 
     /// A presigned URL for `method` on `path`, valid for `ttl`, when the store is S3

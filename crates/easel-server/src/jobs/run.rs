@@ -79,6 +79,18 @@ pub async fn finish(
 ) -> Result<Finished, JobError> {
     record_usage(app, g, generated.usage.as_ref()).await;
     let artifacts = check_outputs(app, g, run, request, generated.outputs).await?;
+    finish_checked(app, g, run, artifacts, end).await
+}
+
+/// [`finish`] for outputs already checked (a worker's uploads, decoded when they arrived
+/// on this node), after the usage report was kept: moderate, store, settle.
+pub async fn finish_checked(
+    app: &AppState,
+    g: &Generation,
+    run: &RunInfo,
+    artifacts: Vec<Artifact>,
+    end: RunEnd<'_>,
+) -> Result<Finished, JobError> {
     if moderate_outputs(app, g, &artifacts, run).await? {
         return Ok(Finished::Withheld);
     }
@@ -213,7 +225,7 @@ async fn run_engine(
 
 /// Keeps what the backend said it spent. A failure to write it costs the operator a
 /// figure, never the developer their generation: it is logged, not raised.
-async fn record_usage(app: &AppState, g: &Generation, usage: Option<&serde_json::Value>) {
+pub async fn record_usage(app: &AppState, g: &Generation, usage: Option<&serde_json::Value>) {
     let Some(usage) = usage else { return };
     if let Err(e) = app.store.record_engine_usage(&g.id, usage).await {
         tracing::warn!(generation.id = %g.id, error = %e, "could not record the backend's usage report");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use easel_core::jobs::JobStatus;
 use easel_core::time::now_ms;
 use easel_db::{Heartbeat, Job, LeaseOutcome, Worker, WorkerLease};
-use easel_engines::{EngineError, Generated, Produced, RefusalStage};
+use easel_engines::{Artifact, EngineError, Generated, Produced, RefusalStage};
 use easel_queue::{Backoff, JobError};
 use sha2::{Digest, Sha256};
 
@@ -21,7 +21,9 @@ use crate::api::worker::dto::{
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::jobs::RunGeneration;
-use crate::jobs::run::{Finished, RunEnd, describe, finish, run_info};
+use crate::jobs::run::{
+    Finished, RunEnd, describe, finish, finish_checked, record_usage, run_info,
+};
 use crate::outputs::Outputs;
 
 /// Accepts a completion: reads the uploads, and checks, moderates and stores them.
@@ -62,10 +64,6 @@ pub async fn complete(
         return Err(lost());
     }
     let outputs = read_uploads(app, &lease, body, &indices).await?;
-    let generated = Generated {
-        outputs,
-        usage: body.usage.clone(),
-    };
     let retention_days = serde_json::from_str::<RunGeneration>(&job.payload)
         .map(|j| j.retention_days)
         .map_err(|e| internal(JobError::Fatal(e.to_string())))?;
@@ -77,7 +75,19 @@ pub async fn complete(
         retention_days,
         completion: Some(&digest),
     };
-    let finished = finish(app, &g, &run, &request, generated, end_of_run).await;
+    let finished = match outputs {
+        Uploads::Checked(artifacts) => {
+            record_usage(app, &g, body.usage.as_ref()).await;
+            finish_checked(app, &g, &run, artifacts, end_of_run).await
+        }
+        Uploads::Unchecked(outputs) => {
+            let generated = Generated {
+                outputs,
+                usage: body.usage.clone(),
+            };
+            finish(app, &g, &run, &request, generated, end_of_run).await
+        }
+    };
     let status = match finished {
         // The lease ended (and counted on the worker) with the generation.
         Ok(Finished::Stored) => "succeeded",
@@ -177,19 +187,28 @@ fn check_indices(body: &CompleteRequest, expected: u32) -> ApiResult<Vec<u32>> {
     Ok(indices)
 }
 
+/// A completion's outputs as read back from the store.
+enum Uploads {
+    /// Every one is the object this node checked when it arrived.
+    Checked(Vec<Artifact>),
+    /// At least one was not checked here (uploaded to S3 directly, through another node,
+    /// or replaced since): all are checked now.
+    Unchecked(Vec<Produced>),
+}
+
 /// Reads every uploaded output of a completion, in index order.
 async fn read_uploads(
     app: &AppState,
     lease: &WorkerLease,
     body: &CompleteRequest,
     indices: &[u32],
-) -> ApiResult<Vec<Produced>> {
+) -> ApiResult<Uploads> {
     let cap = app.config.generations.max_output_bytes as u64;
-    let mut outputs = Vec::with_capacity(indices.len());
+    let mut read: Vec<Result<Artifact, Produced>> = Vec::with_capacity(indices.len());
     for &index in indices {
         let path = Outputs::upload_path(&lease.id, index);
-        let bytes = match app.outputs.get_capped(&path, cap).await {
-            Ok(Some(bytes)) => bytes,
+        let (bytes, e_tag) = match app.outputs.get_capped(&path, cap).await {
+            Ok(Some(got)) => got,
             Ok(None) => {
                 return Err(ApiError::new(
                     ErrorCode::output_missing,
@@ -212,12 +231,28 @@ async fn read_uploads(
             .iter()
             .find(|o| o.index == index)
             .and_then(|o| o.seed);
-        outputs.push(Produced {
-            bytes: bytes.to_vec(),
-            seed,
-        });
+        let found = app
+            .workers
+            .checked
+            .take(&path, e_tag.as_deref(), bytes.to_vec(), seed)
+            .map_err(|bytes| Produced { bytes, seed });
+        read.push(found);
     }
-    Ok(outputs)
+    if read.iter().all(Result::is_ok) {
+        return Ok(Uploads::Checked(read.into_iter().flatten().collect()));
+    }
+    // Not all checked here: check them all, in index order.
+    let produced = read
+        .into_iter()
+        .map(|r| match r {
+            Ok(a) => Produced {
+                bytes: a.bytes,
+                seed: a.seed,
+            },
+            Err(p) => p,
+        })
+        .collect();
+    Ok(Uploads::Unchecked(produced))
 }
 
 /// Deletes a lease's uploads (stored at their final paths, or rejected). A failure only
@@ -333,6 +368,8 @@ pub(crate) async fn end(
     {
         Ok(true) if outcome != LeaseOutcome::Succeeded => {
             app.outputs.delete_uploads(&lease.id).await;
+            let prefix = Outputs::upload_prefix(&lease.id);
+            app.workers.checked.forget(&prefix);
         }
         Ok(_) => {}
         Err(e) => {

@@ -7,6 +7,7 @@
 //! (`easel_db::WorkerStore`). The lease id is the job's lease holder, so a completion is
 //! the same compare-and-set as a local run's ([`crate::jobs::run::finish`]).
 
+pub mod checked;
 pub mod complete;
 pub mod heartbeat;
 pub mod lease;
@@ -43,6 +44,8 @@ pub struct Workers {
     draining: CancellationToken,
     presence: Mutex<Option<(Instant, Presence)>>,
     pub counters: Counters,
+    /// Uploads checked on arrival, so their completion need not decode them again.
+    pub checked: checked::CheckedUploads,
 }
 
 /// Totals since start, for `/metrics`.

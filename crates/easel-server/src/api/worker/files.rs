@@ -110,11 +110,20 @@ pub async fn upload_output(
         content_type: artifact.content_type.to_string(),
         bytes: artifact.bytes.len() as u64,
     };
-    state
+    let path = Outputs::upload_path(&lease.id, index);
+    let (bytes, shape) = (
+        artifact.bytes,
+        easel_engines::Artifact {
+            bytes: Vec::new(),
+            ..artifact
+        },
+    );
+    let e_tag = state
         .outputs
-        .put(&Outputs::upload_path(&lease.id, index), artifact.bytes)
+        .put_tagged(&path, bytes)
         .await
         .map_err(|e| ApiError::storage_unavailable(format!("{e:#}")))?;
+    state.workers.checked.remember(&path, e_tag, &shape);
     Ok((StatusCode::CREATED, axum::Json(stored)).into_response())
 }
 

@@ -448,6 +448,46 @@ both_backends!(
     }
 );
 
+both_backends!(
+    an_upload_replaced_after_its_check_is_checked_again_at_completion,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, config).await;
+        let (_, key) = funded(&app, "swap@example.com").await;
+        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
+        let w = Client { app: &app, token };
+        let created = create(&app, &key, image_body(1), None)
+            .await
+            .expect(202)
+            .body;
+        let lease = w.lease(&["gpu-image"]).await;
+        let done = w.produce(&lease).await;
+        // The object is replaced behind the upload's check (another node's write, a
+        // hand edit): the completion must not trust what the check found.
+        let path = easel_server::outputs::Outputs::upload_path(&id(&lease), 0);
+        app.state
+            .outputs
+            .put(&path, easel_test_utils::fakes::images::png(32, 32, 1))
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let refused = w.complete(&lease, done).await;
+        assert_eq!(refused.code(), "outputs_rejected", "{}", refused.body);
+        let g = app
+            .get(
+                &format!(
+                    "/v1/generations/{}",
+                    created["id"].as_str().unwrap_or_default()
+                ),
+                &key,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_ne!(g["status"], "succeeded", "{g}");
+        assert_eq!(g["outputs"], json!([]));
+        app.stop().await;
+    }
+);
+
 /// Sends an upload whose body stops short of its `Content-Length`, then closes; the
 /// server must answer 400 (or drop the connection) and store nothing.
 async fn cut_off_upload(app: &TestApp, token: &str, lease_id: &str) {
