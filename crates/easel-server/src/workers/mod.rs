@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use easel_core::time::now_ms;
-use easel_db::{QuarantinePolicy, Store};
+use easel_db::{QuarantinePolicy, Store, Worker};
 use easel_queue::CancellationToken;
 use tokio::sync::{Notify, watch};
 
@@ -30,6 +30,11 @@ pub const ENGINE: &str = "worker";
 
 /// How long the answer to "who serves what" is reused.
 const PRESENCE_TTL: Duration = Duration::from_secs(2);
+/// How long a worker token's lookup is reused: a revocation (or quarantine) made on
+/// another node, or by `easel admin`, holds within this on every node, like an API key's.
+const TOKEN_TTL: Duration = Duration::from_secs(1);
+/// Past this many cached tokens, the table starts again (it only saves lookups).
+const MAX_TOKENS: usize = 10_000;
 
 /// Per model: workers serving it now.
 type Presence = Arc<HashMap<String, u32>>;
@@ -46,6 +51,8 @@ pub struct Workers {
     pub counters: Counters,
     /// Uploads checked on arrival, so their completion need not decode them again.
     pub checked: checked::CheckedUploads,
+    /// Worker rows by token hash, as looked up at most [`TOKEN_TTL`] ago.
+    tokens: Mutex<HashMap<String, (Instant, Worker)>>,
 }
 
 /// Totals since start, for `/metrics`.
@@ -74,6 +81,35 @@ impl Workers {
             Err(poisoned) => poisoned.into_inner(),
         };
         Arc::clone(wakers.entry(queue.to_string()).or_default())
+    }
+
+    /// The worker of a token hash, if it was looked up less than [`TOKEN_TTL`] ago.
+    pub fn cached_worker(&self, token_hash: &str) -> Option<Worker> {
+        let tokens = self.tokens.lock().ok()?;
+        tokens
+            .get(token_hash)
+            .filter(|(at, _)| at.elapsed() < TOKEN_TTL)
+            .map(|(_, w)| w.clone())
+    }
+
+    /// Keeps a token's lookup for [`TOKEN_TTL`].
+    pub fn cache_worker(&self, token_hash: &str, worker: &Worker) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            if tokens.len() >= MAX_TOKENS {
+                tokens.retain(|_, (at, _)| at.elapsed() < TOKEN_TTL);
+                if tokens.len() >= MAX_TOKENS {
+                    tokens.clear();
+                }
+            }
+            tokens.insert(token_hash.to_string(), (Instant::now(), worker.clone()));
+        }
+    }
+
+    /// Drops a worker's cached lookup (this node just changed its row).
+    pub fn forget_worker(&self, worker_id: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.retain(|_, (_, w)| w.id != worker_id);
+        }
     }
 
     /// Stops waiting claims (shutdown).
@@ -183,6 +219,7 @@ pub async fn sweep(app: AppState, mut stop: watch::Receiver<bool>) {
                     app.outputs.delete_uploads(lease).await;
                 }
                 for worker in &swept.quarantined {
+                    app.workers.forget_worker(worker);
                     Workers::count(&counters.quarantines);
                     tracing::warn!(worker.id = %worker, quarantine_seconds = app.config.workers.quarantine_seconds, "quarantined a worker that keeps losing leases");
                 }

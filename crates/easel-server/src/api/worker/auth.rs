@@ -1,10 +1,11 @@
 //! The worker token extractor: the worker API's only credential.
 //!
-//! Tokens are checked offline first (shape and checksum), then looked up by SHA-256 on
-//! every call, uncached: a revocation is effective on every node at the next request, and
-//! workers call rarely enough (a long poll, a heartbeat every few seconds) for the lookup
-//! to cost nothing that matters. An API key is refused here with a message that says so,
-//! and a worker token is refused by the API's key check the same way.
+//! Tokens are checked offline first (shape and checksum), then looked up by SHA-256; a
+//! lookup is reused for a second (`Workers::cached_worker`), so a job's claim, upload and
+//! completion, which follow each other within milliseconds, cost one lookup, and a
+//! revocation holds within a second on every node, like an API key's. An API key is
+//! refused here with a message that says so, and a worker token is refused by the API's
+//! key check the same way.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -38,12 +39,19 @@ impl FromRequestParts<AppState> for WorkerCaller {
             ));
         }
         let hash = easel_core::api_key::hash(token);
-        let worker = state.store.find_worker(&hash).await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::invalid_worker_token,
-                "Invalid worker token: no such worker.",
-            )
-        })?;
+        let worker = match state.workers.cached_worker(&hash) {
+            Some(worker) => worker,
+            None => {
+                let found = state.store.find_worker(&hash).await?.ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::invalid_worker_token,
+                        "Invalid worker token: no such worker.",
+                    )
+                })?;
+                state.workers.cache_worker(&hash, &found);
+                found
+            }
+        };
         if worker.revoked_at.is_some() {
             return Err(ApiError::new(
                 ErrorCode::worker_token_revoked,

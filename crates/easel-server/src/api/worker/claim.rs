@@ -104,6 +104,8 @@ pub async fn claim_jobs(
                 now,
             )
             .await?;
+        // The next call reads the row again, with what was just written.
+        state.workers.forget_worker(&worker.id);
     }
     Workers::count(&state.workers.counters.claims);
     let claimed = wait_for_jobs(&state, &worker, &queues, &timeouts, max_jobs, wait).await?;

@@ -1,8 +1,8 @@
 //! `easel admin worker create|list|revoke`: remote pull workers' tokens.
 //!
-//! A token is shown once, at creation, and stored only as its SHA-256. Tokens are checked
-//! against the database on every worker call (no cache), so a revocation is effective on
-//! every node at the worker's next request.
+//! A token is shown once, at creation, and stored only as its SHA-256. A node reuses a
+//! token's lookup for at most a second, so a revocation holds on every node within a
+//! second.
 
 use clap::Subcommand;
 use easel_core::ids::IdKind;

@@ -30,7 +30,7 @@ const STOP_WAIT: Duration = Duration::from_secs(20);
 /// Jobs whose engine finished may still be uploading and completing while the next ones
 /// run: at most this many per engine slot in all, so a server that stops taking uploads
 /// stops the worker from claiming more.
-const REPORTING_PER_SLOT: usize = 2;
+const REPORTING_PER_SLOT: usize = 4;
 /// The pause after an empty claim answered at once, so a server that does not long-poll
 /// is not called in a tight loop.
 const EMPTY_PAUSE: Duration = Duration::from_secs(1);
