@@ -76,7 +76,7 @@ pub struct WorkerArgs {
     #[arg(long = "model", value_name = "ID")]
     model: Vec<String>,
     /// Engine runs at once. A job's upload and completion go on beside the next run
-    /// (at most twice this many jobs in all).
+    /// (at most four times this many jobs in all).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: u32,
     /// On SIGTERM or Ctrl-C: how long running jobs may finish before they are stopped and
