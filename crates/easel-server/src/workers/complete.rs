@@ -276,13 +276,7 @@ pub async fn fail(
     lease_id: &str,
     body: &FailRequest,
 ) -> ApiResult<FailResponse> {
-    if body.message.chars().count() > 500 {
-        return Err(ApiError::new(
-            ErrorCode::parameter_invalid,
-            "message is at most 500 characters.",
-        )
-        .param("message"));
-    }
+    crate::api::worker::at_most("message", Some(&body.message), 500)?;
     let (lease, job) = lease::held(app, worker, lease_id).await?;
     let g = app.store.generation_for_job(&job.id).await?;
     let run = run_info(&job, &lease.id);

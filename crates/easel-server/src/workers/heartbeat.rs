@@ -28,17 +28,7 @@ pub async fn heartbeat(
         )
         .param("progress"));
     }
-    if beat
-        .message
-        .as_ref()
-        .is_some_and(|m| m.chars().count() > 200)
-    {
-        return Err(ApiError::new(
-            ErrorCode::parameter_invalid,
-            "message is at most 200 characters.",
-        )
-        .param("message"));
-    }
+    crate::api::worker::at_most("message", beat.message.as_deref(), 200)?;
     let lease = lease::of_worker(app, worker, lease_id).await?;
     if lease.ended_at.is_some() {
         return Err(lost());

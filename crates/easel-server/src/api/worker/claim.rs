@@ -70,17 +70,7 @@ pub async fn claim_jobs(
         )
         .param("max_jobs"));
     }
-    if body
-        .version
-        .as_ref()
-        .is_some_and(|v| v.chars().count() > 100)
-    {
-        return Err(ApiError::new(
-            ErrorCode::parameter_invalid,
-            "version is at most 100 characters.",
-        )
-        .param("version"));
-    }
+    super::at_most("version", body.version.as_deref(), 100)?;
     let wait = Duration::from_millis(
         body.wait_ms
             .unwrap_or(w.max_claim_wait_ms)

@@ -28,6 +28,22 @@ use crate::config::Config;
 /// The OpenAPI tag of every worker operation.
 pub const TAG: &str = "Workers";
 
+/// Refuses a text field of a worker call longer than `max` characters (400
+/// `parameter_invalid` on `param`); no value passes.
+pub fn at_most(
+    param: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> crate::http::error::ApiResult<()> {
+    if value.is_some_and(|v| v.chars().count() > max) {
+        return Err(crate::http::error::ApiError::invalid(
+            param,
+            format!("{param} is at most {max} characters."),
+        ));
+    }
+    Ok(())
+}
+
 /// The worker routes and their OpenAPI paths.
 pub fn api() -> (Router<AppState>, OpenApi) {
     OpenApiRouter::new()

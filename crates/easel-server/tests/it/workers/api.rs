@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use easel_test_utils::{TestDb, both_backends};
 use serde_json::{Value, json};
 
-use super::support::{Client, METRICS_TOKEN, config, id, image_body, register};
+use super::support::{
+    Client, METRICS_TOKEN, config, developer_and_worker, id, image_body, register,
+};
 use crate::generations::{create, download, funded, until};
 use crate::support::{TestApp, eventually};
 
@@ -43,9 +45,7 @@ both_backends!(
     a_worker_runs_a_generation_end_to_end_with_progress_and_one_charge,
     |db: TestDb| async move {
         let app = TestApp::start_with(&db, config).await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "gpu-1").await;
 
         let models = app.get("/v1/models", &key).await.expect(200).body;
         assert_eq!(workers_online(&models, "gpu-image"), Some(0), "{models}");
@@ -317,9 +317,7 @@ both_backends!(
             c.workers.lease_ms = 20_000;
         })
         .await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "gpu-1").await;
         let started = Instant::now();
         w.claim(&["gpu-image"], 300).await.expect(204);
         assert!(
@@ -391,9 +389,7 @@ both_backends!(
             c.generations.max_output_bytes = 100_000;
         })
         .await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "gpu-1").await;
         let created = create(&app, &key, image_body(1), None)
             .await
             .expect(202)
@@ -442,6 +438,32 @@ both_backends!(
             .await
             .expect_error(400, "parameter_invalid");
 
+        // Text over its limit, in each call that takes some.
+        let long = |n: usize| "x".repeat(n);
+        let res = w
+            .heartbeat(&lease, json!({"progress": 0.5, "message": long(201)}))
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "message");
+        w.heartbeat(&lease, json!({"progress": 0.5, "message": long(200)}))
+            .await
+            .expect(200);
+        let res = w
+            .fail(&lease, json!({"kind": "transient", "message": long(501)}))
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "message");
+        let res = app
+            .call(
+                "POST",
+                "/worker/v1/claim",
+                Some(&w.token),
+                Some(json!({"models": ["gpu-image"], "wait_ms": 1, "version": long(101)})),
+            )
+            .await
+            .expect_error(400, "parameter_invalid");
+        assert_eq!(res.param(), "version");
+
         // Nothing above cost the lease.
         w.heartbeat(&lease, json!({"progress": 0.9}))
             .await
@@ -464,9 +486,7 @@ both_backends!(
     an_upload_replaced_after_its_check_is_checked_again_at_completion,
     |db: TestDb| async move {
         let app = TestApp::start_with(&db, config).await;
-        let (_, key) = funded(&app, "swap@example.com").await;
-        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "gpu-1").await;
         let created = create(&app, &key, image_body(1), None)
             .await
             .expect(202)
@@ -629,9 +649,7 @@ both_backends!(
     a_transient_failure_goes_back_to_the_queue_and_a_permanent_one_fails_without_charge,
     |db: TestDb| async move {
         let app = TestApp::start_with(&db, config).await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "gpu-1").await;
         let created = create(&app, &key, image_body(1), None)
             .await
             .expect(202)
@@ -689,9 +707,7 @@ both_backends!(
     a_cancel_reaches_the_worker_at_its_next_heartbeat_and_releases_the_hold,
     |db: TestDb| async move {
         let app = TestApp::start_with(&db, config).await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "gpu-1", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "gpu-1").await;
         let created = create(&app, &key, image_body(1), None)
             .await
             .expect(202)
@@ -747,9 +763,7 @@ both_backends!(
             c.workers.quarantine_seconds = 120;
         })
         .await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "flaky", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "flaky").await;
         for _ in 0..2 {
             create(&app, &key, image_body(1), None).await.expect(202);
         }
@@ -808,9 +822,7 @@ both_backends!(
             }
         })
         .await;
-        let (_, key) = funded(&app, "dev@example.com").await;
-        let (_, token) = register(&app, "slow", &["gpu-image"]).await;
-        let w = Client { app: &app, token };
+        let (key, w) = developer_and_worker(&app, "slow").await;
         let created = create(&app, &key, image_body(1), None)
             .await
             .expect(202)

@@ -60,6 +60,13 @@ pub async fn register(app: &TestApp, name: &str, models: &[&str]) -> (String, St
 }
 
 /// A worker speaking the worker API by hand.
+/// A funded developer's live key, and a worker `name` registered for `gpu-image`.
+pub async fn developer_and_worker<'a>(app: &'a TestApp, name: &str) -> (String, Client<'a>) {
+    let (_, key) = crate::generations::funded(app, "dev@example.com").await;
+    let (_, token) = register(app, name, &["gpu-image"]).await;
+    (key, Client { app, token })
+}
+
 pub struct Client<'a> {
     pub app: &'a TestApp,
     pub token: String,
