@@ -636,38 +636,19 @@ both_backends!(
         assert_eq!(created["state"], "offline");
         assert_eq!(created["models"], serde_json::json!(["gpu-image"]));
         assert!(token.starts_with(created["token_prefix"].as_str().unwrap_or("?")));
-        let taken = admin_c(&[
-            "worker",
-            "create",
-            "--name",
-            "gpu-box-1",
-            "--model",
-            "gpu-image",
-        ]);
-        assert!(
-            !taken.ok && taken.stderr.contains("exists already"),
-            "{}",
-            taken.stderr
-        );
-        let local = admin_c(&[
-            "worker",
-            "create",
-            "--name",
-            "odd",
-            "--model",
-            "sandbox-image",
-        ]);
-        assert!(
-            !local.ok && local.stderr.contains("engine = \"worker\""),
-            "{}",
-            local.stderr
-        );
-        let unknown = admin_c(&["worker", "create", "--name", "odd", "--model", "nope"]);
-        assert!(
-            !unknown.ok && unknown.stderr.contains("no model"),
-            "{}",
-            unknown.stderr
-        );
+        // Refused: a name taken, a model not run by workers, a model that does not exist.
+        for (name, model, says) in [
+            ("gpu-box-1", "gpu-image", "exists already"),
+            ("odd", "sandbox-image", "engine = \"worker\""),
+            ("odd", "nope", "no model"),
+        ] {
+            let refused = admin_c(&["worker", "create", "--name", name, "--model", model]);
+            assert!(
+                !refused.ok && refused.stderr.contains(says),
+                "{name} {model}: {}",
+                refused.stderr
+            );
+        }
         let listed = admin_c(&["worker", "list"]).json();
         assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
         assert_eq!(listed[0]["name"], "gpu-box-1");

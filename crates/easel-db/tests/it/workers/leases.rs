@@ -29,6 +29,15 @@ async fn progress(store: &Arc<dyn Store>, job_id: &str) -> Option<(f64, Option<S
         .unwrap_or_else(|e| panic!("job_progress: {e}"))
 }
 
+/// When a lease ended, how, and the digest of its completion.
+async fn how_it_ended(
+    store: &Arc<dyn Store>,
+    lease_id: &str,
+) -> (Option<i64>, Option<LeaseOutcome>, Option<String>) {
+    let lease = get_lease(store, lease_id).await;
+    (lease.ended_at, lease.outcome, lease.completion_digest)
+}
+
 const HELD: Heartbeat = Heartbeat::Held {
     cancel_requested: false,
 };
@@ -310,17 +319,12 @@ both_backends!(
             !end(&leases[0], LeaseOutcome::Failed, None, T0 + 300).await,
             "nor does another outcome"
         );
-        let ended = get_lease(&store, &leases[0].id).await;
         assert_eq!(
-            (
-                ended.ended_at,
-                ended.outcome,
-                ended.completion_digest.as_deref()
-            ),
+            how_it_ended(&store, &leases[0].id).await,
             (
                 Some(T0 + 100),
                 Some(LeaseOutcome::Succeeded),
-                Some("sha256:abc")
+                Some("sha256:abc".into())
             )
         );
         assert!(end(&leases[1], LeaseOutcome::Failed, None, T0 + 400).await);
@@ -460,17 +464,12 @@ both_backends!(
             .unwrap_or_else(|e| panic!("succeed_generation: {e}"))
             .unwrap_or_else(|| panic!("the lease holds the job"));
         assert_eq!(done.status, JobStatus::Succeeded);
-        let ended = get_lease(&store, &lease.id).await;
         assert_eq!(
-            (
-                ended.ended_at,
-                ended.outcome,
-                ended.completion_digest.as_deref()
-            ),
+            how_it_ended(&store, &lease.id).await,
             (
                 Some(T0 + 100),
                 Some(LeaseOutcome::Succeeded),
-                Some("sha256:abc")
+                Some("sha256:abc".into())
             ),
             "whoever sees the generation succeed sees the lease's end"
         );
