@@ -19,6 +19,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    creations: crate::common::group_commit::Creations,
 }
 
 impl PgStore {
@@ -30,12 +31,12 @@ impl PgStore {
 
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[64, 32, 16, 8, 4, 2, 1];
 
-    /// A generation and its job: one statement (a data-modifying CTE).
-    const GENERATION_WITH_JOB: Option<&'static str> =
-        Some(crate::sql::PG_INSERT_GENERATION_WITH_JOB);
+    const CREATION_BALANCES: &'static str = crate::sql::PG_CREATION_BALANCES;
+    const CREATION_OPEN: &'static str = crate::sql::PG_CREATION_OPEN;
 
-    /// An uncapped hold and its ledger entry: one statement.
-    const HOLD_WITH_LEDGER: Option<&'static str> = Some(crate::sql::PG_HOLD_WITH_LEDGER);
+    fn write_creations() -> &'static str {
+        &crate::sql::PG_WRITE_CREATIONS
+    }
 
     /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options)
     /// with a pool of at most `max_connections`.
@@ -45,7 +46,13 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PgStore { pool })
+        let creations = {
+            let pool = pool.clone();
+            crate::common::group_commit::Creations::start(move |batch| {
+                PgStore::run_creations(pool.clone(), batch)
+            })
+        };
+        Ok(PgStore { pool, creations })
     }
 
     fn read(&self) -> &PgPool {
@@ -60,6 +67,23 @@ impl PgStore {
     async fn begin_write(&self) -> DbResult<Transaction<'static, Postgres>> {
         let pool = self.pool.clone();
         crate::common::begin_detached(async move { pool.begin().await }).await
+    }
+
+    /// A write transaction on the batching task, which is never abandoned mid-`BEGIN`.
+    async fn begin_on(pool: &PgPool) -> DbResult<Transaction<'static, Postgres>> {
+        Ok(pool.begin().await?)
+    }
+
+    /// Locks a batch's accounts (`$1`, a JSON array of ids) in id order.
+    async fn lock_creation_accounts(
+        tx: &mut Transaction<'_, Postgres>,
+        accounts_json: &str,
+    ) -> DbResult<()> {
+        sqlx::query(crate::sql::PG_CREATION_LOCK_ACCOUNTS)
+            .bind(accounts_json)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Serialises check-then-write use cases on one account (state changes, the last-owner
@@ -90,6 +114,7 @@ impl_audit_store!(PgStore, Postgres);
 impl_system_store!(PgStore, Postgres);
 impl_job_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 impl_generation_store!(PgStore, Postgres);
+impl_creation_store!(PgStore, Postgres);
 impl_idempotency_store!(PgStore, Postgres);
 impl_credit_store!(PgStore, Postgres);
 impl_invoice_store!(PgStore, Postgres);

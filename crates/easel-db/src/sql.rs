@@ -23,10 +23,6 @@ pub const SET_PLAN: &str = "UPDATE accounts SET plan = $2, requests_per_minute =
 pub const START_KEY_COOLDOWN: &str = "UPDATE api_keys SET cooldown_until = $3, updated_at = $4 \
      WHERE account_id = $1 AND id = $2 AND (cooldown_until IS NULL OR cooldown_until <= $4)";
 
-/// An account's queued and running generations in one mode (index generations_account_open).
-pub const COUNT_OPEN_GENERATIONS: &str = "SELECT COUNT(*) FROM generations \
-     WHERE account_id = $1 AND mode = $2 AND status IN ('queued', 'running')";
-
 pub const UPDATE_ACCOUNT_STATE: &str = "UPDATE accounts SET state = $2, suspended_reason = $3, suspended_until = $4, \
      terminated_at = $5, updated_at = $6 WHERE id = $1";
 
@@ -275,22 +271,6 @@ pub const IDEMPOTENCY_FINISH: &str = "UPDATE idempotency_keys SET status = $4, r
 pub const IDEMPOTENCY_RELEASE: &str = "DELETE FROM idempotency_keys WHERE account_id = $1 AND mode = $2 AND key = $3 \
      AND status IS NULL";
 
-pub const INSERT_GENERATION: &str = "INSERT INTO generations (id, account_id, api_key_id, mode, model, kind, status, \
-     input, end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12, $13, $13)";
-
-/// PostgreSQL: the generation (`$1`…`$13`, as [`INSERT_GENERATION`]) and its job (id
-/// `$12`; queue, kind, payload, max attempts, run at, expires at: `$14`…`$19`; created at
-/// `$13`) in one statement: one round trip fewer on the creation path. The job goes in
-/// through a data-modifying CTE; the generation's foreign key to it is checked at the end
-/// of the statement, when the job row is there.
-pub const PG_INSERT_GENERATION_WITH_JOB: &str = "WITH job AS (INSERT INTO jobs (id, queue, kind, payload, status, \
-     attempts, max_attempts, run_at, expires_at, created_at, updated_at) \
-     VALUES ($12, $14, $15, $16, 'queued', 0, $17, $18, $19, $13, $13)) \
-     INSERT INTO generations (id, account_id, api_key_id, mode, model, kind, status, \
-     input, end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11, $12, $13, $13)";
-
 /// A generation row's columns, as `GenerationRow` reads them.
 macro_rules! generation_columns {
     () => {
@@ -340,31 +320,8 @@ pub const ADD_CREDITS: &str = "INSERT INTO credit_balances (account_id, mode, ba
      SET balance = credit_balances.balance + excluded.balance, updated_at = excluded.updated_at \
      RETURNING balance, held";
 
-/// Reserves `$3` if the available balance covers it; no row if it does not. The condition
-/// and the change are one statement on the balance row, so concurrent holds (on any node)
-/// serialise on that row and can never reserve more than there is.
-pub const HOLD_CREDITS: &str = "UPDATE credit_balances SET held = held + $3, updated_at = $4 \
-     WHERE account_id = $1 AND mode = $2 AND balance - held >= $3 RETURNING balance, held";
-
-/// PostgreSQL: a hold with its ledger entry in one statement, for a key without a spend
-/// cap (a capped key's hold reads what it spent between the balance update and the hold,
-/// so it keeps the separate statements). Generation `$1`, account `$2`, key `$3`, mode
-/// `$4`, amount `$5`, at `$6`, ledger entry id `$7`, actor type `$8`. Returns the balance
-/// and held after the hold; no row (nothing written) if the available balance is short.
-pub const PG_HOLD_WITH_LEDGER: &str = "WITH b AS (UPDATE credit_balances SET held = held + $5, updated_at = $6 \
-     WHERE account_id = $2 AND mode = $4 AND balance - held >= $5 RETURNING balance, held), \
-     h AS (INSERT INTO holds (generation_id, account_id, api_key_id, mode, amount, status, created_at) \
-     SELECT $1, $2, $3, $4, $5, 'open', $6 FROM b), \
-     l AS (INSERT INTO ledger_entries (id, account_id, mode, type, amount, held_change, balance_after, \
-     held_after, reference_type, reference_id, actor_type, actor_id, reason, created_at) \
-     SELECT $7, $2, $4, 'hold', 0, $5, b.balance, b.held, 'generation', $1, $8, $3, NULL, $6 FROM b) \
-     SELECT balance, held FROM b";
-
 pub const SELECT_BALANCE: &str =
     "SELECT balance, held FROM credit_balances WHERE account_id = $1 AND mode = $2";
-
-pub const INSERT_HOLD: &str = "INSERT INTO holds (generation_id, account_id, api_key_id, mode, amount, status, created_at) \
-     VALUES ($1, $2, $3, $4, $5, 'open', $6)";
 
 /// What a key has spent since `$2`: open holds at their amount, captured ones at what
 /// they took, released ones not at all.
@@ -541,3 +498,134 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 }
 
 pub const GENERATION_ENGINE_USAGE: &str = "UPDATE generations SET engine_usage = $2 WHERE id = $1";
+
+// Group commit (see `common::group_commit`): a batch of creations reads what its checks
+// need for every account in it (`$1`, a JSON array of account ids), then writes every
+// admitted creation from `$1`, a JSON array of `group_commit::Row`s, with one statement
+// per table whatever the batch size. SQLite unpacks JSON with `json_each`, PostgreSQL with
+// `jsonb_array_elements_text` / `jsonb_to_recordset`.
+
+/// The writes of a batch, one statement each, reading the admitted rows as `r`. Jobs
+/// before generations before holds, and events before deliveries (SQLite checks foreign
+/// keys per statement).
+macro_rules! creation_writes {
+    ($deliveries_id:literal, $contains:literal) => {
+        [
+            "INSERT INTO jobs (id, queue, kind, payload, status, attempts, max_attempts, run_at, \
+             expires_at, created_at, updated_at) SELECT job_id, queue, job_kind, payload, 'queued', 0, \
+             max_attempts, run_at, expires_at, created_at, created_at FROM r",
+            "INSERT INTO generations (id, account_id, api_key_id, mode, model, kind, status, input, \
+             end_user, metadata, licence, credits_estimated, job_id, created_at, updated_at) \
+             SELECT id, account_id, api_key_id, mode, model, kind, 'queued', input, end_user, metadata, \
+             licence, credits, job_id, created_at, created_at FROM r",
+            "INSERT INTO events (id, account_id, mode, type, data, created_at) \
+             SELECT event_id, account_id, mode, 'generation.queued', event_data, created_at FROM r",
+            concat!(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, account_id, mode, event_id, event_type, \
+                 state, attempts, manual, next_attempt_at, locked_until, created_at, updated_at) SELECT ",
+                $deliveries_id,
+                ", e.id, r.account_id, r.mode, r.event_id, 'generation.queued', 'pending', 0, FALSE, \
+                 r.created_at, 0, r.created_at, r.created_at FROM r JOIN webhook_endpoints e \
+                 ON e.account_id = r.account_id AND e.mode = r.mode \
+                 WHERE e.deleted_at IS NULL AND e.disabled_at IS NULL AND (e.enabled_events = '*' OR ",
+                $contains,
+                ")"
+            ),
+            "INSERT INTO holds (generation_id, account_id, api_key_id, mode, amount, status, created_at) \
+             SELECT id, account_id, api_key_id, mode, credits, 'open', created_at FROM r WHERE credits > 0",
+            "INSERT INTO ledger_entries (id, account_id, mode, type, amount, held_change, balance_after, \
+             held_after, reference_type, reference_id, actor_type, actor_id, reason, created_at) \
+             SELECT ledger_id, account_id, mode, 'hold', 0, credits, balance_after, held_after, \
+             'generation', id, actor_type, api_key_id, NULL, created_at FROM r WHERE credits > 0",
+        ]
+    };
+}
+
+/// The balance half of a batch's writes: each account's holds added to its `held`.
+macro_rules! creation_balances {
+    () => {
+        "UPDATE credit_balances SET held = credit_balances.held + s.total, updated_at = s.at \
+         FROM (SELECT account_id, mode, CAST(SUM(credits) AS BIGINT) AS total, MAX(created_at) AS at \
+         FROM r WHERE credits > 0 GROUP BY account_id, mode) s \
+         WHERE credit_balances.account_id = s.account_id AND credit_balances.mode = s.mode"
+    };
+}
+
+/// SQLite: the admitted rows of `$1` as `r`.
+macro_rules! sqlite_creation_rows {
+    () => {
+        "WITH r AS (SELECT value ->> 'id' AS id, value ->> 'account_id' AS account_id, \
+         value ->> 'api_key_id' AS api_key_id, value ->> 'mode' AS mode, value ->> 'model' AS model, \
+         value ->> 'kind' AS kind, value ->> 'input' AS input, value ->> 'end_user' AS end_user, \
+         value ->> 'metadata' AS metadata, value ->> 'licence' AS licence, value ->> 'credits' AS credits, \
+         value ->> 'job_id' AS job_id, value ->> 'queue' AS queue, value ->> 'job_kind' AS job_kind, \
+         value ->> 'payload' AS payload, value ->> 'max_attempts' AS max_attempts, \
+         value ->> 'run_at' AS run_at, value ->> 'expires_at' AS expires_at, \
+         value ->> 'created_at' AS created_at, value ->> 'event_id' AS event_id, \
+         value ->> 'event_data' AS event_data, value ->> 'ledger_id' AS ledger_id, \
+         value ->> 'actor_type' AS actor_type, value ->> 'balance_after' AS balance_after, \
+         value ->> 'held_after' AS held_after FROM json_each($1)) "
+    };
+}
+
+const SQLITE_CREATION_WRITES: [&str; 6] = creation_writes!(
+    "'whd_' || substr(r.event_id, 5, 10) || lower(hex(randomblob(8)))",
+    "instr(e.enabled_events, ',generation.queued,') > 0"
+);
+
+/// SQLite: every write of a batch, as one query of seven statements sharing `$1` (sqlx
+/// binds `$1` in each): one call into sqlx's SQLite thread for the whole batch.
+pub static SQLITE_WRITE_CREATIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut sql = String::new();
+    for write in SQLITE_CREATION_WRITES.iter().chain([&creation_balances!()]) {
+        sql.push_str(sqlite_creation_rows!());
+        sql.push_str(write);
+        sql.push_str(";\n");
+    }
+    sql
+});
+
+pub const SQLITE_CREATION_BALANCES: &str = "SELECT account_id, mode, balance, held FROM credit_balances \
+     WHERE account_id IN (SELECT value FROM json_each($1))";
+
+pub const SQLITE_CREATION_OPEN: &str = "SELECT account_id, mode, COUNT(*) FROM generations \
+     WHERE account_id IN (SELECT value FROM json_each($1)) AND status IN ('queued', 'running') \
+     GROUP BY account_id, mode";
+
+const PG_CREATION_WRITES: [&str; 6] = creation_writes!(
+    "'whd_' || substr(r.event_id, 5, 10) || substr(md5(random()::text), 1, 16)",
+    "strpos(e.enabled_events, ',generation.queued,') > 0"
+);
+
+/// PostgreSQL: every write of a batch in one statement (data-modifying CTEs; foreign keys
+/// are checked at its end, when every row is there).
+pub static PG_WRITE_CREATIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut sql = String::from(
+        "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id text, account_id text, \
+         api_key_id text, mode text, model text, kind text, input text, end_user text, metadata text, \
+         licence text, credits bigint, job_id text, queue text, job_kind text, payload text, \
+         max_attempts integer, run_at bigint, expires_at bigint, created_at bigint, event_id text, \
+         event_data text, ledger_id text, actor_type text, balance_after bigint, held_after bigint))",
+    );
+    for (i, write) in PG_CREATION_WRITES.iter().enumerate() {
+        sql.push_str(&format!(", w{i} AS ({write})"));
+    }
+    sql.push(' ');
+    sql.push_str(creation_balances!());
+    sql
+});
+
+/// PostgreSQL: locks the batch's accounts in id order (two nodes' batches then wait for
+/// each other instead of deadlocking), as `lock_account` does for one.
+pub const PG_CREATION_LOCK_ACCOUNTS: &str = "SELECT id FROM accounts \
+     WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY id FOR NO KEY UPDATE";
+
+/// PostgreSQL: the batch's balances, locked (after the accounts, in key order) so that the
+/// checks and the ledger's running balances see the last committed settlement.
+pub const PG_CREATION_BALANCES: &str = "SELECT account_id, mode, balance, held FROM credit_balances \
+     WHERE account_id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY account_id, mode \
+     FOR NO KEY UPDATE";
+
+pub const PG_CREATION_OPEN: &str = "SELECT account_id, mode, COUNT(*) FROM generations \
+     WHERE account_id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND status IN ('queued', 'running') \
+     GROUP BY account_id, mode";

@@ -25,6 +25,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    creations: crate::common::group_commit::Creations,
 }
 
 impl SqliteStore {
@@ -41,11 +42,12 @@ impl SqliteStore {
 
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[16, 8, 4, 2, 1];
 
-    /// A generation and its job: two statements (no data-modifying CTEs in SQLite).
-    const GENERATION_WITH_JOB: Option<&'static str> = None;
+    const CREATION_BALANCES: &'static str = crate::sql::SQLITE_CREATION_BALANCES;
+    const CREATION_OPEN: &'static str = crate::sql::SQLITE_CREATION_OPEN;
 
-    /// A hold and its ledger entry: separate statements.
-    const HOLD_WITH_LEDGER: Option<&'static str> = None;
+    fn write_creations() -> &'static str {
+        &crate::sql::SQLITE_WRITE_CREATIONS
+    }
 
     /// Opens (creating if missing) the database at `url` (`sqlite://path/to/file.db`).
     pub async fn connect(url: &str) -> DbResult<SqliteStore> {
@@ -66,7 +68,17 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { read, write })
+        let creations = {
+            let write = write.clone();
+            crate::common::group_commit::Creations::start(move |batch| {
+                SqliteStore::run_creations(write.clone(), batch)
+            })
+        };
+        Ok(SqliteStore {
+            read,
+            write,
+            creations,
+        })
     }
 
     fn read(&self) -> &SqlitePool {
@@ -83,6 +95,19 @@ impl SqliteStore {
         crate::common::begin_detached(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await
     }
 
+    /// A write transaction on the batching task, which is never abandoned mid-`BEGIN`.
+    async fn begin_on(write: &SqlitePool) -> DbResult<Transaction<'static, Sqlite>> {
+        Ok(write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Nothing to lock: the transaction holds the database's only write lock.
+    async fn lock_creation_accounts(
+        _tx: &mut Transaction<'_, Sqlite>,
+        _accounts_json: &str,
+    ) -> DbResult<()> {
+        Ok(())
+    }
+
     /// Serialises check-then-write use cases on one account. Nothing to do here: a
     /// `BEGIN IMMEDIATE` transaction already holds the database's only write lock.
     async fn lock_account(_tx: &mut Transaction<'_, Sqlite>, _account_id: &str) -> DbResult<()> {
@@ -97,6 +122,7 @@ impl_audit_store!(SqliteStore, Sqlite);
 impl_system_store!(SqliteStore, Sqlite);
 impl_job_store!(SqliteStore, Sqlite, "");
 impl_generation_store!(SqliteStore, Sqlite);
+impl_creation_store!(SqliteStore, Sqlite);
 impl_idempotency_store!(SqliteStore, Sqlite);
 impl_credit_store!(SqliteStore, Sqlite);
 impl_invoice_store!(SqliteStore, Sqlite);

@@ -181,71 +181,8 @@ macro_rules! impl_generation_store {
                 new: $crate::NewGeneration,
                 now: i64,
             ) -> $crate::DbResult<$crate::Generation> {
-                let mut tx = self.begin_write().await?;
-                let job = &new.job;
-                let sql = Self::GENERATION_WITH_JOB.unwrap_or($crate::sql::INSERT_GENERATION);
-                if Self::GENERATION_WITH_JOB.is_none() {
-                    Self::insert_job(&mut tx, job, now).await?;
-                }
-                let input = new.input.to_string();
-                let metadata = new.metadata.as_ref().map(|m| m.to_string());
-                let mut insert = sqlx::query(sql)
-                    .bind(&new.id)
-                    .bind(&new.account_id)
-                    .bind(&new.api_key_id)
-                    .bind(new.mode.as_str())
-                    .bind(&new.model)
-                    .bind(new.kind.as_str())
-                    .bind(&input)
-                    .bind(&new.end_user)
-                    .bind(&metadata)
-                    .bind(&new.licence)
-                    .bind(new.credits_estimated)
-                    .bind(&job.id)
-                    .bind(now);
-                if Self::GENERATION_WITH_JOB.is_some() {
-                    insert = insert
-                        .bind(&job.queue)
-                        .bind(&job.kind)
-                        .bind(&job.payload)
-                        .bind(i32::try_from(job.max_attempts).unwrap_or(i32::MAX))
-                        .bind(job.run_at)
-                        .bind(job.expires_at);
-                }
-                insert.execute(&mut *tx).await?;
-                // What was just written, without reading it back.
-                let g = new.queued(now);
-                Self::insert_event(&mut tx, &g, "generation.queued", now).await?;
-                if let Some(limit) = new.max_open {
-                    // The account lock serialises limited creations (SQLite's writer already
-                    // is). At READ COMMITTED the count, a statement started after the lock
-                    // was granted, sees every generation committed by the transactions
-                    // that held it before, so the limit is exact across nodes. Lock order:
-                    // account row, then balance row (the hold below), as in `add_credits`;
-                    // no transaction takes them the other way round (settlements lock the
-                    // balance row only, see `lock_account` on why their foreign-key checks
-                    // do not wait on this lock).
-                    Self::lock_account(&mut tx, &new.account_id).await?;
-                    let (open,): (i64,) = sqlx::query_as($crate::sql::COUNT_OPEN_GENERATIONS)
-                        .bind(&new.account_id)
-                        .bind(new.mode.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    if open > i64::from(limit) {
-                        tx.rollback().await?;
-                        return Err($crate::DbError::ConcurrencyLimit {
-                            limit,
-                            open: open - 1,
-                        });
-                    }
-                }
-                // Last, so the account's balance row stays locked (PostgreSQL) for as few
-                // statements as possible: every hold and capture of the account waits on it.
-                if new.credits_estimated > 0 {
-                    Self::place_hold(&mut tx, &new, now).await?;
-                }
-                tx.commit().await?;
-                Ok(g)
+                // Shares a transaction with the creations waiting at the same moment.
+                self.creations.submit(new, now).await
             }
 
             async fn get_generation(

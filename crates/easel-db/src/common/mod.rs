@@ -21,6 +21,9 @@ mod job_store;
 #[macro_use]
 mod generation_store;
 #[macro_use]
+mod creation_store;
+pub(crate) mod group_commit;
+#[macro_use]
 mod idempotency_store;
 #[macro_use]
 mod credit_store;

@@ -13,6 +13,7 @@ mod concurrency;
 mod credentials;
 mod credits;
 mod generations;
+mod group_commit;
 mod idempotency;
 mod invoices;
 mod jobs;

@@ -1,0 +1,104 @@
+//! The store half of group commit (see `group_commit`): one batch of creations, read,
+//! decided and written in one transaction.
+//!
+//! The expanding type provides `begin_on(pool)`, `lock_creation_accounts(tx, accounts)`
+//! the consts `CREATION_BALANCES` and `CREATION_OPEN`, and `write_creations()`.
+
+macro_rules! impl_creation_store {
+    ($Store:ty, $Db:ty) => {
+        impl $Store {
+            /// The batching task's work: writes `batch` and answers each creation in it.
+            pub(crate) async fn run_creations(
+                pool: sqlx::Pool<$Db>,
+                batch: Vec<$crate::common::group_commit::Pending>,
+            ) {
+                let results = match Self::creation_batch(&pool, &batch).await {
+                    Ok(results) => results,
+                    Err(e) if batch.len() == 1 => vec![Err(e)],
+                    Err(e) => {
+                        // Something other than a refusal (a creation whose key or account
+                        // was deleted meanwhile, a lost connection): nothing was written.
+                        // Each creation alone, so that only the one at fault fails.
+                        tracing::debug!(error = %e, size = batch.len(), "a batch of creations failed; retrying them one by one");
+                        let mut results = Vec::with_capacity(batch.len());
+                        for p in &batch {
+                            results.push(
+                                match Self::creation_batch(&pool, std::slice::from_ref(p)).await {
+                                    Ok(mut one) => one.pop().unwrap_or(Err(
+                                        $crate::DbError::Corrupt("an empty batch answer".into()),
+                                    )),
+                                    Err(e) => Err(e),
+                                },
+                            );
+                        }
+                        results
+                    }
+                };
+                $crate::common::group_commit::answer(batch, results);
+            }
+
+            /// One transaction: the checks' reads, the decisions, the writes of what was
+            /// admitted, the commit. `Err` means nothing was written.
+            async fn creation_batch(
+                pool: &sqlx::Pool<$Db>,
+                batch: &[$crate::common::group_commit::Pending],
+            ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::Generation>>> {
+                use $crate::common::group_commit as gc;
+                let accounts = gc::accounts_json(batch);
+                let mut tx = Self::begin_on(pool).await?;
+                Self::lock_creation_accounts(&mut tx, &accounts).await?;
+                let mut standing = gc::Standing::default();
+                if batch.iter().any(|p| p.new.credits_estimated > 0) {
+                    let rows: Vec<(String, String, i64, i64)> =
+                        sqlx::query_as(Self::CREATION_BALANCES)
+                            .bind(&accounts)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    for (account, mode, balance, held) in rows {
+                        standing.balances.insert((account, mode), (balance, held));
+                    }
+                    for (key, since) in gc::capped_keys(batch) {
+                        // Under the account lock (PostgreSQL) or the only writer (SQLite),
+                        // no other hold of the key can land before this batch commits.
+                        let (spent,): (i64,) = sqlx::query_as($crate::sql::KEY_SPENT_SINCE)
+                            .bind(&key)
+                            .bind(since)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        standing.spent.insert((key, since), spent);
+                    }
+                }
+                if batch.iter().any(|p| p.new.max_open.is_some()) {
+                    let rows: Vec<(String, String, i64)> = sqlx::query_as(Self::CREATION_OPEN)
+                        .bind(&accounts)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for (account, mode, open) in rows {
+                        standing.open.insert((account, mode), open);
+                    }
+                }
+                let decisions = gc::admit(batch, &mut standing);
+                let rows: Vec<&gc::Row> = decisions
+                    .iter()
+                    .filter_map(|d| d.as_ref().ok().map(|(row, _)| row))
+                    .collect();
+                if rows.is_empty() {
+                    // Only refusals: nothing to write or commit.
+                    tx.rollback().await?;
+                } else {
+                    let rows = serde_json::to_string(&rows)
+                        .map_err(|e| $crate::DbError::Corrupt(format!("a creation row: {e}")))?;
+                    sqlx::query(Self::write_creations())
+                        .bind(&rows)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(decisions
+                    .into_iter()
+                    .map(|d| d.map(|(_, generation)| generation))
+                    .collect())
+            }
+        }
+    };
+}

@@ -1,0 +1,406 @@
+//! Group commit for creations: concurrent `create_generation` calls share one write
+//! transaction and one commit.
+//!
+//! Creating a generation used to be its own transaction of about ten statements, each a
+//! round trip (to sqlx's SQLite thread, or over the network to PostgreSQL) while the single
+//! SQLite writer, or the account's rows on PostgreSQL, were held. Now every creation is
+//! handed to one task per store, which takes all that are waiting and runs them together:
+//! it reads, for every account in the batch, what the checks need (the balance, the open
+//! generations, a capped key's spend), decides each creation in arrival order in memory
+//! ([`admit`]), and writes every admitted one with a fixed number of statements whatever
+//! the batch size. The checks stay exact because the reads run inside the transaction that
+//! writes: on SQLite it holds the only write lock; on PostgreSQL it locks the batch's
+//! accounts (in id order, so two nodes' batches cannot deadlock) and their balance rows
+//! first. A refused creation writes nothing, so it never fails the others. An unexpected
+//! error (a missing parent row, a dropped connection) rolls the batch back, and its
+//! creations are then run one at a time so that each gets its own answer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{DbError, DbResult, Generation, NewGeneration};
+
+/// Creations per transaction at most. A batch is whatever arrived while the last one ran;
+/// the cap bounds the wait of the first of a very large burst.
+const MAX_BATCH: usize = 128;
+
+/// A creation waiting for its batch.
+pub(crate) struct Pending {
+    pub(crate) new: NewGeneration,
+    pub(crate) now: i64,
+    reply: oneshot::Sender<DbResult<Generation>>,
+}
+
+/// The handle a store keeps: sends creations to its batching task. The task ends when the
+/// last clone of the store is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Creations {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl Creations {
+    /// Starts the batching task; `run` writes one batch and answers each of its creations
+    /// (with [`answer`]). Must be called inside a tokio runtime.
+    pub(crate) fn start<F, Fut>(run: F) -> Creations
+    where
+        F: Fn(Vec<Pending>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (queue, mut waiting) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match waiting.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                // A caller that gave up (its client hung up) is not written: nobody will
+                // be told it exists, as when its own transaction was rolled back.
+                batch.retain(|p| !p.reply.is_closed());
+                if batch.is_empty() {
+                    continue;
+                }
+                // Its own task, so that a panic fails this batch's callers (their replies
+                // are dropped) and not every later creation.
+                if let Err(e) = tokio::spawn(run(batch)).await {
+                    tracing::error!(error = %e, "a batch of creations failed");
+                }
+            }
+        });
+        Creations { queue }
+    }
+
+    /// Queues a creation and waits for its batch to commit (or refuse it).
+    pub(crate) async fn submit(&self, new: NewGeneration, now: i64) -> DbResult<Generation> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { new, now, reply })
+            .map_err(|_| DbError::Unavailable("the store is shutting down".into()))?;
+        answer.await.map_err(|_| {
+            DbError::Unavailable("the creation's batch ended without an answer".into())
+        })?
+    }
+}
+
+/// Answers each creation of `batch` with its result (same order).
+pub(crate) fn answer(batch: Vec<Pending>, results: Vec<DbResult<Generation>>) {
+    let mut results = results.into_iter();
+    for p in batch {
+        let result = results.next().unwrap_or_else(|| {
+            Err(DbError::Corrupt(
+                "a batch answered too few creations".into(),
+            ))
+        });
+        // The caller may have given up meanwhile; what was written stays written.
+        let _ = p.reply.send(result);
+    }
+}
+
+/// The distinct accounts of a batch, sorted (the order PostgreSQL locks them in), as a
+/// JSON array: both dialects unpack it in SQL.
+pub(crate) fn accounts_json(batch: &[Pending]) -> String {
+    let ids: BTreeSet<&str> = batch.iter().map(|p| p.new.account_id.as_str()).collect();
+    serde_json::Value::from(ids.into_iter().collect::<Vec<_>>()).to_string()
+}
+
+/// The (key, period start) pairs whose spend the batch's capped holds must read.
+pub(crate) fn capped_keys(batch: &[Pending]) -> BTreeSet<(String, i64)> {
+    batch
+        .iter()
+        .filter(|p| p.new.credits_estimated > 0)
+        .filter_map(|p| {
+            let cap = p.new.spend_cap?;
+            Some((p.new.api_key_id.clone(), cap.period.start(p.now)))
+        })
+        .collect()
+}
+
+/// What the checks of a batch need, read inside its transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Standing {
+    /// (account, mode) → (balance, held). No row: nothing available.
+    pub(crate) balances: HashMap<(String, String), (i64, i64)>,
+    /// (account, mode) → generations queued or running.
+    pub(crate) open: HashMap<(String, String), i64>,
+    /// (key, period start) → what the key has spent since then.
+    pub(crate) spent: HashMap<(String, i64), i64>,
+}
+
+/// One admitted creation as the batch insert reads it (one element of a JSON array; the
+/// SQL names each field).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Row {
+    id: String,
+    account_id: String,
+    api_key_id: String,
+    mode: &'static str,
+    model: String,
+    kind: &'static str,
+    input: String,
+    end_user: Option<String>,
+    metadata: Option<String>,
+    licence: String,
+    credits: i64,
+    job_id: String,
+    queue: String,
+    job_kind: String,
+    payload: String,
+    max_attempts: i64,
+    run_at: i64,
+    expires_at: Option<i64>,
+    created_at: i64,
+    event_id: String,
+    event_data: String,
+    /// The hold's ledger entry (credits > 0 only): its id, actor and the balance after it.
+    ledger_id: Option<String>,
+    actor_type: &'static str,
+    balance_after: i64,
+    held_after: i64,
+}
+
+/// Decides each creation of the batch in order, as if each ran alone one after the other:
+/// the concurrent-jobs limit, then the available balance, then the key's spend cap. An
+/// admitted creation counts against the next ones (its open generation, its hold).
+pub(crate) fn admit(
+    batch: &[Pending],
+    standing: &mut Standing,
+) -> Vec<DbResult<(Row, Generation)>> {
+    batch
+        .iter()
+        .map(|p| admit_one(&p.new, p.now, standing))
+        .collect()
+}
+
+fn admit_one(
+    new: &NewGeneration,
+    now: i64,
+    standing: &mut Standing,
+) -> DbResult<(Row, Generation)> {
+    let slot = (new.account_id.clone(), new.mode.as_str().to_string());
+    let open = standing.open.get(&slot).copied().unwrap_or(0);
+    if let Some(limit) = new.max_open
+        && open >= i64::from(limit)
+    {
+        return Err(DbError::ConcurrencyLimit { limit, open });
+    }
+    let amount = new.credits_estimated;
+    let (mut balance_after, mut held_after) = (0, 0);
+    let mut spend = None;
+    if amount > 0 {
+        let (balance, held) = standing.balances.get(&slot).copied().unwrap_or((0, 0));
+        if balance - held < amount {
+            return Err(DbError::InsufficientCredits {
+                required: amount,
+                available: balance - held,
+            });
+        }
+        if let Some(easel_core::credits::SpendCap {
+            credits: cap,
+            period,
+        }) = new.spend_cap
+        {
+            let key = (new.api_key_id.clone(), period.start(now));
+            let spent = standing.spent.get(&key).copied().unwrap_or(0);
+            if spent + amount > cap {
+                return Err(DbError::KeySpendCapReached {
+                    cap,
+                    spent,
+                    required: amount,
+                    period: period.as_str(),
+                });
+            }
+            spend = Some((key, spent + amount));
+        }
+        (balance_after, held_after) = (balance, held + amount);
+        standing
+            .balances
+            .insert(slot.clone(), (balance_after, held_after));
+    }
+    if let Some((key, spent)) = spend {
+        standing.spent.insert(key, spent);
+    }
+    standing.open.insert(slot, open + 1);
+    let generation = new.queued(now);
+    let actor = easel_core::audit::Actor::key(&new.api_key_id);
+    let row = Row {
+        id: new.id.clone(),
+        account_id: new.account_id.clone(),
+        api_key_id: new.api_key_id.clone(),
+        mode: new.mode.as_str(),
+        model: new.model.clone(),
+        kind: new.kind.as_str(),
+        input: new.input.to_string(),
+        end_user: new.end_user.clone(),
+        metadata: new.metadata.as_ref().map(|m| m.to_string()),
+        licence: new.licence.clone(),
+        credits: amount,
+        job_id: new.job.id.clone(),
+        queue: new.job.queue.clone(),
+        job_kind: new.job.kind.clone(),
+        payload: new.job.payload.clone(),
+        max_attempts: i64::from(new.job.max_attempts),
+        run_at: new.job.run_at,
+        expires_at: new.job.expires_at,
+        created_at: now,
+        event_id: easel_core::ids::IdKind::Event.generate(),
+        event_data: crate::common::rows::generation_snapshot(&generation).to_string(),
+        ledger_id: (amount > 0).then(|| easel_core::ids::IdKind::LedgerEntry.generate()),
+        actor_type: actor.kind.as_str(),
+        balance_after,
+        held_after,
+    };
+    Ok((row, generation))
+}
+
+#[cfg(test)]
+mod tests {
+    use easel_core::credits::{CapPeriod, SpendCap};
+    use easel_core::mode::Mode;
+    use easel_core::models::ModelKind;
+
+    use super::*;
+    use crate::NewJob;
+
+    fn pending(account: &str, credits: i64, max_open: Option<u32>) -> Pending {
+        let (reply, _) = oneshot::channel();
+        Pending {
+            new: NewGeneration {
+                id: format!("gen_{account}_{credits}"),
+                account_id: account.into(),
+                api_key_id: format!("key_{account}"),
+                mode: Mode::Live,
+                model: "m".into(),
+                kind: ModelKind::Image,
+                input: serde_json::json!({"prompt": "p"}),
+                end_user: None,
+                metadata: None,
+                licence: "non_commercial".into(),
+                credits_estimated: credits,
+                spend_cap: None,
+                max_open,
+                job: NewJob {
+                    id: "job".into(),
+                    queue: "q".into(),
+                    kind: "k".into(),
+                    payload: "{}".into(),
+                    max_attempts: 1,
+                    run_at: 5,
+                    expires_at: None,
+                    now: 5,
+                },
+            },
+            now: 5,
+            reply,
+        }
+    }
+
+    fn slot(account: &str) -> (String, String) {
+        (account.into(), "live".into())
+    }
+
+    fn refusals(results: &[DbResult<(Row, Generation)>]) -> Vec<String> {
+        results
+            .iter()
+            .map(|r| match r {
+                Ok((row, _)) => format!("ok {} {}", row.balance_after, row.held_after),
+                Err(e) => e.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_creation_counts_against_the_next_and_a_refusal_against_none() {
+        let mut standing = Standing::default();
+        standing.balances.insert(slot("a"), (10, 2));
+        let batch = [
+            pending("a", 5, None),
+            pending("a", 4, None),
+            pending("a", 3, None),
+            pending("a", 3, None),
+        ];
+        let results = admit(&batch, &mut standing);
+        assert_eq!(
+            refusals(&results),
+            [
+                "ok 10 7",
+                "insufficient credits: 4 required, 3 available",
+                "ok 10 10",
+                "insufficient credits: 3 required, 0 available",
+            ]
+        );
+        assert_eq!(standing.balances[&slot("a")], (10, 10));
+        assert_eq!(standing.open[&slot("a")], 2);
+    }
+
+    #[test]
+    fn the_concurrency_limit_counts_the_batch_s_own_admissions() {
+        let mut standing = Standing::default();
+        standing.open.insert(slot("a"), 1);
+        let batch = [
+            pending("a", 0, Some(3)),
+            pending("b", 0, Some(1)),
+            pending("a", 0, Some(3)),
+            pending("a", 0, Some(3)),
+            pending("b", 0, Some(1)),
+        ];
+        let results = admit(&batch, &mut standing);
+        assert_eq!(
+            refusals(&results),
+            [
+                "ok 0 0",
+                "ok 0 0",
+                "ok 0 0",
+                "concurrent jobs limit reached: 3 of 3 open",
+                "concurrent jobs limit reached: 1 of 1 open",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_spend_cap_counts_admitted_holds_only() {
+        let mut standing = Standing::default();
+        standing.balances.insert(slot("a"), (100, 0));
+        let mut batch = [
+            pending("a", 4, None),
+            pending("a", 4, None),
+            pending("a", 50, None),
+            pending("a", 2, None),
+        ];
+        let cap = SpendCap {
+            credits: 10,
+            period: CapPeriod::Day,
+        };
+        for p in &mut batch {
+            p.new.spend_cap = Some(cap);
+        }
+        standing
+            .spent
+            .insert(("key_a".into(), CapPeriod::Day.start(5)), 1);
+        let results = admit(&batch, &mut standing);
+        assert_eq!(
+            refusals(&results),
+            [
+                "ok 100 4",
+                "ok 100 8",
+                "key spend cap reached: 9 of 10 spent this day, 50 required",
+                "key spend cap reached: 9 of 10 spent this day, 2 required",
+            ]
+        );
+    }
+
+    #[test]
+    fn free_creations_take_no_hold_and_need_no_balance() {
+        let mut standing = Standing::default();
+        let batch = [pending("a", 0, None)];
+        let results = admit(&batch, &mut standing);
+        let (row, generation) = results.into_iter().next().and_then(Result::ok).unwrap();
+        assert!(row.ledger_id.is_none());
+        assert_eq!(generation.credits_estimated, 0);
+        assert!(standing.balances.is_empty());
+        assert_eq!(accounts_json(&batch), r#"["a"]"#);
+    }
+}

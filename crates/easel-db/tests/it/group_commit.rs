@@ -1,0 +1,359 @@
+//! Group commit: creations that share a transaction keep every guarantee a creation alone
+//! has — exact balances across nodes, a refusal that touches nothing, each creation's own
+//! answer when another in its batch cannot be written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use easel_core::credits::{CapPeriod, LedgerType, SpendCap};
+use easel_core::ids::IdKind;
+use easel_core::mode::Mode;
+use easel_core::models::ModelKind;
+use easel_db::{
+    DbError, DbResult, EnabledEvents, Generation, NewCredit, NewGeneration, NewJob, Store,
+};
+use easel_test_utils::{Backend, TestDb, both_backends};
+
+use crate::support::{self, Raw};
+
+const T0: i64 = 1_767_225_600_000;
+
+fn new_generation(account_id: &str, key_id: &str, credits: i64) -> NewGeneration {
+    NewGeneration {
+        id: IdKind::Generation.generate(),
+        account_id: account_id.into(),
+        api_key_id: key_id.into(),
+        mode: Mode::Live,
+        model: "sandbox-image".into(),
+        kind: ModelKind::Image,
+        input: serde_json::json!({"prompt": "a red fox"}),
+        end_user: None,
+        metadata: None,
+        licence: "non_commercial".into(),
+        credits_estimated: credits,
+        spend_cap: None,
+        max_open: None,
+        job: NewJob {
+            id: IdKind::Job.generate(),
+            queue: "generation:sandbox-image".into(),
+            kind: "run_generation".into(),
+            payload: "{}".into(),
+            max_attempts: 3,
+            run_at: T0,
+            expires_at: Some(T0 + 600_000),
+            now: T0,
+        },
+    }
+}
+
+/// An account with `credits` in live mode and a live key: (account, key).
+async fn funded(store: &Arc<dyn Store>, email: &str, credits: i64) -> (String, String) {
+    let (account, owner) = support::account(store, email).await;
+    if credits > 0 {
+        store
+            .add_credits(NewCredit {
+                account_id: account.id.clone(),
+                mode: Mode::Live,
+                entry_type: LedgerType::Grant,
+                amount: credits,
+                reference: None,
+                reason: None,
+                audit: support::audit(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("add_credits: {e}"));
+    }
+    let key = support::key(store, &account.id, &owner.id, Mode::Live)
+        .await
+        .0;
+    (account.id, key.id)
+}
+
+/// Every creation of `news` at once (each a task, as concurrent requests are), on the
+/// stores in turn; results in the order given.
+async fn create_all(
+    stores: &[Arc<dyn Store>],
+    news: Vec<NewGeneration>,
+) -> Vec<DbResult<Generation>> {
+    let tasks: Vec<_> = news
+        .into_iter()
+        .enumerate()
+        .map(|(i, new)| {
+            let store = stores[i % stores.len()].clone();
+            tokio::spawn(async move { store.create_generation(new, T0).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(
+            task.await
+                .unwrap_or_else(|e| panic!("creation task panicked: {e}")),
+        );
+    }
+    out
+}
+
+/// The ledger of an account's live mode is consistent with its balance: the amounts sum
+/// to the balance, the held changes to what is held, and the last entry's running figures
+/// are the balance row's.
+async fn assert_ledger_matches(raw: &mut Raw, store: &Arc<dyn Store>, account: &str) {
+    let balance = store
+        .balance(account, Mode::Live)
+        .await
+        .unwrap_or_else(|e| panic!("balance: {e}"));
+    let where_ = "FROM ledger_entries WHERE account_id = $1 AND mode = 'live'";
+    let sum = |col: &str| format!("SELECT CAST(COALESCE(SUM({col}), 0) AS BIGINT) {where_}");
+    assert_eq!(
+        raw.scalar(&sum("amount"), &[account]).await,
+        Some(balance.balance)
+    );
+    assert_eq!(
+        raw.scalar(&sum("held_change"), &[account]).await,
+        Some(balance.held)
+    );
+    let last = |col: &str| format!("SELECT {col} {where_} ORDER BY id DESC LIMIT 1");
+    assert_eq!(
+        raw.scalar(&last("balance_after"), &[account]).await,
+        Some(balance.balance)
+    );
+    assert_eq!(
+        raw.scalar(&last("held_after"), &[account]).await,
+        Some(balance.held)
+    );
+}
+
+both_backends!(
+    creations_on_two_nodes_admit_exactly_what_the_balance_covers,
+    |db: TestDb| async move {
+        // Two stores on one database are two nodes, each batching its own creations.
+        let stores = [support::store(&db).await, support::connect(&db).await];
+        let (account, key) = funded(&stores[0], "exact@acme.test", 8 * 40).await;
+        let news = (0..256)
+            .map(|_| new_generation(&account, &key, 8))
+            .collect();
+        let results = create_all(&stores, news).await;
+        let mut admitted = 0;
+        for r in &results {
+            match r {
+                Ok(_) => admitted += 1,
+                Err(DbError::InsufficientCredits {
+                    required: 8,
+                    available,
+                }) => {
+                    assert!(
+                        (0..8).contains(available),
+                        "refused with {available} available"
+                    );
+                }
+                Err(e) => panic!("expected Ok or InsufficientCredits, got {e:?}"),
+            }
+        }
+        assert_eq!(admitted, 40);
+        let mut raw = Raw::connect(&db).await;
+        for table in ["generations", "jobs", "holds"] {
+            assert_eq!(raw.count(table, &[]).await, 40, "{table}");
+        }
+        assert_eq!(
+            raw.count("events WHERE type = 'generation.queued'", &[])
+                .await,
+            40
+        );
+        assert_eq!(
+            raw.count("ledger_entries WHERE type = 'hold'", &[]).await,
+            40
+        );
+        // Each hold's running figure is one step of the one sequence, whichever node wrote it.
+        assert_eq!(
+            raw.scalar(
+                "SELECT COUNT(DISTINCT held_after) FROM ledger_entries WHERE type = 'hold'",
+                &[]
+            )
+            .await,
+            Some(40)
+        );
+        let balance = stores[1]
+            .balance(&account, Mode::Live)
+            .await
+            .unwrap_or_else(|e| panic!("balance: {e}"));
+        assert_eq!((balance.balance, balance.held), (320, 320));
+        assert_ledger_matches(&mut raw, &stores[0], &account).await;
+        raw.close().await;
+    }
+);
+
+/// Holds the database's write lock (SQLite) or `account`'s row (PostgreSQL) from a
+/// connection beside the store, so that the store's next batch waits and every creation
+/// submitted meanwhile lands in the batch after it.
+async fn hold_the_writer(db: &TestDb, account: &str) -> Raw {
+    let mut raw = Raw::connect(db).await;
+    let statements = match db.backend {
+        Backend::Sqlite => vec!["BEGIN IMMEDIATE".to_string()],
+        Backend::Postgres => vec![
+            "BEGIN".to_string(),
+            format!("SELECT 1 FROM accounts WHERE id = '{account}' FOR NO KEY UPDATE"),
+        ],
+    };
+    for sql in statements {
+        raw.execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    raw
+}
+
+/// `news` submitted while the writer is held behind one blocked creation, then released:
+/// they run as one batch.
+async fn create_in_one_batch(
+    db: &TestDb,
+    store: &Arc<dyn Store>,
+    blocker: NewGeneration,
+    news: Vec<NewGeneration>,
+) -> Vec<DbResult<Generation>> {
+    let mut raw = hold_the_writer(db, &blocker.account_id).await;
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move { store.create_generation(blocker, T0).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rest = {
+        let store = store.clone();
+        tokio::spawn(async move { create_all(&[store], news).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    raw.execute("COMMIT")
+        .await
+        .unwrap_or_else(|e| panic!("COMMIT: {e}"));
+    raw.close().await;
+    first
+        .await
+        .unwrap_or_else(|e| panic!("blocker panicked: {e}"))
+        .unwrap_or_else(|e| panic!("the blocked creation: {e}"));
+    rest.await.unwrap_or_else(|e| panic!("batch panicked: {e}"))
+}
+
+fn outcome(r: &DbResult<Generation>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(DbError::InsufficientCredits { .. }) => "credits".into(),
+        Err(DbError::KeySpendCapReached { .. }) => "cap".into(),
+        Err(DbError::ConcurrencyLimit { .. }) => "slots".into(),
+        Err(DbError::NotFound) => "not found".into(),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// How many of `results` (taken `n` at a time from the front) had each outcome.
+fn tally(results: &mut std::vec::IntoIter<DbResult<Generation>>, n: usize) -> Vec<String> {
+    let mut outcomes: Vec<String> = results.take(n).map(|r| outcome(&r)).collect();
+    outcomes.sort();
+    outcomes
+}
+
+both_backends!(
+    refusals_inside_a_batch_leave_the_others_committed,
+    |db: TestDb| async move {
+        let store = support::store(&db).await;
+        let (rich, rich_key) = funded(&store, "rich@acme.test", 1_000).await;
+        let (poor, poor_key) = funded(&store, "poor@acme.test", 10).await;
+        let (capped, capped_key) = funded(&store, "capped@acme.test", 1_000).await;
+        let (slots, slots_key) = funded(&store, "slots@acme.test", 0).await;
+        // One endpoint, so the batch also writes webhook deliveries for one account.
+        store
+            .create_webhook_endpoint(
+                easel_db::NewWebhookEndpoint {
+                    account_id: rich.clone(),
+                    mode: Mode::Live,
+                    url: "https://hooks.example.com/easel".into(),
+                    description: "orders".into(),
+                    enabled_events: EnabledEvents::All,
+                    secret: "whsec_first".into(),
+                    enabled: true,
+                },
+                support::audit(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create_webhook_endpoint: {e}"));
+
+        let mut news = Vec::new();
+        news.extend((0..6).map(|_| new_generation(&rich, &rich_key, 8)));
+        news.extend((0..2).map(|_| new_generation(&poor, &poor_key, 8)));
+        news.extend((0..3).map(|_| {
+            let mut new = new_generation(&capped, &capped_key, 8);
+            new.spend_cap = Some(SpendCap {
+                credits: 16,
+                period: CapPeriod::Day,
+            });
+            new
+        }));
+        news.extend((0..3).map(|_| {
+            let mut new = new_generation(&slots, &slots_key, 0);
+            new.max_open = Some(2);
+            new
+        }));
+        let blocker = new_generation(&rich, &rich_key, 8);
+        let results = create_in_one_batch(&db, &store, blocker, news).await;
+        let mut results = results.into_iter();
+        assert_eq!(tally(&mut results, 6), ["ok"; 6]);
+        assert_eq!(tally(&mut results, 2), ["credits", "ok"]);
+        assert_eq!(tally(&mut results, 3), ["cap", "ok", "ok"]);
+        assert_eq!(tally(&mut results, 3), ["ok", "ok", "slots"]);
+
+        let mut raw = Raw::connect(&db).await;
+        let live = |account: &str| (account.to_string(), store.clone());
+        for (account, expected) in [(&rich, 7), (&poor, 1), (&capped, 2), (&slots, 2)] {
+            assert_eq!(
+                raw.count("generations WHERE account_id = $1", &[account])
+                    .await,
+                expected,
+                "generations of {account}"
+            );
+            if *account != slots {
+                let (account, store) = live(account);
+                assert_ledger_matches(&mut raw, &store, &account).await;
+            }
+        }
+        assert_eq!(raw.count("jobs", &[]).await, 12);
+        assert_eq!(raw.count("holds", &[]).await, 10);
+        assert_eq!(
+            raw.count("events WHERE type = 'generation.queued'", &[])
+                .await,
+            12
+        );
+        // The rich account's seven creations, and only they, have a delivery each.
+        assert_eq!(
+            raw.count(
+                "webhook_deliveries WHERE account_id = $1 AND event_type = 'generation.queued'",
+                &[&rich]
+            )
+            .await,
+            7
+        );
+        assert_eq!(raw.count("webhook_deliveries", &[]).await, 7);
+        let poor_balance = store
+            .balance(&poor, Mode::Live)
+            .await
+            .unwrap_or_else(|e| panic!("balance: {e}"));
+        assert_eq!((poor_balance.balance, poor_balance.held), (10, 8));
+
+        // A creation that cannot be written at all (its key does not exist) fails alone:
+        // the batch is rolled back and its creations run one by one.
+        let mut news: Vec<NewGeneration> = (0..4)
+            .map(|_| new_generation(&rich, &rich_key, 8))
+            .collect();
+        news.insert(2, new_generation(&rich, "key_does_not_exist", 8));
+        let results =
+            create_in_one_batch(&db, &store, new_generation(&rich, &rich_key, 8), news).await;
+        let outcomes: Vec<String> = results.iter().map(outcome).collect();
+        assert_eq!(outcomes, ["ok", "ok", "not found", "ok", "ok"]);
+        assert_eq!(
+            raw.count("generations WHERE account_id = $1", &[&rich])
+                .await,
+            12
+        );
+        assert_eq!(raw.count("jobs", &[]).await, 17);
+        assert_eq!(raw.count("webhook_deliveries", &[]).await, 12);
+        let (rich, store) = live(&rich);
+        assert_ledger_matches(&mut raw, &store, &rich).await;
+        raw.close().await;
+    }
+);
