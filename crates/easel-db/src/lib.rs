@@ -219,8 +219,14 @@ pub trait JobStore: Send + Sync {
 /// one transaction with the job change it mirrors.
 #[async_trait]
 pub trait GenerationStore: Send + Sync {
-    /// Creates a queued generation with its job and a `generation.queued` event.
-    async fn create_generation(&self, new: NewGeneration, now: i64) -> DbResult<Generation>;
+    /// Creates a queued generation with its job and a `generation.queued` event, and
+    /// says how many jobs were due before it in its queue.
+    async fn enqueue_generation(&self, new: NewGeneration, now: i64) -> DbResult<Enqueued>;
+
+    /// [`enqueue_generation`](Self::enqueue_generation) without the queue position.
+    async fn create_generation(&self, new: NewGeneration, now: i64) -> DbResult<Generation> {
+        Ok(self.enqueue_generation(new, now).await?.generation)
+    }
     /// One generation of an account in one mode (deleted ones too: see `deleted_at`).
     async fn get_generation(
         &self,

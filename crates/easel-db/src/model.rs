@@ -492,6 +492,15 @@ impl NewGeneration {
     }
 }
 
+/// A generation just created, with where its job stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enqueued {
+    pub generation: Generation,
+    /// Queued jobs of its queue that were due before it when it was written (counting
+    /// at most [`JOBS_AHEAD_CAP`](crate::JOBS_AHEAD_CAP)): its queue position then.
+    pub jobs_ahead: i64,
+}
+
 /// Filters of a generation list.
 #[derive(Debug, Clone, Default)]
 pub struct GenerationFilter {

@@ -49,7 +49,7 @@ impl PgStore {
         let creations = {
             let pool = pool.clone();
             crate::common::group_commit::Creations::start(move |batch| {
-                PgStore::run_creations(pool.clone(), batch)
+                PgStore::run_creations(pool.clone(), pool.clone(), batch)
             })
         };
         Ok(PgStore { pool, creations })

@@ -237,6 +237,10 @@ pub const EXPIRE_JOBS: &str = "UPDATE jobs SET status = 'expired', finished_at =
 pub const JOBS_AHEAD: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'queued' \
      AND (run_at < $2 OR (run_at = $2 AND id < $3)) LIMIT $4) ahead";
 
+/// Queued jobs of queue `$1` due by `$2`: what a job created at `$2` finds ahead of it.
+pub const JOBS_DUE: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'queued' \
+     AND run_at <= $2 LIMIT $3) due";
+
 pub const QUEUED_COUNT: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE queue = $1 AND status = 'queued' \
      LIMIT $2) queued";
 

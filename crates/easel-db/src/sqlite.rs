@@ -69,9 +69,9 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         let creations = {
-            let write = write.clone();
+            let (read, write) = (read.clone(), write.clone());
             crate::common::group_commit::Creations::start(move |batch| {
-                SqliteStore::run_creations(write.clone(), batch)
+                SqliteStore::run_creations(read.clone(), write.clone(), batch)
             })
         };
         Ok(SqliteStore {

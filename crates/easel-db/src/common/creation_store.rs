@@ -9,10 +9,11 @@ macro_rules! impl_creation_store {
         impl $Store {
             /// The batching task's work: writes `batch` and answers each creation in it.
             pub(crate) async fn run_creations(
+                read: sqlx::Pool<$Db>,
                 pool: sqlx::Pool<$Db>,
                 batch: Vec<$crate::common::group_commit::Pending>,
             ) {
-                let results = match Self::creation_batch(&pool, &batch).await {
+                let results = match Self::creation_batch(&read, &pool, &batch).await {
                     Ok(results) => results,
                     Err(e) if batch.len() == 1 => vec![Err(e)],
                     Err(e) => {
@@ -23,7 +24,7 @@ macro_rules! impl_creation_store {
                         let mut results = Vec::with_capacity(batch.len());
                         for p in &batch {
                             results.push(
-                                match Self::creation_batch(&pool, std::slice::from_ref(p)).await {
+                                match Self::creation_batch(&read, &pool, std::slice::from_ref(p)).await {
                                     Ok(mut one) => one.pop().unwrap_or(Err(
                                         $crate::DbError::Corrupt("an empty batch answer".into()),
                                     )),
@@ -40,14 +41,27 @@ macro_rules! impl_creation_store {
             /// One transaction: the checks' reads, the decisions, the writes of what was
             /// admitted, the commit. `Err` means nothing was written.
             async fn creation_batch(
+                read: &sqlx::Pool<$Db>,
                 pool: &sqlx::Pool<$Db>,
                 batch: &[$crate::common::group_commit::Pending],
-            ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::Generation>>> {
+            ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::Enqueued>>> {
                 use $crate::common::group_commit as gc;
                 let accounts = gc::accounts_json(batch);
+                let mut standing = gc::Standing::default();
+                // Positions are read before the write lock is taken (on SQLite, the only
+                // writer's time is what bounds every write); a job claimed meanwhile
+                // makes them one too high, as any position is a moment later.
+                for (queue, due_by) in gc::queues(batch) {
+                    let (due,): (i64,) = sqlx::query_as($crate::sql::JOBS_DUE)
+                        .bind(&queue)
+                        .bind(due_by)
+                        .bind($crate::JOBS_AHEAD_CAP)
+                        .fetch_one(read)
+                        .await?;
+                    standing.due.insert(queue, due);
+                }
                 let mut tx = Self::begin_on(pool).await?;
                 Self::lock_creation_accounts(&mut tx, &accounts).await?;
-                let mut standing = gc::Standing::default();
                 if batch.iter().any(|p| p.new.credits_estimated > 0) {
                     let rows: Vec<(String, String, i64, i64)> =
                         sqlx::query_as(Self::CREATION_BALANCES)
@@ -96,7 +110,7 @@ macro_rules! impl_creation_store {
                 }
                 Ok(decisions
                     .into_iter()
-                    .map(|d| d.map(|(_, generation)| generation))
+                    .map(|d| d.map(|(_, enqueued)| enqueued))
                     .collect())
             }
         }

@@ -176,11 +176,11 @@ macro_rules! impl_generation_store {
 
         #[async_trait::async_trait]
         impl $crate::GenerationStore for $Store {
-            async fn create_generation(
+            async fn enqueue_generation(
                 &self,
                 new: $crate::NewGeneration,
                 now: i64,
-            ) -> $crate::DbResult<$crate::Generation> {
+            ) -> $crate::DbResult<$crate::Enqueued> {
                 // Shares a transaction with the creations waiting at the same moment.
                 self.creations.submit(new, now).await
             }

@@ -20,7 +20,7 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{DbError, DbResult, Generation, NewGeneration};
+use crate::{DbError, DbResult, Enqueued, NewGeneration};
 
 /// Creations per transaction at most. A batch is whatever arrived while the last one ran;
 /// the cap bounds the wait of the first of a very large burst.
@@ -30,7 +30,7 @@ const MAX_BATCH: usize = 128;
 pub(crate) struct Pending {
     pub(crate) new: NewGeneration,
     pub(crate) now: i64,
-    reply: oneshot::Sender<DbResult<Generation>>,
+    reply: oneshot::Sender<DbResult<Enqueued>>,
 }
 
 /// The handle a store keeps: sends creations to its batching task. The task ends when the
@@ -75,7 +75,7 @@ impl Creations {
     }
 
     /// Queues a creation and waits for its batch to commit (or refuse it).
-    pub(crate) async fn submit(&self, new: NewGeneration, now: i64) -> DbResult<Generation> {
+    pub(crate) async fn submit(&self, new: NewGeneration, now: i64) -> DbResult<Enqueued> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { new, now, reply })
@@ -87,7 +87,7 @@ impl Creations {
 }
 
 /// Answers each creation of `batch` with its result (same order).
-pub(crate) fn answer(batch: Vec<Pending>, results: Vec<DbResult<Generation>>) {
+pub(crate) fn answer(batch: Vec<Pending>, results: Vec<DbResult<Enqueued>>) {
     let mut results = results.into_iter();
     for p in batch {
         let result = results.next().unwrap_or_else(|| {
@@ -119,6 +119,16 @@ pub(crate) fn capped_keys(batch: &[Pending]) -> BTreeSet<(String, i64)> {
         .collect()
 }
 
+/// The queues of a batch, each with the latest creation time in it (what counts as due).
+pub(crate) fn queues(batch: &[Pending]) -> HashMap<String, i64> {
+    let mut queues = HashMap::new();
+    for p in batch {
+        let due = queues.entry(p.new.job.queue.clone()).or_insert(p.now);
+        *due = (*due).max(p.now);
+    }
+    queues
+}
+
 /// What the checks of a batch need, read inside its transaction.
 #[derive(Debug, Default)]
 pub(crate) struct Standing {
@@ -128,6 +138,9 @@ pub(crate) struct Standing {
     pub(crate) open: HashMap<(String, String), i64>,
     /// (key, period start) → what the key has spent since then.
     pub(crate) spent: HashMap<(String, i64), i64>,
+    /// queue → jobs due in it, read before the batch (an admitted creation is behind
+    /// them and ahead of the queue's next one).
+    pub(crate) due: HashMap<String, i64>,
 }
 
 /// One admitted creation as the batch insert reads it (one element of a JSON array; the
@@ -165,21 +178,14 @@ pub(crate) struct Row {
 /// Decides each creation of the batch in order, as if each ran alone one after the other:
 /// the concurrent-jobs limit, then the available balance, then the key's spend cap. An
 /// admitted creation counts against the next ones (its open generation, its hold).
-pub(crate) fn admit(
-    batch: &[Pending],
-    standing: &mut Standing,
-) -> Vec<DbResult<(Row, Generation)>> {
+pub(crate) fn admit(batch: &[Pending], standing: &mut Standing) -> Vec<DbResult<(Row, Enqueued)>> {
     batch
         .iter()
         .map(|p| admit_one(&p.new, p.now, standing))
         .collect()
 }
 
-fn admit_one(
-    new: &NewGeneration,
-    now: i64,
-    standing: &mut Standing,
-) -> DbResult<(Row, Generation)> {
+fn admit_one(new: &NewGeneration, now: i64, standing: &mut Standing) -> DbResult<(Row, Enqueued)> {
     let slot = (new.account_id.clone(), new.mode.as_str().to_string());
     let open = standing.open.get(&slot).copied().unwrap_or(0);
     if let Some(limit) = new.max_open
@@ -224,6 +230,9 @@ fn admit_one(
         standing.spent.insert(key, spent);
     }
     standing.open.insert(slot, open + 1);
+    let due = standing.due.entry(new.job.queue.clone()).or_insert(0);
+    let jobs_ahead = *due;
+    *due = due.saturating_add(1).min(crate::JOBS_AHEAD_CAP);
     let generation = new.queued(now);
     let actor = easel_core::audit::Actor::key(&new.api_key_id);
     let row = Row {
@@ -253,7 +262,13 @@ fn admit_one(
         balance_after,
         held_after,
     };
-    Ok((row, generation))
+    Ok((
+        row,
+        Enqueued {
+            generation,
+            jobs_ahead,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -302,7 +317,7 @@ mod tests {
         (account.into(), "live".into())
     }
 
-    fn refusals(results: &[DbResult<(Row, Generation)>]) -> Vec<String> {
+    fn refusals(results: &[DbResult<(Row, Enqueued)>]) -> Vec<String> {
         results
             .iter()
             .map(|r| match r {
@@ -393,13 +408,33 @@ mod tests {
     }
 
     #[test]
+    fn each_queue_s_creations_line_up_behind_its_due_jobs() {
+        let mut standing = Standing::default();
+        standing.due.insert("q".into(), 7);
+        let mut batch = [
+            pending("a", 0, None),
+            pending("a", 0, Some(1)),
+            pending("a", 0, None),
+            pending("b", 0, None),
+        ];
+        batch[3].new.job.queue = "other".into();
+        let ahead: Vec<Option<i64>> = admit(&batch, &mut standing)
+            .into_iter()
+            .map(|r| r.ok().map(|(_, e)| e.jobs_ahead))
+            .collect();
+        // The refused one (the slot was taken by the first) takes no place in line.
+        assert_eq!(ahead, [Some(7), None, Some(8), Some(0)]);
+        assert_eq!(queues(&batch).len(), 2);
+    }
+
+    #[test]
     fn free_creations_take_no_hold_and_need_no_balance() {
         let mut standing = Standing::default();
         let batch = [pending("a", 0, None)];
         let results = admit(&batch, &mut standing);
-        let (row, generation) = results.into_iter().next().and_then(Result::ok).unwrap();
+        let (row, enqueued) = results.into_iter().next().and_then(Result::ok).unwrap();
         assert!(row.ledger_id.is_none());
-        assert_eq!(generation.credits_estimated, 0);
+        assert_eq!(enqueued.generation.credits_estimated, 0);
         assert!(standing.balances.is_empty());
         assert_eq!(accounts_json(&batch), r#"["a"]"#);
     }

@@ -357,3 +357,59 @@ both_backends!(
         raw.close().await;
     }
 );
+
+both_backends!(
+    each_creation_learns_its_queue_position,
+    |db: TestDb| async move {
+        let store = support::store(&db).await;
+        let (account, key) = funded(&store, "line@acme.test", 1_000).await;
+        let mut ahead = Vec::new();
+        for _ in 0..3 {
+            let enqueued = store
+                .enqueue_generation(new_generation(&account, &key, 1), T0)
+                .await
+                .unwrap_or_else(|e| panic!("enqueue_generation: {e}"));
+            ahead.push(enqueued.jobs_ahead);
+        }
+        assert_eq!(ahead, [0, 1, 2]);
+        // At once, in whatever batches they fall into: each a place of its own.
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let store = store.clone();
+                let new = new_generation(&account, &key, 1);
+                tokio::spawn(async move { store.enqueue_generation(new, T0).await })
+            })
+            .collect();
+        let mut ahead = Vec::new();
+        for task in tasks {
+            let enqueued = task
+                .await
+                .unwrap_or_else(|e| panic!("task panicked: {e}"))
+                .unwrap_or_else(|e| panic!("enqueue_generation: {e}"));
+            ahead.push(enqueued.jobs_ahead);
+        }
+        ahead.sort_unstable();
+        assert_eq!(ahead, (3..13).collect::<Vec<i64>>());
+        // Another queue has its own line; a job due later (a retry) is not ahead.
+        let mut raw = Raw::connect(&db).await;
+        raw.execute(&format!(
+            "UPDATE jobs SET run_at = {} WHERE id IN (SELECT id FROM jobs ORDER BY id LIMIT 2)",
+            T0 + 60_000
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("delay two jobs: {e}"));
+        raw.close().await;
+        let mut other = new_generation(&account, &key, 1);
+        other.job.queue = "generation:other".into();
+        let enqueued = store
+            .enqueue_generation(other, T0)
+            .await
+            .unwrap_or_else(|e| panic!("enqueue_generation: {e}"));
+        assert_eq!(enqueued.jobs_ahead, 0);
+        let enqueued = store
+            .enqueue_generation(new_generation(&account, &key, 1), T0)
+            .await
+            .unwrap_or_else(|e| panic!("enqueue_generation: {e}"));
+        assert_eq!(enqueued.jobs_ahead, 11);
+    }
+);

@@ -327,7 +327,7 @@ pub async fn create(
     state: &AppState,
     caller: &Caller,
     spec: GenerationSpec,
-) -> ApiResult<Generation> {
+) -> ApiResult<easel_db::Enqueued> {
     let v = match validate(state, caller, spec) {
         Ok(v) => v,
         Err(e) => return Err(charge_invalid_input_fee(state, caller, e).await),
@@ -397,8 +397,8 @@ pub async fn create(
         },
     };
     let input_path = input.input_image.as_ref().map(|i| i.path.clone());
-    let generation = match state.store.create_generation(new, now).await {
-        Ok(g) => g,
+    let enqueued = match state.store.enqueue_generation(new, now).await {
+        Ok(enqueued) => enqueued,
         Err(e) => {
             // Refused (credits, caps, slots): the stored input image has no generation.
             if let Some(path) = input_path
@@ -420,7 +420,7 @@ pub async fn create(
     if for_workers {
         state.workers.wake(&queue);
     }
-    Ok(generation)
+    Ok(enqueued)
 }
 
 /// The checks between validation and any work: a blocked end user is refused (403
@@ -565,11 +565,21 @@ pub async fn queue_standing(state: &AppState, g: &Generation) -> Standing {
     }
 }
 
+/// How a generation just enqueued stands: its position is the one its creation found,
+/// so answering the creation costs no count of the queue.
+pub async fn standing_when_enqueued(state: &AppState, enqueued: &easel_db::Enqueued) -> Standing {
+    queued_behind(state, &enqueued.generation, enqueued.jobs_ahead).await
+}
+
 async fn queued_standing(state: &AppState, g: &Generation) -> Standing {
-    let ahead = match state.store.jobs_ahead(&g.job_id).await {
-        Ok(Some(ahead)) => ahead,
-        _ => return Standing::default(),
-    };
+    match state.store.jobs_ahead(&g.job_id).await {
+        Ok(Some(ahead)) => queued_behind(state, g, ahead).await,
+        _ => Standing::default(),
+    }
+}
+
+/// A queued generation's position (`ahead`) and the time until it starts.
+async fn queued_behind(state: &AppState, g: &Generation, ahead: i64) -> Standing {
     let slots = model_slots(state, &g.model, g.mode).await;
     // An open breaker holds the queue at least until its next probe.
     let paused = state.engines.paused_for(&g.model, g.mode);

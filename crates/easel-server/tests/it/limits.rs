@@ -276,7 +276,13 @@ async fn day_and_account_scopes(db: TestDb, store: Store) {
         "a day's unit comes back every 2880 s: {wait}"
     );
     let current = rate_limit(day_refusal);
-    assert_eq!(param(&current, "key-minute", "r"), 1000 - 30);
+    // 30 taken from the minute's 1000; it refills one every 60 ms, so a burst slowed
+    // down by a busy machine may have earned a unit or two back.
+    let minute_left = param(&current, "key-minute", "r");
+    assert!(
+        (1000 - 30..=1000 - 27).contains(&minute_left),
+        "the minute bucket after 30 admitted: {minute_left}"
+    );
     app.stop().await;
 }
 

@@ -53,20 +53,31 @@ async fn create(
     headers: HeaderMap,
     body: CreateGenerationRequest,
 ) -> ApiResult<Response> {
-    let mut generation = generations::create(&state, &caller, body.into()).await?;
+    let enqueued = generations::create(&state, &caller, body.into()).await?;
     let wait =
         super::preferred_wait(&headers).map(|w| w.min(state.config.generations.max_wait_seconds));
-    if let Some(seconds) = wait {
-        generation =
-            generations::wait_for(&state, &caller, generation, Duration::from_secs(seconds))
-                .await?;
-    }
+    let (generation, standing) = match wait {
+        Some(seconds) => {
+            let generation = generations::wait_for(
+                &state,
+                &caller,
+                enqueued.generation,
+                Duration::from_secs(seconds),
+            )
+            .await?;
+            let standing = generations::queue_standing(&state, &generation).await;
+            (generation, standing)
+        }
+        None => {
+            let standing = generations::standing_when_enqueued(&state, &enqueued).await;
+            (enqueued.generation, standing)
+        }
+    };
     let status = if generation.status.is_terminal() {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    let standing = generations::queue_standing(&state, &generation).await;
     let mut response = (
         status,
         axum::Json(GenerationObject::build(&state, generation, standing)),

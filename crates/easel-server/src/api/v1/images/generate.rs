@@ -174,7 +174,7 @@ pub(super) async fn run(
             _ => e,
         })?;
     let wait = Duration::from_secs(state.config.generations.max_wait_seconds);
-    let g = generations::wait_for(state, caller, created, wait).await?;
+    let g = generations::wait_for(state, caller, created.generation, wait).await?;
     ended(&g)?;
     let format = call.response_format.unwrap_or_default();
     let created_at = ms_to_secs(g.created_at);
