@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub mod wake;
 pub use error::DbError;
 pub use invoices::*;
 pub use leaks::*;
@@ -213,6 +214,9 @@ pub trait JobStore: Send + Sync {
     async fn jobs_ahead(&self, job_id: &str) -> DbResult<Option<i64>>;
     /// Jobs queued in `queue` now, counting at most [`JOBS_AHEAD_CAP`].
     async fn queued_count(&self, queue: &str) -> DbResult<i64>;
+    /// For each of `queues`, when its earliest queued job is (or was) due; `None` for an
+    /// empty queue. One indexed lookup per queue, in one statement.
+    async fn next_due(&self, queues: &[String]) -> DbResult<Vec<(String, Option<i64>)>>;
 }
 
 /// Generations, their outputs and events. Each state change and its event are written in
@@ -522,6 +526,9 @@ pub trait ModerationStore: Send + Sync {
 /// deleted ones). Every change is audited.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
+    /// When the earliest pending delivery is due (it may be locked by an attempt in
+    /// flight), if any is pending.
+    async fn next_delivery_due(&self) -> DbResult<Option<i64>>;
     /// Creates an endpoint with its secret.
     async fn create_webhook_endpoint(
         &self,
@@ -641,7 +648,16 @@ pub trait MigrationStore: Send + Sync {
     async fn migrate(&self) -> DbResult<()>;
     /// Which dialect this is, for logs and `/readyz`.
     fn dialect(&self) -> &'static str;
+    /// A fingerprint that changes whenever anyone commits to the database, read without a
+    /// query: SQLite's WAL file's size and modification time. `None` on PostgreSQL, which
+    /// notifies instead (see [`wake`]).
+    fn write_marker(&self) -> Option<WriteMarker> {
+        None
+    }
 }
+
+/// See [`MigrationStore::write_marker`].
+pub type WriteMarker = (u64, std::time::SystemTime);
 
 /// Everything the server needs from storage.
 pub trait Store:

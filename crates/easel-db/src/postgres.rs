@@ -33,6 +33,7 @@ impl PgStore {
 
     const CREATION_BALANCES: &'static str = crate::sql::PG_CREATION_BALANCES;
     const CREATION_OPEN: &'static str = crate::sql::PG_CREATION_OPEN;
+    const NEXT_DUE: &'static str = crate::sql::PG_NEXT_DUE;
 
     fn write_creations() -> &'static str {
         &crate::sql::PG_WRITE_CREATIONS

@@ -633,3 +633,24 @@ pub const PG_CREATION_BALANCES: &str = "SELECT account_id, mode, balance, held F
 pub const PG_CREATION_OPEN: &str = "SELECT account_id, mode, COUNT(*) FROM generations \
      WHERE account_id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND status IN ('queued', 'running') \
      GROUP BY account_id, mode";
+
+/// Per queue of `$1` (a JSON array), when its earliest queued job is due: a correlated
+/// `MIN` each, which walks the `jobs_claim` index to its first entry.
+macro_rules! next_due {
+    ($queues:literal) => {
+        concat!(
+            "SELECT q.queue, (SELECT MIN(run_at) FROM jobs WHERE queue = q.queue AND status = 'queued') \
+             FROM (",
+            $queues,
+            ") q"
+        )
+    };
+}
+
+pub const SQLITE_NEXT_DUE: &str = next_due!("SELECT value AS queue FROM json_each($1)");
+pub const PG_NEXT_DUE: &str = next_due!("SELECT jsonb_array_elements_text($1::jsonb) AS queue");
+
+/// When the earliest pending delivery is due (the first entry of `webhook_deliveries_due`;
+/// it may be locked by an attempt in flight).
+pub const NEXT_DELIVERY_DUE: &str =
+    "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'";

@@ -26,6 +26,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     creations: crate::common::group_commit::Creations,
+    /// The database's WAL file, whose size and time tell that someone wrote.
+    wal: std::path::PathBuf,
 }
 
 impl SqliteStore {
@@ -44,6 +46,7 @@ impl SqliteStore {
 
     const CREATION_BALANCES: &'static str = crate::sql::SQLITE_CREATION_BALANCES;
     const CREATION_OPEN: &'static str = crate::sql::SQLITE_CREATION_OPEN;
+    const NEXT_DUE: &'static str = crate::sql::SQLITE_NEXT_DUE;
 
     fn write_creations() -> &'static str {
         &crate::sql::SQLITE_WRITE_CREATIONS
@@ -58,6 +61,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let mut wal = options.get_filename().as_os_str().to_owned();
+        wal.push("-wal");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -78,6 +83,7 @@ impl SqliteStore {
             read,
             write,
             creations,
+            wal: wal.into(),
         })
     }
 
@@ -146,5 +152,14 @@ impl MigrationStore for SqliteStore {
 
     fn dialect(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn write_marker(&self) -> Option<crate::WriteMarker> {
+        // A missing file (before the first write, or just checkpointed away) is a marker
+        // too: it changes when the file comes back.
+        let meta = std::fs::metadata(&self.wal).ok();
+        Some(meta.map_or((0, std::time::UNIX_EPOCH), |m| {
+            (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH))
+        }))
     }
 }

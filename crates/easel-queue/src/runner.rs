@@ -28,9 +28,13 @@ pub struct RunnerConfig {
     pub lease: Duration,
     /// How often a running job's lease is renewed (and a cancel request noticed).
     pub heartbeat: Duration,
-    /// How often an idle slot looks for work (it is also woken by [`RunnerHandle::wake`]).
+    /// The safety net: how often the queues are checked for due jobs when nothing woke
+    /// them (jittered ±20%). Slots are woken by [`RunnerHandle::wake`] (a job enqueued
+    /// here, or on another node through the database's notifications), and a retry's
+    /// time is waited for exactly, so this only catches a wake-up that was lost.
     pub poll: Duration,
-    /// How often expired leases are reaped and stale queued jobs expired.
+    /// How often expired leases are reaped and stale queued jobs expired while this
+    /// runner has jobs running or the last pass found work; `poll` otherwise.
     pub maintenance: Duration,
     /// Delay before the first retry; doubles per attempt up to `backoff_max`, plus jitter.
     pub backoff_base: Duration,
@@ -64,6 +68,10 @@ pub struct Runner<C> {
 
 struct Shared<C> {
     store: Arc<dyn Store>,
+    /// Per queue: what idle slots wait on.
+    wakers: HashMap<String, Arc<Notify>>,
+    /// Tells the due-time watcher a job was put back with a later `run_at`.
+    retimer: Notify,
     /// Per queue: `true` while its jobs must not be claimed (an open breaker).
     gates: HashMap<String, watch::Receiver<bool>>,
     running: Running,
@@ -92,10 +100,24 @@ pub struct RunnerControl {
 }
 
 impl RunnerControl {
-    /// Wakes an idle slot of `queue` (call after enqueueing, to skip the poll delay).
+    /// Wakes an idle slot of `queue` (call after enqueueing one job).
     pub fn wake(&self, queue: &str) {
         if let Some(waker) = self.wakers.get(queue) {
             waker.notify_one();
+        }
+    }
+
+    /// Wakes every idle slot of `queue` (any number of jobs may have arrived).
+    pub fn wake_all(&self, queue: &str) {
+        if let Some(waker) = self.wakers.get(queue) {
+            wake_all(waker);
+        }
+    }
+
+    /// Wakes every idle slot of every queue (wake-ups may have been lost).
+    pub fn wake_every_queue(&self) {
+        for waker in self.wakers.values() {
+            wake_all(waker);
         }
     }
 
@@ -131,6 +153,8 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
     pub fn new(store: Arc<dyn Store>, ctx: C, config: RunnerConfig) -> Runner<C> {
         let shared = Shared {
             store,
+            wakers: HashMap::new(),
+            retimer: Notify::new(),
             ctx,
             config,
             registry: Registry::new(),
@@ -177,19 +201,23 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
         self
     }
 
-    /// Starts the slots and the maintenance loop.
-    pub fn start(self) -> RunnerHandle {
+    /// Starts the slots, the due-time watcher and the maintenance loop.
+    pub fn start(mut self) -> RunnerHandle {
         let stop = self.shared.stop.clone();
         let grace = self.shared.config.shutdown_grace;
+        for (queue, _) in &self.queues {
+            self.shared
+                .wakers
+                .entry(queue.clone())
+                .or_insert_with(|| Arc::new(Notify::new()));
+        }
+        let wakers = self.shared.wakers.clone();
         let shared = Arc::new(self.shared);
-        let mut wakers = HashMap::new();
         let mut tasks = Vec::new();
         for (queue, concurrency) in self.queues {
-            let waker = Arc::clone(
-                wakers
-                    .entry(queue.clone())
-                    .or_insert_with(|| Arc::new(Notify::new())),
-            );
+            let Some(waker) = wakers.get(&queue).cloned() else {
+                continue;
+            };
             for _ in 0..concurrency {
                 tasks.push(tokio::spawn(slot(
                     Arc::clone(&shared),
@@ -199,6 +227,7 @@ impl<C: Clone + Send + Sync + 'static> Runner<C> {
             }
         }
         tasks.push(tokio::spawn(maintenance(Arc::clone(&shared))));
+        tasks.push(tokio::spawn(due_times(Arc::clone(&shared))));
         let control = RunnerControl {
             wakers: Arc::new(wakers),
             running: Arc::clone(&shared.running),
@@ -237,13 +266,19 @@ impl RunnerHandle {
     }
 }
 
+/// Every slot waiting now, and (as a stored permit) the next one to wait.
+fn wake_all(waker: &Notify) {
+    waker.notify_waiters();
+    waker.notify_one();
+}
+
 async fn futures_join(tasks: Vec<JoinHandle<()>>) {
     for task in tasks {
         let _ = task.await;
     }
 }
 
-/// One worker slot: claim, run, repeat; idle until woken or the poll interval passes.
+/// One worker slot: claim, run, repeat; idle until woken.
 async fn slot<C: Clone + Send + Sync + 'static>(
     shared: Arc<Shared<C>>,
     queue: String,
@@ -276,7 +311,6 @@ async fn slot<C: Clone + Send + Sync + 'static>(
             Ok(None) => {
                 tokio::select! {
                     _ = waker.notified() => {}
-                    _ = tokio::time::sleep(config.poll) => {}
                     _ = shared.stop.cancelled() => {}
                 }
             }
@@ -388,7 +422,9 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
         .await;
         match ended {
             Ok(Some(status)) if status.is_terminal() => self.ended(&job.id).await,
-            Ok(_) => {}
+            // Back in the queue after a backoff: the watcher waits for that time.
+            Ok(Some(_)) => self.retimer.notify_one(),
+            Ok(None) => {}
             Err(e) => {
                 tracing::error!(job.id = %job.id, error = %e, "could not record a job's outcome; its lease will expire and it will run again")
             }
@@ -503,28 +539,47 @@ async fn heartbeats(
 }
 
 /// Reaps leases of dead workers and expires stale queued jobs, on every node (the
-/// statements are safe to run concurrently).
+/// statements are safe to run concurrently): every `maintenance` while there is work
+/// about, every `poll` (jittered) on an idle node.
 async fn maintenance<C: Clone + Send + Sync + 'static>(shared: Arc<Shared<C>>) {
-    let mut tick = tokio::time::interval(shared.config.maintenance);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut busy = true;
     loop {
+        let running = match shared.running.lock() {
+            Ok(map) => !map.is_empty(),
+            Err(poisoned) => !poisoned.into_inner().is_empty(),
+        };
+        let wait = if busy || running {
+            shared.config.maintenance
+        } else {
+            jittered(shared.config.poll.max(shared.config.maintenance))
+        };
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shared.stop.cancelled() => return,
         }
         let now = now_ms();
         let mut ended = Vec::new();
+        busy = false;
         match shared.store.reap_expired_leases(now).await {
             Ok(jobs) => {
                 for job in &jobs {
                     tracing::warn!(job.id = %job.id, job.status = job.status.as_str(), "took back a job whose worker stopped heartbeating");
+                    if job.status == JobStatus::Queued
+                        && let Some(waker) = shared.wakers.get(&job.queue)
+                    {
+                        wake_all(waker);
+                    }
                 }
+                busy |= !jobs.is_empty();
                 ended.extend(jobs.into_iter().filter(|j| j.status.is_terminal()));
             }
             Err(e) => tracing::warn!(error = %e, "could not reap expired leases"),
         }
         match shared.store.expire_queued(now).await {
-            Ok(jobs) => ended.extend(jobs),
+            Ok(jobs) => {
+                busy |= !jobs.is_empty();
+                ended.extend(jobs);
+            }
             Err(e) => tracing::warn!(error = %e, "could not expire stale jobs"),
         }
         if let Some(hook) = &shared.on_ended {
@@ -533,6 +588,47 @@ async fn maintenance<C: Clone + Send + Sync + 'static>(shared: Arc<Shared<C>>) {
             }
         }
     }
+}
+
+/// Wakes the queues whose first job is due, then sleeps until the next one is (a
+/// retry's backoff), a job is put back for later, or the safety net (`poll`) comes round.
+/// One statement per pass for all queues.
+async fn due_times<C: Clone + Send + Sync + 'static>(shared: Arc<Shared<C>>) {
+    let queues: Vec<String> = shared.wakers.keys().cloned().collect();
+    loop {
+        let now = now_ms();
+        let mut wait = jittered(shared.config.poll);
+        match shared.store.next_due(&queues).await {
+            Ok(dues) => {
+                for (queue, due) in dues {
+                    match due {
+                        Some(due) if due <= now => {
+                            if let Some(waker) = shared.wakers.get(&queue) {
+                                wake_all(waker);
+                            }
+                        }
+                        Some(due) => {
+                            let until =
+                                Duration::from_millis(u64::try_from(due - now).unwrap_or(0));
+                            wait = wait.min(until);
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read when queued jobs are due"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.retimer.notified() => {}
+            _ = shared.stop.cancelled() => return,
+        }
+    }
+}
+
+/// `d` ± 20%, so that nodes started together do not poll together.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
 }
 
 fn millis(d: Duration) -> i64 {

@@ -52,6 +52,8 @@ pub struct App {
     pub jobs: OnceLock<RunnerControl>,
     /// Remote pull workers: claim wake-ups, presence, counters.
     pub workers: crate::workers::Workers,
+    /// What wakes the background loops that wait for the database to change.
+    pub wakeups: Arc<crate::wakeups::Wakeups>,
 }
 
 impl App {
@@ -131,6 +133,7 @@ impl App {
             generation_ended: Notify::new(),
             jobs: OnceLock::new(),
             workers: crate::workers::Workers::default(),
+            wakeups: Arc::default(),
             config,
             store,
             auth,

@@ -22,5 +22,6 @@ pub mod request_log;
 pub mod router;
 pub mod server;
 pub mod services;
+pub mod wakeups;
 pub mod webhooks;
 pub mod workers;

@@ -81,8 +81,11 @@ pub async fn run(
     let purger = tokio::spawn(purge_limits(app.clone(), stop_rx.clone()));
     let deliveries = crate::webhooks::dispatcher::start(&app, stop_rx.clone());
     let keys = &app.config.api_keys;
+    crate::wakeups::start(&app, stop_rx.clone()).await;
     let background = tokio::spawn(Arc::clone(&app.auth).run_background(
-        Duration::from_millis(keys.invalidation_poll_ms),
+        Arc::clone(&app.wakeups),
+        // The safety net, for a notification that was lost: 10 s by default.
+        Duration::from_millis(keys.invalidation_poll_ms.saturating_mul(20)),
         Duration::from_secs(keys.last_used_flush_seconds),
         stop_rx,
     ));

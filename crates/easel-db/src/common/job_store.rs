@@ -69,6 +69,17 @@ macro_rules! impl_job_store {
 
         #[async_trait::async_trait]
         impl $crate::JobStore for $Store {
+            async fn next_due(
+                &self,
+                queues: &[String],
+            ) -> $crate::DbResult<Vec<(String, Option<i64>)>> {
+                let queues = serde_json::Value::from(queues.to_vec()).to_string();
+                Ok(sqlx::query_as(Self::NEXT_DUE)
+                    .bind(queues)
+                    .fetch_all(self.read())
+                    .await?)
+            }
+
             async fn enqueue(&self, job: $crate::NewJob) -> $crate::DbResult<$crate::Job> {
                 let mut tx = self.begin_write().await?;
                 Self::insert_job(&mut tx, &job, job.now).await?;

@@ -144,6 +144,13 @@ macro_rules! impl_webhook_store {
 
         #[async_trait::async_trait]
         impl $crate::WebhookStore for $Store {
+            async fn next_delivery_due(&self) -> $crate::DbResult<Option<i64>> {
+                let (due,): (Option<i64>,) = sqlx::query_as($crate::sql::NEXT_DELIVERY_DUE)
+                    .fetch_one(self.read())
+                    .await?;
+                Ok(due)
+            }
+
             async fn create_webhook_endpoint(
                 &self,
                 new: $crate::NewWebhookEndpoint,

@@ -303,25 +303,39 @@ impl Authenticator {
         poll.seen.retain(|_, at| *at >= since);
     }
 
-    /// Runs the invalidation poller and the usage flusher until `shutdown` flips, then
-    /// flushes once more.
+    /// Runs the invalidation poller (on each `wakeups.changes`, and every `poll` as a
+    /// safety net) and the usage flusher until `shutdown` flips, then flushes once more.
     pub async fn run_background(
         self: Arc<Self>,
+        wakeups: Arc<crate::wakeups::Wakeups>,
         poll: Duration,
         flush: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut poll_tick = tokio::time::interval(poll);
         let mut flush_tick = tokio::time::interval(flush);
-        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut poll = ChangePoll::new();
+        let mut changes = ChangePoll::new();
+        // The safety net, for a notification that was lost: jittered so that nodes
+        // started together do not poll together.
+        let safety_net = || {
+            use rand::Rng;
+            poll.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+        };
+        let mut next_poll = Box::pin(tokio::time::sleep(safety_net()));
         loop {
             tokio::select! {
-                _ = poll_tick.tick() => self.poll_changes(&mut poll).await,
-                _ = flush_tick.tick() => self.flush_usage().await,
+                _ = wakeups.changes.notified() => {}
+                _ = &mut next_poll => {}
+                _ = flush_tick.tick() => {
+                    self.flush_usage().await;
+                    continue;
+                }
                 _ = shutdown.changed() => break,
             }
+            self.poll_changes(&mut changes).await;
+            next_poll
+                .as_mut()
+                .reset(tokio::time::Instant::now() + safety_net());
         }
         self.flush_usage().await;
     }

@@ -26,6 +26,8 @@ use crate::mail::Mail;
 const HOLD_MAX: Duration = Duration::from_secs(60);
 /// Extra tries to record an attempt before leaving it to its lease.
 const RECORD_TRIES: u64 = 3;
+/// The shortest wait for a delivery that is due but could not be claimed.
+const DUE_AGAIN: Duration = Duration::from_millis(100);
 /// Due deliveries read per claim, per free slot (the rest of a read may belong to
 /// endpoints at their share).
 const READ_PER_SLOT: usize = 4;
@@ -63,9 +65,23 @@ impl Dispatcher {
     async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let config = &self.app.webhooks.config;
         let poll = Duration::from_millis(config.poll_ms);
+        let mut safety_net = false;
         loop {
             if *stop.borrow() {
                 break;
+            }
+            // Woken by the safety net alone: claim only if something is due (an idle
+            // node then asks one indexed question per poll, not two).
+            if std::mem::take(&mut safety_net)
+                && let (wait, false) = self.until_next_due(poll).await
+            {
+                tokio::select! {
+                    _ = self.freed.notified() => {}
+                    _ = self.app.wakeups.webhooks.notified() => {}
+                    () = tokio::time::sleep(wait) => safety_net = wait >= poll.mul_f64(0.8),
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                continue;
             }
             let busy = match self.claim_and_send().await {
                 Ok(busy) => busy,
@@ -79,10 +95,14 @@ impl Dispatcher {
                 continue;
             }
             // Wait for an attempt to end (its endpoint may have more due, held back by its
-            // share), for the next poll (new events), or for the stop.
+            // share), for new or rescheduled deliveries (a wake-up), for the earliest
+            // pending one to come due (a retry), or for the safety-net poll.
+            let (wait, _) = self.until_next_due(poll).await;
             tokio::select! {
                 _ = self.freed.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = self.app.wakeups.webhooks.notified() => {}
+                // A retry's own time is not the safety net: claim at once then.
+                () = tokio::time::sleep(wait) => safety_net = wait >= poll.mul_f64(0.8),
                 _ = stop.wait_for(|s| *s) => break,
             }
         }
@@ -96,6 +116,26 @@ impl Dispatcher {
             tracing::warn!(
                 "webhook attempts still in flight at shutdown; their leases will expire and they will be sent again"
             );
+        }
+    }
+
+    /// How long nothing can become due without a wake-up: until the earliest pending
+    /// delivery's time, at least [`DUE_AGAIN`] (one due now is locked by an attempt in
+    /// flight or waiting for its endpoint's share), at most `poll` (jittered). And
+    /// whether one is due now (an error says yes, so the claim reports it).
+    async fn until_next_due(&self, poll: Duration) -> (Duration, bool) {
+        let poll = poll.mul_f64(rand::thread_rng().gen_range(0.8..1.2));
+        match self.app.store.next_delivery_due().await {
+            Ok(Some(due)) => {
+                let ms = u64::try_from(due - now_ms()).unwrap_or(0);
+                let wait = Duration::from_millis(ms);
+                (wait.clamp(DUE_AGAIN, poll.max(DUE_AGAIN)), wait.is_zero())
+            }
+            Ok(None) => (poll, false),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read when webhook deliveries are due");
+                (poll, true)
+            }
         }
     }
 

@@ -74,6 +74,26 @@ impl Workers {
         self.waker(queue).notify_one();
     }
 
+    /// Wakes every claim waiting on `queue` on this node (jobs arrived from elsewhere, in
+    /// any number).
+    pub fn wake_all(&self, queue: &str) {
+        let waker = self.waker(queue);
+        waker.notify_waiters();
+        waker.notify_one();
+    }
+
+    /// Wakes every waiting claim (wake-ups may have been lost).
+    pub fn wake_every_queue(&self) {
+        let wakers: Vec<Arc<Notify>> = match self.wakers.lock() {
+            Ok(wakers) => wakers.values().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
+        };
+        for waker in wakers {
+            waker.notify_waiters();
+            waker.notify_one();
+        }
+    }
+
     /// The wake-up of `queue`'s claims.
     pub fn waker(&self, queue: &str) -> Arc<Notify> {
         let mut wakers = match self.wakers.lock() {
@@ -201,6 +221,10 @@ pub fn policy(config: &Config) -> QuarantinePolicy {
 /// every node at once (the store counts each lease once). Lapsed leases' jobs are put
 /// back in the queue by the job runner's reaper, like a dead node's.
 pub async fn sweep(app: AppState, mut stop: watch::Receiver<bool>) {
+    if !app.config.models.values().any(|m| m.engine == ENGINE) {
+        // No model is served by workers: no worker lease can be taken here.
+        return;
+    }
     let every = Duration::from_millis((app.config.workers.lease_ms / 2).clamp(500, 10_000));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -37,6 +37,7 @@ mod openai_compat;
 mod process;
 mod s3;
 mod stripe;
+mod wakeups;
 mod webhook_signatures;
 mod webhook_urls;
 mod webhooks;

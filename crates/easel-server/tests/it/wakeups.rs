@@ -1,0 +1,105 @@
+//! Wake-ups instead of polling: another node learns of a change when it is made (the
+//! database's notifications on PostgreSQL, the watched database file on SQLite), and a
+//! notification that never arrives is caught by the slow safety-net poll.
+
+use std::time::{Duration, Instant};
+
+use easel_test_utils::{Backend, TestDb, both_backends};
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::support::{TestApp, eventually};
+
+/// A key created through `a`, used once on `b` (so `b` has it cached): (id, secret).
+async fn cached_on_both(a: &TestApp, b: &TestApp, admin_key: &str, n: usize) -> (String, String) {
+    let created = a
+        .post("/v1/keys", admin_key, json!({"name": format!("key {n}")}))
+        .await
+        .expect(201);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let secret = created.body["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    b.get("/v1/account", &secret).await.expect(200);
+    (id, secret)
+}
+
+both_backends!(
+    revocations_reach_another_node_without_waiting_for_its_poll,
+    |db: TestDb| async move {
+        // A safety net of 20 minutes: only the wake-up can tell `b` in time. On SQLite it
+        // is the watch of the database file, every `invalidation_poll_ms` at most.
+        let poll_ms = match db.backend {
+            Backend::Postgres => 60_000,
+            Backend::Sqlite => 100,
+        };
+        let a = TestApp::start_with(&db, |c| c.api_keys.invalidation_poll_ms = poll_ms).await;
+        let b = TestApp::start_with(&db, |c| c.api_keys.invalidation_poll_ms = poll_ms).await;
+        let (_, admin_key) = a.account("wake@example.com", "live").await;
+        let mut seen_after = Vec::new();
+        for n in 0..10 {
+            let (id, secret) = cached_on_both(&a, &b, &admin_key, n).await;
+            a.delete(&format!("/v1/keys/{id}"), &admin_key)
+                .await
+                .expect(200);
+            let revoked = Instant::now();
+            let seen = eventually(3_000, || async {
+                b.get("/v1/account", &secret).await.status == 401
+            })
+            .await;
+            assert!(
+                seen,
+                "node b still accepts key {n} 3 s after its revocation"
+            );
+            seen_after.push(revoked.elapsed());
+        }
+        seen_after.sort();
+        let worst = seen_after[seen_after.len() - 1];
+        // A generous bound for a busy test machine; BENCHMARKS.md has the real figure.
+        assert!(
+            worst < Duration::from_millis(1_000),
+            "revocations reached the other node after {seen_after:?}"
+        );
+        b.stop().await;
+        a.stop().await;
+    }
+);
+
+#[tokio::test]
+async fn a_lost_notification_is_caught_by_the_safety_net() {
+    let db = TestDb::new(Backend::Postgres).await;
+    // invalidation_poll_ms 100: a safety-net poll every 2 s (± 20%).
+    let a = TestApp::start(&db).await;
+    let b = TestApp::start(&db).await;
+    let (_, admin_key) = a.account("lost@example.com", "live").await;
+    let (id, secret) = cached_on_both(&a, &b, &admin_key, 0).await;
+    // Revoked behind the nodes' backs with the triggers off: no notification is sent.
+    let mut raw = sqlx::PgConnection::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let now = easel_core::time::now_ms();
+    for sql in [
+        "SET session_replication_role = replica".to_string(),
+        format!("UPDATE api_keys SET revoked_at = {now}, updated_at = {now} WHERE id = '{id}'"),
+    ] {
+        sqlx::query(&sql)
+            .execute(&mut raw)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let revoked = Instant::now();
+    let seen = eventually(6_000, || async {
+        b.get("/v1/account", &secret).await.status == 401
+    })
+    .await;
+    assert!(seen, "the safety net never caught the silent revocation");
+    assert!(
+        revoked.elapsed() <= Duration::from_millis(3_500),
+        "caught after {:?}, later than the 2 s (+20%) safety net",
+        revoked.elapsed()
+    );
+    let _ = raw.close().await;
+    b.stop().await;
+    a.stop().await;
+}
