@@ -1,19 +1,23 @@
 -- Wake-ups instead of polling: every node LISTENs on `easel_wake` and is told when a job
--- becomes queued, webhook deliveries are written or rescheduled, or an account, member
--- or API key changes, whoever wrote it. The payload starts with the schema, so Easel
--- databases that share a server (and the tests' schemas) ignore each other's.
+-- becomes queued, webhook deliveries are written, or an account, member
+-- or API key changes, whoever wrote it. The payload is `<schema> <node> <what> [<queue>]`:
+-- Easel databases that share a server (and the tests' schemas) ignore each other's, and
+-- a node ignores its own (it woke itself already); `easel.node` is set on each of a
+-- node's connections, `-` elsewhere (`easel admin`, psql).
 
 CREATE FUNCTION easel_wake_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Identical notifications of one transaction are delivered once.
-    PERFORM pg_notify('easel_wake', current_schema() || ' jobs ' || NEW.queue);
+    PERFORM pg_notify('easel_wake', current_schema() || ' '
+        || coalesce(nullif(current_setting('easel.node', true), ''), '-') || ' jobs ' || NEW.queue);
     RETURN NULL;
 END
 $$;
 
 CREATE FUNCTION easel_wake_about() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('easel_wake', current_schema() || ' ' || TG_ARGV[0]);
+    PERFORM pg_notify('easel_wake', current_schema() || ' '
+        || coalesce(nullif(current_setting('easel.node', true), ''), '-') || ' ' || TG_ARGV[0]);
     RETURN NULL;
 END
 $$;
@@ -21,7 +25,9 @@ $$;
 CREATE TRIGGER jobs_wake AFTER INSERT OR UPDATE OF status ON jobs
     FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION easel_wake_jobs();
 
-CREATE TRIGGER webhook_deliveries_wake AFTER INSERT OR UPDATE OF next_attempt_at ON webhook_deliveries
+-- New deliveries only: every attempt reschedules its delivery, and the node that made it
+-- waits for that time itself (a retry asked for by hand is found by the next poll).
+CREATE TRIGGER webhook_deliveries_wake AFTER INSERT ON webhook_deliveries
     FOR EACH STATEMENT EXECUTE FUNCTION easel_wake_about('webhooks');
 
 CREATE TRIGGER accounts_wake AFTER INSERT OR UPDATE OR DELETE ON accounts

@@ -654,6 +654,11 @@ pub trait MigrationStore: Send + Sync {
     fn write_marker(&self) -> Option<WriteMarker> {
         None
     }
+    /// This store's name on the database's notifications, so that a node ignores the
+    /// ones it caused (PostgreSQL; see [`wake`]).
+    fn node(&self) -> Option<String> {
+        None
+    }
 }
 
 /// See [`MigrationStore::write_marker`].

@@ -19,6 +19,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Set as `easel.node` on every connection: the triggers name it in notifications.
+    node: String,
     creations: crate::common::group_commit::Creations,
 }
 
@@ -42,9 +44,21 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`, with any libpq-style options)
     /// with a pool of at most `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> DbResult<PgStore> {
+        let node = format!("n_{}", easel_core::ids::IdKind::Request.generate());
+        let tag = node.clone();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                let tag = tag.clone();
+                Box::pin(async move {
+                    sqlx::query("SELECT set_config('easel.node', $1, false)")
+                        .bind(tag)
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
             .connect(url)
             .await?;
         let creations = {
@@ -53,7 +67,11 @@ impl PgStore {
                 PgStore::run_creations(pool.clone(), pool.clone(), batch)
             })
         };
-        Ok(PgStore { pool, creations })
+        Ok(PgStore {
+            pool,
+            node,
+            creations,
+        })
     }
 
     fn read(&self) -> &PgPool {
@@ -139,5 +157,9 @@ impl MigrationStore for PgStore {
 
     fn dialect(&self) -> &'static str {
         "postgres"
+    }
+
+    fn node(&self) -> Option<String> {
+        Some(self.node.clone())
     }
 }

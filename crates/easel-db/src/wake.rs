@@ -23,7 +23,7 @@ pub const CHANNEL: &str = "easel_wake";
 pub enum Wake {
     /// A job of this queue became queued.
     Jobs(String),
-    /// Webhook deliveries were written or rescheduled.
+    /// Webhook deliveries were written.
     Webhooks,
     /// An account, member or API key changed (cached credentials may be stale).
     Changes,
@@ -33,11 +33,12 @@ pub enum Wake {
 }
 
 impl Wake {
-    /// Parses `"<schema> <what> [<queue>]"`; notifications of other schemas (other
-    /// Easel databases sharing the server's database, as the tests do) are `None`.
-    fn parse(payload: &str, schema: &str) -> Option<Wake> {
-        let mut parts = payload.splitn(3, ' ');
-        if parts.next()? != schema {
+    /// Parses `"<schema> <node> <what> [<queue>]"`; notifications of other schemas
+    /// (other Easel databases sharing the server's database, as the tests do) and of this
+    /// node (`node`: it woke itself) are `None`.
+    fn parse(payload: &str, schema: &str, node: &str) -> Option<Wake> {
+        let mut parts = payload.splitn(4, ' ');
+        if parts.next()? != schema || parts.next()? == node {
             return None;
         }
         match (parts.next()?, parts.next()) {
@@ -50,8 +51,14 @@ impl Wake {
 }
 
 /// On PostgreSQL, listens for wake-ups until the process ends, calling `on` for each
-/// (and [`Wake::Missed`] after any gap); `None` on SQLite, which has no notifications.
-pub async fn listen<F>(url: &str, on: F) -> DbResult<Option<tokio::task::JoinHandle<()>>>
+/// (and [`Wake::Missed`] after any gap) except those `node` caused itself (see
+/// [`MigrationStore::node`](crate::MigrationStore::node)); `None` on SQLite, which has no
+/// notifications.
+pub async fn listen<F>(
+    url: &str,
+    node: Option<String>,
+    on: F,
+) -> DbResult<Option<tokio::task::JoinHandle<()>>>
 where
     F: Fn(Wake) + Send + Sync + 'static,
 {
@@ -64,11 +71,12 @@ where
         .fetch_one(&mut listener)
         .await?;
     listener.listen(CHANNEL).await?;
+    let node = node.unwrap_or_default();
     Ok(Some(tokio::spawn(async move {
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) => {
-                    if let Some(wake) = Wake::parse(n.payload(), &schema) {
+                    if let Some(wake) = Wake::parse(n.payload(), &schema, &node) {
                         on(wake);
                     }
                 }
@@ -89,18 +97,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payloads_of_this_schema_only() {
+    fn payloads_of_this_schema_and_other_nodes_only() {
+        let parse = |payload| Wake::parse(payload, "public", "n_me");
         assert_eq!(
-            Wake::parse("public jobs generation:sandbox image", "public"),
+            parse("public n_other jobs generation:sandbox image"),
             Some(Wake::Jobs("generation:sandbox image".into()))
         );
-        assert_eq!(
-            Wake::parse("public webhooks", "public"),
-            Some(Wake::Webhooks)
-        );
-        assert_eq!(Wake::parse("public changes", "public"), Some(Wake::Changes));
-        assert_eq!(Wake::parse("t_42 changes", "public"), None);
-        assert_eq!(Wake::parse("public jobs", "public"), None);
-        assert_eq!(Wake::parse("public nonsense", "public"), None);
+        assert_eq!(parse("public - webhooks"), Some(Wake::Webhooks));
+        assert_eq!(parse("public n_other changes"), Some(Wake::Changes));
+        assert_eq!(parse("public n_me changes"), None, "its own");
+        assert_eq!(parse("t_42 n_other changes"), None, "another schema");
+        assert_eq!(parse("public n_other jobs"), None);
+        assert_eq!(parse("public n_other nonsense"), None);
     }
 }

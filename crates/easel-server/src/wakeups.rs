@@ -20,7 +20,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 /// in `Workers`).
 #[derive(Debug, Default)]
 pub struct Wakeups {
-    /// Webhook deliveries may be due (new ones written, or rescheduled).
+    /// Webhook deliveries may be due (new ones were written).
     pub webhooks: Notify,
     /// Accounts, members or keys changed: cached credentials may be stale.
     pub changes: Notify,
@@ -29,7 +29,12 @@ pub struct Wakeups {
 /// Starts turning database changes into wake-ups until `stop`.
 pub async fn start(app: &AppState, mut stop: watch::Receiver<bool>) {
     let routed = app.clone();
-    match easel_db::wake::listen(&app.config.database_url, move |wake| route(&routed, wake)).await {
+    let node = app.store.node();
+    match easel_db::wake::listen(&app.config.database_url, node, move |wake| {
+        route(&routed, wake)
+    })
+    .await
+    {
         Ok(Some(listening)) => {
             // The listening connection goes when the node stops, not when the process ends.
             tokio::spawn(async move {

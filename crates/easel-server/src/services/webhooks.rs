@@ -268,8 +268,13 @@ pub async fn replay(
             ),
         ));
     }
-    app.store
+    let replayed = app
+        .store
         .replay_webhook_delivery(account_id, mode, id, audit)
         .await
-        .or_not_found("webhook_delivery", id)
+        .or_not_found("webhook_delivery", id)?;
+    // This node's dispatcher sends it now; an API-only node's replay waits for a
+    // delivering node's next poll (the database notifies new deliveries only).
+    app.wakeups.webhooks.notify_one();
+    Ok(replayed)
 }
