@@ -190,6 +190,22 @@ pub fn judge_all(r: &mut Report) {
         ]),
     ));
     goals.push((
+        "idle node",
+        "≤ 1 database statement/s and ≤ 0.5% of a core at rest, SQLite and PostgreSQL",
+        all(vec![
+            labelled(
+                "SQLite",
+                judge(r, "idle.sqlite.statements", None, Some(1.0), "/s"),
+            ),
+            labelled("CPU", judge(r, "idle.sqlite.cpu", None, Some(0.5), "%")),
+            labelled(
+                "PostgreSQL",
+                judge(r, "idle.postgres.statements", None, Some(1.0), "/s"),
+            ),
+            labelled("CPU", judge(r, "idle.postgres.cpu", None, Some(0.5), "%")),
+        ]),
+    ));
+    goals.push((
         "password hashing off the hot path",
         "25 console logins/s cut API req/s by ≤ 20%",
         labelled("ratio", judge(r, "logins.ratio", Some(0.8), None, "×")),

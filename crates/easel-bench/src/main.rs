@@ -52,6 +52,7 @@ const SCENARIOS: &[&str] = &[
     "peer",
     "engines",
     "workers",
+    "idle",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +249,7 @@ async fn run(
             "peer" => scenarios::peer::run(&mut ctx).await,
             "engines" => scenarios::engines::run(&mut ctx).await,
             "workers" => scenarios::workers::run(&mut ctx).await,
+            "idle" => scenarios::idle::run(&mut ctx).await,
             _ => Ok(()),
         };
         if let Err(e) = result {

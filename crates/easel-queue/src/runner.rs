@@ -316,8 +316,9 @@ async fn slot<C: Clone + Send + Sync + 'static>(
             }
             Err(e) => {
                 tracing::warn!(queue = %queue, error = %e, "could not claim a job");
+                // Not the safety net's long wait: the database may be back in a moment.
                 tokio::select! {
-                    _ = tokio::time::sleep(config.poll) => {}
+                    _ = tokio::time::sleep(config.poll.min(config.maintenance)) => {}
                     _ = shared.stop.cancelled() => {}
                 }
             }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod engines;
 pub mod generations;
+pub mod idle;
 pub mod jobs;
 pub mod peer;
 pub mod queue;
