@@ -16,6 +16,7 @@ mod console_csrf;
 mod console_sessions;
 mod console_signin;
 mod content_policy;
+mod crash;
 mod credits;
 mod developers;
 mod engines;

@@ -107,6 +107,11 @@ impl Server {
             .to_string()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn terminate(&mut self) -> bool {
         let _ = std::process::Command::new("kill")
             .arg("-TERM")
