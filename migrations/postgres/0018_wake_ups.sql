@@ -1,5 +1,5 @@
 -- Wake-ups instead of polling: every node LISTENs on `easel_wake` and is told when a job
--- becomes queued, webhook deliveries are written, or an account, member
+-- becomes queued or a running one is asked to stop, webhook deliveries are written, or an account, member
 -- or API key changes, whoever wrote it. The payload is `<schema> <node> <what> [<queue>]`:
 -- Easel databases that share a server (and the tests' schemas) ignore each other's, and
 -- a node ignores its own (it woke itself already); `easel.node` is set on each of a
@@ -24,6 +24,21 @@ $$;
 
 CREATE TRIGGER jobs_wake AFTER INSERT OR UPDATE OF status ON jobs
     FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION easel_wake_jobs();
+
+-- A cancel asked of a running job: the node running it stops it at once, not at its next
+-- heartbeat.
+CREATE FUNCTION easel_wake_cancel() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('easel_wake', current_schema() || ' '
+        || coalesce(nullif(current_setting('easel.node', true), ''), '-') || ' cancel ' || NEW.id);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_cancel_wake AFTER UPDATE OF cancel_requested_at ON jobs
+    FOR EACH ROW WHEN (NEW.status = 'running' AND NEW.cancel_requested_at IS NOT NULL
+        AND OLD.cancel_requested_at IS NULL)
+    EXECUTE FUNCTION easel_wake_cancel();
 
 -- New deliveries only: every attempt reschedules its delivery, and the node that made it
 -- waits for that time itself (a retry asked for by hand is found by the next poll).

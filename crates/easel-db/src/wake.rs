@@ -23,6 +23,8 @@ pub const CHANNEL: &str = "easel_wake";
 pub enum Wake {
     /// A job of this queue became queued.
     Jobs(String),
+    /// A running job was asked to stop (its runner stops it now, not at a heartbeat).
+    Cancel(String),
     /// Webhook deliveries were written.
     Webhooks,
     /// An account, member or API key changed (cached credentials may be stale).
@@ -43,6 +45,7 @@ impl Wake {
         }
         match (parts.next()?, parts.next()) {
             ("jobs", Some(queue)) => Some(Wake::Jobs(queue.to_string())),
+            ("cancel", Some(job)) => Some(Wake::Cancel(job.to_string())),
             ("webhooks", None) => Some(Wake::Webhooks),
             ("changes", None) => Some(Wake::Changes),
             _ => None,
@@ -104,6 +107,10 @@ mod tests {
             Some(Wake::Jobs("generation:sandbox image".into()))
         );
         assert_eq!(parse("public - webhooks"), Some(Wake::Webhooks));
+        assert_eq!(
+            parse("public n_other cancel job_1"),
+            Some(Wake::Cancel("job_1".into()))
+        );
         assert_eq!(parse("public n_other changes"), Some(Wake::Changes));
         assert_eq!(parse("public n_me changes"), None, "its own");
         assert_eq!(parse("t_42 n_other changes"), None, "another schema");

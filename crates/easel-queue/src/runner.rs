@@ -123,7 +123,8 @@ impl RunnerControl {
 
     /// Stops `job_id` now if this runner is running it, as a cancel request noticed by a
     /// heartbeat would (record the request in the store first: the run ends `canceled`
-    /// only if the store agrees). Other nodes notice the request at their next heartbeat.
+    /// only if the store agrees). Other nodes stop it when the database tells them (PostgreSQL), or
+    /// at their next heartbeat.
     pub fn cancel_local(&self, job_id: &str) -> bool {
         let run = match self.running.lock() {
             Ok(map) => map.get(job_id).cloned(),

@@ -60,6 +60,12 @@ fn route(app: &AppState, wake: Wake) {
             }
             app.workers.wake_all(&queue);
         }
+        Wake::Cancel(job) => {
+            // Stops it only if it runs here; the store already holds the request.
+            if let Some(jobs) = app.jobs.get() {
+                jobs.cancel_local(&job);
+            }
+        }
         Wake::Webhooks => app.wakeups.webhooks.notify_one(),
         Wake::Changes => app.wakeups.changes.notify_one(),
         Wake::Missed => {

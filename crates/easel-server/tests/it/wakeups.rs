@@ -103,3 +103,57 @@ async fn a_lost_notification_is_caught_by_the_safety_net() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_cancel_reaches_the_node_running_the_job_before_its_heartbeat() {
+    let db = TestDb::new(Backend::Postgres).await;
+    // Heartbeats every 20 s: only the notification can stop the job in time.
+    let slow_heartbeats = |c: &mut easel_server::config::Config| {
+        crate::generations::with_test_models(c);
+        c.queue.heartbeat_ms = 20_000;
+        c.queue.lease_ms = 60_000;
+    };
+    let runner = TestApp::start_with(&db, slow_heartbeats).await;
+    let (_, key) = crate::generations::funded(&runner, "cancel@example.com").await;
+    let created = runner
+        .post(
+            "/v1/generations",
+            &key,
+            json!({"model": "slow-image", "prompt": "a lighthouse"}),
+        )
+        .await
+        .expect(202);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let running = eventually(5_000, || async {
+        runner
+            .get(&format!("/v1/generations/{id}"), &key)
+            .await
+            .body["status"]
+            == "running"
+    })
+    .await;
+    assert!(running, "the slow generation never started");
+    // Another node, started after the job was claimed, is asked to cancel it.
+    let other = TestApp::start_with(&db, slow_heartbeats).await;
+    let asked = Instant::now();
+    other
+        .post(&format!("/v1/generations/{id}/cancel"), &key, json!({}))
+        .await
+        .expect(200);
+    let canceled = eventually(5_000, || async {
+        runner
+            .get(&format!("/v1/generations/{id}"), &key)
+            .await
+            .body["status"]
+            == "canceled"
+    })
+    .await;
+    assert!(canceled, "the running job was not stopped");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}: at a heartbeat, not at the notification",
+        asked.elapsed()
+    );
+    other.stop().await;
+    runner.stop().await;
+}
