@@ -1,7 +1,7 @@
 //! The store half of group commit (see `group_commit`): one batch of creations, read,
 //! decided and written in one transaction.
 //!
-//! The expanding type provides `begin_on(pool)`, `lock_creation_accounts(tx, accounts)`
+//! The expanding type provides `begin_on(pool)`, `lock_creation_accounts(tx, accounts)`,
 //! the consts `CREATION_BALANCES` and `CREATION_OPEN`, and `write_creations()`.
 
 macro_rules! impl_creation_store {
