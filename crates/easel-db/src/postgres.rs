@@ -33,8 +33,8 @@ impl PgStore {
 
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[64, 32, 16, 8, 4, 2, 1];
 
-    const CREATION_BALANCES: &'static str = crate::sql::PG_CREATION_BALANCES;
-    const CREATION_OPEN: &'static str = crate::sql::PG_CREATION_OPEN;
+    const CREATION_BALANCES: &'static str = crate::sql::PG_CREATION_READS.0;
+    const CREATION_OPEN: &'static str = crate::sql::PG_CREATION_READS.1;
     const NEXT_DUE: &'static str = crate::sql::PG_NEXT_DUE;
 
     fn write_creations() -> &'static str {
@@ -106,7 +106,8 @@ impl PgStore {
     }
 
     /// Serialises check-then-write use cases on one account (state changes, the last-owner
-    /// rule, revoking and rotating keys, grants, the concurrent-jobs count): at READ
+    /// rule, revoking and rotating keys, grants; creations lock their batch's accounts the
+    /// same way, `lock_creation_accounts`): at READ
     /// COMMITTED two such transactions would otherwise both pass their check on the same
     /// old row.
     ///

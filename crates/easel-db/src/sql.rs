@@ -589,12 +589,28 @@ pub static SQLITE_WRITE_CREATIONS: std::sync::LazyLock<String> = std::sync::Lazy
     sql
 });
 
-pub const SQLITE_CREATION_BALANCES: &str = "SELECT account_id, mode, balance, held FROM credit_balances \
-     WHERE account_id IN (SELECT value FROM json_each($1))";
+/// A batch's balances and open generations, for the accounts of `$1` (a JSON array) as
+/// the dialect unpacks it; `$lock` locks the balance rows (PostgreSQL).
+macro_rules! creation_reads {
+    ($ids:literal, $lock:literal) => {
+        (
+            concat!(
+                "SELECT account_id, mode, balance, held FROM credit_balances WHERE account_id IN (",
+                $ids,
+                ")",
+                $lock
+            ),
+            concat!(
+                "SELECT account_id, mode, COUNT(*) FROM generations WHERE account_id IN (",
+                $ids,
+                ") AND status IN ('queued', 'running') GROUP BY account_id, mode"
+            ),
+        )
+    };
+}
 
-pub const SQLITE_CREATION_OPEN: &str = "SELECT account_id, mode, COUNT(*) FROM generations \
-     WHERE account_id IN (SELECT value FROM json_each($1)) AND status IN ('queued', 'running') \
-     GROUP BY account_id, mode";
+pub const SQLITE_CREATION_READS: (&str, &str) =
+    creation_reads!("SELECT value FROM json_each($1)", "");
 
 const PG_CREATION_WRITES: [&str; 6] = creation_writes!(
     "'whd_' || substr(r.event_id, 5, 10) || substr(md5(random()::text), 1, 16)",
@@ -624,15 +640,12 @@ pub static PG_WRITE_CREATIONS: std::sync::LazyLock<String> = std::sync::LazyLock
 pub const PG_CREATION_LOCK_ACCOUNTS: &str = "SELECT id FROM accounts \
      WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY id FOR NO KEY UPDATE";
 
-/// PostgreSQL: the batch's balances, locked (after the accounts, in key order) so that the
+/// PostgreSQL: the balances are locked (after the accounts, in key order) so that the
 /// checks and the ledger's running balances see the last committed settlement.
-pub const PG_CREATION_BALANCES: &str = "SELECT account_id, mode, balance, held FROM credit_balances \
-     WHERE account_id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY account_id, mode \
-     FOR NO KEY UPDATE";
-
-pub const PG_CREATION_OPEN: &str = "SELECT account_id, mode, COUNT(*) FROM generations \
-     WHERE account_id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND status IN ('queued', 'running') \
-     GROUP BY account_id, mode";
+pub const PG_CREATION_READS: (&str, &str) = creation_reads!(
+    "SELECT jsonb_array_elements_text($1::jsonb)",
+    " ORDER BY account_id, mode FOR NO KEY UPDATE"
+);
 
 /// Per queue of `$1` (a JSON array), when its earliest queued job is due: a correlated
 /// `MIN` each, which walks the `jobs_claim` index to its first entry.

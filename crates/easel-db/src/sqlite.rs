@@ -44,8 +44,8 @@ impl SqliteStore {
 
     const LOG_ROWS_PER_STATEMENT: &'static [usize] = &[16, 8, 4, 2, 1];
 
-    const CREATION_BALANCES: &'static str = crate::sql::SQLITE_CREATION_BALANCES;
-    const CREATION_OPEN: &'static str = crate::sql::SQLITE_CREATION_OPEN;
+    const CREATION_BALANCES: &'static str = crate::sql::SQLITE_CREATION_READS.0;
+    const CREATION_OPEN: &'static str = crate::sql::SQLITE_CREATION_READS.1;
     const NEXT_DUE: &'static str = crate::sql::SQLITE_NEXT_DUE;
 
     fn write_creations() -> &'static str {

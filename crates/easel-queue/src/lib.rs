@@ -14,5 +14,7 @@ mod registry;
 mod runner;
 
 pub use registry::{Job, JobError, RunInfo, enqueue};
-pub use runner::{Backoff, Runner, RunnerConfig, RunnerControl, RunnerHandle, record_outcome};
+pub use runner::{
+    Backoff, Runner, RunnerConfig, RunnerControl, RunnerHandle, jittered, record_outcome, wake_all,
+};
 pub use tokio_util::sync::CancellationToken;

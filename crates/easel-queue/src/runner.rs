@@ -267,8 +267,8 @@ impl RunnerHandle {
     }
 }
 
-/// Every slot waiting now, and (as a stored permit) the next one to wait.
-fn wake_all(waker: &Notify) {
+/// Wakes every task waiting on `waker` now, and (as a stored permit) the next one to wait.
+pub fn wake_all(waker: &Notify) {
     waker.notify_waiters();
     waker.notify_one();
 }
@@ -629,7 +629,7 @@ async fn due_times<C: Clone + Send + Sync + 'static>(shared: Arc<Shared<C>>) {
 }
 
 /// `d` ± 20%, so that nodes started together do not poll together.
-fn jittered(d: Duration) -> Duration {
+pub fn jittered(d: Duration) -> Duration {
     d.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
 }
 

@@ -317,10 +317,7 @@ impl Authenticator {
         let mut changes = ChangePoll::new();
         // The safety net, for a notification that was lost: jittered so that nodes
         // started together do not poll together.
-        let safety_net = || {
-            use rand::Rng;
-            poll.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
-        };
+        let safety_net = || easel_queue::jittered(poll);
         let mut next_poll = Box::pin(tokio::time::sleep(safety_net()));
         loop {
             tokio::select! {

@@ -124,7 +124,7 @@ impl Dispatcher {
     /// flight or waiting for its endpoint's share), at most `poll` (jittered). And
     /// whether one is due now (an error says yes, so the claim reports it).
     async fn until_next_due(&self, poll: Duration) -> (Duration, bool) {
-        let poll = poll.mul_f64(rand::thread_rng().gen_range(0.8..1.2));
+        let poll = easel_queue::jittered(poll);
         match self.app.store.next_delivery_due().await {
             Ok(Some(due)) => {
                 let ms = u64::try_from(due - now_ms()).unwrap_or(0);

@@ -77,9 +77,7 @@ impl Workers {
     /// Wakes every claim waiting on `queue` on this node (jobs arrived from elsewhere, in
     /// any number).
     pub fn wake_all(&self, queue: &str) {
-        let waker = self.waker(queue);
-        waker.notify_waiters();
-        waker.notify_one();
+        easel_queue::wake_all(&self.waker(queue));
     }
 
     /// Wakes every waiting claim (wake-ups may have been lost).
@@ -89,8 +87,7 @@ impl Workers {
             Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
         };
         for waker in wakers {
-            waker.notify_waiters();
-            waker.notify_one();
+            easel_queue::wake_all(&waker);
         }
     }
 
