@@ -73,8 +73,13 @@ where
     let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
         .fetch_one(&mut listener)
         .await?;
-    listener.listen(CHANNEL).await?;
     let node = node.unwrap_or_default();
+    // Named, so an operator (or a test) can tell the listening connection apart.
+    sqlx::query("SELECT set_config('application_name', $1, false)")
+        .bind(format!("easel-listen {node}"))
+        .execute(&mut listener)
+        .await?;
+    listener.listen(CHANNEL).await?;
     Ok(Some(tokio::spawn(async move {
         loop {
             match listener.try_recv().await {

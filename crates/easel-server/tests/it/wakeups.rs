@@ -157,3 +157,44 @@ async fn a_cancel_reaches_the_node_running_the_job_before_its_heartbeat() {
     other.stop().await;
     runner.stop().await;
 }
+
+#[tokio::test]
+async fn a_dropped_listening_connection_makes_the_node_look_again() {
+    let db = TestDb::new(Backend::Postgres).await;
+    // A 20-minute safety net: only the reconnection's wake-up can catch what was missed.
+    let a = TestApp::start_with(&db, |c| c.api_keys.invalidation_poll_ms = 60_000).await;
+    let b = TestApp::start_with(&db, |c| c.api_keys.invalidation_poll_ms = 60_000).await;
+    let (_, admin_key) = a.account("dropped@example.com", "live").await;
+    let (id, secret) = cached_on_both(&a, &b, &admin_key, 0).await;
+    let mut raw = sqlx::PgConnection::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    // Revoked silently (triggers off), as if its notification were lost with the
+    // connection; then b's listening connection is cut.
+    let now = easel_core::time::now_ms();
+    let node = b.state.store.node().unwrap_or_default();
+    for sql in [
+        "SET session_replication_role = replica".to_string(),
+        format!("UPDATE api_keys SET revoked_at = {now}, updated_at = {now} WHERE id = '{id}'"),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'easel-listen {node}'"
+        ),
+    ] {
+        sqlx::query(&sql)
+            .execute(&mut raw)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let seen = eventually(3_000, || async {
+        b.get("/v1/account", &secret).await.status == 401
+    })
+    .await;
+    assert!(
+        seen,
+        "node b never looked again after losing its notifications"
+    );
+    let _ = raw.close().await;
+    b.stop().await;
+    a.stop().await;
+}
