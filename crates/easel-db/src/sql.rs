@@ -589,21 +589,23 @@ pub static SQLITE_WRITE_CREATIONS: std::sync::LazyLock<String> = std::sync::Lazy
     sql
 });
 
-/// A batch's balances and open generations, for the accounts of `$1` (a JSON array) as
-/// the dialect unpacks it; `$lock` locks the balance rows (PostgreSQL).
+/// A batch's balances and open generations (counted by triggers, see migration 0019), for
+/// the accounts of `$1` (a JSON array) as the dialect unpacks it; `$lock` locks the rows
+/// (PostgreSQL).
 macro_rules! creation_reads {
     ($ids:literal, $lock:literal) => {
         (
             concat!(
                 "SELECT account_id, mode, balance, held FROM credit_balances WHERE account_id IN (",
                 $ids,
-                ")",
+                ") ORDER BY account_id, mode",
                 $lock
             ),
             concat!(
-                "SELECT account_id, mode, COUNT(*) FROM generations WHERE account_id IN (",
+                "SELECT account_id, mode, open FROM open_generations WHERE account_id IN (",
                 $ids,
-                ") AND status IN ('queued', 'running') GROUP BY account_id, mode"
+                ") ORDER BY account_id, mode",
+                $lock
             ),
         )
     };
@@ -640,11 +642,13 @@ pub static PG_WRITE_CREATIONS: std::sync::LazyLock<String> = std::sync::LazyLock
 pub const PG_CREATION_LOCK_ACCOUNTS: &str = "SELECT id FROM accounts \
      WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY id FOR NO KEY UPDATE";
 
-/// PostgreSQL: the balances are locked (after the accounts, in key order) so that the
-/// checks and the ledger's running balances see the last committed settlement.
+/// PostgreSQL: the open-generation counters, then the balances, are locked (after the
+/// accounts, in key order) so that the checks and the ledger's running balances see the
+/// last committed settlement; counters before balances, the order in which a generation's
+/// end takes them (migration 0019).
 pub const PG_CREATION_READS: (&str, &str) = creation_reads!(
     "SELECT jsonb_array_elements_text($1::jsonb)",
-    " ORDER BY account_id, mode FOR NO KEY UPDATE"
+    " FOR NO KEY UPDATE"
 );
 
 /// Per queue of `$1` (a JSON array), when its earliest queued job is due: a correlated

@@ -62,6 +62,15 @@ macro_rules! impl_creation_store {
                 }
                 let mut tx = Self::begin_on(pool).await?;
                 Self::lock_creation_accounts(&mut tx, &accounts).await?;
+                // Read (and on PostgreSQL locked) even when no creation is limited: the
+                // batch's inserts update these rows, and must find them already held.
+                let rows: Vec<(String, String, i64)> = sqlx::query_as(Self::CREATION_OPEN)
+                    .bind(&accounts)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (account, mode, open) in rows {
+                    standing.open.insert((account, mode), open);
+                }
                 if batch.iter().any(|p| p.new.credits_estimated > 0) {
                     let rows: Vec<(String, String, i64, i64)> =
                         sqlx::query_as(Self::CREATION_BALANCES)
@@ -80,15 +89,6 @@ macro_rules! impl_creation_store {
                             .fetch_one(&mut *tx)
                             .await?;
                         standing.spent.insert((key, since), spent);
-                    }
-                }
-                if batch.iter().any(|p| p.new.max_open.is_some()) {
-                    let rows: Vec<(String, String, i64)> = sqlx::query_as(Self::CREATION_OPEN)
-                        .bind(&accounts)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for (account, mode, open) in rows {
-                        standing.open.insert((account, mode), open);
                     }
                 }
                 let decisions = gc::admit(batch, &mut standing);

@@ -413,3 +413,147 @@ both_backends!(
         assert_eq!(enqueued.jobs_ahead, 11);
     }
 );
+
+/// The account's live generations still open: (by the counter, by a count).
+async fn open_generations(raw: &mut Raw, account: &str) -> (i64, i64) {
+    let counted = raw
+        .scalar(
+            "SELECT COUNT(*) FROM generations WHERE account_id = $1 AND mode = 'live' \
+             AND status IN ('queued', 'running')",
+            &[account],
+        )
+        .await
+        .unwrap_or_else(|| panic!("COUNT(*) gave no row"));
+    let counter = raw
+        .scalar(
+            "SELECT open FROM open_generations WHERE account_id = $1 AND mode = 'live'",
+            &[account],
+        )
+        .await;
+    // No row: the account never had an open generation.
+    (counter.unwrap_or(0), counted)
+}
+
+both_backends!(
+    the_open_count_follows_creations_and_every_way_a_generation_ends,
+    |db: TestDb| async move {
+        // Creations on two nodes against a concurrency limit, while a worker claims and
+        // succeeds or fails jobs and a client cancels: the counter the limit reads stays
+        // the number of open generations, and no lock order makes two of them deadlock
+        // (PostgreSQL reports one after a second, which fails a call here).
+        let stores = [support::store(&db).await, support::connect(&db).await];
+        let (account, key) = funded(&stores[0], "busy@acme.test", 100_000).await;
+        let (ids, mut created) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let creators: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let (store, account, key, ids) =
+                    (store.clone(), account.clone(), key.clone(), ids.clone());
+                tokio::spawn(async move {
+                    for round in 0..40 {
+                        let news = (0..4)
+                            .map(|_| {
+                                let mut new = new_generation(&account, &key, 5);
+                                new.max_open = Some(6);
+                                new
+                            })
+                            .collect();
+                        for r in create_all(std::slice::from_ref(&store), news).await {
+                            match r {
+                                Ok(g) => {
+                                    let _ = ids.send(g.id);
+                                }
+                                Err(DbError::ConcurrencyLimit { limit: 6, .. }) => {}
+                                Err(e) => panic!("creation in round {round}: {e:?}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(ids);
+        let canceler = {
+            let (store, account) = (stores[0].clone(), account.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while let Some(id) = created.recv().await {
+                    n += 1;
+                    if n % 3 == 0 {
+                        store
+                            .cancel_generation(&account, Mode::Live, &id, T0 + 1)
+                            .await
+                            .unwrap_or_else(|e| panic!("cancel_generation: {e:?}"));
+                    }
+                }
+            })
+        };
+        let worker = |store: Arc<dyn Store>, stop: Arc<std::sync::atomic::AtomicBool>| async move {
+            let mut n = 0;
+            loop {
+                let job = store
+                    .claim("generation:sandbox-image", "w", T0 + 60_000, T0 + 1)
+                    .await
+                    .unwrap_or_else(|e| panic!("claim: {e:?}"));
+                let Some(job) = job else {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return n;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                };
+                n += 1;
+                if n % 4 == 0 {
+                    let end = easel_db::GenerationEnd {
+                        status: easel_core::jobs::JobStatus::Failed,
+                        error_code: Some("backend_error".into()),
+                        error_message: Some("out of memory".into()),
+                    };
+                    store
+                        .end_generation(&job.id, end, T0 + 2)
+                        .await
+                        .unwrap_or_else(|e| panic!("end_generation: {e:?}"));
+                } else {
+                    store
+                        .succeed_generation(&job.id, "w", Vec::new(), 3, None, T0 + 2)
+                        .await
+                        .unwrap_or_else(|e| panic!("succeed_generation: {e:?}"));
+                }
+            }
+        };
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = stores
+            .iter()
+            .map(|store| tokio::spawn(worker(store.clone(), stop.clone())))
+            .collect();
+        for task in creators {
+            task.await.unwrap_or_else(|e| panic!("creator: {e}"));
+        }
+        canceler.await.unwrap_or_else(|e| panic!("canceler: {e}"));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut ran = 0;
+        for task in workers {
+            ran += task.await.unwrap_or_else(|e| panic!("worker: {e}"));
+        }
+        assert!(ran > 20, "the workers ran only {ran} jobs");
+
+        let mut raw = Raw::connect(&db).await;
+        let ended = raw
+            .count(
+                "generations WHERE account_id = $1 AND status IN ('succeeded', 'failed', 'canceled')",
+                &[&account],
+            )
+            .await;
+        assert!(ended > 40, "only {ended} generations ended");
+        assert_eq!(open_generations(&mut raw, &account).await, (0, 0));
+        // And one left open is counted.
+        let mut new = new_generation(&account, &key, 5);
+        new.max_open = Some(6);
+        stores[1]
+            .create_generation(new, T0 + 3)
+            .await
+            .unwrap_or_else(|e| panic!("create_generation: {e:?}"));
+        assert_eq!(open_generations(&mut raw, &account).await, (1, 1));
+        assert_ledger_matches(&mut raw, &stores[0], &account).await;
+        raw.close().await;
+    }
+);
