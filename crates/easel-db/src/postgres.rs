@@ -22,6 +22,8 @@ pub struct PgStore {
     /// Set as `easel.node` on every connection: the triggers name it in notifications.
     node: String,
     creations: crate::common::group_commit::Creations,
+    attempts: crate::common::group_commit::Attempts,
+    successes: crate::common::group_commit::Successes,
 }
 
 impl PgStore {
@@ -61,9 +63,21 @@ impl PgStore {
             })
             .connect(url)
             .await?;
+        let attempts = {
+            let pool = pool.clone();
+            crate::common::group_commit::Attempts::start("webhook attempts", move |batch| {
+                PgStore::run_attempts(pool.clone(), batch)
+            })
+        };
+        let successes = {
+            let pool = pool.clone();
+            crate::common::group_commit::Successes::start("successes", move |batch| {
+                PgStore::run_successes(pool.clone(), batch)
+            })
+        };
         let creations = {
             let pool = pool.clone();
-            crate::common::group_commit::Creations::start(move |batch| {
+            crate::common::group_commit::Creations::start("creations", move |batch| {
                 PgStore::run_creations(pool.clone(), pool.clone(), batch)
             })
         };
@@ -71,6 +85,8 @@ impl PgStore {
             pool,
             node,
             creations,
+            attempts,
+            successes,
         })
     }
 
@@ -91,6 +107,34 @@ impl PgStore {
     /// A write transaction on the batching task, which is never abandoned mid-`BEGIN`.
     async fn begin_on(pool: &PgPool) -> DbResult<Transaction<'static, Postgres>> {
         Ok(pool.begin().await?)
+    }
+
+    /// Takes what a batch of successes will update, in the order every writer takes it:
+    /// the accounts' open-generation counters, then their balances (as a batch of
+    /// creations does, after the accounts), then the remote workers whose leases end
+    /// (`leases_json`). Taken one success at a time instead, two nodes' batches could
+    /// each hold what the other needs next.
+    async fn lock_for_successes(
+        tx: &mut Transaction<'_, Postgres>,
+        accounts_json: &str,
+        leases_json: &str,
+    ) -> DbResult<()> {
+        for sql in [
+            crate::sql::PG_CREATION_READS.1,
+            crate::sql::PG_CREATION_READS.0,
+        ] {
+            sqlx::query(sql)
+                .bind(accounts_json)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if leases_json != "[]" {
+            sqlx::query(crate::worker_sql::PG_LOCK_LEASE_WORKERS)
+                .bind(leases_json)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Locks a batch's accounts (`$1`, a JSON array of ids) in id order.

@@ -26,6 +26,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     creations: crate::common::group_commit::Creations,
+    attempts: crate::common::group_commit::Attempts,
+    successes: crate::common::group_commit::Successes,
     /// The database's WAL file, whose size and time tell that someone wrote.
     wal: std::path::PathBuf,
 }
@@ -73,9 +75,21 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
+        let attempts = {
+            let write = write.clone();
+            crate::common::group_commit::Attempts::start("webhook attempts", move |batch| {
+                SqliteStore::run_attempts(write.clone(), batch)
+            })
+        };
+        let successes = {
+            let write = write.clone();
+            crate::common::group_commit::Successes::start("successes", move |batch| {
+                SqliteStore::run_successes(write.clone(), batch)
+            })
+        };
         let creations = {
             let (read, write) = (read.clone(), write.clone());
-            crate::common::group_commit::Creations::start(move |batch| {
+            crate::common::group_commit::Creations::start("creations", move |batch| {
                 SqliteStore::run_creations(read.clone(), write.clone(), batch)
             })
         };
@@ -83,6 +97,8 @@ impl SqliteStore {
             read,
             write,
             creations,
+            attempts,
+            successes,
             wal: wal.into(),
         })
     }
@@ -104,6 +120,15 @@ impl SqliteStore {
     /// A write transaction on the batching task, which is never abandoned mid-`BEGIN`.
     async fn begin_on(write: &SqlitePool) -> DbResult<Transaction<'static, Sqlite>> {
         Ok(write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Nothing to lock: the transaction holds the database's only write lock.
+    async fn lock_for_successes(
+        _tx: &mut Transaction<'_, Sqlite>,
+        _accounts_json: &str,
+        _leases_json: &str,
+    ) -> DbResult<()> {
+        Ok(())
     }
 
     /// Nothing to lock: the transaction holds the database's only write lock.

@@ -11,7 +11,7 @@ macro_rules! impl_creation_store {
             pub(crate) async fn run_creations(
                 read: sqlx::Pool<$Db>,
                 pool: sqlx::Pool<$Db>,
-                batch: Vec<$crate::common::group_commit::Pending>,
+                batch: Vec<$crate::common::group_commit::PendingCreation>,
             ) {
                 let results = match Self::creation_batch(&read, &pool, &batch).await {
                     Ok(results) => results,
@@ -43,7 +43,7 @@ macro_rules! impl_creation_store {
             async fn creation_batch(
                 read: &sqlx::Pool<$Db>,
                 pool: &sqlx::Pool<$Db>,
-                batch: &[$crate::common::group_commit::Pending],
+                batch: &[$crate::common::group_commit::PendingCreation],
             ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::Enqueued>>> {
                 use $crate::common::group_commit as gc;
                 let accounts = gc::accounts_json(batch);
@@ -71,7 +71,7 @@ macro_rules! impl_creation_store {
                 for (account, mode, open) in rows {
                     standing.open.insert((account, mode), open);
                 }
-                if batch.iter().any(|p| p.new.credits_estimated > 0) {
+                if batch.iter().any(|p| p.item.new.credits_estimated > 0) {
                     let rows: Vec<(String, String, i64, i64)> =
                         sqlx::query_as(Self::CREATION_BALANCES)
                             .bind(&accounts)

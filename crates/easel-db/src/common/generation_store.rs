@@ -3,6 +3,166 @@
 macro_rules! impl_generation_store {
     ($Store:ty, $Db:ty) => {
         impl $Store {
+            /// The success-recording task's work: ends `batch` in one transaction and
+            /// answers each. On PostgreSQL a success locks its account's open-generation
+            /// counter and then its balance; the batch takes them account by account in id
+            /// order, as a batch of creations does. A batch that fails is written again one
+            /// success per transaction, so that only the one at fault fails.
+            pub(crate) async fn run_successes(
+                pool: sqlx::Pool<$Db>,
+                batch: Vec<$crate::common::group_commit::PendingSuccess>,
+            ) {
+                let results = match Self::successes_in_one(&pool, &batch).await {
+                    Ok(results) => results,
+                    Err(e) if batch.len() == 1 => vec![Err(e)],
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = batch.len(), "a batch of successes failed; writing them one by one");
+                        let mut results = Vec::with_capacity(batch.len());
+                        for p in &batch {
+                            results.push(
+                                match Self::successes_in_one(&pool, std::slice::from_ref(p)).await {
+                                    Ok(mut one) => one.pop().unwrap_or(Err(
+                                        $crate::DbError::Corrupt("an empty batch answer".into()),
+                                    )),
+                                    Err(e) => Err(e),
+                                },
+                            );
+                        }
+                        results
+                    }
+                };
+                $crate::common::group_commit::answer(batch, results);
+            }
+
+            async fn successes_in_one(
+                pool: &sqlx::Pool<$Db>,
+                batch: &[$crate::common::group_commit::PendingSuccess],
+            ) -> $crate::DbResult<Vec<$crate::DbResult<Option<$crate::Generation>>>> {
+                let mut tx = Self::begin_on(pool).await?;
+                let mut current = Vec::with_capacity(batch.len());
+                for (i, p) in batch.iter().enumerate() {
+                    let g = Self::one_generation(&mut tx, "job_id = $1", &p.item.job_id).await?;
+                    current.push((i, g));
+                }
+                current.sort_by(|(_, a), (_, b)| {
+                    (&a.account_id, a.mode.as_str(), &a.job_id)
+                        .cmp(&(&b.account_id, b.mode.as_str(), &b.job_id))
+                });
+                let accounts: std::collections::BTreeSet<&str> =
+                    current.iter().map(|(_, g)| g.account_id.as_str()).collect();
+                let leases: std::collections::BTreeSet<&str> = batch
+                    .iter()
+                    .filter(|p| p.item.completion.is_some())
+                    .map(|p| p.item.worker.as_str())
+                    .collect();
+                Self::lock_for_successes(
+                    &mut tx,
+                    &serde_json::Value::from(accounts.into_iter().collect::<Vec<_>>()).to_string(),
+                    &serde_json::Value::from(leases.into_iter().collect::<Vec<_>>()).to_string(),
+                )
+                .await?;
+                let mut results: Vec<$crate::DbResult<Option<$crate::Generation>>> =
+                    (0..batch.len()).map(|_| Ok(None)).collect();
+                for (i, g) in &current {
+                    results[*i] = Ok(Self::succeed_in(&mut tx, &batch[*i].item, g).await?);
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
+            /// Inside a write transaction: one success (see
+            /// `GenerationStore::succeed_generation`); `current` is the generation as read
+            /// in this transaction. Writes nothing when the job was no longer held.
+            async fn succeed_in(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                c: &$crate::common::group_commit::Success,
+                current: &$crate::Generation,
+            ) -> $crate::DbResult<Option<$crate::Generation>> {
+                let (job_id, worker, now) = (c.job_id.as_str(), c.worker.as_str(), c.now);
+                let (outputs, credits_charged) = (&c.outputs, c.credits_charged);
+                let completion = c.completion.as_deref();
+                // Deleted while it ran (the delete asked the job to stop, but it finished
+                // first): the outputs are not kept or charged; it ends canceled instead.
+                if current.deleted_at.is_some() {
+                    let held = sqlx::query($crate::sql::FINISH_CANCELED_JOB)
+                        .bind(job_id)
+                        .bind(worker)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    if held.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    if let Some(digest) = completion {
+                        let succeeded = $crate::LeaseOutcome::Succeeded;
+                        Self::end_lease_in(tx, worker, succeeded, Some(digest), now).await?;
+                    }
+                    let changed = Self::mark_ended(
+                        tx,
+                        job_id,
+                        easel_core::jobs::JobStatus::Canceled,
+                        None,
+                        now,
+                    )
+                    .await?;
+                    let g = Self::one_generation(tx, "job_id = $1", job_id).await?;
+                    if changed {
+                        Self::settle_hold(tx, &g.id, None, None, now).await?;
+                        Self::insert_event(tx, &g, "generation.canceled", now).await?;
+                    }
+                    return Ok(Some(g));
+                }
+                let held = sqlx::query($crate::sql::COMPLETE_JOB)
+                    .bind(job_id)
+                    .bind(worker)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                if held.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let succeeded: Option<(String,)> =
+                    sqlx::query_as($crate::sql::GENERATION_SUCCEEDED)
+                        .bind(job_id)
+                        .bind(credits_charged)
+                        .bind(now)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                // The job was held, so its generation was open (the two end together).
+                let generation_id = match succeeded {
+                    Some((id,)) => id,
+                    None => {
+                        Self::one_generation(tx, "job_id = $1", job_id)
+                            .await?
+                            .id
+                    }
+                };
+                for o in outputs {
+                    sqlx::query($crate::sql::INSERT_OUTPUT)
+                        .bind(&generation_id)
+                        .bind(i32::try_from(o.idx).unwrap_or(i32::MAX))
+                        .bind(&o.path)
+                        .bind(&o.content_type)
+                        .bind(i32::try_from(o.width).unwrap_or(i32::MAX))
+                        .bind(i32::try_from(o.height).unwrap_or(i32::MAX))
+                        .bind(o.duration_ms)
+                        .bind(o.bytes)
+                        .bind(o.expires_at)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let g = Self::one_generation(tx, "job_id = $1", job_id).await?;
+                Self::insert_event(tx, &g, "generation.succeeded", now).await?;
+                if let Some(digest) = completion {
+                    let succeeded = $crate::LeaseOutcome::Succeeded;
+                    Self::end_lease_in(tx, worker, succeeded, Some(digest), now).await?;
+                }
+                // Last, like the hold: the balance row is locked until the commit.
+                Self::settle_hold(tx, &g.id, Some(credits_charged), None, now).await?;
+                Ok(Some(g))
+            }
+
             async fn insert_event(
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 g: &$crate::Generation,
@@ -182,7 +342,9 @@ macro_rules! impl_generation_store {
                 now: i64,
             ) -> $crate::DbResult<$crate::Enqueued> {
                 // Shares a transaction with the creations waiting at the same moment.
-                self.creations.submit(new, now).await
+                self.creations
+                    .submit($crate::common::group_commit::Creation { new, now })
+                    .await
             }
 
             async fn get_generation(
@@ -348,92 +510,17 @@ macro_rules! impl_generation_store {
                 completion: Option<&str>,
                 now: i64,
             ) -> $crate::DbResult<Option<$crate::Generation>> {
-                let mut tx = self.begin_write().await?;
-                // Deleted while it ran (the delete asked the job to stop, but it finished
-                // first): the outputs are not kept or charged; it ends canceled instead.
-                let current = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                if current.deleted_at.is_some() {
-                    let held = sqlx::query($crate::sql::FINISH_CANCELED_JOB)
-                        .bind(job_id)
-                        .bind(worker)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    if held.rows_affected() == 0 {
-                        tx.rollback().await?;
-                        return Ok(None);
-                    }
-                    if let Some(digest) = completion {
-                        let succeeded = $crate::LeaseOutcome::Succeeded;
-                        Self::end_lease_in(&mut tx, worker, succeeded, Some(digest), now).await?;
-                    }
-                    let changed = Self::mark_ended(
-                        &mut tx,
-                        job_id,
-                        easel_core::jobs::JobStatus::Canceled,
-                        None,
+                // Shares a transaction with the successes that arrived at the same moment.
+                self.successes
+                    .submit($crate::common::group_commit::Success {
+                        job_id: job_id.to_string(),
+                        worker: worker.to_string(),
+                        outputs,
+                        credits_charged,
+                        completion: completion.map(str::to_string),
                         now,
-                    )
-                    .await?;
-                    let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                    if changed {
-                        Self::settle_hold(&mut tx, &g.id, None, None, now).await?;
-                        Self::insert_event(&mut tx, &g, "generation.canceled", now).await?;
-                    }
-                    tx.commit().await?;
-                    return Ok(Some(g));
-                }
-                let held = sqlx::query($crate::sql::COMPLETE_JOB)
-                    .bind(job_id)
-                    .bind(worker)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                if held.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                let succeeded: Option<(String,)> =
-                    sqlx::query_as($crate::sql::GENERATION_SUCCEEDED)
-                        .bind(job_id)
-                        .bind(credits_charged)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                // The job was held, so its generation was open (the two end together).
-                let generation_id = match succeeded {
-                    Some((id,)) => id,
-                    None => {
-                        Self::one_generation(&mut tx, "job_id = $1", job_id)
-                            .await?
-                            .id
-                    }
-                };
-                for o in &outputs {
-                    sqlx::query($crate::sql::INSERT_OUTPUT)
-                        .bind(&generation_id)
-                        .bind(i32::try_from(o.idx).unwrap_or(i32::MAX))
-                        .bind(&o.path)
-                        .bind(&o.content_type)
-                        .bind(i32::try_from(o.width).unwrap_or(i32::MAX))
-                        .bind(i32::try_from(o.height).unwrap_or(i32::MAX))
-                        .bind(o.duration_ms)
-                        .bind(o.bytes)
-                        .bind(o.expires_at)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let g = Self::one_generation(&mut tx, "job_id = $1", job_id).await?;
-                Self::insert_event(&mut tx, &g, "generation.succeeded", now).await?;
-                if let Some(digest) = completion {
-                    let succeeded = $crate::LeaseOutcome::Succeeded;
-                    Self::end_lease_in(&mut tx, worker, succeeded, Some(digest), now).await?;
-                }
-                // Last, like the hold: the balance row is locked until the commit.
-                Self::settle_hold(&mut tx, &g.id, Some(credits_charged), None, now).await?;
-                tx.commit().await?;
-                Ok(Some(g))
+                    })
+                    .await
             }
 
             async fn block_generation(

@@ -22,33 +22,45 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{DbError, DbResult, Enqueued, NewGeneration};
 
-/// Creations per transaction at most. A batch is whatever arrived while the last one ran;
-/// the cap bounds the wait of the first of a very large burst.
+/// Items per transaction at most. A batch is whatever arrived while the last one ran; the
+/// cap bounds the wait of the first of a very large burst.
 const MAX_BATCH: usize = 128;
 
-/// A creation waiting for its batch.
-pub(crate) struct Pending {
-    pub(crate) new: NewGeneration,
-    pub(crate) now: i64,
-    reply: oneshot::Sender<DbResult<Enqueued>>,
+/// An item waiting for its batch, and where its answer goes.
+pub(crate) struct Pending<T, R> {
+    pub(crate) item: T,
+    reply: oneshot::Sender<DbResult<R>>,
 }
 
-/// The handle a store keeps: sends creations to its batching task. The task ends when the
-/// last clone of the store is dropped.
-#[derive(Debug, Clone)]
-pub(crate) struct Creations {
-    queue: mpsc::UnboundedSender<Pending>,
+/// The handle a store keeps: sends items to its batching task, which writes each batch
+/// in one transaction. The task ends when the last clone of the store is dropped.
+pub(crate) struct Batcher<T, R> {
+    queue: mpsc::UnboundedSender<Pending<T, R>>,
 }
 
-impl Creations {
-    /// Starts the batching task; `run` writes one batch and answers each of its creations
+impl<T, R> Clone for Batcher<T, R> {
+    fn clone(&self) -> Self {
+        Batcher {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T, R> std::fmt::Debug for Batcher<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
+    /// Starts the batching task; `run` writes one batch and answers each of its items
     /// (with [`answer`]). Must be called inside a tokio runtime.
-    pub(crate) fn start<F, Fut>(run: F) -> Creations
+    pub(crate) fn start<F, Fut>(what: &'static str, run: F) -> Batcher<T, R>
     where
-        F: Fn(Vec<Pending>) -> Fut + Send + 'static,
+        F: Fn(Vec<Pending<T, R>>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let (queue, mut waiting) = mpsc::unbounded_channel::<Pending>();
+        let (queue, mut waiting) = mpsc::unbounded_channel::<Pending<T, R>>();
         tokio::spawn(async move {
             while let Some(first) = waiting.recv().await {
                 let mut batch = vec![first];
@@ -59,72 +71,109 @@ impl Creations {
                     }
                 }
                 // A caller that gave up (its client hung up) is not written: nobody will
-                // be told it exists, as when its own transaction was rolled back.
+                // be told it happened, as when its own transaction was rolled back.
                 batch.retain(|p| !p.reply.is_closed());
                 if batch.is_empty() {
                     continue;
                 }
                 // Its own task, so that a panic fails this batch's callers (their replies
-                // are dropped) and not every later creation.
+                // are dropped) and not every later one.
                 if let Err(e) = tokio::spawn(run(batch)).await {
-                    tracing::error!(error = %e, "a batch of creations failed");
+                    tracing::error!(error = %e, "a batch of {what} failed");
                 }
             }
         });
-        Creations { queue }
+        Batcher { queue }
     }
 
-    /// Queues a creation and waits for its batch to commit (or refuse it).
-    pub(crate) async fn submit(&self, new: NewGeneration, now: i64) -> DbResult<Enqueued> {
+    /// Queues an item and waits for its batch to commit (or refuse it).
+    pub(crate) async fn submit(&self, item: T) -> DbResult<R> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { new, now, reply })
+            .send(Pending { item, reply })
             .map_err(|_| DbError::Unavailable("the store is shutting down".into()))?;
-        answer.await.map_err(|_| {
-            DbError::Unavailable("the creation's batch ended without an answer".into())
-        })?
+        answer
+            .await
+            .map_err(|_| DbError::Unavailable("the batch ended without an answer".into()))?
     }
 }
 
-/// Answers each creation of `batch` with its result (same order).
-pub(crate) fn answer(batch: Vec<Pending>, results: Vec<DbResult<Enqueued>>) {
+/// Answers each item of `batch` with its result (same order).
+pub(crate) fn answer<T, R>(batch: Vec<Pending<T, R>>, results: Vec<DbResult<R>>) {
     let mut results = results.into_iter();
     for p in batch {
-        let result = results.next().unwrap_or_else(|| {
-            Err(DbError::Corrupt(
-                "a batch answered too few creations".into(),
-            ))
-        });
+        let result = results
+            .next()
+            .unwrap_or_else(|| Err(DbError::Corrupt("a batch answered too few items".into())));
         // The caller may have given up meanwhile; what was written stays written.
         let _ = p.reply.send(result);
     }
 }
 
+/// Webhook attempts are recorded with those that ended at the same moment.
+pub(crate) type Attempts = Batcher<crate::AttemptOutcome, crate::AttemptRecorded>;
+
+/// An attempt's outcome with its reply.
+pub(crate) type PendingAttempt = Pending<crate::AttemptOutcome, crate::AttemptRecorded>;
+
+/// A generation's success, as `GenerationStore::succeed_generation` takes it.
+pub(crate) struct Success {
+    pub(crate) job_id: String,
+    pub(crate) worker: String,
+    pub(crate) outputs: Vec<crate::Output>,
+    pub(crate) credits_charged: i64,
+    pub(crate) completion: Option<String>,
+    pub(crate) now: i64,
+}
+
+/// Successes are written with those that arrived at the same moment.
+pub(crate) type Successes = Batcher<Success, Option<crate::Generation>>;
+
+/// A success with its reply.
+pub(crate) type PendingSuccess = Pending<Success, Option<crate::Generation>>;
+
+/// A creation waiting for its batch.
+pub(crate) struct Creation {
+    pub(crate) new: NewGeneration,
+    pub(crate) now: i64,
+}
+
+/// Creations share a transaction with those waiting at the same moment.
+pub(crate) type Creations = Batcher<Creation, Enqueued>;
+
+/// A creation with its reply.
+pub(crate) type PendingCreation = Pending<Creation, Enqueued>;
+
 /// The distinct accounts of a batch, sorted (the order PostgreSQL locks them in), as a
 /// JSON array: both dialects unpack it in SQL.
-pub(crate) fn accounts_json(batch: &[Pending]) -> String {
-    let ids: BTreeSet<&str> = batch.iter().map(|p| p.new.account_id.as_str()).collect();
+pub(crate) fn accounts_json(batch: &[PendingCreation]) -> String {
+    let ids: BTreeSet<&str> = batch
+        .iter()
+        .map(|p| p.item.new.account_id.as_str())
+        .collect();
     serde_json::Value::from(ids.into_iter().collect::<Vec<_>>()).to_string()
 }
 
 /// The (key, period start) pairs whose spend the batch's capped holds must read.
-pub(crate) fn capped_keys(batch: &[Pending]) -> BTreeSet<(String, i64)> {
+pub(crate) fn capped_keys(batch: &[PendingCreation]) -> BTreeSet<(String, i64)> {
     batch
         .iter()
-        .filter(|p| p.new.credits_estimated > 0)
+        .filter(|p| p.item.new.credits_estimated > 0)
         .filter_map(|p| {
-            let cap = p.new.spend_cap?;
-            Some((p.new.api_key_id.clone(), cap.period.start(p.now)))
+            let cap = p.item.new.spend_cap?;
+            Some((p.item.new.api_key_id.clone(), cap.period.start(p.item.now)))
         })
         .collect()
 }
 
 /// The queues of a batch, each with the latest creation time in it (what counts as due).
-pub(crate) fn queues(batch: &[Pending]) -> HashMap<String, i64> {
+pub(crate) fn queues(batch: &[PendingCreation]) -> HashMap<String, i64> {
     let mut queues = HashMap::new();
     for p in batch {
-        let due = queues.entry(p.new.job.queue.clone()).or_insert(p.now);
-        *due = (*due).max(p.now);
+        let due = queues
+            .entry(p.item.new.job.queue.clone())
+            .or_insert(p.item.now);
+        *due = (*due).max(p.item.now);
     }
     queues
 }
@@ -178,10 +227,13 @@ pub(crate) struct Row {
 /// Decides each creation of the batch in order, as if each ran alone one after the other:
 /// the concurrent-jobs limit, then the available balance, then the key's spend cap. An
 /// admitted creation counts against the next ones (its open generation, its hold).
-pub(crate) fn admit(batch: &[Pending], standing: &mut Standing) -> Vec<DbResult<(Row, Enqueued)>> {
+pub(crate) fn admit(
+    batch: &[PendingCreation],
+    standing: &mut Standing,
+) -> Vec<DbResult<(Row, Enqueued)>> {
     batch
         .iter()
-        .map(|p| admit_one(&p.new, p.now, standing))
+        .map(|p| admit_one(&p.item.new, p.item.now, standing))
         .collect()
 }
 
@@ -280,9 +332,9 @@ mod tests {
     use super::*;
     use crate::NewJob;
 
-    fn pending(account: &str, credits: i64, max_open: Option<u32>) -> Pending {
+    fn pending(account: &str, credits: i64, max_open: Option<u32>) -> PendingCreation {
         let (reply, _) = oneshot::channel();
-        Pending {
+        let item = Creation {
             new: NewGeneration {
                 id: format!("gen_{account}_{credits}"),
                 account_id: account.into(),
@@ -309,8 +361,8 @@ mod tests {
                 },
             },
             now: 5,
-            reply,
-        }
+        };
+        Pending { item, reply }
     }
 
     fn slot(account: &str) -> (String, String) {
@@ -390,7 +442,7 @@ mod tests {
             period: CapPeriod::Day,
         };
         for p in &mut batch {
-            p.new.spend_cap = Some(cap);
+            p.item.new.spend_cap = Some(cap);
         }
         standing
             .spent
@@ -417,7 +469,7 @@ mod tests {
             pending("a", 0, None),
             pending("b", 0, None),
         ];
-        batch[3].new.job.queue = "other".into();
+        batch[3].item.new.job.queue = "other".into();
         let ahead: Vec<Option<i64>> = admit(&batch, &mut standing)
             .into_iter()
             .map(|r| r.ok().map(|(_, e)| e.jobs_ahead))

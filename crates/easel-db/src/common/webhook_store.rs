@@ -3,6 +3,178 @@
 macro_rules! impl_webhook_store {
     ($Store:ty, $Db:ty) => {
         impl $Store {
+            /// The attempt-recording task's work: records `batch` in one transaction, in
+            /// delivery order (two nodes' batches then take the rows they share in the same
+            /// order), and answers each attempt. A batch that fails is recorded again one
+            /// attempt per transaction, so that only the attempt at fault fails.
+            pub(crate) async fn run_attempts(
+                pool: sqlx::Pool<$Db>,
+                mut batch: Vec<$crate::common::group_commit::PendingAttempt>,
+            ) {
+                batch.sort_by(|a, b| a.item.delivery_id.cmp(&b.item.delivery_id));
+                let results = match Self::attempts_in_one(&pool, &batch).await {
+                    Ok(results) => results,
+                    Err(e) if batch.len() == 1 => vec![Err(e)],
+                    Err(e) => {
+                        tracing::debug!(error = %e, size = batch.len(), "a batch of webhook attempts failed; recording them one by one");
+                        let mut results = Vec::with_capacity(batch.len());
+                        for p in &batch {
+                            results.push(
+                                match Self::attempts_in_one(&pool, std::slice::from_ref(p)).await {
+                                    Ok(mut one) => one.pop().unwrap_or(Err(
+                                        $crate::DbError::Corrupt("an empty batch answer".into()),
+                                    )),
+                                    Err(e) => Err(e),
+                                },
+                            );
+                        }
+                        results
+                    }
+                };
+                $crate::common::group_commit::answer(batch, results);
+            }
+
+            async fn attempts_in_one(
+                pool: &sqlx::Pool<$Db>,
+                batch: &[$crate::common::group_commit::PendingAttempt],
+            ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::AttemptRecorded>>> {
+                let mut tx = Self::begin_on(pool).await?;
+                let mut results = Vec::with_capacity(batch.len());
+                for p in batch {
+                    results.push(Ok(Self::record_attempt_in(&mut tx, &p.item).await?));
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
+            /// Inside a write transaction: records one attempt (see
+            /// `WebhookStore::record_webhook_attempt`). Writes nothing when the lease was lost.
+            async fn record_attempt_in(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                o: &$crate::AttemptOutcome,
+            ) -> $crate::DbResult<$crate::AttemptRecorded> {
+                let sql = format!(
+                    "SELECT {} FROM webhook_deliveries WHERE id = $1 AND locked_by = $2 AND state = 'pending'",
+                    $crate::sql::WEBHOOK_DELIVERY_COLUMNS
+                );
+                let Some(row) = sqlx::query_as::<_, $crate::common::webhook_rows::DeliveryRow>(&sql)
+                    .bind(&o.delivery_id)
+                    .bind(&o.worker)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                else {
+                    return Ok($crate::AttemptRecorded::LeaseLost);
+                };
+                let delivery = $crate::WebhookDelivery::try_from(row)?;
+                // A replay of an ended delivery is one attempt: it neither counts against
+                // nor restarts the schedule.
+                let attempts = if delivery.manual { delivery.attempts } else { delivery.attempts.saturating_add(1) };
+                let (state, next) = match (o.succeeded, delivery.manual, o.retry_at) {
+                    (true, _, _) => ("succeeded", o.attempted_at),
+                    (false, false, Some(at)) => ("pending", at),
+                    (false, _, _) => ("failed", o.attempted_at),
+                };
+                sqlx::query($crate::sql::WEBHOOK_DELIVERY_ATTEMPTED)
+                    .bind(&delivery.id)
+                    .bind(state)
+                    .bind(i64::from(attempts))
+                    .bind(next)
+                    .bind(false)
+                    .bind(o.attempted_at)
+                    .bind(o.status_code.map(i64::from))
+                    .bind(&o.error)
+                    .bind(&o.worker)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query($crate::sql::INSERT_WEBHOOK_ATTEMPT)
+                    .bind(easel_core::ids::IdKind::WebhookAttempt.generate())
+                    .bind(&delivery.id)
+                    .bind(o.attempted_at)
+                    .bind(o.status_code.map(i64::from))
+                    .bind(o.latency_ms)
+                    .bind(&o.response_body)
+                    .bind(&o.error)
+                    .bind(delivery.manual)
+                    .execute(&mut **tx)
+                    .await?;
+                let mut recorded = $crate::AttemptRecorded::Recorded;
+                if o.succeeded {
+                    let recovered = sqlx::query(
+                        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                    )
+                    .bind(&delivery.endpoint_id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    if recovered > 0 {
+                        // The endpoint is back: what the circuit breaker held (never tried
+                        // yet) goes now rather than when the hold ends.
+                        sqlx::query($crate::sql::RELEASE_HELD_DELIVERIES)
+                            .bind(&delivery.endpoint_id)
+                            .bind(o.attempted_at)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                } else {
+                    sqlx::query(
+                        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+                    )
+                    .bind(&delivery.endpoint_id)
+                    .bind(o.attempted_at)
+                    .execute(&mut **tx)
+                    .await?;
+                    let endpoint = Self::load_endpoint(
+                        tx,
+                        &delivery.account_id,
+                        delivery.mode,
+                        &delivery.endpoint_id,
+                    )
+                    .await;
+                    let endpoint = match endpoint {
+                        Ok(endpoint) => Some(endpoint),
+                        // Deleted meanwhile: nothing to disable or hold.
+                        Err($crate::DbError::NotFound) => None,
+                        Err(e) => return Err(e),
+                    };
+                    if let Some(endpoint) = endpoint {
+                        let failing_for = endpoint
+                            .failing_since
+                            .map_or(0, |since| o.attempted_at.saturating_sub(since));
+                        let reason = if o.gone {
+                            Some("the endpoint answered 410 Gone".to_string())
+                        } else if failing_for >= o.disable_after_ms {
+                            Some(format!(
+                                "every delivery failed for {} hours",
+                                failing_for.div_euclid(3_600_000)
+                            ))
+                        } else {
+                            None
+                        };
+                        let disabled = match reason {
+                            Some(reason) if endpoint.disabled_at.is_none() => {
+                                Self::disable_failing_endpoint(tx, &endpoint, &reason, o.attempted_at).await?
+                            }
+                            _ => None,
+                        };
+                        match disabled {
+                            Some(endpoint) => recorded = $crate::AttemptRecorded::EndpointDisabled(Box::new(endpoint)),
+                            None => {
+                                if let Some(until) = o.hold_others_until {
+                                    sqlx::query($crate::sql::HOLD_ENDPOINT_DELIVERIES)
+                                        .bind(&delivery.endpoint_id)
+                                        .bind(until)
+                                        .bind(o.attempted_at)
+                                        .bind(&delivery.id)
+                                        .execute(&mut **tx)
+                                        .await?;
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(recorded)
+            }
+
             async fn load_endpoint(
                 conn: &mut <$Db as sqlx::Database>::Connection,
                 account_id: &str,
@@ -426,128 +598,8 @@ macro_rules! impl_webhook_store {
                 &self,
                 o: $crate::AttemptOutcome,
             ) -> $crate::DbResult<$crate::AttemptRecorded> {
-                let mut tx = self.begin_write().await?;
-                let sql = format!(
-                    "SELECT {} FROM webhook_deliveries WHERE id = $1 AND locked_by = $2 AND state = 'pending'",
-                    $crate::sql::WEBHOOK_DELIVERY_COLUMNS
-                );
-                let Some(row) = sqlx::query_as::<_, $crate::common::webhook_rows::DeliveryRow>(&sql)
-                    .bind(&o.delivery_id)
-                    .bind(&o.worker)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    return Ok($crate::AttemptRecorded::LeaseLost);
-                };
-                let delivery = $crate::WebhookDelivery::try_from(row)?;
-                // A replay of an ended delivery is one attempt: it neither counts against
-                // nor restarts the schedule.
-                let attempts = if delivery.manual { delivery.attempts } else { delivery.attempts.saturating_add(1) };
-                let (state, next) = match (o.succeeded, delivery.manual, o.retry_at) {
-                    (true, _, _) => ("succeeded", o.attempted_at),
-                    (false, false, Some(at)) => ("pending", at),
-                    (false, _, _) => ("failed", o.attempted_at),
-                };
-                sqlx::query($crate::sql::WEBHOOK_DELIVERY_ATTEMPTED)
-                    .bind(&delivery.id)
-                    .bind(state)
-                    .bind(i64::from(attempts))
-                    .bind(next)
-                    .bind(false)
-                    .bind(o.attempted_at)
-                    .bind(o.status_code.map(i64::from))
-                    .bind(&o.error)
-                    .bind(&o.worker)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query($crate::sql::INSERT_WEBHOOK_ATTEMPT)
-                    .bind(easel_core::ids::IdKind::WebhookAttempt.generate())
-                    .bind(&delivery.id)
-                    .bind(o.attempted_at)
-                    .bind(o.status_code.map(i64::from))
-                    .bind(o.latency_ms)
-                    .bind(&o.response_body)
-                    .bind(&o.error)
-                    .bind(delivery.manual)
-                    .execute(&mut *tx)
-                    .await?;
-                let mut recorded = $crate::AttemptRecorded::Recorded;
-                if o.succeeded {
-                    let recovered = sqlx::query(
-                        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-                    )
-                    .bind(&delivery.endpoint_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if recovered > 0 {
-                        // The endpoint is back: what the circuit breaker held (never tried
-                        // yet) goes now rather than when the hold ends.
-                        sqlx::query($crate::sql::RELEASE_HELD_DELIVERIES)
-                            .bind(&delivery.endpoint_id)
-                            .bind(o.attempted_at)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                } else {
-                    sqlx::query(
-                        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
-                    )
-                    .bind(&delivery.endpoint_id)
-                    .bind(o.attempted_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    let endpoint = Self::load_endpoint(
-                        &mut tx,
-                        &delivery.account_id,
-                        delivery.mode,
-                        &delivery.endpoint_id,
-                    )
-                    .await;
-                    let endpoint = match endpoint {
-                        Ok(endpoint) => Some(endpoint),
-                        // Deleted meanwhile: nothing to disable or hold.
-                        Err($crate::DbError::NotFound) => None,
-                        Err(e) => return Err(e),
-                    };
-                    if let Some(endpoint) = endpoint {
-                        let failing_for = endpoint
-                            .failing_since
-                            .map_or(0, |since| o.attempted_at.saturating_sub(since));
-                        let reason = if o.gone {
-                            Some("the endpoint answered 410 Gone".to_string())
-                        } else if failing_for >= o.disable_after_ms {
-                            Some(format!(
-                                "every delivery failed for {} hours",
-                                failing_for.div_euclid(3_600_000)
-                            ))
-                        } else {
-                            None
-                        };
-                        let disabled = match reason {
-                            Some(reason) if endpoint.disabled_at.is_none() => {
-                                Self::disable_failing_endpoint(&mut tx, &endpoint, &reason, o.attempted_at).await?
-                            }
-                            _ => None,
-                        };
-                        match disabled {
-                            Some(endpoint) => recorded = $crate::AttemptRecorded::EndpointDisabled(Box::new(endpoint)),
-                            None => {
-                                if let Some(until) = o.hold_others_until {
-                                    sqlx::query($crate::sql::HOLD_ENDPOINT_DELIVERIES)
-                                        .bind(&delivery.endpoint_id)
-                                        .bind(until)
-                                        .bind(o.attempted_at)
-                                        .bind(&delivery.id)
-                                        .execute(&mut *tx)
-                                        .await?;
-                                }
-                            }
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(recorded)
+                // Shares a transaction with the attempts that ended at the same moment.
+                self.attempts.submit(o).await
             }
 
             async fn abandon_webhook_delivery(

@@ -557,3 +557,120 @@ both_backends!(
         raw.close().await;
     }
 );
+
+fn output(generation: &str) -> easel_db::Output {
+    easel_db::Output {
+        idx: 0,
+        path: format!("outputs/{generation}/0.png"),
+        content_type: "image/png".into(),
+        width: 256,
+        height: 256,
+        duration_ms: None,
+        bytes: 1234,
+        expires_at: T0 + 86_400_000,
+        deleted_at: None,
+    }
+}
+
+both_backends!(
+    successes_that_arrive_together_each_end_once,
+    |db: TestDb| async move {
+        // Successes of three accounts' jobs on two nodes at once, each sent twice (a
+        // retried completion), one by a worker that no longer holds its job, and one for a
+        // job that does not exist (it fails its batch, which is then written one success at
+        // a time): every job ends once, with one output and one capture.
+        let stores = [support::store(&db).await, support::connect(&db).await];
+        let mut accounts = Vec::new();
+        for n in 0..3 {
+            let (account, key) = funded(&stores[0], &format!("s{n}@acme.test"), 1_000).await;
+            for _ in 0..10 {
+                stores[n % 2]
+                    .create_generation(new_generation(&account, &key, 5), T0)
+                    .await
+                    .unwrap_or_else(|e| panic!("create_generation: {e:?}"));
+            }
+            accounts.push(account);
+        }
+        let mut jobs = Vec::new();
+        while let Some(job) = stores[0]
+            .claim("generation:sandbox-image", "w", T0 + 60_000, T0 + 1)
+            .await
+            .unwrap_or_else(|e| panic!("claim: {e:?}"))
+        {
+            jobs.push(job.id);
+        }
+        assert_eq!(jobs.len(), 30);
+        let stolen = jobs[7].clone();
+        let mut calls = Vec::new();
+        for round in 0..2 {
+            for (i, job) in jobs.iter().enumerate() {
+                let worker = if *job == stolen { "someone-else" } else { "w" };
+                calls.push((stores[(i + round) % 2].clone(), job.clone(), worker));
+            }
+        }
+        calls.push((stores[1].clone(), "job_missing".to_string(), "w"));
+        let tasks: Vec<_> = calls
+            .into_iter()
+            .map(|(store, job, worker)| {
+                tokio::spawn(async move {
+                    let g = job.clone();
+                    let r = store
+                        .succeed_generation(&job, worker, vec![output(&g)], 3, None, T0 + 2)
+                        .await;
+                    (job, r)
+                })
+            })
+            .collect();
+        let mut ended = std::collections::HashMap::<String, usize>::new();
+        for task in tasks {
+            let (job, r) = task.await.unwrap_or_else(|e| panic!("task: {e}"));
+            match r {
+                Ok(Some(g)) => {
+                    assert_eq!(g.status.as_str(), "succeeded", "{job}");
+                    assert_eq!(g.credits_charged, Some(3));
+                    *ended.entry(job).or_default() += 1;
+                }
+                Ok(None) => {}
+                Err(DbError::NotFound) if job == "job_missing" => {}
+                Err(e) => panic!("succeed_generation({job}): {e:?}"),
+            }
+        }
+        assert_eq!(ended.len(), 29, "every held job ended");
+        assert!(ended.values().all(|n| *n == 1), "{ended:?}");
+        assert!(!ended.contains_key(&stolen));
+
+        let mut raw = Raw::connect(&db).await;
+        assert_eq!(raw.count("outputs", &[]).await, 29);
+        assert_eq!(
+            raw.count("events WHERE type = 'generation.succeeded'", &[])
+                .await,
+            29
+        );
+        assert_eq!(
+            raw.count("ledger_entries WHERE type = 'capture'", &[])
+                .await,
+            29
+        );
+        for account in &accounts {
+            assert_ledger_matches(&mut raw, &stores[0], account).await;
+            let open = open_generations(&mut raw, account).await;
+            assert_eq!(open.0, open.1, "{account}");
+        }
+        let balances: Vec<(i64, i64)> = {
+            let mut out = Vec::new();
+            for account in &accounts {
+                let b = stores[1]
+                    .balance(account, Mode::Live)
+                    .await
+                    .unwrap_or_else(|e| panic!("balance: {e}"));
+                out.push((b.balance, b.held));
+            }
+            out
+        };
+        // The stolen job's account still holds its 5; every other success captured 3.
+        let mut sorted = balances.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [(970, 0), (970, 0), (973, 5)]);
+        raw.close().await;
+    }
+);

@@ -784,3 +784,112 @@ both_backends!(
         raw.close().await;
     }
 );
+
+both_backends!(
+    attempts_recorded_together_keep_their_own_outcomes,
+    |db: TestDb| async move {
+        use easel_db::{AttemptRecorded, DeliveryState};
+        // Attempts that end at the same moment share a transaction: successes, failures
+        // with a retry and a breaker hold, and one from a node that lost its lease, each
+        // recorded (or refused) as if alone.
+        let store = support::store(&db).await;
+        let (a, _) = support::account(&store, "together@acme.test").await;
+        let mut endpoints = Vec::new();
+        for _ in 0..2 {
+            endpoints.push(
+                store
+                    .create_webhook_endpoint(
+                        new_endpoint(&a.id, Mode::Live, EnabledEvents::All),
+                        support::audit_at(1_000),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("create: {e}")),
+            );
+        }
+        let (healthy, failing) = (endpoints[0].id.clone(), endpoints[1].id.clone());
+        for n in 0..12 {
+            grant_event(&store, &a.id, 2_000 + n).await;
+        }
+        let due = store
+            .due_webhook_deliveries(3_000, 100, &[])
+            .await
+            .unwrap_or_else(|e| panic!("due: {e}"));
+        assert_eq!(due.len(), 24);
+        let ids: Vec<String> = due.iter().map(|d| d.0.clone()).collect();
+        let tasks = store
+            .claim_webhook_deliveries(&ids, "node-1", 3_000, 33_000)
+            .await
+            .unwrap_or_else(|e| panic!("claim: {e}"));
+        assert_eq!(tasks.len(), 24);
+        let lost = tasks
+            .iter()
+            .find(|t| t.endpoint.id == healthy)
+            .map(|t| t.delivery.id.clone())
+            .unwrap_or_else(|| panic!("no delivery to the healthy endpoint"));
+        let calls: Vec<_> = tasks
+            .iter()
+            .map(|t| {
+                let id = t.delivery.id.as_str();
+                let o = if id == lost {
+                    outcome(id, "node-2", 3_100, true, None)
+                } else if t.endpoint.id == healthy {
+                    outcome(id, "node-1", 3_100, true, None)
+                } else {
+                    let mut o = outcome(id, "node-1", 3_100, false, Some(9_000));
+                    o.hold_others_until = Some(8_000);
+                    o
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    (o.delivery_id.clone(), store.record_webhook_attempt(o).await)
+                })
+            })
+            .collect();
+        for call in calls {
+            let (id, recorded) = call.await.unwrap_or_else(|e| panic!("task: {e}"));
+            let recorded = recorded.unwrap_or_else(|e| panic!("record {id}: {e:?}"));
+            let want = if id == lost {
+                AttemptRecorded::LeaseLost
+            } else {
+                AttemptRecorded::Recorded
+            };
+            assert_eq!(recorded, want, "{id}");
+        }
+        for t in &tasks {
+            let d = store
+                .get_webhook_delivery(&a.id, Mode::Live, &t.delivery.id)
+                .await
+                .unwrap_or_else(|e| panic!("get: {e}"));
+            if d.id == lost {
+                assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+                assert!(d.attempt_log.is_empty());
+            } else if d.endpoint_id == healthy {
+                assert_eq!((d.state, d.attempts), (DeliveryState::Succeeded, 1));
+                assert_eq!(d.attempt_log.len(), 1);
+            } else {
+                assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 1));
+                assert_eq!(d.next_attempt_at, Some(9_000));
+                assert_eq!(d.attempt_log.len(), 1);
+            }
+        }
+        let mut raw = support::Raw::connect(&db).await;
+        assert_eq!(raw.count("webhook_attempts", &[]).await, 23);
+        assert_eq!(
+            raw.count(
+                "webhook_endpoints WHERE id = $1 AND failing_since = 3100",
+                &[&failing]
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            raw.count(
+                "webhook_endpoints WHERE id = $1 AND failing_since IS NULL",
+                &[&healthy]
+            )
+            .await,
+            1
+        );
+        raw.close().await;
+    }
+);
