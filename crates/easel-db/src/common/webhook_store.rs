@@ -40,8 +40,9 @@ macro_rules! impl_webhook_store {
             ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::AttemptRecorded>>> {
                 let mut tx = Self::begin_on(pool).await?;
                 let mut results = Vec::with_capacity(batch.len());
+                let mut held = std::collections::HashMap::new();
                 for p in batch {
-                    results.push(Ok(Self::record_attempt_in(&mut tx, &p.item).await?));
+                    results.push(Ok(Self::record_attempt_in(&mut tx, &p.item, &mut held).await?));
                 }
                 tx.commit().await?;
                 Ok(results)
@@ -49,9 +50,13 @@ macro_rules! impl_webhook_store {
 
             /// Inside a write transaction: records one attempt (see
             /// `WebhookStore::record_webhook_attempt`). Writes nothing when the lease was lost.
+            /// `held` has the endpoints this transaction already held back, and until when:
+            /// a second failure of one endpoint in a batch does not hold its backlog again
+            /// (an UPDATE of every due delivery of the endpoint) unless for longer.
             async fn record_attempt_in(
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 o: &$crate::AttemptOutcome,
+                held: &mut std::collections::HashMap<String, i64>,
             ) -> $crate::DbResult<$crate::AttemptRecorded> {
                 let sql = format!(
                     "SELECT {} FROM webhook_deliveries WHERE id = $1 AND locked_by = $2 AND state = 'pending'",
@@ -159,7 +164,10 @@ macro_rules! impl_webhook_store {
                         match disabled {
                             Some(endpoint) => recorded = $crate::AttemptRecorded::EndpointDisabled(Box::new(endpoint)),
                             None => {
-                                if let Some(until) = o.hold_others_until {
+                                if let Some(until) = o.hold_others_until
+                                    && held.get(&delivery.endpoint_id).is_none_or(|h| *h < until)
+                                {
+                                    held.insert(delivery.endpoint_id.clone(), until);
                                     sqlx::query($crate::sql::HOLD_ENDPOINT_DELIVERIES)
                                         .bind(&delivery.endpoint_id)
                                         .bind(until)
