@@ -526,9 +526,10 @@ pub trait ModerationStore: Send + Sync {
 /// deleted ones). Every change is audited.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    /// When the earliest pending delivery is due (it may be locked by an attempt in
-    /// flight), if any is pending.
-    async fn next_delivery_due(&self) -> DbResult<Option<i64>>;
+    /// When the earliest pending delivery can be sent, as of `now` (it may be locked by
+    /// an attempt in flight; one of an endpoint the circuit breaker holds counts when the
+    /// hold ends), if any is pending.
+    async fn next_delivery_due(&self, now: i64) -> DbResult<Option<i64>>;
     /// Creates an endpoint with its secret.
     async fn create_webhook_endpoint(
         &self,

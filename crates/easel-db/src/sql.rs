@@ -465,6 +465,15 @@ pub const WEBHOOK_ENDPOINT_STATE: &str = "SELECT e.id, e.account_id, e.mode, e.u
 pub const WEBHOOK_DELIVERY_COLUMNS: &str = "id, endpoint_id, account_id, mode, event_id, event_type, state, \
      attempts, manual, next_attempt_at, locked_until, last_attempt_at, last_status, last_error, created_at, updated_at";
 
+/// [`WEBHOOK_DELIVERY_COLUMNS`] as a reader sees them: a pending delivery of an endpoint
+/// the circuit breaker holds is next attempted when the hold ends (a replay asked for by
+/// hand goes anyway).
+pub const WEBHOOK_DELIVERY_SHOWN_COLUMNS: &str = "id, endpoint_id, account_id, mode, event_id, event_type, state, \
+     attempts, manual, COALESCE((SELECT e.held_until FROM webhook_endpoints e \
+     WHERE e.id = webhook_deliveries.endpoint_id AND e.held_until > webhook_deliveries.next_attempt_at \
+     AND webhook_deliveries.state = 'pending' AND NOT webhook_deliveries.manual), next_attempt_at) AS next_attempt_at, \
+     locked_until, last_attempt_at, last_status, last_error, created_at, updated_at";
+
 pub const WEBHOOK_ATTEMPT_COLUMNS: &str = "SELECT id, delivery_id, attempted_at, status_code, latency_ms, \
      response_body, error, manual FROM webhook_attempts";
 
@@ -477,16 +486,19 @@ pub const WEBHOOK_DELIVERY_ATTEMPTED: &str = "UPDATE webhook_deliveries SET stat
      next_attempt_at = $4, manual = $5, last_attempt_at = $6, last_status = $7, last_error = $8, \
      locked_until = 0, locked_by = NULL, updated_at = $6 WHERE id = $1 AND locked_by = $9 AND state = 'pending'";
 
-/// The circuit breaker: an endpoint's other due, unleased deliveries (not `$4`, the one
-/// just attempted, which keeps its retry time) wait until `$2`.
-pub const HOLD_ENDPOINT_DELIVERIES: &str = "UPDATE webhook_deliveries SET next_attempt_at = $2 \
-     WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at < $2 AND locked_until <= $3 AND id <> $4";
+/// The circuit breaker: an endpoint's deliveries wait until `$2` (the one just attempted
+/// keeps its retry time, which is never earlier). Claims read it (`ENDPOINT_NOT_HELD`).
+pub const HOLD_ENDPOINT: &str = "UPDATE webhook_endpoints SET held_until = $2 \
+     WHERE id = $1 AND (held_until IS NULL OR held_until < $2)";
 
-/// Undoes the circuit breaker when an endpoint recovers: its never-tried deliveries are due
-/// at `$2` (retries keep their own schedule).
-pub const RELEASE_HELD_DELIVERIES: &str = "UPDATE webhook_deliveries SET next_attempt_at = $2 \
-     WHERE endpoint_id = $1 AND state = 'pending' AND attempts = 0 AND NOT manual \
-     AND next_attempt_at > $2 AND locked_until <= $2";
+/// A delivery (`d`, or the unqualified row) whose endpoint is not held by the circuit
+/// breaker at `$1`; a replay asked for by hand goes anyway. Held endpoints are few: the
+/// subquery reads a handful of rows.
+macro_rules! endpoint_not_held {
+    () => {
+        "(manual OR endpoint_id NOT IN (SELECT id FROM webhook_endpoints WHERE held_until > $1))"
+    };
+}
 
 /// Fails every pending delivery of a disabled endpoint (`$2` the reason); ones in flight
 /// are left to their attempt, which finds the endpoint disabled next time.
@@ -668,7 +680,19 @@ macro_rules! next_due {
 pub const SQLITE_NEXT_DUE: &str = next_due!("SELECT value AS queue FROM json_each($1)");
 pub const PG_NEXT_DUE: &str = next_due!("SELECT jsonb_array_elements_text($1::jsonb) AS queue");
 
-/// When the earliest pending delivery is due (the first entry of `webhook_deliveries_due`;
-/// it may be locked by an attempt in flight).
-pub const NEXT_DELIVERY_DUE: &str =
-    "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'";
+/// When the earliest pending delivery can be sent, as of `$1`: the first entry of
+/// `webhook_deliveries_due` whose endpoint is not held (it may be locked by an attempt in
+/// flight), or the end of the earliest hold.
+pub const NEXT_DELIVERY_DUE: &str = concat!(
+    "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at) AS t FROM webhook_deliveries \
+     WHERE state = 'pending' AND ",
+    endpoint_not_held!(),
+    " UNION ALL SELECT MIN(held_until) AS t FROM webhook_endpoints WHERE held_until > $1) due"
+);
+
+/// Due deliveries (`$1` now, `$2` at most), oldest first, whose endpoint is not held.
+pub const DUE_WEBHOOK_DELIVERIES: &str = concat!(
+    "SELECT id, endpoint_id FROM webhook_deliveries WHERE state = 'pending' \
+     AND next_attempt_at <= $1 AND locked_until <= $1 AND ",
+    endpoint_not_held!()
+);

@@ -40,9 +40,8 @@ macro_rules! impl_webhook_store {
             ) -> $crate::DbResult<Vec<$crate::DbResult<$crate::AttemptRecorded>>> {
                 let mut tx = Self::begin_on(pool).await?;
                 let mut results = Vec::with_capacity(batch.len());
-                let mut held = std::collections::HashMap::new();
                 for p in batch {
-                    results.push(Ok(Self::record_attempt_in(&mut tx, &p.item, &mut held).await?));
+                    results.push(Ok(Self::record_attempt_in(&mut tx, &p.item).await?));
                 }
                 tx.commit().await?;
                 Ok(results)
@@ -50,13 +49,9 @@ macro_rules! impl_webhook_store {
 
             /// Inside a write transaction: records one attempt (see
             /// `WebhookStore::record_webhook_attempt`). Writes nothing when the lease was lost.
-            /// `held` has the endpoints this transaction already held back, and until when:
-            /// a second failure of one endpoint in a batch does not hold its backlog again
-            /// (an UPDATE of every due delivery of the endpoint) unless for longer.
             async fn record_attempt_in(
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 o: &$crate::AttemptOutcome,
-                held: &mut std::collections::HashMap<String, i64>,
             ) -> $crate::DbResult<$crate::AttemptRecorded> {
                 let sql = format!(
                     "SELECT {} FROM webhook_deliveries WHERE id = $1 AND locked_by = $2 AND state = 'pending'",
@@ -104,22 +99,15 @@ macro_rules! impl_webhook_store {
                     .await?;
                 let mut recorded = $crate::AttemptRecorded::Recorded;
                 if o.succeeded {
-                    let recovered = sqlx::query(
-                        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                    // The endpoint is back: what the circuit breaker held goes now rather
+                    // than when the hold ends.
+                    sqlx::query(
+                        "UPDATE webhook_endpoints SET failing_since = NULL, held_until = NULL \
+                         WHERE id = $1 AND (failing_since IS NOT NULL OR held_until IS NOT NULL)",
                     )
                     .bind(&delivery.endpoint_id)
                     .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
-                    if recovered > 0 {
-                        // The endpoint is back: what the circuit breaker held (never tried
-                        // yet) goes now rather than when the hold ends.
-                        sqlx::query($crate::sql::RELEASE_HELD_DELIVERIES)
-                            .bind(&delivery.endpoint_id)
-                            .bind(o.attempted_at)
-                            .execute(&mut **tx)
-                            .await?;
-                    }
+                    .await?;
                 } else {
                     sqlx::query(
                         "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
@@ -164,15 +152,10 @@ macro_rules! impl_webhook_store {
                         match disabled {
                             Some(endpoint) => recorded = $crate::AttemptRecorded::EndpointDisabled(Box::new(endpoint)),
                             None => {
-                                if let Some(until) = o.hold_others_until
-                                    && held.get(&delivery.endpoint_id).is_none_or(|h| *h < until)
-                                {
-                                    held.insert(delivery.endpoint_id.clone(), until);
-                                    sqlx::query($crate::sql::HOLD_ENDPOINT_DELIVERIES)
+                                if let Some(until) = o.hold_others_until {
+                                    sqlx::query($crate::sql::HOLD_ENDPOINT)
                                         .bind(&delivery.endpoint_id)
                                         .bind(until)
-                                        .bind(o.attempted_at)
-                                        .bind(&delivery.id)
                                         .execute(&mut **tx)
                                         .await?;
                                 }
@@ -224,7 +207,7 @@ macro_rules! impl_webhook_store {
             ) -> $crate::DbResult<$crate::WebhookDelivery> {
                 let sql = format!(
                     "SELECT {} FROM webhook_deliveries WHERE id = $1 AND account_id = $2 AND mode = $3",
-                    $crate::sql::WEBHOOK_DELIVERY_COLUMNS
+                    $crate::sql::WEBHOOK_DELIVERY_SHOWN_COLUMNS
                 );
                 let row = sqlx::query_as::<_, $crate::common::webhook_rows::DeliveryRow>(&sql)
                     .bind(id)
@@ -324,8 +307,9 @@ macro_rules! impl_webhook_store {
 
         #[async_trait::async_trait]
         impl $crate::WebhookStore for $Store {
-            async fn next_delivery_due(&self) -> $crate::DbResult<Option<i64>> {
+            async fn next_delivery_due(&self, now: i64) -> $crate::DbResult<Option<i64>> {
                 let (due,): (Option<i64>,) = sqlx::query_as($crate::sql::NEXT_DELIVERY_DUE)
+                    .bind(now)
                     .fetch_one(self.read())
                     .await?;
                 Ok(due)
@@ -502,8 +486,8 @@ macro_rules! impl_webhook_store {
                     format!(" AND endpoint_id NOT IN ({})", $crate::sql::placeholders(3, skip.len()))
                 };
                 let sql = format!(
-                    "SELECT id, endpoint_id FROM webhook_deliveries WHERE state = 'pending' \
-                     AND next_attempt_at <= $1 AND locked_until <= $1{skip_sql} ORDER BY next_attempt_at LIMIT $2"
+                    "{}{skip_sql} ORDER BY next_attempt_at LIMIT $2",
+                    $crate::sql::DUE_WEBHOOK_DELIVERIES
                 );
                 let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(now).bind(limit);
                 for endpoint in skip {
@@ -664,7 +648,7 @@ macro_rules! impl_webhook_store {
                 let (keyset, limit) = page.keyset("id", 2);
                 let sql = format!(
                     "SELECT {} FROM webhook_deliveries WHERE endpoint_id = $1{keyset} ORDER BY id DESC {limit}",
-                    $crate::sql::WEBHOOK_DELIVERY_COLUMNS
+                    $crate::sql::WEBHOOK_DELIVERY_SHOWN_COLUMNS
                 );
                 let mut query = sqlx::query_as::<_, $crate::common::webhook_rows::DeliveryRow>(&sql)
                     .bind(endpoint_id);
@@ -734,6 +718,12 @@ macro_rules! impl_webhook_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                // Asking for a delivery now says the endpoint is worth trying now: a
+                // circuit-breaker hold on it ends (its next failure holds it again).
+                sqlx::query("UPDATE webhook_endpoints SET held_until = NULL WHERE id = $1 AND held_until IS NOT NULL")
+                    .bind(&delivery.endpoint_id)
+                    .execute(&mut *tx)
+                    .await?;
                 let entry = audit
                     .with("endpoint_id", delivery.endpoint_id.as_str())
                     .with("event_id", delivery.event_id.as_str())

@@ -893,3 +893,120 @@ both_backends!(
         raw.close().await;
     }
 );
+
+both_backends!(
+    a_breaker_hold_is_one_row_that_claims_and_replays_respect,
+    |db: TestDb| async move {
+        // A failure holds its endpoint: one row changes, no delivery is rewritten; claims
+        // pass over the endpoint until the hold ends (and the dispatcher is told when);
+        // another endpoint is not held; a replay ends the hold.
+        let store = support::store(&db).await;
+        let (a, _) = support::account(&store, "hold@acme.test").await;
+        let mut endpoints = Vec::new();
+        for _ in 0..2 {
+            endpoints.push(
+                store
+                    .create_webhook_endpoint(
+                        new_endpoint(&a.id, Mode::Live, EnabledEvents::All),
+                        support::audit_at(1_000),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("create: {e}"))
+                    .id,
+            );
+        }
+        for at in [2_000, 2_001, 2_002] {
+            grant_event(&store, &a.id, at).await;
+        }
+        let due = store
+            .due_webhook_deliveries(3_000, 100, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(due.len(), 6);
+        let held: Vec<String> = due
+            .iter()
+            .filter(|d| d.1 == endpoints[0])
+            .map(|d| d.0.clone())
+            .collect();
+        store
+            .claim_webhook_deliveries(&held[..1], "n", 3_000, 60_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut o = outcome(&held[0], "n", 3_100, false, Some(50_000));
+        o.hold_others_until = Some(40_000);
+        store
+            .record_webhook_attempt(o)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+        let mut raw = support::Raw::connect(&db).await;
+        // The held deliveries keep their own times: nothing but the endpoint row moved.
+        assert_eq!(
+            raw.count(
+                "webhook_deliveries WHERE endpoint_id = $1 AND attempts = 0 AND next_attempt_at < 3000",
+                &[&endpoints[0]]
+            )
+            .await,
+            2
+        );
+        let ids = |d: Vec<(String, String)>| d.into_iter().map(|d| d.1).collect::<Vec<_>>();
+        let due = store
+            .due_webhook_deliveries(3_200, 100, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ids(due),
+            vec![endpoints[1].clone(); 3],
+            "only the healthy endpoint"
+        );
+        // With the healthy endpoint's deliveries sent, the next time anything can go is the
+        // end of the hold.
+        let healthy: Vec<String> = store
+            .due_webhook_deliveries(3_200, 100, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        store
+            .claim_webhook_deliveries(&healthy, "n", 3_200, 60_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for id in &healthy {
+            store
+                .record_webhook_attempt(outcome(id, "n", 3_300, true, None))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(
+            store
+                .next_delivery_due(3_400)
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            Some(40_000)
+        );
+        assert_eq!(
+            store
+                .due_webhook_deliveries(40_000, 100, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .len(),
+            2,
+            "the hold ended"
+        );
+        // A replay of a held delivery ends the hold at once.
+        store
+            .replay_webhook_delivery(&a.id, Mode::Live, &held[1], support::audit_at(3_500))
+            .await
+            .unwrap_or_else(|e| panic!("replay: {e}"));
+        assert_eq!(
+            store
+                .due_webhook_deliveries(3_600, 100, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .len(),
+            2
+        );
+        raw.close().await;
+    }
+);

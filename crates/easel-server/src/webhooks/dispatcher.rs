@@ -125,7 +125,7 @@ impl Dispatcher {
     /// whether one is due now (an error says yes, so the claim reports it).
     async fn until_next_due(&self, poll: Duration) -> (Duration, bool) {
         let poll = easel_queue::jittered(poll);
-        match self.app.store.next_delivery_due().await {
+        match self.app.store.next_delivery_due(now_ms()).await {
             Ok(Some(due)) => {
                 let ms = u64::try_from(due - now_ms()).unwrap_or(0);
                 let wait = Duration::from_millis(ms);
