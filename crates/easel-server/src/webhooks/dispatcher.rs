@@ -28,6 +28,10 @@ const HOLD_MAX: Duration = Duration::from_secs(60);
 const RECORD_TRIES: u64 = 3;
 /// The shortest wait for a delivery that is due but could not be claimed.
 const DUE_AGAIN: Duration = Duration::from_millis(100);
+/// An attempt still waiting for its endpoint after this long gives its slot to the next
+/// delivery and waits in the overflow pool instead: a slow or hanging endpoint (up to its
+/// share) cannot starve the healthy ones of the node's slots.
+const SLOW_ATTEMPT: Duration = Duration::from_millis(250);
 /// Due deliveries read per claim, per free slot (the rest of a read may belong to
 /// endpoints at their share).
 const READ_PER_SLOT: usize = 4;
@@ -37,6 +41,9 @@ struct Dispatcher {
     /// This node's name on the leases it takes.
     worker: String,
     slots: Arc<Semaphore>,
+    /// Slow attempts that gave their slot back ([`SLOW_ATTEMPT`]); as many as there are
+    /// slots, so at most twice `webhooks.concurrency` requests are open at once.
+    overflow: Arc<Semaphore>,
     /// Attempts in flight per endpoint (never held across an await).
     in_flight: Mutex<HashMap<String, usize>>,
     /// Woken when an attempt ends (a slot is free again).
@@ -54,6 +61,7 @@ pub fn start(app: &AppState, stop: watch::Receiver<bool>) -> tokio::task::JoinHa
     let dispatcher = Arc::new(Dispatcher {
         worker: format!("webhooks-{}", easel_core::ids::IdKind::Request.generate()),
         slots: Arc::new(Semaphore::new(app.webhooks.config.concurrency)),
+        overflow: Arc::new(Semaphore::new(app.webhooks.config.concurrency)),
         in_flight: Mutex::new(HashMap::new()),
         freed: Notify::new(),
         app: app.clone(),
@@ -109,10 +117,12 @@ impl Dispatcher {
         // Let attempts in flight end and be recorded.
         let grace = Duration::from_secs(self.app.config.http.shutdown_grace_seconds);
         let all = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
-        if tokio::time::timeout(grace, self.slots.acquire_many(all))
-            .await
-            .is_err()
-        {
+        let drained = async {
+            let slots = self.slots.acquire_many(all).await;
+            let overflow = self.overflow.acquire_many(all).await;
+            (slots, overflow)
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
             tracing::warn!(
                 "webhook attempts still in flight at shutdown; their leases will expire and they will be sent again"
             );
@@ -218,9 +228,24 @@ impl Dispatcher {
 
     async fn send(self: Arc<Self>, task: DeliveryTask, permit: OwnedSemaphorePermit) {
         let endpoint_id = task.endpoint.id.clone();
-        self.attempt(task).await;
+        let attempt = self.attempt(task);
+        tokio::pin!(attempt);
+        let mut held = (Some(permit), None);
+        tokio::select! {
+            () = &mut attempt => {}
+            () = tokio::time::sleep(SLOW_ATTEMPT) => {
+                // Still waiting on the endpoint: move to the overflow pool if it has room,
+                // so the slot serves another delivery meanwhile (the endpoint keeps its
+                // share: this attempt still counts against it).
+                if let Ok(spare) = Arc::clone(&self.overflow).try_acquire_owned() {
+                    held = (None, Some(spare));
+                    self.freed.notify_one();
+                }
+                attempt.await;
+            }
+        }
         self.leave(&endpoint_id);
-        drop(permit);
+        drop(held);
         self.freed.notify_one();
     }
 

@@ -510,6 +510,44 @@ both_backends!(
 );
 
 both_backends!(
+    slow_attempts_give_their_slots_to_healthy_endpoints,
+    |db: TestDb| async move {
+        // Two slots for the whole node, both soon taken by a hanging endpoint's share: an
+        // attempt still waiting after a moment hands its slot on, so the healthy endpoint's
+        // ten deliveries go long before the hanging ones time out (1 s).
+        let app = TestApp::start_with(&db, |c| {
+            quick(c);
+            c.webhooks.retry_seconds = vec![30];
+            c.webhooks.concurrency = 2;
+            c.webhooks.per_endpoint_concurrency = 2;
+        })
+        .await;
+        let (account_id, key) = app.account("starved@example.com", "test").await;
+        let slow = Receiver::start(vec![Reply::Sleep(3_000); 20]).await;
+        let healthy = Receiver::start(vec![]).await;
+        endpoint(&app, &key, &slow.url, json!(["credits.granted"])).await;
+        endpoint(&app, &key, &healthy.url, json!(["credits.granted"])).await;
+        let started = Instant::now();
+        for _ in 0..10 {
+            credit_event(&app, &account_id, Mode::Test).await;
+        }
+        healthy.wait_for(10, 5_000).await;
+        let healthy_done = started.elapsed();
+        assert!(
+            healthy_done < Duration::from_millis(900),
+            "healthy endpoint starved of slots: {healthy_done:?}"
+        );
+        // The hanging endpoint still got no more than its share at once.
+        assert!(
+            slow.hits().len() <= 2,
+            "{} attempts to the slow endpoint",
+            slow.hits().len()
+        );
+        app.stop().await;
+    }
+);
+
+both_backends!(
     an_endpoint_failing_past_the_window_is_disabled_and_its_owner_told,
     |db: TestDb| async move {
         let mail_dir = db.dir.join("mail-out");
