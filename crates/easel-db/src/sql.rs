@@ -696,3 +696,18 @@ pub const DUE_WEBHOOK_DELIVERIES: &str = concat!(
      AND next_attempt_at <= $1 AND locked_until <= $1 AND ",
     endpoint_not_held!()
 );
+
+/// The endpoint of each delivery of `$1` (a JSON array of ids), as the dialect unpacks it.
+macro_rules! delivery_endpoints {
+    ($ids:literal) => {
+        concat!(
+            "SELECT id, endpoint_id FROM webhook_deliveries WHERE id IN (",
+            $ids,
+            ")"
+        )
+    };
+}
+
+pub const SQLITE_DELIVERY_ENDPOINTS: &str = delivery_endpoints!("SELECT value FROM json_each($1)");
+pub const PG_DELIVERY_ENDPOINTS: &str =
+    delivery_endpoints!("SELECT jsonb_array_elements_text($1::jsonb)");

@@ -11,7 +11,27 @@ macro_rules! impl_webhook_store {
                 pool: sqlx::Pool<$Db>,
                 mut batch: Vec<$crate::common::group_commit::PendingAttempt>,
             ) {
-                batch.sort_by(|a, b| a.item.delivery_id.cmp(&b.item.delivery_id));
+                // By endpoint, then delivery: the rows two batches share (an endpoint's,
+                // on a failure) are taken in one order.
+                let ids = serde_json::Value::from(
+                    batch.iter().map(|p| p.item.delivery_id.as_str()).collect::<Vec<_>>(),
+                )
+                .to_string();
+                let endpoints: std::collections::HashMap<String, String> =
+                    sqlx::query_as(Self::DELIVERY_ENDPOINTS)
+                        .bind(&ids)
+                        .fetch_all(&pool)
+                        .await
+                        .map(|rows: Vec<(String, String)>| rows.into_iter().collect())
+                        // A failed read costs only the order: the batch meets the same
+                        // error and reports it.
+                        .unwrap_or_default();
+                batch.sort_by(|a, b| {
+                    let endpoint = |p: &$crate::common::group_commit::PendingAttempt| {
+                        endpoints.get(&p.item.delivery_id).cloned().unwrap_or_default()
+                    };
+                    (endpoint(a), &a.item.delivery_id).cmp(&(endpoint(b), &b.item.delivery_id))
+                });
                 let results = match Self::attempts_in_one(&pool, &batch).await {
                     Ok(results) => results,
                     Err(e) if batch.len() == 1 => vec![Err(e)],
