@@ -136,5 +136,5 @@ pub const JOB_PROGRESS: &str = "SELECT j.progress, j.progress_message FROM jobs 
 /// PostgreSQL: locks the workers holding the leases of `$1` (a JSON array of lease ids),
 /// in id order.
 pub const PG_LOCK_LEASE_WORKERS: &str = "SELECT w.id FROM workers w WHERE w.id IN \
-     (SELECT l.worker_id FROM worker_leases l WHERE l.id IN (SELECT jsonb_array_elements_text($1::jsonb))) \
+     (SELECT l.worker_id FROM worker_leases l WHERE l.id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))) \
      ORDER BY w.id FOR NO KEY UPDATE";
