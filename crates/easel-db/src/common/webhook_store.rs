@@ -3,10 +3,10 @@
 macro_rules! impl_webhook_store {
     ($Store:ty, $Db:ty) => {
         impl $Store {
-            /// The attempt-recording task's work: records `batch` in one transaction, in
-            /// delivery order (two nodes' batches then take the rows they share in the same
-            /// order), and answers each attempt. A batch that fails is recorded again one
-            /// attempt per transaction, so that only the attempt at fault fails.
+            /// The attempt-recording task's work: records `batch` in one transaction, by
+            /// endpoint then delivery (two nodes' batches then take the rows they share in
+            /// the same order), and answers each attempt. A batch that fails is recorded
+            /// again one attempt per transaction, so that only the attempt at fault fails.
             pub(crate) async fn run_attempts(
                 pool: sqlx::Pool<$Db>,
                 mut batch: Vec<$crate::common::group_commit::PendingAttempt>,
@@ -28,7 +28,7 @@ macro_rules! impl_webhook_store {
                         .unwrap_or_default();
                 batch.sort_by(|a, b| {
                     let endpoint = |p: &$crate::common::group_commit::PendingAttempt| {
-                        endpoints.get(&p.item.delivery_id).cloned().unwrap_or_default()
+                        endpoints.get(&p.item.delivery_id).map_or("", String::as_str)
                     };
                     (endpoint(a), &a.item.delivery_id).cmp(&(endpoint(b), &b.item.delivery_id))
                 });
