@@ -194,14 +194,7 @@ async fn drain(
     // deliveries every 20 ms was a quarter of a core of PostgreSQL beside the node under
     // test. The database is asked only once the receiver has them all (their attempts are
     // recorded a moment after).
-    let received = |counts: BTreeMap<String, u64>| -> u64 {
-        counts
-            .iter()
-            .filter(|(p, _)| p.starts_with(&format!("/ok/{tag}/")))
-            .map(|(_, n)| n)
-            .sum()
-    };
-    loop {
+    let received = || async {
         let counts: BTreeMap<String, u64> = client
             .get(format!("{sink}/count"))
             .send()
@@ -209,7 +202,16 @@ async fn drain(
             .json()
             .await
             .context("sink counts")?;
-        if received(counts) >= expected as u64 {
+        anyhow::Ok(
+            counts
+                .iter()
+                .filter(|(p, _)| p.starts_with(&format!("/ok/{tag}/")))
+                .map(|(_, n)| n)
+                .sum::<u64>(),
+        )
+    };
+    loop {
+        if received().await? >= expected as u64 {
             break;
         }
         if Instant::now() > deadline {
@@ -251,14 +253,7 @@ async fn drain(
     let last = attempts.iter().map(|a| a[0] + a[1]).max().unwrap_or(0);
     let mut latency: Vec<i64> = attempts.iter().map(|a| a[1]).collect();
     // Exactly once: the receiver saw each healthy delivery once.
-    let counts: BTreeMap<String, u64> = client
-        .get(format!("{sink}/count"))
-        .send()
-        .await?
-        .json()
-        .await
-        .context("sink counts")?;
-    let received = received(counts);
+    let received = received().await?;
     if received != expected as u64 || attempts.len() as i64 != expected {
         anyhow::bail!(
             "webhooks {tag}: {expected} healthy deliveries, {} attempts logged, {received} received",

@@ -785,6 +785,22 @@ both_backends!(
     }
 );
 
+/// Two live endpoints of `account` taking every event: their ids.
+async fn two_endpoints(store: &std::sync::Arc<dyn easel_db::Store>, account: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let endpoint = store
+            .create_webhook_endpoint(
+                new_endpoint(account, Mode::Live, EnabledEvents::All),
+                support::audit_at(1_000),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        ids.push(endpoint.id);
+    }
+    ids
+}
+
 both_backends!(
     attempts_recorded_together_keep_their_own_outcomes,
     |db: TestDb| async move {
@@ -794,19 +810,8 @@ both_backends!(
         // recorded (or refused) as if alone.
         let store = support::store(&db).await;
         let (a, _) = support::account(&store, "together@acme.test").await;
-        let mut endpoints = Vec::new();
-        for _ in 0..2 {
-            endpoints.push(
-                store
-                    .create_webhook_endpoint(
-                        new_endpoint(&a.id, Mode::Live, EnabledEvents::All),
-                        support::audit_at(1_000),
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("create: {e}")),
-            );
-        }
-        let (healthy, failing) = (endpoints[0].id.clone(), endpoints[1].id.clone());
+        let endpoints = two_endpoints(&store, &a.id).await;
+        let (healthy, failing) = (endpoints[0].clone(), endpoints[1].clone());
         for n in 0..12 {
             grant_event(&store, &a.id, 2_000 + n).await;
         }
@@ -902,19 +907,7 @@ both_backends!(
         // another endpoint is not held; a replay ends the hold.
         let store = support::store(&db).await;
         let (a, _) = support::account(&store, "hold@acme.test").await;
-        let mut endpoints = Vec::new();
-        for _ in 0..2 {
-            endpoints.push(
-                store
-                    .create_webhook_endpoint(
-                        new_endpoint(&a.id, Mode::Live, EnabledEvents::All),
-                        support::audit_at(1_000),
-                    )
-                    .await
-                    .unwrap_or_else(|e| panic!("create: {e}"))
-                    .id,
-            );
-        }
+        let endpoints = two_endpoints(&store, &a.id).await;
         for at in [2_000, 2_001, 2_002] {
             grant_event(&store, &a.id, at).await;
         }
