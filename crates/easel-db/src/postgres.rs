@@ -37,7 +37,7 @@ impl PgStore {
 
     const CREATION_BALANCES: &'static str = crate::sql::PG_CREATION_READS.0;
     const CREATION_OPEN: &'static str = crate::sql::PG_CREATION_READS.1;
-    const DELIVERY_ENDPOINTS: &'static str = crate::sql::PG_DELIVERY_ENDPOINTS;
+    const DELIVERY_ENDPOINTS: Option<&'static str> = Some(crate::sql::PG_DELIVERY_ENDPOINTS);
     const NEXT_DUE: &'static str = crate::sql::PG_NEXT_DUE;
 
     fn write_creations() -> &'static str {

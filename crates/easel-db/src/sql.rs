@@ -704,9 +704,7 @@ pub const DUE_WEBHOOK_DELIVERIES: &str = concat!(
     endpoint_not_held!()
 );
 
-/// The endpoint of each delivery of `$1` (a JSON array of ids).
-pub const SQLITE_DELIVERY_ENDPOINTS: &str = "SELECT id, endpoint_id FROM webhook_deliveries \
-     WHERE id IN (SELECT value FROM json_each($1))";
-/// PostgreSQL: membership as `= ANY` (see the note above `PG_CREATION_LOCK_ACCOUNTS`).
+/// PostgreSQL: the endpoint of each delivery of `$1` (a JSON array of ids); membership as
+/// `= ANY` (see the note above `PG_CREATION_LOCK_ACCOUNTS`).
 pub const PG_DELIVERY_ENDPOINTS: &str = "SELECT id, endpoint_id FROM webhook_deliveries \
      WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))";

@@ -48,7 +48,7 @@ impl SqliteStore {
 
     const CREATION_BALANCES: &'static str = crate::sql::SQLITE_CREATION_READS.0;
     const CREATION_OPEN: &'static str = crate::sql::SQLITE_CREATION_READS.1;
-    const DELIVERY_ENDPOINTS: &'static str = crate::sql::SQLITE_DELIVERY_ENDPOINTS;
+    const DELIVERY_ENDPOINTS: Option<&'static str> = None;
     const NEXT_DUE: &'static str = crate::sql::SQLITE_NEXT_DUE;
 
     fn write_creations() -> &'static str {

@@ -13,28 +13,9 @@ macro_rules! impl_creation_store {
                 pool: sqlx::Pool<$Db>,
                 batch: Vec<$crate::common::group_commit::PendingCreation>,
             ) {
-                let results = match Self::creation_batch(&read, &pool, &batch).await {
-                    Ok(results) => results,
-                    Err(e) if batch.len() == 1 => vec![Err(e)],
-                    Err(e) => {
-                        // Something other than a refusal (a creation whose key or account
-                        // was deleted meanwhile, a lost connection): nothing was written.
-                        // Each creation alone, so that only the one at fault fails.
-                        tracing::debug!(error = %e, size = batch.len(), "a batch of creations failed; retrying them one by one");
-                        let mut results = Vec::with_capacity(batch.len());
-                        for p in &batch {
-                            results.push(
-                                match Self::creation_batch(&read, &pool, std::slice::from_ref(p)).await {
-                                    Ok(mut one) => one.pop().unwrap_or(Err(
-                                        $crate::DbError::Corrupt("an empty batch answer".into()),
-                                    )),
-                                    Err(e) => Err(e),
-                                },
-                            );
-                        }
-                        results
-                    }
-                };
+                let results = batch_or_one_by_one!(&batch[..], "creations", |part| {
+                    Self::creation_batch(&read, &pool, part).await
+                });
                 $crate::common::group_commit::answer(batch, results);
             }
 

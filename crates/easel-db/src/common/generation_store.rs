@@ -12,25 +12,9 @@ macro_rules! impl_generation_store {
                 pool: sqlx::Pool<$Db>,
                 batch: Vec<$crate::common::group_commit::PendingSuccess>,
             ) {
-                let results = match Self::successes_in_one(&pool, &batch).await {
-                    Ok(results) => results,
-                    Err(e) if batch.len() == 1 => vec![Err(e)],
-                    Err(e) => {
-                        tracing::debug!(error = %e, size = batch.len(), "a batch of successes failed; writing them one by one");
-                        let mut results = Vec::with_capacity(batch.len());
-                        for p in &batch {
-                            results.push(
-                                match Self::successes_in_one(&pool, std::slice::from_ref(p)).await {
-                                    Ok(mut one) => one.pop().unwrap_or(Err(
-                                        $crate::DbError::Corrupt("an empty batch answer".into()),
-                                    )),
-                                    Err(e) => Err(e),
-                                },
-                            );
-                        }
-                        results
-                    }
-                };
+                let results = batch_or_one_by_one!(&batch[..], "successes", |part| {
+                    Self::successes_in_one(&pool, part).await
+                });
                 $crate::common::group_commit::answer(batch, results);
             }
 
@@ -45,8 +29,11 @@ macro_rules! impl_generation_store {
                     current.push((i, g));
                 }
                 current.sort_by(|(_, a), (_, b)| {
-                    (&a.account_id, a.mode.as_str(), &a.job_id)
-                        .cmp(&(&b.account_id, b.mode.as_str(), &b.job_id))
+                    (&a.account_id, a.mode.as_str(), &a.job_id).cmp(&(
+                        &b.account_id,
+                        b.mode.as_str(),
+                        &b.job_id,
+                    ))
                 });
                 let accounts: std::collections::BTreeSet<&str> =
                     current.iter().map(|(_, g)| g.account_id.as_str()).collect();
@@ -131,11 +118,7 @@ macro_rules! impl_generation_store {
                 // The job was held, so its generation was open (the two end together).
                 let generation_id = match succeeded {
                     Some((id,)) => id,
-                    None => {
-                        Self::one_generation(tx, "job_id = $1", job_id)
-                            .await?
-                            .id
-                    }
+                    None => Self::one_generation(tx, "job_id = $1", job_id).await?.id,
                 };
                 for o in outputs {
                     sqlx::query($crate::sql::INSERT_OUTPUT)

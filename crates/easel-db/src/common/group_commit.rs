@@ -15,6 +15,38 @@
 //! error (a missing parent row, a dropped connection) rolls the batch back, and its
 //! creations are then run one at a time so that each gets its own answer.
 
+/// The results of writing `$batch` (a slice of pending items) with `$write`, an
+/// expression over `$part` (a slice of it) giving one result per item. If the batch as a
+/// whole fails (a creation whose key was deleted meanwhile, a lost connection), nothing
+/// of it was written: each item is then written alone, so that only the one at fault fails.
+macro_rules! batch_or_one_by_one {
+    ($batch:expr, $what:literal, |$part:ident| $write:expr) => {{
+        let batch = $batch;
+        let whole = {
+            let $part = batch;
+            $write
+        };
+        match whole {
+            Ok(results) => results,
+            Err(e) if batch.len() == 1 => vec![Err(e)],
+            Err(e) => {
+                tracing::debug!(error = %e, size = batch.len(), "a batch of {} failed; writing them one by one", $what);
+                let mut results = Vec::with_capacity(batch.len());
+                for p in batch {
+                    let $part = std::slice::from_ref(p);
+                    results.push(match $write {
+                        Ok(mut one) => one.pop().unwrap_or(Err($crate::DbError::Corrupt(
+                            "an empty batch answer".into(),
+                        ))),
+                        Err(e) => Err(e),
+                    });
+                }
+                results
+            }
+        }
+    }};
+}
+
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 

@@ -22,6 +22,7 @@ mod job_store;
 mod generation_store;
 #[macro_use]
 mod creation_store;
+#[macro_use]
 pub(crate) mod group_commit;
 #[macro_use]
 mod idempotency_store;

@@ -12,13 +12,13 @@ macro_rules! impl_webhook_store {
                 mut batch: Vec<$crate::common::group_commit::PendingAttempt>,
             ) {
                 // By endpoint, then delivery: the rows two batches share (an endpoint's,
-                // on a failure) are taken in one order.
-                let ids = serde_json::Value::from(
-                    batch.iter().map(|p| p.item.delivery_id.as_str()).collect::<Vec<_>>(),
-                )
-                .to_string();
-                let endpoints: std::collections::HashMap<String, String> =
-                    sqlx::query_as(Self::DELIVERY_ENDPOINTS)
+                // on a failure) are taken in one order. (SQLite has one writer: no order.)
+                if let Some(sql) = Self::DELIVERY_ENDPOINTS {
+                    let ids = serde_json::Value::from(
+                        batch.iter().map(|p| p.item.delivery_id.as_str()).collect::<Vec<_>>(),
+                    )
+                    .to_string();
+                    let endpoints: std::collections::HashMap<String, String> = sqlx::query_as(sql)
                         .bind(&ids)
                         .fetch_all(&pool)
                         .await
@@ -26,31 +26,17 @@ macro_rules! impl_webhook_store {
                         // A failed read costs only the order: the batch meets the same
                         // error and reports it.
                         .unwrap_or_default();
-                batch.sort_by(|a, b| {
-                    let endpoint = |p: &$crate::common::group_commit::PendingAttempt| {
-                        endpoints.get(&p.item.delivery_id).map_or("", String::as_str)
-                    };
-                    (endpoint(a), &a.item.delivery_id).cmp(&(endpoint(b), &b.item.delivery_id))
+                    batch.sort_by(|a, b| {
+                        let endpoint = |p: &$crate::common::group_commit::PendingAttempt| {
+                            endpoints.get(&p.item.delivery_id).map_or("", String::as_str)
+                        };
+                        (endpoint(a), &a.item.delivery_id)
+                            .cmp(&(endpoint(b), &b.item.delivery_id))
+                    });
+                }
+                let results = batch_or_one_by_one!(&batch[..], "webhook attempts", |part| {
+                    Self::attempts_in_one(&pool, part).await
                 });
-                let results = match Self::attempts_in_one(&pool, &batch).await {
-                    Ok(results) => results,
-                    Err(e) if batch.len() == 1 => vec![Err(e)],
-                    Err(e) => {
-                        tracing::debug!(error = %e, size = batch.len(), "a batch of webhook attempts failed; recording them one by one");
-                        let mut results = Vec::with_capacity(batch.len());
-                        for p in &batch {
-                            results.push(
-                                match Self::attempts_in_one(&pool, std::slice::from_ref(p)).await {
-                                    Ok(mut one) => one.pop().unwrap_or(Err(
-                                        $crate::DbError::Corrupt("an empty batch answer".into()),
-                                    )),
-                                    Err(e) => Err(e),
-                                },
-                            );
-                        }
-                        results
-                    }
-                };
                 $crate::common::group_commit::answer(batch, results);
             }
 
