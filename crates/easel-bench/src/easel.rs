@@ -70,7 +70,7 @@ impl Setup {
         }
         std::fs::write(&config, text)?;
         let mut env: Vec<(String, String)> = [
-            ("EASEL_LOG", "warn".to_string()),
+            ("EASEL_LOG", log_filter("EASEL_BENCH_SERVER_LOG")),
             ("EASEL_CONFIG", config.display().to_string()),
             ("EASEL_DATA_DIR", self.data_dir.display().to_string()),
             ("EASEL_DATABASE_URL", self.database_url.clone()),
@@ -294,7 +294,10 @@ impl Easel {
         // warnings only, like the server, so logging costs neither side anything.
         let env = [
             ("EASEL_WORKER_TOKEN".to_string(), token.to_string()),
-            ("EASEL_LOG".to_string(), "warn".to_string()),
+            (
+                "EASEL_LOG".to_string(),
+                log_filter("EASEL_BENCH_WORKER_LOG"),
+            ),
         ];
         Proc::spawn(name, &self.bin, &args, &env, &work.join(name), self.addr())
     }
@@ -329,4 +332,12 @@ impl Easel {
         }
         Ok(())
     }
+}
+
+/// The log filter of the processes under test: warnings only, so that logging costs them
+/// nothing, unless `var` asks for more to find out where time goes (e.g.
+/// `EASEL_BENCH_SERVER_LOG=warn,sqlx::query=debug`, with `EASEL_BENCH_KEEP=1` to read the
+/// logs afterwards).
+fn log_filter(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| "warn".into())
 }

@@ -269,7 +269,12 @@ async fn run(
         json.display(),
         ctx.report.seconds
     );
-    let _ = std::fs::remove_dir_all(&work);
+    // Kept on request: the nodes' databases and logs, to study a run afterwards.
+    if std::env::var_os("EASEL_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    } else {
+        eprintln!("kept {}", work.display());
+    }
     if !failures.is_empty() {
         anyhow::bail!(
             "{} scenario(s) failed:\n{}",

@@ -18,6 +18,7 @@ pub mod model;
 pub mod moderation;
 mod postgres;
 pub mod sessions;
+#[macro_use]
 mod sql;
 mod sqlite;
 pub mod webhooks;

@@ -24,6 +24,7 @@ pub struct PgStore {
     creations: crate::common::group_commit::Creations,
     attempts: crate::common::group_commit::Attempts,
     successes: crate::common::group_commit::Successes,
+    claims: crate::common::group_commit::Claims,
 }
 
 impl PgStore {
@@ -38,6 +39,9 @@ impl PgStore {
     const CREATION_BALANCES: &'static str = crate::sql::PG_CREATION_READS.0;
     const CREATION_OPEN: &'static str = crate::sql::PG_CREATION_READS.1;
     const DELIVERY_ENDPOINTS: Option<&'static str> = Some(crate::sql::PG_DELIVERY_ENDPOINTS);
+    const INSERT_CLAIMED_LEASES: &'static str = crate::worker_sql::PG_INSERT_CLAIMED_LEASES;
+    const START_CLAIMED_GENERATIONS: &'static str = crate::worker_sql::PG_START_CLAIMED_GENERATIONS;
+    const INSERT_EVENTS: &'static str = crate::worker_sql::PG_INSERT_EVENTS;
     const NEXT_DUE: &'static str = crate::sql::PG_NEXT_DUE;
 
     fn write_creations() -> &'static str {
@@ -70,6 +74,12 @@ impl PgStore {
                 PgStore::run_attempts(pool.clone(), batch)
             })
         };
+        let claims = {
+            let pool = pool.clone();
+            crate::common::group_commit::Claims::start("worker claims", move |batch| {
+                PgStore::run_claims(pool.clone(), batch)
+            })
+        };
         let successes = {
             let pool = pool.clone();
             crate::common::group_commit::Successes::start("successes", move |batch| {
@@ -88,6 +98,7 @@ impl PgStore {
             creations,
             attempts,
             successes,
+            claims,
         })
     }
 

@@ -28,6 +28,7 @@ pub struct SqliteStore {
     creations: crate::common::group_commit::Creations,
     attempts: crate::common::group_commit::Attempts,
     successes: crate::common::group_commit::Successes,
+    claims: crate::common::group_commit::Claims,
     /// The database's WAL file, whose size and time tell that someone wrote.
     wal: std::path::PathBuf,
 }
@@ -49,6 +50,10 @@ impl SqliteStore {
     const CREATION_BALANCES: &'static str = crate::sql::SQLITE_CREATION_READS.0;
     const CREATION_OPEN: &'static str = crate::sql::SQLITE_CREATION_READS.1;
     const DELIVERY_ENDPOINTS: Option<&'static str> = None;
+    const INSERT_CLAIMED_LEASES: &'static str = crate::worker_sql::SQLITE_INSERT_CLAIMED_LEASES;
+    const START_CLAIMED_GENERATIONS: &'static str =
+        crate::worker_sql::SQLITE_START_CLAIMED_GENERATIONS;
+    const INSERT_EVENTS: &'static str = crate::worker_sql::SQLITE_INSERT_EVENTS;
     const NEXT_DUE: &'static str = crate::sql::SQLITE_NEXT_DUE;
 
     fn write_creations() -> &'static str {
@@ -66,12 +71,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let mut wal = options.get_filename().as_os_str().to_owned();
         wal.push("-wal");
+        // No ping before each acquire (sqlx's default): a file does not hang up, and on the
+        // single writer the ping was one more hop through sqlx's SQLite thread per
+        // transaction, queued with everyone else's statements.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -80,6 +90,12 @@ impl SqliteStore {
             let write = write.clone();
             crate::common::group_commit::Attempts::start("webhook attempts", move |batch| {
                 SqliteStore::run_attempts(write.clone(), batch)
+            })
+        };
+        let claims = {
+            let write = write.clone();
+            crate::common::group_commit::Claims::start("worker claims", move |batch| {
+                SqliteStore::run_claims(write.clone(), batch)
             })
         };
         let successes = {
@@ -100,6 +116,7 @@ impl SqliteStore {
             creations,
             attempts,
             successes,
+            claims,
             wal: wal.into(),
         })
     }

@@ -76,9 +76,6 @@ pub const CLAIM_FOR_WORKER: &str = "UPDATE jobs SET status = 'running', attempts
      WHERE id = (SELECT id FROM jobs WHERE queue = $1 AND status = 'queued' AND run_at <= $4 \
      AND (expires_at IS NULL OR expires_at > $4) ORDER BY run_at, id LIMIT 1{lock}) RETURNING {columns}";
 
-pub const INSERT_LEASE: &str = "INSERT INTO worker_leases (id, worker_id, job_id, attempt, claimed_at, \
-     deadline_at, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
 pub const SELECT_LEASE: &str = concat!(
     "SELECT ",
     lease_columns!(),
@@ -138,3 +135,96 @@ pub const JOB_PROGRESS: &str = "SELECT j.progress, j.progress_message FROM jobs 
 pub const PG_LOCK_LEASE_WORKERS: &str = "SELECT w.id FROM workers w WHERE w.id IN \
      (SELECT l.worker_id FROM worker_leases l WHERE l.id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))) \
      ORDER BY w.id FOR NO KEY UPDATE";
+
+// A batch of claims (`WorkerStore::claim_for_worker`, group-committed): each claim takes
+// its jobs one `CLAIM_FOR_WORKER` at a time (the claim order and `SKIP LOCKED` need it),
+// then the batch writes every lease, starts every generation and records every
+// `generation.running` event with one statement each, from a JSON array `$1`.
+
+/// The leases of a batch, from `$1`: objects with the `worker_leases` columns below.
+macro_rules! insert_claimed_leases {
+    ($rows:literal) => {
+        concat!(
+            "INSERT INTO worker_leases (id, worker_id, job_id, attempt, claimed_at, deadline_at, \
+             lease_until) SELECT id, worker_id, job_id, attempt, claimed_at, deadline_at, lease_until FROM ",
+            $rows
+        )
+    };
+}
+
+pub const SQLITE_INSERT_CLAIMED_LEASES: &str = insert_claimed_leases!(
+    "(SELECT value ->> 'id' AS id, value ->> 'worker_id' AS worker_id, value ->> 'job_id' AS job_id, \
+     value ->> 'attempt' AS attempt, value ->> 'claimed_at' AS claimed_at, \
+     value ->> 'deadline_at' AS deadline_at, value ->> 'lease_until' AS lease_until FROM json_each($1))"
+);
+
+pub const PG_INSERT_CLAIMED_LEASES: &str = insert_claimed_leases!(
+    "jsonb_to_recordset($1::jsonb) AS r(id text, worker_id text, job_id text, attempt integer, \
+     claimed_at bigint, deadline_at bigint, lease_until bigint)"
+);
+
+/// Marks running the queued generations of the jobs in `$1` (objects `{job, at}`), each at
+/// its claim's time; returns them. A generation already running (an earlier lease lapsed)
+/// or ended is not returned.
+macro_rules! start_claimed_generations {
+    ($rows:literal) => {
+        concat!(
+            "UPDATE generations SET status = 'running', started_at = COALESCE(generations.started_at, r.at), \
+             updated_at = r.at FROM ",
+            $rows,
+            " WHERE generations.job_id = r.job AND generations.status = 'queued' RETURNING ",
+            generation_columns!()
+        )
+    };
+}
+
+pub const SQLITE_START_CLAIMED_GENERATIONS: &str = start_claimed_generations!(
+    "(SELECT value ->> 'job' AS job, value ->> 'at' AS at FROM json_each($1)) AS r"
+);
+
+pub const PG_START_CLAIMED_GENERATIONS: &str =
+    start_claimed_generations!("jsonb_to_recordset($1::jsonb) AS r(job text, at bigint)");
+
+/// Events of `$1` (objects `{id, account_id, mode, type, data, at}`, `data` a JSON text)
+/// with their webhook deliveries to the endpoints that subscribe to their type.
+macro_rules! insert_events_with_deliveries {
+    ($delivery_id:literal, $contains:literal) => {
+        concat!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, account_id, mode, event_id, event_type, \
+             state, attempts, manual, next_attempt_at, locked_until, created_at, updated_at) SELECT ",
+            $delivery_id,
+            ", e.id, r.account_id, r.mode, r.id, r.type, 'pending', 0, FALSE, r.at, 0, r.at, r.at \
+             FROM r JOIN webhook_endpoints e ON e.account_id = r.account_id AND e.mode = r.mode \
+             WHERE e.deleted_at IS NULL AND e.disabled_at IS NULL AND (e.enabled_events = '*' OR ",
+            $contains,
+            ")"
+        )
+    };
+}
+
+/// SQLite: two statements in one query (sqlx binds `$1` in each): one call into sqlx's
+/// SQLite thread.
+pub const SQLITE_INSERT_EVENTS: &str = concat!(
+    "INSERT INTO events (id, account_id, mode, type, data, created_at) SELECT value ->> 'id', \
+     value ->> 'account_id', value ->> 'mode', value ->> 'type', value ->> 'data', value ->> 'at' \
+     FROM json_each($1);\n\
+     WITH r AS (SELECT value ->> 'id' AS id, value ->> 'account_id' AS account_id, \
+     value ->> 'mode' AS mode, value ->> 'type' AS type, value ->> 'at' AS at FROM json_each($1)) ",
+    insert_events_with_deliveries!(
+        "'whd_' || substr(r.id, 5, 10) || lower(hex(randomblob(8)))",
+        "instr(e.enabled_events, ',' || r.type || ',') > 0"
+    ),
+    ";"
+);
+
+/// PostgreSQL: one statement (the deliveries' foreign key on the event is checked at its
+/// end).
+pub const PG_INSERT_EVENTS: &str = concat!(
+    "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id text, account_id text, mode text, \
+     type text, data text, at bigint)), ev AS (INSERT INTO events (id, account_id, mode, type, data, \
+     created_at) SELECT id, account_id, mode, type, data, at FROM r) ",
+    insert_events_with_deliveries!(
+        "'whd_' || substr(r.id, 5, 10) || substr(md5(random()::text), 1, 16)",
+        "strpos(e.enabled_events, ',' || r.type || ',') > 0"
+    )
+);

@@ -164,6 +164,12 @@ pub(crate) type Successes = Batcher<Success, Option<crate::Generation>>;
 /// A success with its reply.
 pub(crate) type PendingSuccess = Pending<Success, Option<crate::Generation>>;
 
+/// Remote workers' claims share a transaction with those waiting at the same moment.
+pub(crate) type Claims = Batcher<crate::WorkerClaim, Vec<crate::Claimed>>;
+
+/// A claim with its reply.
+pub(crate) type PendingClaim = Pending<crate::WorkerClaim, Vec<crate::Claimed>>;
+
 /// A creation waiting for its batch.
 pub(crate) struct Creation {
     pub(crate) new: NewGeneration,

@@ -38,8 +38,9 @@ macro_rules! impl_worker_store {
                     .transpose()
             }
 
-            /// Takes the oldest runnable job of `queue` under `lease_id` and writes the lease.
-            async fn claim_under_lease(
+            /// Takes the oldest runnable job of `queue` under `lease_id`; the lease row is
+            /// written with the rest of its batch (`claims_in_one`).
+            async fn take_job(
                 tx: &mut sqlx::Transaction<'_, $Db>,
                 claim: &$crate::WorkerClaim,
                 queue: &str,
@@ -75,17 +76,134 @@ macro_rules! impl_worker_store {
                     outcome: None,
                     completion_digest: None,
                 };
-                sqlx::query($crate::worker_sql::INSERT_LEASE)
-                    .bind(&lease.id)
-                    .bind(&lease.worker_id)
-                    .bind(&lease.job_id)
-                    .bind(i32::try_from(lease.attempt).unwrap_or(i32::MAX))
-                    .bind(lease.claimed_at)
-                    .bind(lease.deadline_at)
-                    .bind(lease.lease_until)
-                    .execute(&mut **tx)
-                    .await?;
                 Ok(Some((lease, job)))
+            }
+
+            /// The jobs one claim takes, in its queues' order, up to `max_jobs`.
+            async fn take_jobs(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                claim: &$crate::WorkerClaim,
+            ) -> $crate::DbResult<Vec<($crate::WorkerLease, $crate::Job)>> {
+                let wanted = usize::try_from(claim.max_jobs)
+                    .unwrap_or(usize::MAX)
+                    .min(claim.lease_ids.len());
+                let mut taken = Vec::with_capacity(wanted);
+                for (queue, deadline) in claim.queues.iter().zip(&claim.deadlines) {
+                    // An id whose claim found nothing is used again for the next queue.
+                    while let Some(lease_id) = claim.lease_ids.get(taken.len()) {
+                        if taken.len() == wanted {
+                            break;
+                        }
+                        match Self::take_job(tx, claim, queue, lease_id, *deadline).await? {
+                            Some(pair) => taken.push(pair),
+                            None => break,
+                        }
+                    }
+                }
+                Ok(taken)
+            }
+
+            /// The claim-writing task's work: the claims that arrived together share one
+            /// transaction; a batch that fails is written again one claim at a time.
+            pub(crate) async fn run_claims(
+                pool: sqlx::Pool<$Db>,
+                batch: Vec<$crate::common::group_commit::PendingClaim>,
+            ) {
+                let results = batch_or_one_by_one!(&batch[..], "worker claims", |part| {
+                    Self::claims_in_one(&pool, part).await
+                });
+                $crate::common::group_commit::answer(batch, results);
+            }
+
+            /// Each claim takes its jobs in arrival order; then the batch's leases, the
+            /// start of its generations and their `generation.running` events are one
+            /// statement each. A claimed job's generation starts running with the claim:
+            /// one commit for both on the path from a new job to a worker's lease. One
+            /// already running (an earlier lease lapsed) is read as it is; a job without a
+            /// generation has none.
+            async fn claims_in_one(
+                pool: &sqlx::Pool<$Db>,
+                batch: &[$crate::common::group_commit::PendingClaim],
+            ) -> $crate::DbResult<Vec<$crate::DbResult<Vec<$crate::Claimed>>>> {
+                let mut tx = Self::begin_on(pool).await?;
+                let mut taken = Vec::with_capacity(batch.len());
+                for p in batch {
+                    taken.push(Self::take_jobs(&mut tx, &p.item).await?);
+                }
+                let leases: Vec<serde_json::Value> = taken
+                    .iter()
+                    .flatten()
+                    .map(|(l, _)| {
+                        serde_json::json!({
+                            "id": l.id, "worker_id": l.worker_id, "job_id": l.job_id,
+                            "attempt": l.attempt, "claimed_at": l.claimed_at,
+                            "deadline_at": l.deadline_at, "lease_until": l.lease_until,
+                        })
+                    })
+                    .collect();
+                if leases.is_empty() {
+                    tx.commit().await?;
+                    return Ok(batch.iter().map(|_| Ok(Vec::new())).collect());
+                }
+                sqlx::query(Self::INSERT_CLAIMED_LEASES)
+                    .bind(serde_json::Value::from(leases).to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                let at: std::collections::HashMap<&str, i64> = taken
+                    .iter()
+                    .zip(batch)
+                    .flat_map(|(jobs, p)| jobs.iter().map(|(_, j)| (j.id.as_str(), p.item.now)))
+                    .collect();
+                let starts: Vec<serde_json::Value> = at
+                    .iter()
+                    .map(|(job, at)| serde_json::json!({ "job": job, "at": at }))
+                    .collect();
+                let rows = sqlx::query_as::<_, $crate::common::rows::GenerationRow>(
+                    Self::START_CLAIMED_GENERATIONS,
+                )
+                .bind(serde_json::Value::from(starts).to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut started = std::collections::HashMap::with_capacity(rows.len());
+                let mut events = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let g = row.into_generation(Vec::new())?;
+                    let at = at.get(g.job_id.as_str()).copied().unwrap_or_default();
+                    events.push(serde_json::json!({
+                        "id": easel_core::ids::IdKind::Event.generate(),
+                        "account_id": g.account_id, "mode": g.mode.as_str(),
+                        "type": "generation.running",
+                        "data": $crate::common::rows::generation_snapshot(&g).to_string(),
+                        "at": at,
+                    }));
+                    started.insert(g.job_id.clone(), g);
+                }
+                if !events.is_empty() {
+                    sqlx::query(Self::INSERT_EVENTS)
+                        .bind(serde_json::Value::from(events).to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let mut results = Vec::with_capacity(batch.len());
+                for jobs in taken {
+                    let mut claimed = Vec::with_capacity(jobs.len());
+                    for (lease, job) in jobs {
+                        let generation = match started.remove(&job.id) {
+                            Some(g) => Some(g),
+                            None => Self::load_generations(&mut tx, "job_id = $1", &job.id)
+                                .await?
+                                .pop(),
+                        };
+                        claimed.push($crate::Claimed {
+                            lease,
+                            job,
+                            generation,
+                        });
+                    }
+                    results.push(Ok(claimed));
+                }
+                tx.commit().await?;
+                Ok(results)
             }
 
             /// Ends an open lease and counts the outcome on its worker, inside `tx`; false
@@ -290,49 +408,11 @@ macro_rules! impl_worker_store {
                         claim.deadlines.len()
                     )));
                 }
-                let wanted = usize::try_from(claim.max_jobs)
-                    .unwrap_or(usize::MAX)
-                    .min(claim.lease_ids.len());
-                let mut claimed = Vec::with_capacity(wanted);
-                if wanted == 0 {
+                if claim.max_jobs == 0 || claim.lease_ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.begin_write().await?;
-                for (queue, deadline) in claim.queues.iter().zip(&claim.deadlines) {
-                    // An id whose claim found nothing is used again for the next queue.
-                    while let Some(lease_id) = claim.lease_ids.get(claimed.len()) {
-                        if claimed.len() == wanted {
-                            break;
-                        }
-                        match Self::claim_under_lease(&mut tx, &claim, queue, lease_id, *deadline)
-                            .await?
-                        {
-                            Some(pair) => claimed.push(pair),
-                            None => break,
-                        }
-                    }
-                }
-                // A claimed job's generation starts running with the claim: one commit for
-                // both on the path from a new job to a worker's lease. One already running
-                // (an earlier lease lapsed) is read as it is; a job without a generation
-                // has none.
-                let mut out = Vec::with_capacity(claimed.len());
-                for (lease, job) in claimed {
-                    let generation =
-                        match Self::start_generation(&mut tx, &job.id, claim.now).await? {
-                            Some(g) => Some(g),
-                            None => Self::load_generations(&mut tx, "job_id = $1", &job.id)
-                                .await?
-                                .pop(),
-                        };
-                    out.push($crate::Claimed {
-                        lease,
-                        job,
-                        generation,
-                    });
-                }
-                tx.commit().await?;
-                Ok(out)
+                // Shares a transaction with the claims that arrived at the same moment.
+                self.claims.submit(claim).await
             }
 
             async fn get_lease(

@@ -2,6 +2,7 @@
 //! leases end, the sweep of lost leases and quarantine. Shared helpers here; the
 //! behaviours in `workers/`.
 
+mod batched;
 mod claims;
 mod leases;
 mod registry;
