@@ -41,6 +41,7 @@ impl PgStore {
     const DELIVERY_ENDPOINTS: Option<&'static str> = Some(crate::sql::PG_DELIVERY_ENDPOINTS);
     const INSERT_CLAIMED_LEASES: &'static str = crate::worker_sql::PG_INSERT_CLAIMED_LEASES;
     const START_CLAIMED_GENERATIONS: &'static str = crate::worker_sql::PG_START_CLAIMED_GENERATIONS;
+    const END_LEASE_COUNTED: &'static str = crate::worker_sql::PG_END_LEASE_COUNTED;
     const INSERT_EVENTS: &'static str = crate::worker_sql::PG_INSERT_EVENTS;
     const NEXT_DUE: &'static str = crate::sql::PG_NEXT_DUE;
 

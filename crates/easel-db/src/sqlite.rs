@@ -53,6 +53,7 @@ impl SqliteStore {
     const INSERT_CLAIMED_LEASES: &'static str = crate::worker_sql::SQLITE_INSERT_CLAIMED_LEASES;
     const START_CLAIMED_GENERATIONS: &'static str =
         crate::worker_sql::SQLITE_START_CLAIMED_GENERATIONS;
+    const END_LEASE_COUNTED: &'static str = crate::worker_sql::SQLITE_END_LEASE_COUNTED;
     const INSERT_EVENTS: &'static str = crate::worker_sql::SQLITE_INSERT_EVENTS;
     const NEXT_DUE: &'static str = crate::sql::SQLITE_NEXT_DUE;
 

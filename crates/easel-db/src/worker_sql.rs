@@ -108,9 +108,22 @@ pub const HEARTBEAT_LEASE: &str = "UPDATE jobs SET lease_until = $3, \
 pub const EXTEND_LEASE: &str =
     "UPDATE worker_leases SET lease_until = $2 WHERE id = $1 AND ended_at IS NULL";
 
-/// Ends an open lease; returns its worker. A second end finds it ended and does nothing.
-pub const END_LEASE: &str = "UPDATE worker_leases SET ended_at = $2, outcome = $3, completion_digest = $4 \
-     WHERE id = $1 AND ended_at IS NULL RETURNING worker_id";
+/// Ends open lease `$1` at `$2` with outcome `$3` (and digest `$4`) and adds `$5` done,
+/// `$6` failed, `$7` lost to its worker; returns the worker, or no row if the lease had
+/// ended. SQLite: two statements in one query (the count first, while the lease is still
+/// open), one call into sqlx's SQLite thread.
+pub const SQLITE_END_LEASE_COUNTED: &str = "UPDATE workers SET jobs_done = jobs_done + $5, \
+     jobs_failed = jobs_failed + $6, leases_lost = leases_lost + $7 \
+     WHERE id = (SELECT worker_id FROM worker_leases WHERE id = $1 AND ended_at IS NULL);\n\
+     UPDATE worker_leases SET ended_at = $2, outcome = $3, completion_digest = $4 \
+     WHERE id = $1 AND ended_at IS NULL RETURNING worker_id;";
+
+/// PostgreSQL: one statement; the lease's row is locked, then its worker's, as before.
+pub const PG_END_LEASE_COUNTED: &str = "WITH ended AS (UPDATE worker_leases SET ended_at = $2, \
+     outcome = $3, completion_digest = $4 WHERE id = $1 AND ended_at IS NULL RETURNING worker_id) \
+     UPDATE workers SET jobs_done = jobs_done + $5, jobs_failed = jobs_failed + $6, \
+     leases_lost = leases_lost + $7 FROM ended WHERE workers.id = ended.worker_id \
+     RETURNING workers.id";
 
 /// Open leases whose end is before `$2` and whose job they no longer hold, marked lost at
 /// `$1`. `ended_at IS NULL` makes each one counted once: on PostgreSQL a concurrent sweep

@@ -215,30 +215,23 @@ macro_rules! impl_worker_store {
                 completion_digest: Option<&str>,
                 now: i64,
             ) -> $crate::DbResult<bool> {
-                let row: Option<(String,)> = sqlx::query_as($crate::worker_sql::END_LEASE)
-                    .bind(lease_id)
-                    .bind(now)
-                    .bind(outcome.as_str())
-                    .bind(completion_digest)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                let Some((worker_id,)) = row else {
-                    return Ok(false);
-                };
                 let (done, failed, lost): (i64, i64, i64) = match outcome {
                     $crate::LeaseOutcome::Succeeded => (1, 0, 0),
                     $crate::LeaseOutcome::Failed => (0, 1, 0),
                     $crate::LeaseOutcome::Lost => (0, 0, 1),
                     $crate::LeaseOutcome::Canceled => (0, 0, 0),
                 };
-                sqlx::query($crate::worker_sql::COUNT_ON_WORKER)
-                    .bind(&worker_id)
+                let row: Option<(String,)> = sqlx::query_as(Self::END_LEASE_COUNTED)
+                    .bind(lease_id)
+                    .bind(now)
+                    .bind(outcome.as_str())
+                    .bind(completion_digest)
                     .bind(done)
                     .bind(failed)
                     .bind(lost)
-                    .execute(&mut **tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
-                Ok(true)
+                Ok(row.is_some())
             }
 
             /// Counts `lost` new losses on a worker and quarantines it if that makes
