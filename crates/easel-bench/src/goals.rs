@@ -206,6 +206,24 @@ pub fn judge_all(r: &mut Report) {
         ]),
     ));
     goals.push((
+        "another node sees a change",
+        "cancel, revocation and suspension seen by another node ≤ 100 ms p99, PostgreSQL",
+        all(vec![
+            labelled(
+                "cancel",
+                judge(r, "nodes.cancel.p99", None, Some(100.0), " ms"),
+            ),
+            labelled(
+                "revoke",
+                judge(r, "nodes.revoke.p99", None, Some(100.0), " ms"),
+            ),
+            labelled(
+                "suspend",
+                judge(r, "nodes.suspend.p99", None, Some(100.0), " ms"),
+            ),
+        ]),
+    ));
+    goals.push((
         "password hashing off the hot path",
         "25 console logins/s cut API req/s by ≤ 20%",
         labelled("ratio", judge(r, "logins.ratio", Some(0.8), None, "×")),

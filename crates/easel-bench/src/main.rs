@@ -53,6 +53,7 @@ const SCENARIOS: &[&str] = &[
     "engines",
     "workers",
     "idle",
+    "nodes",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +64,7 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Only these scenarios (api, generations, jobs, queue, webhooks, peer, engines,
-        /// workers).
+        /// workers, idle, nodes).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// The `easel` binary to measure.
@@ -250,6 +251,7 @@ async fn run(
             "engines" => scenarios::engines::run(&mut ctx).await,
             "workers" => scenarios::workers::run(&mut ctx).await,
             "idle" => scenarios::idle::run(&mut ctx).await,
+            "nodes" => scenarios::nodes::run(&mut ctx).await,
             _ => Ok(()),
         };
         if let Err(e) = result {

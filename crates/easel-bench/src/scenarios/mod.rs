@@ -5,6 +5,7 @@ pub mod engines;
 pub mod generations;
 pub mod idle;
 pub mod jobs;
+pub mod nodes;
 pub mod peer;
 pub mod queue;
 pub mod webhooks;
