@@ -132,6 +132,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         // Innermost first: the last layer added runs first on the way in.
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        // Before the limit: a body declared too large is refused at once and drained.
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            crate::http::linger::linger,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.request_timeout_seconds),

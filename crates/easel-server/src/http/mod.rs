@@ -5,6 +5,7 @@ pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod linger;
 pub mod middleware;
 pub mod pagination;
 pub mod text;

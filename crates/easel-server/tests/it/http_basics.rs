@@ -225,6 +225,93 @@ async fn oversized_post(
     )
 }
 
+both_backends!(
+    a_client_that_sends_the_whole_body_first_still_reads_the_413,
+    |db: TestDb| async move {
+        // Python's `requests` and `httpx` (so the OpenAI SDK) and `reqwest` write the whole
+        // body before reading: a server that answers and closes without reading it resets
+        // the connection, and the client sees a broken pipe instead of the envelope.
+        let app = TestApp::start_with(&db, |c| c.http.max_body_bytes = 64 * 1024).await;
+        let key = app.first.test_key.clone();
+        for _ in 0..3 {
+            let (written, status, body) = send_everything_then_read(&app, &key, 5 << 20).await;
+            assert!(
+                written,
+                "every byte of the body was accepted by the connection"
+            );
+            assert_eq!(status, 413, "{body}");
+            assert_eq!(body["error"]["code"], "body_too_large");
+        }
+        // A client that waits for `100 Continue` is answered without sending the body.
+        let (status, _) = expect_continue(&app, &key, 5 << 20).await;
+        assert_eq!(status, 413);
+        app.stop().await;
+    }
+);
+
+/// Sends a `Content-Length: size` POST in full, then reads the answer: (whether every
+/// write succeeded, the status, the JSON body).
+async fn send_everything_then_read(
+    app: &TestApp,
+    key: &str,
+    size: usize,
+) -> (bool, u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    let mut written = stream.write_all(head.as_bytes()).await.is_ok();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while written && sent < size {
+        written = stream.write_all(&chunk).await.is_ok();
+        sent += chunk.len();
+    }
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    assert!(
+        read.is_ok() || !text.is_empty(),
+        "the answer was lost: {read:?}"
+    );
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        written,
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Sends only the head of a `Content-Length: size` POST with `Expect: 100-continue` and
+/// reads the first answer's status.
+async fn expect_continue(app: &TestApp, key: &str, size: usize) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut first))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within 5 s: the server waits for the body"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&first[..n]).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
 both_backends!(health_and_readiness, |db: TestDb| async move {
     let app = TestApp::start(&db).await;
     let res = app.send(app.raw(Method::GET, "/healthz")).await.expect(200);
