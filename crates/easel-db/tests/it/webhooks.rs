@@ -831,6 +831,24 @@ both_backends!(
             .find(|t| t.endpoint.id == healthy)
             .map(|t| t.delivery.id.clone())
             .unwrap_or_else(|| panic!("no delivery to the healthy endpoint"));
+        // Held back until every attempt is queued, so that they are written together:
+        // SQLite's write lock, or (PostgreSQL) the deliveries' rows the batch updates.
+        let mut hold = support::Raw::connect(&db).await;
+        let holding = match db.backend {
+            easel_test_utils::Backend::Sqlite => vec!["BEGIN IMMEDIATE".to_string()],
+            easel_test_utils::Backend::Postgres => vec![
+                "BEGIN".to_string(),
+                format!(
+                    "SELECT 1 FROM webhook_deliveries WHERE id IN ('{}') FOR UPDATE",
+                    ids.join("', '")
+                ),
+            ],
+        };
+        for sql in holding {
+            hold.execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         let calls: Vec<_> = tasks
             .iter()
             .map(|t| {
@@ -850,6 +868,11 @@ both_backends!(
                 })
             })
             .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        hold.execute("COMMIT")
+            .await
+            .unwrap_or_else(|e| panic!("COMMIT: {e}"));
+        hold.close().await;
         for call in calls {
             let (id, recorded) = call.await.unwrap_or_else(|e| panic!("task: {e}"));
             let recorded = recorded.unwrap_or_else(|e| panic!("record {id}: {e:?}"));
@@ -879,6 +902,20 @@ both_backends!(
         }
         let mut raw = support::Raw::connect(&db).await;
         assert_eq!(raw.count("webhook_attempts", &[]).await, 23);
+        if db.backend == easel_test_utils::Backend::Postgres {
+            // PostgreSQL stamps each row with the transaction that wrote it: the first
+            // attempt's batch, held back, and one for everything queued behind it.
+            let writers = raw
+                .scalar(
+                    "SELECT COUNT(DISTINCT xmin::text) FROM webhook_attempts",
+                    &[],
+                )
+                .await;
+            assert!(
+                writers.is_some_and(|n| n <= 2),
+                "23 attempts in {writers:?} transactions"
+            );
+        }
         assert_eq!(
             raw.count(
                 "webhook_endpoints WHERE id = $1 AND failing_since = 3100",
