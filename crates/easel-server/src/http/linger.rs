@@ -4,10 +4,11 @@
 //! the whole body before they read the answer. When the server answered a body declared
 //! larger than it accepts and closed the connection without reading it, the kernel reset
 //! the connection and such a client saw a broken pipe instead of the 413 `body_too_large`
-//! envelope (measured: 1 MB against a 64 KiB limit failed 18 times in 200, 5 MB every
-//! time). The answer is now sent at once and the rest of the body read and thrown away in
-//! the background, within bounds, as nginx's lingering close does; a client that asked
-//! `Expect: 100-continue` is never made to send it.
+//! envelope (measured with Python's `http.client`, which `requests` builds on: 1 MB
+//! against a 64 KiB limit failed 18 times in 200, 5 MB every time). The answer is now
+//! sent at once and the rest of the body read and thrown away in the background, within
+//! bounds, as nginx's lingering close does; a client that asked `Expect: 100-continue` is
+//! never made to send it.
 
 use std::time::Duration;
 
