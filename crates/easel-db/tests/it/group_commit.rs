@@ -12,7 +12,7 @@ use easel_core::models::ModelKind;
 use easel_db::{
     DbError, DbResult, EnabledEvents, Generation, NewCredit, NewGeneration, NewJob, Store,
 };
-use easel_test_utils::{Backend, TestDb, both_backends};
+use easel_test_utils::{TestDb, both_backends};
 
 use crate::support::{self, Raw};
 
@@ -181,26 +181,6 @@ both_backends!(
     }
 );
 
-/// Holds the database's write lock (SQLite) or `account`'s row (PostgreSQL) from a
-/// connection beside the store, so that the store's next batch waits and every creation
-/// submitted meanwhile lands in the batch after it.
-async fn hold_the_writer(db: &TestDb, account: &str) -> Raw {
-    let mut raw = Raw::connect(db).await;
-    let statements = match db.backend {
-        Backend::Sqlite => vec!["BEGIN IMMEDIATE".to_string()],
-        Backend::Postgres => vec![
-            "BEGIN".to_string(),
-            format!("SELECT 1 FROM accounts WHERE id = '{account}' FOR NO KEY UPDATE"),
-        ],
-    };
-    for sql in statements {
-        raw.execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    raw
-}
-
 /// `news` submitted while the writer is held behind one blocked creation, then released:
 /// they run as one batch.
 async fn create_in_one_batch(
@@ -209,7 +189,15 @@ async fn create_in_one_batch(
     blocker: NewGeneration,
     news: Vec<NewGeneration>,
 ) -> Vec<DbResult<Generation>> {
-    let mut raw = hold_the_writer(db, &blocker.account_id).await;
+    // PostgreSQL: the blocker's account row, which every creation batch locks first.
+    let mut raw = Raw::hold_the_writer(
+        db,
+        &format!(
+            "SELECT 1 FROM accounts WHERE id = '{}' FOR NO KEY UPDATE",
+            blocker.account_id
+        ),
+    )
+    .await;
     let first = {
         let store = store.clone();
         tokio::spawn(async move { store.create_generation(blocker, T0).await })

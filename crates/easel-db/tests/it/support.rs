@@ -301,6 +301,23 @@ impl Raw {
         counts
     }
 
+    /// A connection beside the store that makes the store's next write transaction wait
+    /// until it commits: SQLite's write lock, or on PostgreSQL the rows `pg_lock` (a
+    /// `SELECT … FOR UPDATE`) locks, where batches lock rows, not the database.
+    pub async fn hold_the_writer(db: &TestDb, pg_lock: &str) -> Raw {
+        let mut raw = Raw::connect(db).await;
+        let statements = match db.backend {
+            Backend::Sqlite => vec!["BEGIN IMMEDIATE"],
+            Backend::Postgres => vec!["BEGIN", pg_lock],
+        };
+        for sql in statements {
+            raw.execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        raw
+    }
+
     /// Closes the connection.
     pub async fn close(self) {
         let _ = match self {

@@ -833,22 +833,14 @@ both_backends!(
             .unwrap_or_else(|| panic!("no delivery to the healthy endpoint"));
         // Held back until every attempt is queued, so that they are written together:
         // SQLite's write lock, or (PostgreSQL) the deliveries' rows the batch updates.
-        let mut hold = support::Raw::connect(&db).await;
-        let holding = match db.backend {
-            easel_test_utils::Backend::Sqlite => vec!["BEGIN IMMEDIATE".to_string()],
-            easel_test_utils::Backend::Postgres => vec![
-                "BEGIN".to_string(),
-                format!(
-                    "SELECT 1 FROM webhook_deliveries WHERE id IN ('{}') FOR UPDATE",
-                    ids.join("', '")
-                ),
-            ],
-        };
-        for sql in holding {
-            hold.execute(&sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        }
+        let mut hold = support::Raw::hold_the_writer(
+            &db,
+            &format!(
+                "SELECT 1 FROM webhook_deliveries WHERE id IN ('{}') FOR UPDATE",
+                ids.join("', '")
+            ),
+        )
+        .await;
         let calls: Vec<_> = tasks
             .iter()
             .map(|t| {

@@ -69,26 +69,6 @@ async fn endpoint(store: &Arc<dyn Store>, account: &str, events: EnabledEvents) 
         .id
 }
 
-/// Makes the store's next write transaction wait: SQLite's write lock, or (PostgreSQL,
-/// where claims lock no shared row) the generation of `job`, which the blocked batch
-/// starts.
-async fn hold_the_writer(db: &TestDb, job: &str) -> Raw {
-    let mut raw = Raw::connect(db).await;
-    let statements = match db.backend {
-        Backend::Sqlite => vec!["BEGIN IMMEDIATE".to_string()],
-        Backend::Postgres => vec![
-            "BEGIN".to_string(),
-            format!("SELECT 1 FROM generations WHERE job_id = '{job}' FOR UPDATE"),
-        ],
-    };
-    for sql in statements {
-        raw.execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-    raw
-}
-
 fn spawn_claim(
     store: &Arc<dyn Store>,
     claim: WorkerClaim,
@@ -149,7 +129,13 @@ both_backends!(
 
         // The blocker's claim waits for the held writer; the eleven claims sent meanwhile
         // are written together after it.
-        let mut raw = hold_the_writer(&db, &blocker_job).await;
+        // PostgreSQL: claims lock no shared row, but the blocked batch starts the
+        // blocker's generation.
+        let mut raw = Raw::hold_the_writer(
+            &db,
+            &format!("SELECT 1 FROM generations WHERE job_id = '{blocker_job}' FOR UPDATE"),
+        )
+        .await;
         let blocker = spawn_claim(
             &store,
             claim(&workers[0].id, &[(QUEUE, far)], 1, now + 60_000, now),
