@@ -59,9 +59,60 @@ impl AccountState {
     }
 }
 
+/// What an account still lacks before it may use live mode (self-service sign-up). An
+/// account the operator created has none; one created through the console starts
+/// `Unverified` until its owner proves their e-mail address, then, if the operator reviews
+/// new accounts, `Approval` until they approve it. Test mode works throughout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveBlock {
+    Unverified,
+    Approval,
+}
+
+impl LiveBlock {
+    /// The stored and wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LiveBlock::Unverified => "unverified",
+            LiveBlock::Approval => "approval",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<LiveBlock> {
+        match s {
+            "unverified" => Some(LiveBlock::Unverified),
+            "approval" => Some(LiveBlock::Approval),
+            _ => None,
+        }
+    }
+
+    /// What the developer is told when live mode is refused.
+    pub const fn message(self) -> &'static str {
+        match self {
+            LiveBlock::Unverified => {
+                "Live mode opens once the account owner has verified their e-mail address (the link in the sign-up e-mail); test mode works meanwhile."
+            }
+            LiveBlock::Approval => {
+                "Live mode opens once the operator has approved this account; test mode works meanwhile."
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_blocks_keep_their_spellings() {
+        for b in [LiveBlock::Unverified, LiveBlock::Approval] {
+            assert_eq!(LiveBlock::parse(b.as_str()), Some(b));
+            assert_eq!(crate::from_wire::<LiveBlock>(b.as_str()), Some(b));
+        }
+        assert_eq!(LiveBlock::parse("verified"), None);
+    }
 
     #[test]
     fn suspension_lapses_at_until() {

@@ -106,6 +106,20 @@ pub mod action {
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook_endpoint.secret_rotated";
     pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
     pub const WEBHOOK_DELIVERY_REPLAYED: &str = "webhook_delivery.replayed";
+    /// A person proved their e-mail address through the link sent at sign-up.
+    pub const USER_EMAIL_VERIFIED: &str = "user.email_verified";
+    /// A member signed in to the console.
+    pub const USER_LOGIN: &str = "user.login";
+    /// A wrong password for a member's e-mail address (or an unknown address).
+    pub const USER_LOGIN_FAILED: &str = "user.login_failed";
+    /// Sign-in paused for an address or e-mail after repeated wrong passwords.
+    pub const USER_LOGIN_THROTTLED: &str = "user.login_throttled";
+    /// A member set a new password (reset by link); their sessions ended.
+    pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+    /// A member ended their other console sessions.
+    pub const USER_SESSIONS_REVOKED: &str = "user.sessions_revoked";
+    /// The operator approved a signed-up account for live mode.
+    pub const ACCOUNT_APPROVED: &str = "account.approved";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

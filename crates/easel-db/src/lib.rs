@@ -18,6 +18,7 @@ pub mod model;
 pub mod moderation;
 mod postgres;
 pub mod sessions;
+pub mod users;
 #[macro_use]
 mod sql;
 mod sqlite;
@@ -38,6 +39,7 @@ pub use moderation::*;
 pub use postgres::PgStore;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
+pub use users::*;
 pub use webhooks::*;
 pub use workers::*;
 
@@ -682,6 +684,7 @@ pub trait Store:
     + WorkerStore
     + SystemStore
     + SessionStore
+    + UserStore
     + MigrationStore
 {
 }
@@ -700,6 +703,7 @@ impl<T> Store for T where
         + WorkerStore
         + SystemStore
         + SessionStore
+        + UserStore
         + MigrationStore
 {
 }

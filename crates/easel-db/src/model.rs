@@ -1,6 +1,6 @@
 //! What the store reads and writes, in domain types.
 
-use easel_core::account::AccountState;
+use easel_core::account::{AccountState, LiveBlock};
 use easel_core::audit::{Actor, ActorType};
 use easel_core::mode::Mode;
 use easel_core::roles::{Role, Scope};
@@ -62,6 +62,8 @@ pub struct Account {
     pub updated_at: i64,
     /// The operator's overrides of the plan's limits.
     pub limits: LimitOverrides,
+    /// What the account lacks before live mode opens (`None`: nothing).
+    pub live_blocked: Option<LiveBlock>,
 }
 
 /// Per-account overrides of a plan's limits, set by the operator; `None` keeps the plan's
@@ -86,6 +88,9 @@ pub struct User {
     pub terms_version: Option<String>,
     pub terms_accepted_at: Option<i64>,
     pub created_at: i64,
+    /// When the person proved their e-mail address (a sign-up link); `None` for people the
+    /// operator or a member added, and for sign-ups that have not clicked it yet.
+    pub email_verified_at: Option<i64>,
 }
 
 /// A user's membership of an account.
@@ -109,6 +114,8 @@ pub struct NewUser {
     pub adult_attested_at: Option<i64>,
     pub terms_version: Option<String>,
     pub terms_accepted_at: Option<i64>,
+    /// The client address the terms were accepted from.
+    pub terms_accepted_ip: Option<String>,
 }
 
 /// A new account with its owner.
@@ -124,6 +131,8 @@ pub struct NewAccount {
     pub plan: String,
     pub owner: NewUser,
     pub now: i64,
+    /// `Some` for a self-service sign-up: live mode waits for it.
+    pub live_blocked: Option<LiveBlock>,
 }
 
 /// A member to add; the user is created if the email is new.
@@ -228,6 +237,8 @@ pub struct Credential {
     pub account_plan: String,
     /// The account's overrides of its plan's limits.
     pub account_limits: LimitOverrides,
+    /// What the account lacks before live keys work.
+    pub account_live_blocked: Option<LiveBlock>,
 }
 
 /// What an audited change records besides the change itself.

@@ -198,6 +198,7 @@ impl_invoice_store!(PgStore, Postgres);
 impl_moderation_store!(PgStore, Postgres);
 impl_webhook_store!(PgStore, Postgres);
 impl_session_store!(PgStore, Postgres);
+impl_user_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]

@@ -3,15 +3,15 @@
 //! Times are bound from Rust (Unix ms), never computed in SQL, so no date function differs.
 
 pub const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, name, legal_name, contact_email, contact_phone, address, \
-     country, plan, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)";
+     country, plan, state, live_blocked, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $10, $9, $9)";
 
 pub const SELECT_ACCOUNT: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
      suspended_reason, suspended_until, terminated_at, created_at, updated_at, requests_per_minute, requests_per_day, \
-     concurrent_jobs FROM accounts WHERE id = $1";
+     concurrent_jobs, live_blocked FROM accounts WHERE id = $1";
 
 pub const ACCOUNTS_FROM: &str = "SELECT id, name, legal_name, contact_email, contact_phone, address, country, plan, state, \
      suspended_reason, suspended_until, terminated_at, created_at, updated_at, requests_per_minute, requests_per_day, \
-     concurrent_jobs FROM accounts";
+     concurrent_jobs, live_blocked FROM accounts";
 
 pub const SET_PLAN: &str = "UPDATE accounts SET plan = $2, requests_per_minute = $3, requests_per_day = $4, \
      concurrent_jobs = $5, updated_at = $6 WHERE id = $1";
@@ -27,10 +27,33 @@ pub const UPDATE_ACCOUNT_STATE: &str = "UPDATE accounts SET state = $2, suspende
      terminated_at = $5, updated_at = $6 WHERE id = $1";
 
 pub const INSERT_USER: &str = "INSERT INTO users (id, email, name, password_hash, adult_attested_at, terms_version, \
-     terms_accepted_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+     terms_accepted_at, created_at, updated_at, terms_accepted_ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)";
 
-pub const SELECT_USER: &str = "SELECT id, email, name, adult_attested_at, terms_version, terms_accepted_at, created_at \
-     FROM users WHERE id = $1";
+pub const SELECT_USER: &str = "SELECT id, email, name, adult_attested_at, terms_version, terms_accepted_at, created_at, \
+     email_verified_at FROM users WHERE id = $1";
+
+pub const SELECT_USER_LOGIN: &str = "SELECT id, email, name, adult_attested_at, terms_version, terms_accepted_at, \
+     created_at, email_verified_at, password_hash FROM users WHERE email = $1";
+
+pub const SELECT_MEMBERSHIPS: &str = "SELECT m.role AS member_role, a.id, a.name, a.legal_name, a.contact_email, \
+     a.contact_phone, a.address, a.country, a.plan, a.state, a.suspended_reason, a.suspended_until, a.terminated_at, \
+     a.created_at, a.updated_at, a.requests_per_minute, a.requests_per_day, a.concurrent_jobs, a.live_blocked \
+     FROM members m JOIN accounts a ON a.id = m.account_id WHERE m.user_id = $1 ORDER BY m.created_at, a.id";
+
+pub const VERIFY_USER_EMAIL: &str = "UPDATE users SET email_verified_at = $3, updated_at = $3 \
+     WHERE id = $1 AND email = $2 AND email_verified_at IS NULL";
+
+/// Moves `updated_at` too, so every node drops the credentials it caches for these accounts
+/// (their live keys start working).
+pub const OPEN_OWNED_UNVERIFIED_ACCOUNTS: &str = "UPDATE accounts SET live_blocked = $2, updated_at = $3 \
+     WHERE live_blocked = 'unverified' \
+     AND id IN (SELECT account_id FROM members WHERE user_id = $1 AND role = 'owner') RETURNING id";
+
+pub const SET_USER_PASSWORD: &str =
+    "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
+
+pub const APPROVE_ACCOUNT: &str = "UPDATE accounts SET live_blocked = NULL, updated_at = $2 \
+     WHERE id = $1 AND live_blocked = 'approval'";
 
 pub const SELECT_USER_ID_BY_EMAIL: &str = "SELECT id FROM users WHERE email = $1";
 
@@ -110,7 +133,7 @@ pub const SELECT_CREDENTIAL: &str = "SELECT k.id, k.account_id, k.user_id, k.mod
      s.display_prefix, CAST(NULL AS BIGINT) AS previous_secret_expires_at, s.expires_at AS secret_expires_at, m.role AS member_role, \
      a.state AS account_state, a.suspended_until AS account_suspended_until, a.plan AS account_plan, \
      a.requests_per_minute AS account_requests_per_minute, a.requests_per_day AS account_requests_per_day, \
-     a.concurrent_jobs AS account_concurrent_jobs \
+     a.concurrent_jobs AS account_concurrent_jobs, a.live_blocked AS account_live_blocked \
      FROM api_key_secrets s \
      JOIN api_keys k ON k.id = s.key_id \
      JOIN accounts a ON a.id = k.account_id \

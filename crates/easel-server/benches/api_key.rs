@@ -49,6 +49,7 @@ fn credential(n: usize) -> Credential {
         account_state: AccountState::Active,
         account_suspended_until: None,
         account_plan: "free".into(),
+        account_live_blocked: None,
         account_limits: LimitOverrides::default(),
     }
 }

@@ -146,6 +146,7 @@ macro_rules! impl_account_store {
                     .bind(&u.terms_version)
                     .bind(u.terms_accepted_at)
                     .bind(now)
+                    .bind(&u.terms_accepted_ip)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
@@ -167,6 +168,7 @@ macro_rules! impl_account_store {
                     .bind(&new.country)
                     .bind(&new.plan)
                     .bind(new.now)
+                    .bind(new.live_blocked.map(easel_core::account::LiveBlock::as_str))
                     .execute(&mut **tx)
                     .await?;
                 sqlx::query($crate::sql::INSERT_MEMBER)

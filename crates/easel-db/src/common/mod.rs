@@ -39,6 +39,8 @@ mod webhook_store;
 #[macro_use]
 mod session_store;
 #[macro_use]
+mod user_store;
+#[macro_use]
 pub(crate) mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;

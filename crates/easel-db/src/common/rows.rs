@@ -1,12 +1,13 @@
 //! Row structs as the drivers decode them, and their conversion into domain types.
 
-use easel_core::account::AccountState;
+use easel_core::account::{AccountState, LiveBlock};
 use easel_core::audit::ActorType;
 use easel_core::mode::Mode;
 use easel_core::roles::{Role, Scope};
 
 use crate::{
-    Account, ApiKey, AuditEntry, Credential, DbError, LimitOverrides, Member, Operator, User,
+    Account, ApiKey, AuditEntry, Credential, DbError, LimitOverrides, Member, Membership, Operator,
+    User, UserLogin,
 };
 
 fn corrupt(what: &str, value: &str) -> DbError {
@@ -32,6 +33,14 @@ pub(crate) struct AccountRow {
     requests_per_minute: Option<i64>,
     requests_per_day: Option<i64>,
     concurrent_jobs: Option<i64>,
+    live_blocked: Option<String>,
+}
+
+/// A stored `live_blocked` (NULL: live mode open).
+fn live_block(value: Option<&str>) -> Result<Option<LiveBlock>, DbError> {
+    value
+        .map(|v| LiveBlock::parse(v).ok_or_else(|| corrupt("live_blocked", v)))
+        .transpose()
 }
 
 /// A stored limit (BIGINT, CHECK > 0) as the u32 it was written from.
@@ -45,6 +54,7 @@ impl TryFrom<AccountRow> for Account {
         Ok(Account {
             state: AccountState::parse(&r.state)
                 .ok_or_else(|| corrupt("account state", &r.state))?,
+            live_blocked: live_block(r.live_blocked.as_deref())?,
             id: r.id,
             name: r.name,
             legal_name: r.legal_name,
@@ -76,6 +86,7 @@ pub(crate) struct UserRow {
     terms_version: Option<String>,
     terms_accepted_at: Option<i64>,
     created_at: i64,
+    email_verified_at: Option<i64>,
 }
 
 impl From<UserRow> for User {
@@ -88,7 +99,41 @@ impl From<UserRow> for User {
             terms_version: r.terms_version,
             terms_accepted_at: r.terms_accepted_at,
             created_at: r.created_at,
+            email_verified_at: r.email_verified_at,
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserLoginRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: Option<String>,
+}
+
+impl From<UserLoginRow> for UserLogin {
+    fn from(r: UserLoginRow) -> Self {
+        UserLogin {
+            user: r.user.into(),
+            password_hash: r.password_hash,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    member_role: String,
+    #[sqlx(flatten)]
+    account: AccountRow,
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = DbError;
+    fn try_from(r: MembershipRow) -> Result<Self, DbError> {
+        Ok(Membership {
+            role: Role::parse(&r.member_role).ok_or_else(|| corrupt("role", &r.member_role))?,
+            account: r.account.try_into()?,
+        })
     }
 }
 
@@ -218,6 +263,7 @@ pub(crate) struct CredentialRow {
     account_requests_per_minute: Option<i64>,
     account_requests_per_day: Option<i64>,
     account_concurrent_jobs: Option<i64>,
+    account_live_blocked: Option<String>,
 }
 
 impl TryFrom<CredentialRow> for Credential {
@@ -234,6 +280,7 @@ impl TryFrom<CredentialRow> for Credential {
             account_state: AccountState::parse(&r.account_state)
                 .ok_or_else(|| corrupt("account state", &r.account_state))?,
             account_suspended_until: r.account_suspended_until,
+            account_live_blocked: live_block(r.account_live_blocked.as_deref())?,
             account_plan: r.account_plan,
             account_limits: LimitOverrides {
                 requests_per_minute: limit(r.account_requests_per_minute),

@@ -57,6 +57,7 @@ pub fn new_user(email: &str, now: i64) -> NewUser {
         adult_attested_at: Some(now),
         terms_version: Some("2026-11-01".into()),
         terms_accepted_at: Some(now),
+        terms_accepted_ip: None,
     }
 }
 
@@ -79,6 +80,7 @@ pub fn new_account_at(owner_email: &str, now: i64) -> NewAccount {
         plan: "free".into(),
         owner,
         now,
+        live_blocked: None,
     }
 }
 

@@ -60,9 +60,21 @@ impl Default for ChangePoll {
     }
 }
 
+/// How a caller reached the API's use cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An API key (`key_id`).
+    Key,
+    /// A member signed in to the developer console (`key_id` is empty): the same role and
+    /// scope rules apply, with every scope the role allows.
+    Console,
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    pub via: Via,
+    /// The API key, or empty for a console session.
     pub key_id: String,
     pub account_id: String,
     pub user_id: String,
@@ -111,13 +123,17 @@ impl Caller {
             .collect()
     }
 
-    /// The audit context of a change made by this caller: the key, and the member it acts for.
+    /// The audit context of a change made by this caller: the key and the member it acts
+    /// for, or the member signed in to the console.
     pub fn audit(&self) -> easel_db::AuditContext {
-        easel_db::AuditContext::new(
-            easel_core::audit::Actor::key(&self.key_id),
-            Some(self.request_id.clone()),
-        )
-        .for_member(&self.user_id)
+        let actor = match self.via {
+            Via::Key => easel_core::audit::Actor::key(&self.key_id),
+            Via::Console => easel_core::audit::Actor {
+                kind: easel_core::audit::ActorType::User,
+                id: self.user_id.clone(),
+            },
+        };
+        easel_db::AuditContext::new(actor, Some(self.request_id.clone())).for_member(&self.user_id)
     }
 }
 
@@ -218,8 +234,15 @@ impl Authenticator {
                 ));
             }
         }
+        if let (Mode::Live, Some(block)) = (key.mode, c.account_live_blocked) {
+            return Err(ApiError::new(
+                ErrorCode::live_mode_unavailable,
+                block.message(),
+            ));
+        }
         entry.touch(now);
         Ok(Caller {
+            via: Via::Key,
             key_id: key.id.clone(),
             account_id: key.account_id.clone(),
             user_id: key.user_id.clone(),

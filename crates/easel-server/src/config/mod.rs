@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use load::{ConfigError, load};
-pub use sections::ConsoleConfig;
 pub use sections::InvoicingConfig;
 pub use sections::{
     AbuseConfig, ClassifierConfig, MailConfig, MailTransport, RequestLogConfig, StrikesConfig,
@@ -24,6 +23,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
+pub use sections::{ConsoleConfig, SignupMode};
 pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig, WorkersConfig};
 pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};

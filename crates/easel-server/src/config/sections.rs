@@ -465,6 +465,25 @@ pub struct ConsoleConfig {
     pub login_backoff_max_seconds: u64,
     /// Proxies in front of Easel that append to `X-Forwarded-For` (0: use the peer address).
     pub forwarded_for_hops: u32,
+    /// Who may open an account at `/console/signup`.
+    pub signup: SignupMode,
+    /// Hours a sign-up's e-mail verification link stays valid.
+    pub verify_link_hours: u64,
+    /// Minutes a password-reset link stays valid.
+    pub reset_link_minutes: u64,
+}
+
+/// `[console] signup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    /// Anyone may sign up; live mode opens once their e-mail address is verified.
+    Open,
+    /// Anyone may sign up; live mode opens once verified and approved by the operator
+    /// (`easel admin account approve`).
+    Approval,
+    /// Invitation only: the form is closed; the operator creates accounts.
+    Closed,
 }
 
 /// `[request_log]`: the API request log developers read at `GET /v1/requests`.

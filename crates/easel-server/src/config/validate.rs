@@ -523,7 +523,13 @@ fn validate_mail(c: &Config) -> Result<(), (String, String)> {
 /// `[console]`.
 fn validate_console(c: &Config) -> Result<(), (String, String)> {
     let console = &c.console;
-    let checks: [(&str, u64, std::ops::RangeInclusive<u64>); 5] = [
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>); 7] = [
+        ("verify_link_hours", console.verify_link_hours, 1..=24 * 30),
+        (
+            "reset_link_minutes",
+            console.reset_link_minutes,
+            5..=24 * 60,
+        ),
         (
             "session_idle_minutes",
             console.session_idle_minutes,

@@ -28,8 +28,14 @@ use crate::app::AppState;
 pub const FIELD: &str = "csrf";
 /// The pre-session cookie of the sign-in form.
 pub const LOGIN_COOKIE: &str = "easel_login";
-/// The sign-in form's path: the one form checked against the pre-session token.
-pub const LOGIN_PATH: &str = "/console/login";
+/// The forms sent before there is a session (sign-in, sign-up, password reset), checked
+/// against the pre-session token.
+pub const PRE_SESSION_PATHS: [&str; 4] = [
+    "/console/login",
+    "/console/signup",
+    "/console/password/forgot",
+    "/console/password/reset",
+];
 /// Console forms are small; larger bodies are refused before parsing.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -66,6 +72,24 @@ pub fn session_token(state: &AppState, id_hash: &str) -> String {
 pub fn login_token(state: &AppState, nonce: &str) -> String {
     token(state, "login", nonce)
 }
+
+/// A pre-session form's token, and the cookie carrying the nonce it is bound to (the one
+/// the browser already has, or a new one).
+pub fn pre_session_form(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (axum_extra::extract::cookie::Cookie<'static>, String) {
+    let nonce =
+        session::cookie_value(state, headers, LOGIN_COOKIE).unwrap_or_else(session::random_token);
+    let token = login_token(state, &nonce);
+    (
+        session::cookie(state, LOGIN_COOKIE, nonce, Some(PRE_SESSION_MS)),
+        token,
+    )
+}
+
+/// How long a pre-session form's nonce lasts.
+const PRE_SESSION_MS: i64 = 3_600_000;
 
 /// Whether `headers` say the request comes from the public URL's origin. `Origin` decides
 /// when present (`null` included); else `Referer`; a request with neither (not a browser:
@@ -113,7 +137,7 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         .find(|(k, _)| k == FIELD)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let valid = if parts.uri.path() == LOGIN_PATH {
+    let valid = if PRE_SESSION_PATHS.contains(&parts.uri.path()) {
         session::cookie_value(&state, &parts.headers, LOGIN_COOKIE)
             .is_some_and(|nonce| verify(&state, "login", &nonce, &given))
     } else {

@@ -1,11 +1,15 @@
-//! The operator console: server-rendered pages behind server-side sessions, outside the
-//! OpenAPI document, every form CSRF-protected (`csrf.rs`) and sign-in throttled
-//! (`throttle.rs`); and the public pages `/developers` and `/abuse`.
+//! The consoles: server-rendered pages behind server-side sessions, outside the OpenAPI
+//! document, every form CSRF-protected (`csrf.rs`) and sign-in throttled (`throttle.rs`).
+//! One sign-in page for both: members (e-mail address) get the developer console
+//! (`developer/`), operators (username) the operator console. Also the public pages
+//! `/developers` and `/abuse`.
 
 mod abuse;
 mod csrf;
+mod developer;
 mod developers;
 mod form;
+mod links;
 mod pages;
 mod session;
 mod signin;
@@ -23,7 +27,7 @@ pub use session::SessionKey;
 pub fn router(state: AppState) -> Router<AppState> {
     // Every route added here is behind the CSRF check: a new form without its token fails.
     let console = Router::new()
-        .route("/console", get(pages::dashboard))
+        .route("/console", get(pages::home))
         .route(
             "/console/login",
             get(signin::login_form).post(signin::login),
@@ -33,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/console/logout/everywhere",
             post(signin::logout_everywhere),
         )
+        .merge(developer::routes())
         .route_layer(middleware::from_fn_with_state(state, csrf::protect));
     Router::new()
         .route("/developers", get(developers::developers))

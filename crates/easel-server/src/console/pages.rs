@@ -20,6 +20,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("login.html", include_str!("templates/login.html")),
         ("dashboard.html", include_str!("templates/dashboard.html")),
         ("refused.html", include_str!("templates/refused.html")),
+        ("member.html", include_str!("templates/member.html")),
+        (
+            "member_notice.html",
+            include_str!("templates/member_notice.html"),
+        ),
+        ("notice.html", include_str!("templates/notice.html")),
+        ("signup.html", include_str!("templates/signup.html")),
+        ("welcome.html", include_str!("templates/welcome.html")),
+        ("forgot.html", include_str!("templates/forgot.html")),
+        ("reset.html", include_str!("templates/reset.html")),
+        ("overview.html", include_str!("templates/overview.html")),
+        ("keys.html", include_str!("templates/keys.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -54,8 +66,27 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> R
     response
 }
 
-/// `GET /console`: accounts and the latest audit entries.
-pub async fn dashboard(state: AppState, operator: Operator) -> Response {
+/// `GET /console`: a member's overview, or the operator's dashboard.
+pub async fn home(state: AppState, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let (session, id_hash) = match super::session::live(&parts, &state).await {
+        Ok(live) => live,
+        Err(to_login) => return to_login,
+    };
+    if session.principal.kind == easel_db::PrincipalKind::Operator {
+        return match Operator::from_session(&state, &session, &id_hash).await {
+            Ok(operator) => dashboard(state, operator).await,
+            Err(response) => response,
+        };
+    }
+    match <super::developer::member::Member as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+        Ok(member) => super::developer::overview::page(state, member).await,
+        Err(response) => response,
+    }
+}
+
+/// The operator's dashboard: accounts and the latest audit entries.
+async fn dashboard(state: AppState, operator: Operator) -> Response {
     let (accounts, audit) = match tokio::try_join!(
         state.store.list_accounts(Page::first(100)),
         state.store.list_audit(None, Page::first(50))

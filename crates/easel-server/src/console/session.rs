@@ -135,39 +135,76 @@ pub async fn end(state: &AppState, headers: &HeaderMap) -> Result<Cookie<'static
     Ok(cookie(state, COOKIE, String::new(), None))
 }
 
-/// A signed-in operator; requests without a live session are sent to the login page.
+/// The live session a request carries, with its id hash; requests without one are sent to
+/// the sign-in page.
+pub async fn live(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(easel_db::ConsoleSession, String), Response> {
+    let to_login = || Redirect::to("/console/login").into_response();
+    let token = cookie_value(state, &parts.headers, COOKIE).ok_or_else(to_login)?;
+    let id_hash = hash_token(&token);
+    let session = state
+        .store
+        .touch_console_session(&id_hash, now_ms(), idle_ms(state))
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+        .ok_or_else(to_login)?;
+    Ok((session, id_hash))
+}
+
+/// Any live session (an operator's or a member's).
+pub struct SignedIn(pub easel_db::ConsoleSession);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        live(parts, state)
+            .await
+            .map(|(session, _)| SignedIn(session))
+    }
+}
+
+/// A signed-in operator. Requests without a live session are sent to the sign-in page;
+/// a member's session to their own console.
 pub struct Operator {
-    pub id: String,
     pub username: String,
     /// The CSRF token of this session, for the page's forms.
     pub csrf: String,
+}
+
+impl Operator {
+    /// The operator a live `session` signs in, if it is an operator's.
+    pub async fn from_session(
+        state: &AppState,
+        session: &easel_db::ConsoleSession,
+        id_hash: &str,
+    ) -> Result<Operator, Response> {
+        if session.principal.kind != PrincipalKind::Operator {
+            return Err(Redirect::to("/console").into_response());
+        }
+        // The operator may have been removed since the session began.
+        let operator = match state.store.get_operator_by_id(&session.principal.id).await {
+            Ok(op) => op,
+            Err(easel_db::DbError::NotFound) => {
+                return Err(Redirect::to("/console/login").into_response());
+            }
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        };
+        Ok(Operator {
+            csrf: super::csrf::session_token(state, id_hash),
+            username: operator.username,
+        })
+    }
 }
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let to_login = || Redirect::to("/console/login").into_response();
-        let token = cookie_value(state, &parts.headers, COOKIE).ok_or_else(to_login)?;
-        let id_hash = hash_token(&token);
-        let session = state
-            .store
-            .touch_console_session(&id_hash, now_ms(), idle_ms(state))
-            .await
-            .map_err(|e| ApiError::from(e).into_response())?
-            .filter(|s| s.principal.kind == PrincipalKind::Operator)
-            .ok_or_else(to_login)?;
-        // The operator may have been removed since the session began.
-        let operator = match state.store.get_operator_by_id(&session.principal.id).await {
-            Ok(op) => op,
-            Err(easel_db::DbError::NotFound) => return Err(to_login()),
-            Err(e) => return Err(ApiError::from(e).into_response()),
-        };
-        Ok(Operator {
-            csrf: super::csrf::session_token(state, &id_hash),
-            id: operator.id,
-            username: operator.username,
-        })
+        let (session, id_hash) = live(parts, state).await?;
+        Operator::from_session(state, &session, &id_hash).await
     }
 }
 

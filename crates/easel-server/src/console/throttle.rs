@@ -175,14 +175,15 @@ pub async fn failed(state: &AppState, attempt: &Attempt, request_id: Option<Stri
         .with("ip", ip)
         .with("pause_seconds", pause.div_euclid(1000))
         .with("by", by.join(","));
+    // Members sign in with their e-mail address, operators with a username.
+    let (what, target) = if super::signin::is_member_login(username) {
+        (action::USER_LOGIN_THROTTLED, "user")
+    } else {
+        (action::OPERATOR_LOGIN_THROTTLED, "operator")
+    };
     if let Err(e) = state
         .store
-        .append_audit(
-            None,
-            action::OPERATOR_LOGIN_THROTTLED,
-            ("operator", username),
-            audit,
-        )
+        .append_audit(None, what, (target, username), audit)
         .await
     {
         tracing::warn!(error = %e, "could not record a sign-in pause");

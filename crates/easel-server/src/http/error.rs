@@ -96,6 +96,7 @@ error_codes! {
     last_owner => CONFLICT, InvalidRequestError;
     key_already_revoked => CONFLICT, InvalidRequestError;
     account_not_suspended => CONFLICT, InvalidRequestError;
+    account_not_waiting => CONFLICT, InvalidRequestError;
     account_terminated => CONFLICT, InvalidRequestError;
     body_too_large => PAYLOAD_TOO_LARGE, InvalidRequestError;
     unsupported_media_type => UNSUPPORTED_MEDIA_TYPE, InvalidRequestError;
@@ -109,6 +110,8 @@ error_codes! {
     insufficient_role => FORBIDDEN, PermissionError;
     key_of_another_member => FORBIDDEN, PermissionError;
     account_suspended => FORBIDDEN, PermissionError;
+    live_mode_unavailable => FORBIDDEN, PermissionError;
+    signup_closed => FORBIDDEN, PermissionError;
     internal_error => INTERNAL_SERVER_ERROR, ApiError;
     generation_failed => BAD_GATEWAY, ApiError;
     generation_timeout => GATEWAY_TIMEOUT, ApiError;

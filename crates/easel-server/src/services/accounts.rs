@@ -22,6 +22,8 @@ pub struct AccountSpec {
     pub country: Option<String>,
     pub plan: Option<String>,
     pub owner: UserSpec,
+    /// `Some` for a self-service sign-up: live mode waits for it.
+    pub live_blocked: Option<easel_core::account::LiveBlock>,
 }
 
 /// A person to create: email, optional password, and what sign-up records.
@@ -34,6 +36,8 @@ pub struct UserSpec {
     pub adult_attested: bool,
     /// The terms version the person accepted, if they did.
     pub terms_accepted: Option<String>,
+    /// The address they accepted the terms from (console sign-up).
+    pub terms_accepted_ip: Option<String>,
 }
 
 /// Validates a person and hashes their password off the async threads.
@@ -56,6 +60,10 @@ pub async fn new_user(spec: UserSpec, now: i64) -> ApiResult<NewUser> {
         password_hash,
         adult_attested_at: spec.adult_attested.then_some(now),
         terms_accepted_at: terms_version.as_ref().map(|_| now),
+        terms_accepted_ip: terms_version
+            .as_ref()
+            .and(spec.terms_accepted_ip.as_deref())
+            .map(|ip| ip.chars().take(64).collect()),
         terms_version,
     })
 }
@@ -122,6 +130,7 @@ pub async fn validate(config: &Config, spec: AccountSpec, now: i64) -> ApiResult
         plan,
         owner,
         now,
+        live_blocked: spec.live_blocked,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod leaks;
 pub mod moderation;
 pub mod run_stats;
+pub mod signup;
 pub(crate) mod text;
 pub mod webhooks;
 

@@ -93,3 +93,31 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    no_category_is_chosen_for_the_reporter,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, |c| c.abuse.form_min_seconds = 0).await;
+        let html = reqwest::get(format!("{}/abuse", app.url))
+            .await
+            .unwrap_or_else(|e| panic!("form: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("body: {e}"));
+        // A hurried reporter must pick one: the placeholder is the only selected option,
+        // and the browser refuses the form until a category is chosen.
+        let selected: Vec<&str> = html
+            .split("<option")
+            .skip(1)
+            .filter(|o| {
+                o.split('>')
+                    .next()
+                    .is_some_and(|tag| tag.contains("selected"))
+            })
+            .collect();
+        assert_eq!(selected.len(), 1, "{html}");
+        assert!(selected[0].starts_with(" value=\"\""), "{}", selected[0]);
+        assert!(html.contains("name=\"category\" required"), "{html}");
+        app.stop().await;
+    }
+);

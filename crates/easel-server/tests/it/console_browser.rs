@@ -20,24 +20,19 @@ fn node_modules() -> String {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_signs_in_and_out_in_headless_chromium() {
+/// Runs a browser script (`tests/browser/NAME`) against `app` with `args` after the URL and
+/// before the screenshot directory; returns the JSON object it printed.
+async fn run_script(app: &TestApp, name: &str, args: &[&str]) -> Value {
     let chromium = chromium();
     let modules = node_modules();
-    let db = TestDb::new(Backend::Sqlite).await;
-    let app = TestApp::start(&db).await;
     let shots = std::env::var("EASEL_TEST_SCREENSHOTS")
         .unwrap_or_else(|_| std::env::temp_dir().display().to_string());
     std::fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("{shots}: {e}"));
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/browser/console_signin.cjs"
-    );
+    let script = format!("{}/tests/browser/{name}", env!("CARGO_MANIFEST_DIR"));
     let run = tokio::process::Command::new("node")
         .arg(script)
         .arg(&app.url)
-        .arg("admin")
-        .arg(&app.first.operator_password)
+        .args(args)
         .arg(&shots)
         .env("EASEL_TEST_NODE_MODULES", &modules)
         .env("EASEL_TEST_CHROMIUM", &chromium)
@@ -56,6 +51,15 @@ async fn the_console_signs_in_and_out_in_headless_chromium() {
     let seen: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     eprintln!("browser saw {seen}; screenshots in {shots}");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_signs_in_and_out_in_headless_chromium() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start(&db).await;
+    let password = app.first.operator_password.clone();
+    let seen = run_script(&app, "console_signin.cjs", &["admin", &password]).await;
     assert_eq!(seen["unsigned"], "/console/login", "{seen}");
     assert!(
         seen["wrong_password"]
@@ -72,5 +76,48 @@ async fn the_console_signs_in_and_out_in_headless_chromium() {
     assert_eq!(seen["signed_out"], "/console/login", "{seen}");
     assert_eq!(seen["old_session"], "/console/login", "{seen}");
     assert_eq!(seen["cross_origin_status"], 403, "{seen}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start(&db).await;
+    let args = ["maker@lumen.example", "velvet tractor sunrise 58"];
+    let seen = run_script(&app, "console_signup.cjs", &args).await;
+    assert_eq!(seen["signup_path"], "/console/signup", "{seen}");
+    assert_eq!(seen["blocked_without_adult"], true, "{seen}");
+    assert!(
+        seen["welcome_title"]
+            .as_str()
+            .is_some_and(|t| t.contains("Lumen Labs")),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["cookie"],
+        serde_json::json!({"httpOnly": true, "sameSite": "Lax"}),
+        "{seen}"
+    );
+    assert_eq!(seen["overview_has_testbar"], true, "{seen}");
+    assert!(
+        seen["live_blocked"]
+            .as_str()
+            .is_some_and(|t| t.contains("Live mode is not open yet")),
+        "{seen}"
+    );
+    assert_eq!(seen["live_testbar"], false, "{seen}");
+    assert_eq!(seen["key_rows"], 2, "{seen}");
+    assert_eq!(seen["phone_overflow"], false, "{seen}");
+    // Both secrets the browser read work at the API, with the scopes chosen.
+    for (field, keys_read) in [("secret", 200), ("created_secret", 403)] {
+        let secret = seen[field].as_str().unwrap_or_default();
+        assert!(secret.starts_with("vs_test_"), "{seen}");
+        app.get("/v1/models", secret).await.expect(200);
+        assert_eq!(
+            app.get("/v1/keys", secret).await.status,
+            keys_read,
+            "{field}"
+        );
+    }
     app.stop().await;
 }

@@ -15,6 +15,7 @@ mod console_browser;
 mod console_csrf;
 mod console_sessions;
 mod console_signin;
+mod console_signup;
 mod content_policy;
 mod crash;
 mod credits;

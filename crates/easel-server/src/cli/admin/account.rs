@@ -46,6 +46,13 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Open live mode for an account that signed up and waits for review
+    /// (`[console] signup = "approval"`), once its owner verified their e-mail address.
+    Approve {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Lift a suspension.
     Unsuspend {
         id: String,
@@ -131,6 +138,8 @@ pub struct AccountView {
     suspended_reason: Option<String>,
     suspended_until: Option<i64>,
     terminated_at: Option<i64>,
+    /// What the account lacks before live mode opens (`unverified`, `approval`); null: open.
+    live_blocked: Option<easel_core::account::LiveBlock>,
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     members: Option<Vec<MemberView>>,
@@ -170,6 +179,7 @@ fn view(a: Account, members: Option<Vec<Member>>) -> AccountView {
         suspended_reason: a.suspended_reason,
         suspended_until: a.suspended_until.map(ms_to_secs),
         terminated_at: a.terminated_at.map(ms_to_secs),
+        live_blocked: a.live_blocked,
         created_at: ms_to_secs(a.created_at),
         members: members.map(|m| m.into_iter().map(MemberView::from).collect()),
     }
@@ -183,6 +193,9 @@ fn describe(a: &AccountView) -> String {
         a.plan,
         a.state.as_str()
     );
+    if let Some(block) = a.live_blocked {
+        s.push_str(&format!("  live=waiting({})", block.as_str()));
+    }
     if let Some(reason) = &a.suspended_reason {
         s.push_str(&format!(
             "  reason={reason:?} until={}",
@@ -241,6 +254,17 @@ pub async fn run(app: &App, command: AccountCommand) -> anyhow::Result<()> {
             };
             change(app, &id, change_to, json).await
         }
+        AccountCommand::Approve { id, json } => {
+            let account = app
+                .store
+                .approve_account(&id, audit())
+                .await
+                .or_not_found("account", &id)
+                .map_err(cli_error)?;
+            app.auth.invalidate_account(&account.id);
+            let v = view(account, None);
+            emit(json, &v, || describe(&v))
+        }
         AccountCommand::Unsuspend { id, json } => {
             change(app, &id, StateChange::Unsuspend, json).await
         }
@@ -272,7 +296,9 @@ async fn create(app: &App, args: CreateArgs) -> anyhow::Result<()> {
             password,
             adult_attested: args.adult_attested,
             terms_accepted: args.terms_version,
+            terms_accepted_ip: None,
         },
+        live_blocked: None,
     };
     let (account, _owner) = accounts::create(app, spec, audit())
         .await

@@ -1,0 +1,34 @@
+//! The developer console: sign-up, e-mail verification, password reset, and the pages a
+//! member of a customer's account uses (overview, keys), each for one account and mode.
+
+pub mod choice;
+pub mod keys;
+pub mod member;
+pub mod overview;
+pub mod password;
+pub mod signup;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+/// The developer console's routes (behind the console's CSRF check, like every console form).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/signup", get(signup::form).post(signup::submit))
+        .route("/console/verify", get(signup::verify))
+        .route("/console/verify/resend", post(signup::resend))
+        .route(
+            "/console/password/forgot",
+            get(password::forgot_form).post(password::forgot),
+        )
+        .route(
+            "/console/password/reset",
+            get(password::reset_form).post(password::reset),
+        )
+        .route("/console/switch", post(choice::switch))
+        .route("/console/keys", get(keys::list).post(keys::create))
+        .route("/console/keys/{id}/rotate", post(keys::rotate))
+        .route("/console/keys/{id}/revoke", post(keys::revoke))
+}

@@ -1,0 +1,86 @@
+// Drives the developer console in headless Chromium as a new customer does: open the
+// sign-up form from the sign-in page, fill it in (an unticked attestation first, which the
+// browser itself refuses to send), read the first test key from the welcome page, see the
+// overview in test mode, switch to live mode (closed until the e-mail is verified), back to
+// test mode, create a key on the keys page and read its secret. A phone-sized viewport
+// checks the layout does not overflow. Screenshots of every page. Prints what it saw as JSON.
+//
+// Usage: node console_signup.cjs URL EMAIL PASSWORD SCREENSHOT_DIR
+// Env:   EASEL_TEST_NODE_MODULES (where playwright-core is), EASEL_TEST_CHROMIUM.
+'use strict';
+const path = require('path');
+const { chromium } = require(path.join(process.env.EASEL_TEST_NODE_MODULES, 'playwright-core'));
+
+const [url, email, password, shots] = process.argv.slice(2);
+const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function submit(page, selector) {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: process.env.EASEL_TEST_CHROMIUM, args });
+  const seen = {};
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${url}/console/login`);
+    await submit(page, 'a[href="/console/signup"]');
+    seen.signup_path = new URL(page.url()).pathname;
+    await page.fill('#email', email);
+    await page.fill('#password', password);
+    await page.fill('#business_name', 'Lumen Labs');
+    await page.fill('#legal_name', 'Lumen Labs Ltd');
+    await page.fill('#country', 'GB');
+    await page.fill('#address', '1 High Street, London');
+    await page.check('#terms');
+    await shot(page, 'developer-signup');
+    // The 18+ box is required: the browser does not send the form without it.
+    await page.click('button[type=submit]');
+    seen.blocked_without_adult = new URL(page.url()).pathname === '/console/signup'
+      && await page.$eval('#adult', (el) => !el.validity.valid);
+    await page.check('#adult');
+    await submit(page, 'button[type=submit]');
+    seen.welcome_title = await page.textContent('h1');
+    seen.secret = await page.inputValue('#secret');
+    await shot(page, 'developer-welcome');
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === 'easel_session');
+    seen.cookie = session ? { httpOnly: session.httpOnly, sameSite: session.sameSite } : null;
+
+    await submit(page, '#continue');
+    seen.overview_has_testbar = (await page.$('#testbar')) !== null;
+    seen.live_blocked = (await page.textContent('#live-blocked') || '').trim();
+    await shot(page, 'developer-overview');
+
+    await page.selectOption('#switch-mode', 'live');
+    await submit(page, '.switch button[type=submit]');
+    seen.live_testbar = (await page.$('#testbar')) !== null;
+    await page.selectOption('#switch-mode', 'test');
+    await submit(page, '.switch button[type=submit]');
+
+    await submit(page, 'nav a[href="/console/keys"]');
+    await page.fill('#name', 'staging');
+    await page.fill('#scopes', 'generations:read generations:write');
+    await submit(page, 'form[action="/console/keys"] button[type=submit]');
+    seen.created_secret = await page.inputValue('#secret');
+    seen.key_rows = await page.$$eval('tbody tr', (rows) => rows.length);
+    await shot(page, 'developer-keys');
+
+    // A phone: nothing may be wider than the screen but the tables' own scroll boxes.
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.goto(`${url}/console`);
+    seen.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    await shot(page, 'developer-overview-phone');
+  } finally {
+    await browser.close();
+  }
+  process.stdout.write(JSON.stringify(seen));
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
