@@ -5,6 +5,7 @@
 //! `/developers` and `/abuse`.
 
 mod abuse;
+mod assets;
 mod csrf;
 mod developer;
 mod developers;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(developer::routes())
         .route_layer(middleware::from_fn_with_state(state, csrf::protect));
     Router::new()
+        .route("/console/assets/{hash}/{name}", get(assets::serve))
         .route("/developers", get(developers::developers))
         .route("/abuse", get(abuse::form).post(abuse::submit))
         .merge(console)

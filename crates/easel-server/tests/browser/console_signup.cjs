@@ -29,6 +29,10 @@ async function main() {
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
+    // Script errors and CSP refusals (an inline script or style a library injects) show here.
+    seen.errors = [];
+    page.on('pageerror', (e) => seen.errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') seen.errors.push(m.text()); });
     await page.goto(`${url}/console/login`);
     await submit(page, 'a[href="/console/signup"]');
     seen.signup_path = new URL(page.url()).pathname;
@@ -71,6 +75,27 @@ async function main() {
     seen.created_secret = await page.inputValue('#secret');
     seen.key_rows = await page.$$eval('tbody tr', (rows) => rows.length);
     await shot(page, 'developer-keys');
+
+    // The copy button puts the secret on the clipboard (http on loopback counts as secure).
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    await page.click('button[data-copy="secret"]');
+    await page.waitForFunction(() => document.querySelector('button[data-copy]').textContent === 'Copied');
+    seen.copied = await page.evaluate(() => navigator.clipboard.readText());
+
+    // Use the new key from outside the browser, as a developer's program does.
+    const made = await fetch(`${url}/v1/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${seen.created_secret}`, 'content-type': 'application/json', prefer: 'wait=20' },
+      body: JSON.stringify({ model: 'sandbox-image', prompt: 'a paper boat', width: 256, height: 256 }),
+    });
+    seen.generation_status = (await made.json()).status;
+
+    await submit(page, 'nav a[href="/console/usage"]');
+    await page.waitForSelector('#usage-chart .uplot canvas');
+    seen.usage_chart = true;
+    seen.usage_csv = await page.getAttribute('#csv', 'href');
+    seen.usage_by_model = await page.$$eval('#by-model tbody td', (cells) => cells.map((c) => c.textContent.trim()).join(' '));
+    await shot(page, 'developer-usage');
 
     // A phone: nothing may be wider than the screen but the tables' own scroll boxes.
     await page.setViewportSize({ width: 375, height: 740 });

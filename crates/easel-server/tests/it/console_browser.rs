@@ -108,6 +108,18 @@ async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
     assert_eq!(seen["live_testbar"], false, "{seen}");
     assert_eq!(seen["key_rows"], 2, "{seen}");
     assert_eq!(seen["phone_overflow"], false, "{seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["copied"], seen["created_secret"], "{seen}");
+    assert_eq!(seen["usage_chart"], true, "{seen}");
+    assert_eq!(seen["generation_status"], "succeeded", "{seen}");
+    // The generation just made, in test mode: counted, charged nothing.
+    assert_eq!(seen["usage_by_model"], "sandbox-image 1 0 0.000", "{seen}");
+    assert!(
+        seen["usage_csv"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("/console/usage.csv?start_date=")),
+        "{seen}"
+    );
     // Both secrets the browser read work at the API, with the scopes chosen.
     for (field, keys_read) in [("secret", 200), ("created_secret", 403)] {
         let secret = seen[field].as_str().unwrap_or_default();

@@ -207,18 +207,7 @@ both_backends!(sign_up_verify_and_open_live_mode, |db: TestDb| async move {
         "{}",
         overview.html
     );
-    let switched = console
-        .post(
-            "/console/switch",
-            &[&session.cookie],
-            &[],
-            &[("csrf", &session.csrf), ("mode", "live")],
-        )
-        .await;
-    assert_eq!(switched.status, 303, "{}", switched.html);
-    let mode = switched
-        .cookie("easel_mode")
-        .unwrap_or_else(|| panic!("no mode cookie"));
+    let mode = console.switch_mode(&session, "live").await;
     let live = [session.cookie.as_str(), mode.as_str()];
     let refused = console
         .post(

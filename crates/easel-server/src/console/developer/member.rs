@@ -74,6 +74,7 @@ impl Member {
             suspended => suspended,
             suspended_reason => self.account.suspended_reason,
             may_keys => self.may(Scope::KeysRead),
+            may_billing => self.may(Scope::BillingRead),
         }
     }
 }

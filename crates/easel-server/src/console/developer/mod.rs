@@ -7,6 +7,7 @@ pub mod member;
 pub mod overview;
 pub mod password;
 pub mod signup;
+pub mod usage;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -28,6 +29,9 @@ pub fn routes() -> Router<AppState> {
             get(password::reset_form).post(password::reset),
         )
         .route("/console/switch", post(choice::switch))
+        .route("/console/partials/credits", get(overview::credits_partial))
+        .route("/console/usage", get(usage::page))
+        .route("/console/usage.csv", get(usage::csv))
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/rotate", post(keys::rotate))
         .route("/console/keys/{id}/revoke", post(keys::revoke))

@@ -15,33 +15,60 @@ use crate::http::error::ApiError;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The overview page.
-pub async fn page(state: AppState, member: Member) -> Response {
+/// The credits card: balance, holds and spend over a day, a week and a month (`None` when
+/// the member's role does not read billing).
+async fn credits(state: &AppState, member: &Member) -> Result<Option<minijinja::Value>, ApiError> {
+    if !member.may(Scope::BillingRead) {
+        return Ok(None);
+    }
     let account_id = member.account.id.as_str();
-    let billing = member.may(Scope::BillingRead);
     let today = now_ms().div_euclid(DAY_MS);
-    let (balance, usage) = if billing {
-        match tokio::try_join!(
-            state.store.balance(account_id, member.mode),
-            state.store.usage(
-                account_id,
-                member.mode,
-                (today - 29) * DAY_MS,
-                (today + 1) * DAY_MS
-            )
-        ) {
-            Ok((b, u)) => (Some(b), u),
-            Err(e) => return ApiError::from(e).into_response(),
-        }
-    } else {
-        (None, Vec::new())
-    };
+    let (balance, usage) = tokio::try_join!(
+        state.store.balance(account_id, member.mode),
+        state.store.usage(
+            account_id,
+            member.mode,
+            (today - 29) * DAY_MS,
+            (today + 1) * DAY_MS
+        )
+    )?;
     // Credits spent and generations over the last 1, 7 and 30 days (today included).
     let spend = |days: i64| {
         let rows = usage.iter().filter(|r| r.day > today - days);
         let (credits, generations) =
             rows.fold((0i64, 0i64), |(c, g), r| (c + r.credits, g + r.generations));
         context! { credits => credits, generations => generations }
+    };
+    Ok(Some(context! {
+        live => member.mode.is_live(),
+        balance => balance.balance,
+        held => balance.held,
+        available => balance.available(),
+        today => spend(1),
+        week => spend(7),
+        month => spend(30),
+    }))
+}
+
+/// `GET /console/partials/credits`: the credits card alone; the overview asks for it every
+/// few seconds (htmx), so spend shows as it happens.
+pub async fn credits_partial(state: AppState, member: Member) -> Response {
+    match credits(&state, &member).await {
+        Ok(Some(card)) => render(
+            StatusCode::OK,
+            "credits_partial.html",
+            context! { credits => card },
+        ),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The overview page.
+pub async fn page(state: AppState, member: Member) -> Response {
+    let card = match credits(&state, &member).await {
+        Ok(card) => card,
+        Err(e) => return e.into_response(),
     };
     let plan = state.config.plan(&member.account.plan);
     let limits = member.account.limits;
@@ -58,13 +85,8 @@ pub async fn page(state: AppState, member: Member) -> Response {
     });
     let ctx = context! {
         layout => member.layout("overview"),
-        billing => billing,
-        balance => balance.map(|b| context! { balance => b.balance, held => b.held, available => b.available() }),
-        today => spend(1),
-        week => spend(7),
-        month => spend(30),
+        credits => card,
         plan => plan_ctx,
-        verified => member.user.email_verified_at.is_some(),
     };
     render(StatusCode::OK, "overview.html", ctx)
 }

@@ -183,6 +183,21 @@ impl Console {
         }
     }
 
+    /// Switches a member's console to `mode` (`test`/`live`); the mode cookie to send along.
+    pub async fn switch_mode(&self, session: &Session, mode: &str) -> String {
+        let page = self
+            .post(
+                "/console/switch",
+                &[&session.cookie],
+                &[],
+                &[("csrf", &session.csrf), ("mode", mode)],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.html);
+        page.cookie("easel_mode")
+            .unwrap_or_else(|| panic!("no mode cookie: {:?}", page.set_cookies()))
+    }
+
     /// Whether `cookie` opens the dashboard (else it is sent to the login page).
     pub async fn opens(&self, cookie: &str) -> bool {
         let page = self.get("/console", &[cookie]).await;

@@ -284,17 +284,22 @@ impl TestApp {
 
     /// Another key (`mode`) of the account's first owner, with every scope.
     pub async fn owner_key(&self, account_id: &str, mode: &str) -> String {
+        let owner = self.owner_id(account_id).await;
+        self.key_for(account_id, &owner, mode, None).await
+    }
+
+    /// The user id of the account's first owner.
+    pub async fn owner_id(&self, account_id: &str) -> String {
         let members = self
             .state
             .store
             .list_members(account_id)
             .await
             .unwrap_or_else(|e| panic!("members: {e}"));
-        let owner = members
+        members
             .first()
             .map(|m| m.user_id.clone())
-            .unwrap_or_else(|| panic!("account {account_id} has no members"));
-        self.key_for(account_id, &owner, mode, None).await
+            .unwrap_or_else(|| panic!("account {account_id} has no members"))
     }
 
     /// Creates a key for a member; `scopes` defaults to all their role allows.

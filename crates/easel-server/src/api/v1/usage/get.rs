@@ -88,6 +88,23 @@ pub async fn get_usage(
     headers: HeaderMap,
     Query(params): Query<UsageParams>,
 ) -> ApiResult<Response> {
+    let csv = crate::http::csv::wanted(params.format.as_deref(), &headers)?;
+    let report = build(&state, &caller.account_id, caller.mode, &params).await?;
+    if csv {
+        Ok(csv_response(&report))
+    } else {
+        Ok(axum::Json(report).into_response())
+    }
+}
+
+/// The report for `account_id` in `mode` over the range `params` names (default: this
+/// month so far). The developer console's usage page shows the same object.
+pub async fn build(
+    app: &crate::app::App,
+    account_id: &str,
+    mode: easel_core::mode::Mode,
+    params: &UsageParams,
+) -> ApiResult<UsageObject> {
     let today = now_ms().div_euclid(86_400_000);
     let start = match params.start_date.as_deref() {
         Some(s) => parse_date("start_date", s)?,
@@ -109,15 +126,9 @@ pub async fn get_usage(
             format!("A report covers at most {MAX_DAYS} days."),
         ));
     }
-    let csv = crate::http::csv::wanted(params.format.as_deref(), &headers)?;
-    let rows = state
+    let rows = app
         .store
-        .usage(
-            &caller.account_id,
-            caller.mode,
-            start * 86_400_000,
-            (end + 1) * 86_400_000,
-        )
+        .usage(account_id, mode, start * 86_400_000, (end + 1) * 86_400_000)
         .await?;
     let data: Vec<UsageLine> = rows
         .into_iter()
@@ -132,9 +143,9 @@ pub async fn get_usage(
         .collect();
     let generations = data.iter().map(|l| l.generations).sum();
     let credits = data.iter().map(|l| l.credits).sum();
-    let report = UsageObject {
+    Ok(UsageObject {
         object: "usage",
-        livemode: caller.mode.is_live(),
+        livemode: mode.is_live(),
         start_date: date_string(start),
         end_date: date_string(end),
         data,
@@ -143,10 +154,11 @@ pub async fn get_usage(
             credits,
             eur: credits_to_eur(credits),
         },
-    };
-    if !csv {
-        return Ok(axum::Json(report).into_response());
-    }
+    })
+}
+
+/// The report as a CSV download.
+pub fn csv_response(report: &UsageObject) -> Response {
     let mut out = String::from("date,model,api_key_id,generations,credits,eur\n");
     for l in &report.data {
         // Model ids and key ids are plain (letters, digits, `._-`): no quoting needed.
@@ -172,7 +184,7 @@ pub async fn get_usage(
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(response)
+    response
 }
 
 /// `YYYY-MM-DD` as days since 1970-01-01.

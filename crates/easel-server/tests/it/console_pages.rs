@@ -1,0 +1,192 @@
+//! The developer console's pages for a member of an operator-created account, on both
+//! databases: the usage page and its CSV are the API's own numbers, the credits card
+//! refreshes from a partial with the API's balance, the embedded assets are served by
+//! content hash with the CSP allowing only them, and a viewer sees but changes nothing.
+
+use easel_test_utils::{TestDb, both_backends};
+use serde_json::json;
+
+use crate::generations::{create, start};
+use crate::support::TestApp;
+use crate::support::console::Console;
+
+/// Gives `user_id` a console password.
+async fn set_password(app: &TestApp, user_id: &str, password: &str) {
+    let hash = easel_server::auth::passwords::hash(password.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let audit = easel_db::AuditContext::new(easel_core::audit::Actor::system(), None);
+    app.state
+        .store
+        .set_user_password(user_id, &hash, audit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+both_backends!(
+    usage_credits_and_assets_match_the_api,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, live) = app.account("owner@pages.example", "live").await;
+        let audit = easel_db::AuditContext::new(easel_core::audit::Actor::system(), None);
+        easel_server::services::credits::grant(&app.state, &account_id, 5_000, "test", audit)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let body = json!({"model": "sandbox-image", "prompt": "a lighthouse", "width": 256, "height": 256});
+        let done = create(&app, &live, body, Some(20)).await.expect(200);
+        assert_eq!(done.body["status"], "succeeded", "{}", done.body);
+        set_password(
+            &app,
+            &app.owner_id(&account_id).await,
+            "harbour lantern grey 61",
+        )
+        .await;
+
+        let console = Console::new(&app.url);
+        let session = console
+            .sign_in("owner@pages.example", "harbour lantern grey 61")
+            .await;
+        let mode = console.switch_mode(&session, "live").await;
+        let cookies = [session.cookie.as_str(), mode.as_str()];
+
+        // The usage page: the model's row with the API's numbers; the CSV is the API's CSV.
+        let api = app.get("/v1/usage", &live).await.expect(200).body;
+        let page = console.get("/console/usage", &cookies).await;
+        assert_eq!(page.status, 200, "{}", page.html);
+        let credits = api["totals"]["credits"].as_i64().unwrap_or_default();
+        assert!(credits > 0, "{api}");
+        let row = format!("<tr><td>sandbox-image</td><td>1</td><td>{credits}</td>");
+        assert!(page.html.contains(&row), "{row} not in {}", page.html);
+        assert!(
+            page.html.contains("id=\"usage-data\">{\"days\":"),
+            "{}",
+            page.html
+        );
+        let csv_link = page
+            .html
+            .split("href=\"")
+            .find(|s| s.starts_with("/console/usage.csv"))
+            .and_then(|s| s.split('"').next())
+            .map(|s| s.replace("&amp;", "&"))
+            .unwrap_or_else(|| panic!("no CSV link"));
+        let console_csv = console.get(&csv_link, &cookies).await;
+        assert_eq!(
+            console_csv.header("content-type"),
+            Some("text/csv; charset=utf-8")
+        );
+        let query = csv_link.trim_start_matches("/console/usage.csv?");
+        let api_text = reqwest::Client::new()
+            .get(format!("{}/v1/usage?{query}&format=csv", app.url))
+            .bearer_auth(&live)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(console_csv.html, api_text);
+        // A bad range is refused with the API's message, in the page.
+        let bad = console
+            .get(
+                "/console/usage?start_date=2026-12-05&end_date=2026-12-01",
+                &cookies,
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.html);
+        assert!(bad.html.contains("before `start_date`"), "{}", bad.html);
+
+        // The credits card, alone, with the API's balance.
+        let balance = app.get("/v1/balance", &live).await.expect(200).body;
+        let card = console.get("/console/partials/credits", &cookies).await;
+        assert_eq!(card.status, 200, "{}", card.html);
+        let available = format!("id=\"available\">{}<", balance["available"]);
+        assert!(
+            card.html.contains(&available),
+            "{available} not in {}",
+            card.html
+        );
+        assert!(card.html.contains("hx-get=\"/console/partials/credits\""));
+
+        // Scripts only from our own embedded files, each at its content hash, cached for good.
+        let overview = console.get("/console", &cookies).await;
+        let csp = overview
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .to_string();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe-eval"), "{csp}");
+        let htmx = overview
+            .html
+            .split("src=\"")
+            .find(|s| s.starts_with("/console/assets/") && s.contains("htmx.min.js"))
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no htmx script: {}", overview.html))
+            .to_string();
+        let asset = console.get(&htmx, &[]).await;
+        assert_eq!(asset.status, 200);
+        assert_eq!(
+            asset.header("cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(
+            asset.header("content-type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        assert!(asset.html.len() > 40_000);
+        let stale = htmx.replace("/console/assets/", "/console/assets/0");
+        assert_eq!(console.get(&stale, &[]).await.status, 404);
+        assert_eq!(
+            console.get("/console/assets/abc/evil.js", &[]).await.status,
+            404
+        );
+        app.stop().await;
+    }
+);
+
+both_backends!(a_viewer_sees_but_changes_nothing, |db: TestDb| async move {
+    let app = TestApp::start(&db).await;
+    let (account_id, _) = app.account("boss@viewer.example", "test").await;
+    let (viewer_id, _) = app
+        .member_key(&account_id, "look@viewer.example", "viewer", "test")
+        .await;
+    set_password(&app, &viewer_id, "quiet meadow copper 28").await;
+    let console = Console::new(&app.url);
+    let session = console
+        .sign_in("look@viewer.example", "quiet meadow copper 28")
+        .await;
+    let keys = console.get("/console/keys", &[&session.cookie]).await;
+    assert_eq!(keys.status, 200, "{}", keys.html);
+    assert!(!keys.html.contains("Create a key"), "{}", keys.html);
+    assert!(!keys.html.contains("/revoke\""), "{}", keys.html);
+    let refused = console
+        .post(
+            "/console/keys",
+            &[&session.cookie],
+            &[],
+            &[("csrf", &session.csrf), ("name", "sneaky")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    assert!(refused.html.contains("viewer"), "{}", refused.html);
+    let listed = app
+        .state
+        .store
+        .list_keys(&account_id, None, easel_db::Page::first(10))
+        .await;
+    let names: Vec<String> = listed
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert!(!names.iter().any(|n| n == "sneaky"), "{names:?}");
+    // Reading usage is a read scope: allowed.
+    assert_eq!(
+        console
+            .get("/console/usage", &[&session.cookie])
+            .await
+            .status,
+        200
+    );
+    app.stop().await;
+});
