@@ -41,6 +41,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("templates/credits_partial.html"),
         ),
         ("usage.html", include_str!("templates/usage.html")),
+        ("billing.html", include_str!("templates/billing.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -152,6 +153,7 @@ mod tests {
             "keys.html",
             "credits_partial.html",
             "usage.html",
+            "billing.html",
         ] {
             let template = env
                 .get_template(name)

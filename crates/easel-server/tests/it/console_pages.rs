@@ -190,3 +190,123 @@ both_backends!(a_viewer_sees_but_changes_nothing, |db: TestDb| async move {
     );
     app.stop().await;
 });
+
+both_backends!(
+    billing_shows_the_ledger_and_the_apis_invoice_pdf,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, live) = crate::generations::funded(&app, "payer@pages.example").await;
+        let body =
+            json!({"model": "sandbox-image", "prompt": "a ledger", "width": 256, "height": 256});
+        create(&app, &live, body, Some(20)).await.expect(200);
+        // The generation moved into a closed month, and that month invoiced.
+        let period =
+            easel_server::services::invoices::Period::containing(easel_core::time::now_ms())
+                .previous()
+                .previous();
+        let at = period.start_ms() + 3 * 86_400_000;
+        db.execute(&format!(
+        "UPDATE generations SET created_at = {at}, started_at = {at}, finished_at = {} WHERE account_id = '{account_id}'",
+        at + 1_000
+    ))
+    .await;
+        easel_server::services::invoices::issue_period(
+            &app.state,
+            period,
+            easel_core::time::now_ms(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let invoices = app.get("/v1/invoices", &live).await.expect(200).body;
+        let invoice_id = invoices["data"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let number = invoices["data"][0]["number"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(invoice_id.starts_with("inv_"), "{invoices}");
+
+        set_password(
+            &app,
+            &app.owner_id(&account_id).await,
+            "copper ledger window 73",
+        )
+        .await;
+        let console = Console::new(&app.url);
+        let session = console
+            .sign_in("payer@pages.example", "copper ledger window 73")
+            .await;
+        let mode = console.switch_mode(&session, "live").await;
+        let cookies = [session.cookie.as_str(), mode.as_str()];
+        let page = console.get("/console/billing", &cookies).await;
+        assert_eq!(page.status, 200, "{}", page.html);
+        assert!(page.html.contains(&number), "{}", page.html);
+        // The ledger's newest line ends at the API's balance; grant, hold and capture are there.
+        let balance = app.get("/v1/balance", &live).await.expect(200).body;
+        let ledger = app.get("/v1/ledger?limit=1", &live).await.expect(200).body;
+        let newest = format!(
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            ledger["data"][0]["amount"],
+            ledger["data"][0]["held_change"],
+            balance["balance"],
+            balance["held"]
+        );
+        assert!(page.html.contains(&newest), "{newest} not in {}", page.html);
+        for kind in ["grant", "hold", "capture"] {
+            assert!(
+                page.html.contains(&format!("<td>{kind}</td>")),
+                "{kind}: {}",
+                page.html
+            );
+        }
+        // The PDF is the API's, byte for byte.
+        let pdf_path = format!("/console/invoices/{invoice_id}/pdf");
+        let from_console = reqwest::Client::new()
+            .get(format!("{}{pdf_path}", app.url))
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_console.status(), 200);
+        let console_pdf = from_console.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+        let api_pdf = reqwest::Client::new()
+            .get(format!("{}/v1/invoices/{invoice_id}/pdf", app.url))
+            .bearer_auth(&live)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(console_pdf.starts_with(b"%PDF"));
+        assert_eq!(console_pdf, api_pdf);
+        // Test mode has no invoices; another account's invoice is not found.
+        let test_mode = console.switch_mode(&session, "test").await;
+        let in_test = console.get(&pdf_path, &[&session.cookie, &test_mode]).await;
+        assert_eq!(in_test.status, 404);
+        // Another account's member cannot fetch it, in any mode.
+        let (stranger, _) = crate::generations::funded(&app, "stranger@pages.example").await;
+        set_password(
+            &app,
+            &app.owner_id(&stranger).await,
+            "other harbour stone 19",
+        )
+        .await;
+        let other = console
+            .sign_in("stranger@pages.example", "other harbour stone 19")
+            .await;
+        let other_live = console.switch_mode(&other, "live").await;
+        let refused = console.get(&pdf_path, &[&other.cookie, &other_live]).await;
+        assert_eq!(refused.status, 404);
+        assert_eq!(
+            console
+                .get("/console/invoices/inv_nope/pdf", &cookies)
+                .await
+                .status,
+            404
+        );
+        app.stop().await;
+    }
+);

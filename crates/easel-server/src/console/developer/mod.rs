@@ -1,6 +1,7 @@
 //! The developer console: sign-up, e-mail verification, password reset, and the pages a
 //! member of a customer's account uses (overview, keys), each for one account and mode.
 
+pub mod billing;
 pub mod choice;
 pub mod keys;
 pub mod member;
@@ -32,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/partials/credits", get(overview::credits_partial))
         .route("/console/usage", get(usage::page))
         .route("/console/usage.csv", get(usage::csv))
+        .route("/console/billing", get(billing::page))
+        .route("/console/invoices/{id}/pdf", get(billing::invoice_pdf))
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/rotate", post(keys::rotate))
         .route("/console/keys/{id}/revoke", post(keys::revoke))

@@ -39,7 +39,12 @@ pub async fn download_invoice_pdf(
         .get_invoice(&caller.account_id, caller.mode, &id)
         .await
         .or_not_found("invoice", &id)?;
-    let bytes = pdf::render(&invoice);
+    Ok(pdf_response(&invoice))
+}
+
+/// The invoice as its PDF (the developer console's download too).
+pub fn pdf_response(invoice: &easel_db::Invoice) -> Response {
+    let bytes = pdf::render(invoice);
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -49,5 +54,5 @@ pub async fn download_invoice_pdf(
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}.pdf\"", invoice.number)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(response)
+    response
 }
