@@ -9,6 +9,7 @@
 'use strict';
 const path = require('path');
 const { chromium } = require(path.join(process.env.EASEL_TEST_NODE_MODULES, 'playwright-core'));
+const { scan } = require('./a11y.cjs');
 
 const [url, username, password, shots] = process.argv.slice(2);
 // The flags this machine's Chromium needs as root and without a network (see the env doc).
@@ -28,6 +29,7 @@ async function main() {
     await page.goto(`${url}/console`);
     seen.unsigned = new URL(page.url()).pathname;
     await page.screenshot({ path: path.join(shots, 'console-login.png') });
+    seen.a11y = { login: await scan(page) };
 
     await page.fill('#username', username);
     await page.fill('#password', 'not-the-password');
@@ -40,6 +42,7 @@ async function main() {
     seen.signed_in = new URL(page.url()).pathname;
     seen.dashboard_title = await page.title();
     await page.screenshot({ path: path.join(shots, 'console-dashboard.png'), fullPage: true });
+    seen.a11y.dashboard = await scan(page);
     const session = (await context.cookies()).find((c) => c.name.endsWith('easel_session'));
     seen.cookie = session ? { httpOnly: session.httpOnly, sameSite: session.sameSite } : null;
 

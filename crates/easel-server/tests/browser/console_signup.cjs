@@ -10,6 +10,7 @@
 'use strict';
 const path = require('path');
 const { chromium } = require(path.join(process.env.EASEL_TEST_NODE_MODULES, 'playwright-core'));
+const { scan } = require('./a11y.cjs');
 
 const [url, email, password, shots] = process.argv.slice(2);
 const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -19,8 +20,11 @@ async function submit(page, selector) {
   await Promise.all([page.waitForNavigation(), page.click(selector)]);
 }
 
+// Every page photographed is also scanned by axe-core (serious and critical violations).
+const a11y = {};
 async function shot(page, name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  a11y[name] = await scan(page);
 }
 
 async function main() {
@@ -33,6 +37,15 @@ async function main() {
     seen.errors = [];
     page.on('pageerror', (e) => seen.errors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') seen.errors.push(m.text()); });
+    await page.goto(`${url}/console/login`);
+    await shot(page, 'developer-login');
+    await page.goto(`${url}/console/password/forgot`);
+    await shot(page, 'developer-forgot');
+    // The public pages follow the same rules.
+    await page.goto(`${url}/abuse`);
+    await shot(page, 'public-abuse');
+    await page.goto(`${url}/developers`);
+    await shot(page, 'public-developers');
     await page.goto(`${url}/console/login`);
     await submit(page, 'a[href="/console/signup"]');
     seen.signup_path = new URL(page.url()).pathname;
@@ -68,6 +81,8 @@ async function main() {
     await page.selectOption('#switch-mode', 'test');
     await submit(page, '.switch button[type=submit]');
 
+    await submit(page, 'nav a[href="/console/billing"]');
+    await shot(page, 'developer-billing');
     await submit(page, 'nav a[href="/console/keys"]');
     await page.fill('#name', 'staging');
     await page.fill('#scopes', 'generations:read generations:write');
@@ -102,6 +117,7 @@ async function main() {
     await page.goto(`${url}/console`);
     seen.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
     await shot(page, 'developer-overview-phone');
+    seen.a11y = a11y;
   } finally {
     await browser.close();
   }

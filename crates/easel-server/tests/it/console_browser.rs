@@ -76,6 +76,11 @@ async fn the_console_signs_in_and_out_in_headless_chromium() {
     assert_eq!(seen["signed_out"], "/console/login", "{seen}");
     assert_eq!(seen["old_session"], "/console/login", "{seen}");
     assert_eq!(seen["cross_origin_status"], 403, "{seen}");
+    assert_eq!(
+        seen["a11y"],
+        serde_json::json!({"login": [], "dashboard": []}),
+        "axe-core: {seen}"
+    );
     app.stop().await;
 }
 
@@ -109,6 +114,12 @@ async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
     assert_eq!(seen["key_rows"], 2, "{seen}");
     assert_eq!(seen["phone_overflow"], false, "{seen}");
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    // axe-core found no serious or critical violation on any page (and scanned them all).
+    let scanned = seen["a11y"].as_object().cloned().unwrap_or_default();
+    assert!(scanned.len() >= 11, "{seen}");
+    for (page, violations) in &scanned {
+        assert_eq!(violations, &serde_json::json!([]), "{page}: {violations}");
+    }
     assert_eq!(seen["copied"], seen["created_secret"], "{seen}");
     assert_eq!(seen["usage_chart"], true, "{seen}");
     assert_eq!(seen["generation_status"], "succeeded", "{seen}");
