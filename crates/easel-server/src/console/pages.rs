@@ -42,6 +42,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("usage.html", include_str!("templates/usage.html")),
         ("billing.html", include_str!("templates/billing.html")),
+        ("webhooks.html", include_str!("templates/webhooks.html")),
+        ("webhook.html", include_str!("templates/webhook.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -154,6 +156,8 @@ mod tests {
             "credits_partial.html",
             "usage.html",
             "billing.html",
+            "webhooks.html",
+            "webhook.html",
         ] {
             let template = env
                 .get_template(name)

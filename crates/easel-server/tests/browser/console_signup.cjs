@@ -112,6 +112,15 @@ async function main() {
     seen.usage_by_model = await page.$$eval('#by-model tbody td', (cells) => cells.map((c) => c.textContent.trim()).join(' '));
     await shot(page, 'developer-usage');
 
+    await submit(page, 'nav a[href="/console/webhooks"]');
+    await page.fill('#url', 'http://127.0.0.1:9/hook');
+    await page.fill('#events', 'generation.succeeded generation.failed');
+    await submit(page, 'form[action="/console/webhooks"] button[type=submit]');
+    seen.webhook_secret_prefix = (await page.inputValue('#secret')).slice(0, 6);
+    await shot(page, 'developer-webhooks');
+    await submit(page, '#created a');
+    await shot(page, 'developer-webhook');
+
     // A phone: nothing may be wider than the screen but the tables' own scroll boxes.
     await page.setViewportSize({ width: 375, height: 740 });
     await page.goto(`${url}/console`);

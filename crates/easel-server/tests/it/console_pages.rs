@@ -310,3 +310,162 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    webhook_endpoints_are_run_from_the_console,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, test_key) = app.account("hooks@pages.example", "test").await;
+        set_password(
+            &app,
+            &app.owner_id(&account_id).await,
+            "signal tower amber 40",
+        )
+        .await;
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let receiver = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "thanks, got it"
+            }
+        });
+        let addr = crate::support::serve_loopback(receiver).await;
+        let console = Console::new(&app.url);
+        let session = console
+            .sign_in("hooks@pages.example", "signal tower amber 40")
+            .await;
+        let post = |path: String, fields: Vec<(&'static str, String)>| {
+            let (console, session) = (&console, &session);
+            async move {
+                let mut form: Vec<(&str, &str)> = vec![("csrf", session.csrf.as_str())];
+                form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+                console.post(&path, &[&session.cookie], &[], &form).await
+            }
+        };
+
+        // A URL the API refuses is refused the same way, in the page.
+        let bad = post(
+            "/console/webhooks".into(),
+            vec![("url", "ftp://example.com/x".into())],
+        )
+        .await;
+        assert_eq!(bad.status, 400, "{}", bad.html);
+        assert!(bad.html.contains("id=\"error\""), "{}", bad.html);
+
+        let url = format!("http://{addr}/hook");
+        let created = post(
+            "/console/webhooks".into(),
+            vec![
+                ("url", url.clone()),
+                ("events", "generation.succeeded".into()),
+            ],
+        )
+        .await;
+        assert_eq!(created.status, 201, "{}", created.html);
+        let first_secret = created
+            .html
+            .split("id=\"secret\" class=\"secret\" readonly value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        assert!(first_secret.starts_with("whsec_"), "{}", created.html);
+        let endpoints = app
+            .get("/v1/webhook_endpoints", &test_key)
+            .await
+            .expect(200)
+            .body;
+        let endpoint = endpoints["data"][0].clone();
+        let id = endpoint["id"].as_str().unwrap_or_default().to_string();
+        assert_eq!(endpoint["url"], url.as_str());
+        assert_eq!(endpoint["enabled_events"], json!(["generation.succeeded"]));
+        // The list never shows a secret again.
+        let listed = console.get("/console/webhooks", &[&session.cookie]).await;
+        assert!(!listed.html.contains(&first_secret));
+
+        // A generation: its delivery shows on the endpoint's page with the receiver's status.
+        let body =
+            json!({"model": "sandbox-image", "prompt": "a bell", "width": 256, "height": 256});
+        create(&app, &test_key, body, Some(20)).await.expect(200);
+        let page_path = format!("/console/webhooks/{id}");
+        let delivered = crate::support::eventually(10_000, || async {
+            let page = console.get(&page_path, &[&session.cookie]).await;
+            page.html.contains("<td>succeeded</td>") && page.html.contains(": 200 in ")
+        })
+        .await;
+        assert!(
+            delivered,
+            "{}",
+            console.get(&page_path, &[&session.cookie]).await.html
+        );
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Replay: one more attempt at once, marked as a replay.
+        let deliveries = app
+            .get(&format!("/v1/webhook_endpoints/{id}/deliveries"), &test_key)
+            .await
+            .expect(200)
+            .body;
+        let delivery_id = deliveries["data"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let replayed = post(
+            format!("/console/webhook_deliveries/{delivery_id}/replay"),
+            vec![],
+        )
+        .await;
+        assert_eq!(replayed.status, 303, "{}", replayed.html);
+        assert_eq!(replayed.location(), page_path);
+        let again = crate::support::eventually(10_000, || async {
+            hits.load(std::sync::atomic::Ordering::SeqCst) == 2
+        })
+        .await;
+        assert!(again, "the replay did not arrive");
+
+        // Events, disable, rotate, delete: each as the API sees it afterwards.
+        let saved = post(
+            page_path.clone(),
+            vec![("description", "orders".into()), ("events", "*".into())],
+        )
+        .await;
+        assert_eq!(saved.status, 303, "{}", saved.html);
+        let now = app
+            .get(&format!("/v1/webhook_endpoints/{id}"), &test_key)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(now["enabled_events"], json!(["*"]));
+        assert_eq!(now["description"], "orders");
+        post(page_path.clone(), vec![("enabled", "false".into())]).await;
+        let now = app
+            .get(&format!("/v1/webhook_endpoints/{id}"), &test_key)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(now["status"], "disabled", "{now}");
+        post(page_path.clone(), vec![("enabled", "true".into())]).await;
+        let now = app
+            .get(&format!("/v1/webhook_endpoints/{id}"), &test_key)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(now["status"], "enabled", "{now}");
+        let rotated = post(format!("{page_path}/rotate"), vec![]).await;
+        assert_eq!(rotated.status, 200, "{}", rotated.html);
+        assert!(rotated.html.contains("id=\"rotated\""));
+        assert!(!rotated.html.contains(&first_secret));
+        let deleted = post(format!("{page_path}/delete"), vec![]).await;
+        assert_eq!(deleted.status, 303, "{}", deleted.html);
+        app.get(&format!("/v1/webhook_endpoints/{id}"), &test_key)
+            .await
+            .expect_error(404, "resource_missing");
+        assert_eq!(
+            console.get(&page_path, &[&session.cookie]).await.status,
+            404
+        );
+        app.stop().await;
+    }
+);

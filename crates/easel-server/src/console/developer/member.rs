@@ -75,6 +75,7 @@ impl Member {
             suspended_reason => self.account.suspended_reason,
             may_keys => self.may(Scope::KeysRead),
             may_billing => self.may(Scope::BillingRead),
+            may_webhooks => self.may(Scope::WebhooksRead),
         }
     }
 }

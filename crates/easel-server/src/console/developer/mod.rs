@@ -9,6 +9,7 @@ pub mod overview;
 pub mod password;
 pub mod signup;
 pub mod usage;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -35,6 +36,20 @@ pub fn routes() -> Router<AppState> {
         .route("/console/usage.csv", get(usage::csv))
         .route("/console/billing", get(billing::page))
         .route("/console/invoices/{id}/pdf", get(billing::invoice_pdf))
+        .route(
+            "/console/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/console/webhooks/{id}",
+            get(webhooks::show).post(webhooks::update),
+        )
+        .route("/console/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/console/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/console/webhook_deliveries/{id}/replay",
+            post(webhooks::replay),
+        )
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/rotate", post(keys::rotate))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
