@@ -44,6 +44,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("billing.html", include_str!("templates/billing.html")),
         ("webhooks.html", include_str!("templates/webhooks.html")),
         ("webhook.html", include_str!("templates/webhook.html")),
+        ("logs.html", include_str!("templates/logs.html")),
+        ("audit.html", include_str!("templates/audit.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -158,6 +160,8 @@ mod tests {
             "billing.html",
             "webhooks.html",
             "webhook.html",
+            "logs.html",
+            "audit.html",
         ] {
             let template = env
                 .get_template(name)

@@ -112,6 +112,12 @@ async function main() {
     seen.usage_by_model = await page.$$eval('#by-model tbody td', (cells) => cells.map((c) => c.textContent.trim()).join(' '));
     await shot(page, 'developer-usage');
 
+    await submit(page, 'nav a[href="/console/logs"]');
+    seen.log_rows = await page.$$eval('#requests tbody tr', (rows) => rows.length);
+    await shot(page, 'developer-logs');
+    await submit(page, 'a[href="/console/audit"]');
+    await shot(page, 'developer-audit');
+
     await submit(page, 'nav a[href="/console/webhooks"]');
     await page.fill('#url', 'http://127.0.0.1:9/hook');
     await page.fill('#events', 'generation.succeeded generation.failed');

@@ -469,3 +469,75 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    the_request_log_filters_and_exports_as_the_api_does,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        let (account_id, key) = app.account("logs@pages.example", "test").await;
+        app.get("/v1/models", &key).await.expect(200);
+        app.get("/v1/generations/gen_00000000000000000000000000", &key)
+            .await
+            .expect_error(404, "resource_missing");
+        set_password(
+            &app,
+            &app.owner_id(&account_id).await,
+            "orchard window slate 55",
+        )
+        .await;
+        let console = Console::new(&app.url);
+        let session = console
+            .sign_in("logs@pages.example", "orchard window slate 55")
+            .await;
+
+        let all = console.get("/console/logs", &[&session.cookie]).await;
+        assert_eq!(all.status, 200, "{}", all.html);
+        assert!(
+            all.html.contains("<code>&#x2f;v1&#x2f;models</code>"),
+            "{}",
+            all.html
+        );
+        let failed = console
+            .get(
+                "/console/logs?failed=true&status=&path=",
+                &[&session.cookie],
+            )
+            .await;
+        assert_eq!(failed.status, 200, "{}", failed.html);
+        assert!(failed.html.contains("resource_missing"), "{}", failed.html);
+        assert!(
+            !failed.html.contains("<code>&#x2f;v1&#x2f;models</code>"),
+            "{}",
+            failed.html
+        );
+        // A filter the API refuses is refused with its message.
+        let bad = console
+            .get("/console/logs?status=abc", &[&session.cookie])
+            .await;
+        assert_eq!(bad.status, 400, "{}", bad.html);
+        assert!(bad.html.contains("HTTP status"), "{}", bad.html);
+
+        // The export is the API's CSV for the same filter.
+        let console_csv = console
+            .get("/console/logs.csv?failed=true", &[&session.cookie])
+            .await;
+        assert_eq!(console_csv.status, 200);
+        let api_csv = reqwest::Client::new()
+            .get(format!("{}/v1/requests?failed=true&format=csv", app.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(console_csv.html, api_csv);
+        assert_eq!(console_csv.html.lines().count(), 2, "{}", console_csv.html);
+
+        // The audit log shows the member's own sign-in, under their user id.
+        let audit = console.get("/console/audit", &[&session.cookie]).await;
+        assert_eq!(audit.status, 200, "{}", audit.html);
+        assert!(audit.html.contains("account.created"), "{}", audit.html);
+        app.stop().await;
+    }
+);

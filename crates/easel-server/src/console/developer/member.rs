@@ -76,6 +76,7 @@ impl Member {
             may_keys => self.may(Scope::KeysRead),
             may_billing => self.may(Scope::BillingRead),
             may_webhooks => self.may(Scope::WebhooksRead),
+            may_logs => self.may(Scope::LogsRead),
         }
     }
 }

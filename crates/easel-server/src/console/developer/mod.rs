@@ -4,6 +4,7 @@
 pub mod billing;
 pub mod choice;
 pub mod keys;
+pub mod logs;
 pub mod member;
 pub mod overview;
 pub mod password;
@@ -36,6 +37,9 @@ pub fn routes() -> Router<AppState> {
         .route("/console/usage.csv", get(usage::csv))
         .route("/console/billing", get(billing::page))
         .route("/console/invoices/{id}/pdf", get(billing::invoice_pdf))
+        .route("/console/logs", get(logs::page))
+        .route("/console/logs.csv", get(logs::csv))
+        .route("/console/audit", get(logs::audit))
         .route(
             "/console/webhooks",
             get(webhooks::list).post(webhooks::create),

@@ -119,6 +119,23 @@ pub async fn list_requests(
     Query(params): Query<RequestLogParams>,
 ) -> ApiResult<Response> {
     let csv = crate::http::csv::wanted(params.format.as_deref(), &headers)?;
+    let list = list(&state, &caller.account_id, caller.mode, &params, csv).await?;
+    if csv {
+        Ok(csv_response(list))
+    } else {
+        Ok(axum::Json(list).into_response())
+    }
+}
+
+/// One page of the account's request log in `mode` (a CSV export's page when `csv`: up to
+/// 10,000 rows). The developer console's request log reads the same.
+pub async fn list(
+    app: &crate::app::App,
+    account_id: &str,
+    mode: easel_core::mode::Mode,
+    params: &RequestLogParams,
+    csv: bool,
+) -> ApiResult<List<RequestLogObject>> {
     let list_params = ListParams {
         limit: params.limit,
         starting_after: params.starting_after.clone(),
@@ -128,18 +145,24 @@ pub async fn list_requests(
     } else {
         list_params.page(IdKind::RequestLog)?
     };
-    let filter = filter(&params)?;
+    let filter = filter(params)?;
     // This node's latest entries first, so a developer always sees their own requests.
-    state.request_log.flush().await;
+    app.request_log.flush().await;
     let limit = page.limit;
-    let rows = state
+    let rows = app
         .store
-        .list_request_logs(&caller.account_id, caller.mode, &filter, page)
+        .list_request_logs(account_id, mode, &filter, page)
         .await?;
-    let list = List::from_rows(rows, limit, |e| e.id.clone(), RequestLogObject::from);
-    if !csv {
-        return Ok(axum::Json(list).into_response());
-    }
+    Ok(List::from_rows(
+        rows,
+        limit,
+        |e| e.id.clone(),
+        RequestLogObject::from,
+    ))
+}
+
+/// A page of the log as CSV, with `Easel-Next-Cursor` when more follow.
+pub fn csv_response(list: List<RequestLogObject>) -> Response {
     let mut out = String::from(
         "id,created_at,request_id,method,path,status,latency_ms,api_key_id,user,error_code,prompt\n",
     );
@@ -175,7 +198,7 @@ pub async fn list_requests(
     {
         response.headers_mut().insert("easel-next-cursor", value);
     }
-    Ok(response)
+    response
 }
 
 fn filter(p: &RequestLogParams) -> ApiResult<RequestLogFilter> {
