@@ -46,6 +46,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("webhook.html", include_str!("templates/webhook.html")),
         ("logs.html", include_str!("templates/logs.html")),
         ("audit.html", include_str!("templates/audit.html")),
+        ("end_users.html", include_str!("templates/end_users.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -162,6 +163,7 @@ mod tests {
             "webhook.html",
             "logs.html",
             "audit.html",
+            "end_users.html",
         ] {
             let template = env
                 .get_template(name)

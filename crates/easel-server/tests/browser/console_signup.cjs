@@ -117,6 +117,8 @@ async function main() {
     await shot(page, 'developer-logs');
     await submit(page, 'a[href="/console/audit"]');
     await shot(page, 'developer-audit');
+    await page.goto(`${url}/console/end_users`);
+    await shot(page, 'developer-end-users');
 
     await submit(page, 'nav a[href="/console/webhooks"]');
     await page.fill('#url', 'http://127.0.0.1:9/hook');

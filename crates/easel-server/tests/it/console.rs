@@ -17,8 +17,11 @@ both_backends!(
         let page = console.get("/console/login", &[]).await;
         assert_eq!(page.status, 200);
         let csp = page.header("content-security-policy").unwrap_or_default();
+        // Scripts only from the console's own embedded files: no inline script, no eval.
         assert!(
-            csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"),
+            csp.contains("frame-ancestors 'none'")
+                && csp.contains("script-src 'self';")
+                && !csp.contains("unsafe-eval"),
             "{csp}"
         );
         assert!(

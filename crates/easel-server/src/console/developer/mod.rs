@@ -3,6 +3,7 @@
 
 pub mod billing;
 pub mod choice;
+pub mod end_users;
 pub mod keys;
 pub mod logs;
 pub mod member;
@@ -40,6 +41,13 @@ pub fn routes() -> Router<AppState> {
         .route("/console/logs", get(logs::page))
         .route("/console/logs.csv", get(logs::csv))
         .route("/console/audit", get(logs::audit))
+        .route("/console/end_users", get(end_users::list))
+        .route("/console/end_users/block", post(end_users::block_new))
+        .route("/console/end_users/{user}/block", post(end_users::block))
+        .route(
+            "/console/end_users/{user}/unblock",
+            post(end_users::unblock),
+        )
         .route(
             "/console/webhooks",
             get(webhooks::list).post(webhooks::create),
