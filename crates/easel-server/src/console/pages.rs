@@ -171,6 +171,18 @@ mod tests {
             template
                 .render(minijinja::context! {})
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            // Once more with one item in every list and every optional link set, so the
+            // loop bodies (and any filter in them that our build lacks) are rendered too.
+            let item = || vec![minijinja::context! { attempts => vec![minijinja::context! {}] }];
+            let full = minijinja::context! {
+                rows => item(), keys => item(), endpoints => item(), deliveries => item(),
+                ledger => item(), invoices => item(), models => item(), accounts => item(),
+                audit => item(), next => "x", created => minijinja::context! {}, error => "x",
+                secret => "x", csv => "x",
+            };
+            template
+                .render(full)
+                .unwrap_or_else(|e| panic!("{name} with rows: {e:#}"));
         }
     }
 }
