@@ -85,7 +85,8 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> R
 
 /// `GET /console`: a member's overview, or the operator's dashboard.
 pub async fn home(state: AppState, request: axum::extract::Request) -> Response {
-    let (mut parts, _) = request.into_parts();
+    let (parts, _) = request.into_parts();
+    // One session lookup decides which console, and builds its signed-in principal.
     let (session, id_hash) = match super::session::live(&parts, &state).await {
         Ok(live) => live,
         Err(to_login) => return to_login,
@@ -96,7 +97,7 @@ pub async fn home(state: AppState, request: axum::extract::Request) -> Response 
             Err(response) => response,
         };
     }
-    match <super::developer::member::Member as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+    match super::developer::member::Member::from_session(&state, session, &id_hash, &parts).await {
         Ok(member) => super::developer::overview::page(state, member).await,
         Err(response) => response,
     }

@@ -86,6 +86,19 @@ impl FromRequestParts<AppState> for Member {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let (session, id_hash) = session::live(parts, state).await?;
+        Member::from_session(state, session, &id_hash, parts).await
+    }
+}
+
+impl Member {
+    /// The member a live `session` signs in, looking at the account and mode the request's
+    /// cookies choose. An operator's session is sent to their own console.
+    pub async fn from_session(
+        state: &AppState,
+        session: easel_db::ConsoleSession,
+        id_hash: &str,
+        parts: &Parts,
+    ) -> Result<Member, Response> {
         if session.principal.kind != PrincipalKind::User {
             // The operator's own console.
             return Err(Redirect::to("/console").into_response());
@@ -147,7 +160,7 @@ impl FromRequestParts<AppState> for Member {
             role: current.role,
             account: current.account,
             mode,
-            csrf: crate::console::csrf::session_token(state, &id_hash),
+            csrf: crate::console::csrf::session_token(state, id_hash),
             caller,
         })
     }
