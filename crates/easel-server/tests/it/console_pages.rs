@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::generations::{create, start};
 use crate::support::TestApp;
-use crate::support::console::Console;
+use crate::support::console::{Console, Session};
 
 /// Gives `user_id` a console password.
 async fn set_password(app: &TestApp, user_id: &str, password: &str) {
@@ -24,6 +24,18 @@ async fn set_password(app: &TestApp, user_id: &str, password: &str) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Gives the account's owner (`email`) a console `password` and signs them in.
+async fn owner_session(
+    app: &TestApp,
+    console: &Console,
+    account_id: &str,
+    email: &str,
+    password: &str,
+) -> Session {
+    set_password(app, &app.owner_id(account_id).await, password).await;
+    console.sign_in(email, password).await
+}
+
 both_backends!(
     usage_credits_and_assets_match_the_api,
     |db: TestDb| async move {
@@ -36,17 +48,15 @@ both_backends!(
         let body = json!({"model": "sandbox-image", "prompt": "a lighthouse", "width": 256, "height": 256});
         let done = create(&app, &live, body, Some(20)).await.expect(200);
         assert_eq!(done.body["status"], "succeeded", "{}", done.body);
-        set_password(
+        let console = Console::new(&app.url);
+        let session = owner_session(
             &app,
-            &app.owner_id(&account_id).await,
+            &console,
+            &account_id,
+            "owner@pages.example",
             "harbour lantern grey 61",
         )
         .await;
-
-        let console = Console::new(&app.url);
-        let session = console
-            .sign_in("owner@pages.example", "harbour lantern grey 61")
-            .await;
         let mode = console.switch_mode(&session, "live").await;
         let cookies = [session.cookie.as_str(), mode.as_str()];
 
@@ -228,16 +238,15 @@ both_backends!(
             .to_string();
         assert!(invoice_id.starts_with("inv_"), "{invoices}");
 
-        set_password(
+        let console = Console::new(&app.url);
+        let session = owner_session(
             &app,
-            &app.owner_id(&account_id).await,
+            &console,
+            &account_id,
+            "payer@pages.example",
             "copper ledger window 73",
         )
         .await;
-        let console = Console::new(&app.url);
-        let session = console
-            .sign_in("payer@pages.example", "copper ledger window 73")
-            .await;
         let mode = console.switch_mode(&session, "live").await;
         let cookies = [session.cookie.as_str(), mode.as_str()];
         let page = console.get("/console/billing", &cookies).await;
@@ -288,15 +297,14 @@ both_backends!(
         assert_eq!(in_test.status, 404);
         // Another account's member cannot fetch it, in any mode.
         let (stranger, _) = crate::generations::funded(&app, "stranger@pages.example").await;
-        set_password(
+        let other = owner_session(
             &app,
-            &app.owner_id(&stranger).await,
+            &console,
+            &stranger,
+            "stranger@pages.example",
             "other harbour stone 19",
         )
         .await;
-        let other = console
-            .sign_in("stranger@pages.example", "other harbour stone 19")
-            .await;
         let other_live = console.switch_mode(&other, "live").await;
         let refused = console.get(&pdf_path, &[&other.cookie, &other_live]).await;
         assert_eq!(refused.status, 404);
@@ -316,12 +324,6 @@ both_backends!(
     |db: TestDb| async move {
         let app = start(&db).await;
         let (account_id, test_key) = app.account("hooks@pages.example", "test").await;
-        set_password(
-            &app,
-            &app.owner_id(&account_id).await,
-            "signal tower amber 40",
-        )
-        .await;
         let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = hits.clone();
         let receiver = axum::Router::new().fallback(move || {
@@ -333,9 +335,14 @@ both_backends!(
         });
         let addr = crate::support::serve_loopback(receiver).await;
         let console = Console::new(&app.url);
-        let session = console
-            .sign_in("hooks@pages.example", "signal tower amber 40")
-            .await;
+        let session = owner_session(
+            &app,
+            &console,
+            &account_id,
+            "hooks@pages.example",
+            "signal tower amber 40",
+        )
+        .await;
         let post = |path: String, fields: Vec<(&'static str, String)>| {
             let (console, session) = (&console, &session);
             async move {
@@ -481,16 +488,15 @@ both_backends!(
         app.get("/v1/generations/gen_00000000000000000000000000", &key)
             .await
             .expect_error(404, "resource_missing");
-        set_password(
+        let console = Console::new(&app.url);
+        let session = owner_session(
             &app,
-            &app.owner_id(&account_id).await,
+            &console,
+            &account_id,
+            "logs@pages.example",
             "orchard window slate 55",
         )
         .await;
-        let console = Console::new(&app.url);
-        let session = console
-            .sign_in("logs@pages.example", "orchard window slate 55")
-            .await;
 
         let all = console.get("/console/logs", &[&session.cookie]).await;
         assert_eq!(all.status, 200, "{}", all.html);
@@ -549,16 +555,15 @@ both_backends!(
     |db: TestDb| async move {
         let app = start(&db).await;
         let (account_id, key) = app.account("ends@pages.example", "test").await;
-        set_password(
+        let console = Console::new(&app.url);
+        let session = owner_session(
             &app,
-            &app.owner_id(&account_id).await,
+            &console,
+            &account_id,
+            "ends@pages.example",
             "meadow kettle lamp 82",
         )
         .await;
-        let console = Console::new(&app.url);
-        let session = console
-            .sign_in("ends@pages.example", "meadow kettle lamp 82")
-            .await;
         let form = |fields: Vec<(&'static str, &'static str)>| {
             let mut all = vec![("csrf", session.csrf.as_str())];
             all.extend(fields);
