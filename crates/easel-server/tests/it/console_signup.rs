@@ -207,6 +207,21 @@ both_backends!(sign_up_verify_and_open_live_mode, |db: TestDb| async move {
         "{}",
         overview.html
     );
+    // A member's form without its CSRF token (or with another session's) is refused, and
+    // nothing is created.
+    let test_cookie = [session.cookie.as_str()];
+    for form in [
+        vec![("name", "forged")],
+        vec![("csrf", "00ff"), ("name", "forged")],
+    ] {
+        let forged = console
+            .post("/console/keys", &test_cookie, &[], &form)
+            .await;
+        assert_eq!(forged.status, 403, "{}", forged.html);
+        assert!(forged.html.contains("id=\"refused\""), "{}", forged.html);
+    }
+    let keys = app.get("/v1/keys", &secret).await.expect(200).body;
+    assert!(!keys.to_string().contains("forged"), "{keys}");
     let mode = console.switch_mode(&session, "live").await;
     let live = [session.cookie.as_str(), mode.as_str()];
     let refused = console
