@@ -518,3 +518,27 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    two_sign_ups_racing_for_one_address_make_one_account,
+    |db: TestDb| async move {
+        let app = start(&db, "open").await;
+        let console = Console::new(&app.url);
+        let fields = form("", "race@twins.example", PASSWORD);
+        let (a, b) = tokio::join!(sign_up(&console, &fields), sign_up(&console, &fields));
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 422], "{}\n{}", a.html, b.html);
+        let loser = if a.status == 422 { &a } else { &b };
+        assert!(loser.html.contains("exists already"), "{}", loser.html);
+        let accounts = app
+            .state
+            .store
+            .list_accounts(easel_db::Page::first(100))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let made = accounts.iter().filter(|a| a.name == "Pixel Forge").count();
+        assert_eq!(made, 1, "one account, no half-made second");
+        app.stop().await;
+    }
+);
