@@ -222,15 +222,19 @@ impl Outputs {
     /// A signed URL for an output, valid for the configured time but never past
     /// `output_expires_at` (ms). Returns the URL and its expiry (ms).
     pub fn signed_url(&self, path: &str, now: i64, output_expires_at: i64) -> (String, i64) {
+        let (relative, expires_ms) = self.signed_path(path, now, output_expires_at);
+        (format!("{}{relative}", self.public_url), expires_ms)
+    }
+
+    /// [`signed_url`](Self::signed_url) without the origin, for the console's own pages
+    /// (their CSP allows images from the page's origin, whatever the public URL says).
+    pub fn signed_path(&self, path: &str, now: i64, output_expires_at: i64) -> (String, i64) {
         // Whole seconds, rounded down, so the URL never outlives the output.
         let expires_ms = (now.saturating_add(self.url_ttl_ms)).min(output_expires_at);
         let expires = expires_ms.div_euclid(1000);
         let signature = hex::encode(self.mac(path, expires));
         (
-            format!(
-                "{}{path}?expires={expires}&signature={signature}",
-                self.public_url
-            ),
+            format!("{path}?expires={expires}&signature={signature}"),
             expires * 1000,
         )
     }

@@ -214,32 +214,13 @@ impl Authenticator {
                 "The key's member has left the account.",
             )
         })?;
-        match c.account_state.effective(c.account_suspended_until, now) {
-            AccountState::Active => {}
-            AccountState::Suspended => {
-                let until = c.account_suspended_until.map(|ms| ms.div_euclid(1000));
-                let message = match until {
-                    Some(_) => {
-                        "This account is suspended until `details.until`. Contact the operator."
-                    }
-                    None => "This account is suspended pending review. Contact the operator.",
-                };
-                return Err(ApiError::new(ErrorCode::account_suspended, message)
-                    .details(serde_json::json!({ "until": until })));
-            }
-            AccountState::Terminated => {
-                return Err(ApiError::new(
-                    ErrorCode::api_key_revoked,
-                    "This account has been terminated.",
-                ));
-            }
-        }
-        if let (Mode::Live, Some(block)) = (key.mode, c.account_live_blocked) {
-            return Err(ApiError::new(
-                ErrorCode::live_mode_unavailable,
-                block.message(),
-            ));
-        }
+        account_admits(
+            c.account_state,
+            c.account_suspended_until,
+            c.account_live_blocked,
+            key.mode,
+            now,
+        )?;
         entry.touch(now);
         Ok(Caller {
             via: Via::Key,
@@ -403,4 +384,41 @@ pub(crate) fn bearer_secret(value: &str) -> Option<&str> {
     let (scheme, secret) = value.trim().split_once(' ')?;
     let secret = secret.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty()).then_some(secret)
+}
+
+/// Whether an account in `state` (suspended until `suspended_until`, live mode blocked by
+/// `live_blocked`) may make calls in `mode` at `now`: the rule API keys and the console's
+/// own calls (the playground) share.
+pub fn account_admits(
+    state: AccountState,
+    suspended_until: Option<i64>,
+    live_blocked: Option<easel_core::account::LiveBlock>,
+    mode: Mode,
+    now: i64,
+) -> ApiResult<()> {
+    match state.effective(suspended_until, now) {
+        AccountState::Active => {}
+        AccountState::Suspended => {
+            let until = suspended_until.map(|ms| ms.div_euclid(1000));
+            let message = match until {
+                Some(_) => "This account is suspended until `details.until`. Contact the operator.",
+                None => "This account is suspended pending review. Contact the operator.",
+            };
+            return Err(ApiError::new(ErrorCode::account_suspended, message)
+                .details(serde_json::json!({ "until": until })));
+        }
+        AccountState::Terminated => {
+            return Err(ApiError::new(
+                ErrorCode::api_key_revoked,
+                "This account has been terminated.",
+            ));
+        }
+    }
+    if let (Mode::Live, Some(block)) = (mode, live_blocked) {
+        return Err(ApiError::new(
+            ErrorCode::live_mode_unavailable,
+            block.message(),
+        ));
+    }
+    Ok(())
 }

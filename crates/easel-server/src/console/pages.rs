@@ -18,6 +18,17 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_function("asset", |name: String| {
         minijinja::Value::from_safe_string(super::assets::url(&name))
     });
+    // HTML-escapes as minijinja does, but leaves `/` alone: URLs and paths stay readable
+    // in the page's source (`&#x2f;` is valid, but noise no browser needs).
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::Html
+            && !value.is_safe()
+            && let Some(text) = value.as_str()
+        {
+            return write_escaped(out, text);
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     // Embedded at compile time; a template that fails to parse fails the tests, not a user.
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
@@ -47,6 +58,12 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("logs.html", include_str!("templates/logs.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("end_users.html", include_str!("templates/end_users.html")),
+        (
+            "generations.html",
+            include_str!("templates/generations.html"),
+        ),
+        ("generation.html", include_str!("templates/generation.html")),
+        ("playground.html", include_str!("templates/playground.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -54,6 +71,25 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env
 });
+
+/// Writes `text` with `&`, `<`, `>`, `"` and `'` escaped: safe in element content and in
+/// quoted attribute values.
+fn write_escaped(out: &mut minijinja::Output, text: &str) -> Result<(), minijinja::Error> {
+    let mut rest = text;
+    while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
+        out.write_str(&rest[..at])?;
+        out.write_str(match rest.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => "&#x27;",
+        })?;
+        rest = &rest[at + 1..];
+    }
+    out.write_str(rest)?;
+    Ok(())
+}
 
 /// Renders a page with the console's security headers.
 pub(super) fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
@@ -70,7 +106,7 @@ pub(super) fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> R
         header::CONTENT_SECURITY_POLICY,
         // Scripts only from our own embedded files (no inline script, no eval); htmx's
         // requests go to our own origin.
-        HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -139,6 +175,24 @@ mod tests {
     use super::TEMPLATES;
 
     #[test]
+    fn text_is_escaped_but_slashes_stay() {
+        let env = TEMPLATES.clone();
+        let out = env
+            .template_from_named_str("escape.html", "{{ t }}|{{ s }}")
+            .and_then(|t| {
+                t.render(minijinja::context! {
+                    t => "/v1/a?b=1&c=<x> \"q\" 'a'",
+                    s => minijinja::Value::from_safe_string("<b>".into()),
+                })
+            })
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            out,
+            "/v1/a?b=1&amp;c=&lt;x&gt; &quot;q&quot; &#x27;a&#x27;|<b>"
+        );
+    }
+
+    #[test]
     fn every_console_template_parses_and_renders() {
         // Pages read fields of objects a handler always passes; here nothing is passed.
         let mut env = TEMPLATES.clone();
@@ -165,6 +219,9 @@ mod tests {
             "logs.html",
             "audit.html",
             "end_users.html",
+            "generations.html",
+            "generation.html",
+            "playground.html",
         ] {
             let template = env
                 .get_template(name)
@@ -179,7 +236,8 @@ mod tests {
                 rows => item(), keys => item(), endpoints => item(), deliveries => item(),
                 ledger => item(), invoices => item(), models => item(), accounts => item(),
                 audit => item(), next => "x", created => minijinja::context! {}, error => "x",
-                secret => "x", csv => "x",
+                secret => "x", csv => "x", items => item(), events => item(),
+                outputs => item(), statuses => vec!["queued"], quote => minijinja::context! {},
             };
             template
                 .render(full)

@@ -512,6 +512,64 @@ async fn charge_invalid_input_fee(state: &AppState, caller: &Caller, e: ApiError
     }
 }
 
+/// Cancels generation `id` of the caller's account and mode: a queued one at once, a
+/// running one is asked to stop (this node's runner at once, others within a heartbeat).
+/// Canceling a canceled generation is not an error; one that already succeeded, failed or
+/// expired is 409 `generation_already_ended`.
+pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Generation> {
+    use crate::services::OrNotFound;
+    let g = state
+        .store
+        .cancel_generation(&caller.account_id, caller.mode, id, now_ms())
+        .await
+        .or_not_found("generation", id)?;
+    if g.status.is_terminal() && g.status != JobStatus::Canceled {
+        return Err(ApiError::new(
+            ErrorCode::generation_already_ended,
+            format!(
+                "The generation already ended ({}); there is nothing to cancel.",
+                g.status.as_str()
+            ),
+        )
+        .param("id"));
+    }
+    if !g.status.is_terminal()
+        && let Some(jobs) = state.jobs.get()
+    {
+        jobs.cancel_local(&g.job_id);
+    }
+    Ok(g)
+}
+
+/// Deletes generation `id`: the rows say deleted first (its URLs answer 404 from then on),
+/// then its stored objects go. A failure there leaves an orphan file that no URL can
+/// reach, logged for the operator. Deleting twice is 404.
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Generation> {
+    use crate::services::OrNotFound;
+    let g = state
+        .store
+        .delete_generation(&caller.account_id, caller.mode, id, now_ms())
+        .await
+        .or_not_found("generation", id)?;
+    if let Some(jobs) = state.jobs.get() {
+        jobs.cancel_local(&g.job_id);
+    }
+    let mut paths: Vec<String> = g.outputs.iter().map(|o| o.path.clone()).collect();
+    if let Some(path) = g
+        .input
+        .pointer("/input_image/path")
+        .and_then(|p| p.as_str())
+    {
+        paths.push(path.to_string());
+    }
+    for path in paths {
+        if let Err(e) = state.outputs.delete(&path).await {
+            tracing::error!(generation.id = %g.id, error = %format!("{e:#}"), "could not delete an output object");
+        }
+    }
+    Ok(g)
+}
+
 /// Waits until the generation ends or `wait` passes; returns it as it is then.
 pub async fn wait_for(
     state: &AppState,

@@ -105,6 +105,22 @@ async function main() {
     });
     seen.generation_status = (await made.json()).status;
 
+    // The generation made with the key, then one from the playground; the detail page
+    // refreshes itself (htmx) until the generation has ended.
+    await submit(page, 'nav a[href="/console/generations"]');
+    seen.generation_rows = await page.$$eval('#generations tbody tr[id]', (rows) => rows.length);
+    await shot(page, 'developer-generations');
+    await submit(page, '#to-playground');
+    await page.fill('#prompt', 'a lighthouse made of glass');
+    await page.selectOption('#size', '256x256');
+    await shot(page, 'developer-playground');
+    await submit(page, '#generate');
+    await page.waitForFunction(() => (document.querySelector('#status') || {}).textContent === 'succeeded', null, { timeout: 20000 });
+    seen.playground_status = await page.textContent('#status');
+    await page.waitForFunction(() => { const img = document.querySelector('#outputs img'); return img && img.complete && img.naturalWidth > 0; });
+    seen.playground_image_width = await page.$eval('#outputs img', (img) => img.naturalWidth);
+    await shot(page, 'developer-generation');
+
     await submit(page, 'nav a[href="/console/usage"]');
     await page.waitForSelector('#usage-chart .uplot canvas');
     seen.usage_chart = true;

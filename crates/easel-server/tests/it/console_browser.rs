@@ -116,7 +116,7 @@ async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
     // axe-core found no serious or critical violation on any page (and scanned them all).
     let scanned = seen["a11y"].as_object().cloned().unwrap_or_default();
-    assert!(scanned.len() >= 16, "{seen}");
+    assert!(scanned.len() >= 19, "{seen}");
     // The generation the script made (and nothing else reached the API) is in the log.
     assert_eq!(seen["log_rows"], 1, "{seen}");
     assert_eq!(seen["webhook_secret_prefix"], "whsec_", "{seen}");
@@ -126,8 +126,13 @@ async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
     assert_eq!(seen["copied"], seen["created_secret"], "{seen}");
     assert_eq!(seen["usage_chart"], true, "{seen}");
     assert_eq!(seen["generation_status"], "succeeded", "{seen}");
-    // The generation just made, in test mode: counted, charged nothing.
-    assert_eq!(seen["usage_by_model"], "sandbox-image 1 0 0.000", "{seen}");
+    assert_eq!(seen["generation_rows"], 1, "{seen}");
+    // The playground's generation, followed by the page's own refresh to its image.
+    assert_eq!(seen["playground_status"], "succeeded", "{seen}");
+    assert_eq!(seen["playground_image_width"], 256, "{seen}");
+    // The generations just made (the key's and the playground's), in test mode: counted,
+    // charged nothing.
+    assert_eq!(seen["usage_by_model"], "sandbox-image 2 0 0.000", "{seen}");
     assert!(
         seen["usage_csv"]
             .as_str()

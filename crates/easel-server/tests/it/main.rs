@@ -13,6 +13,7 @@ mod connections;
 mod console;
 mod console_browser;
 mod console_csrf;
+mod console_generations;
 mod console_pages;
 mod console_sessions;
 mod console_signin;

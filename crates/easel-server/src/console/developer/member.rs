@@ -74,6 +74,7 @@ impl Member {
             suspended => suspended,
             suspended_reason => self.account.suspended_reason,
             may_keys => self.may(Scope::KeysRead),
+            may_generations => self.may(Scope::GenerationsRead),
             may_billing => self.may(Scope::BillingRead),
             may_webhooks => self.may(Scope::WebhooksRead),
             may_logs => self.may(Scope::LogsRead),

@@ -4,11 +4,13 @@
 pub mod billing;
 pub mod choice;
 pub mod end_users;
+pub mod generations;
 pub mod keys;
 pub mod logs;
 pub mod member;
 pub mod overview;
 pub mod password;
+pub mod playground;
 pub mod signup;
 pub mod usage;
 pub mod webhooks;
@@ -61,6 +63,20 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/webhook_deliveries/{id}/replay",
             post(webhooks::replay),
+        )
+        .route("/console/generations", get(generations::list))
+        .route("/console/generations/{id}", get(generations::show))
+        .route(
+            "/console/generations/{id}/cancel",
+            post(generations::cancel),
+        )
+        .route(
+            "/console/generations/{id}/delete",
+            post(generations::delete),
+        )
+        .route(
+            "/console/playground",
+            get(playground::form).post(playground::submit),
         )
         .route("/console/keys", get(keys::list).post(keys::create))
         .route("/console/keys/{id}/rotate", post(keys::rotate))

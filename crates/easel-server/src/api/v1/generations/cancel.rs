@@ -4,15 +4,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::Path;
-use easel_core::jobs::JobStatus;
-use easel_core::time::now_ms;
 
 use super::dto::GenerationObject;
 use crate::api::v1::tags;
 use crate::app::AppState;
-use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::http::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::Caller;
-use crate::services::{OrNotFound, generations};
+use crate::services::generations;
 
 /// How long a cancel waits for a running job to stop before answering.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -42,25 +40,8 @@ pub async fn cancel_generation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<GenerationObject>> {
     super::check_id(&id)?;
-    let mut g = state
-        .store
-        .cancel_generation(&caller.account_id, caller.mode, &id, now_ms())
-        .await
-        .or_not_found("generation", &id)?;
-    if g.status.is_terminal() && g.status != JobStatus::Canceled {
-        return Err(ApiError::new(
-            ErrorCode::generation_already_ended,
-            format!(
-                "The generation already ended ({}); there is nothing to cancel.",
-                g.status.as_str()
-            ),
-        )
-        .param("id"));
-    }
+    let mut g = generations::cancel(&state, &caller, &id).await?;
     if !g.status.is_terminal() {
-        if let Some(jobs) = state.jobs.get() {
-            jobs.cancel_local(&g.job_id);
-        }
         g = generations::wait_for(&state, &caller, g, SETTLE).await?;
     }
     let standing = generations::queue_standing(&state, &g).await;
