@@ -120,6 +120,8 @@ pub mod action {
     pub const USER_SESSIONS_REVOKED: &str = "user.sessions_revoked";
     /// The operator approved a signed-up account for live mode.
     pub const ACCOUNT_APPROVED: &str = "account.approved";
+    /// A member started paying for credits (a Stripe Checkout Session was created).
+    pub const CHECKOUT_CREATED: &str = "credits.checkout_created";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

@@ -115,6 +115,21 @@ impl Caller {
     }
 
     /// The scopes the caller can actually use: the key's, narrowed by the role.
+    /// Fails with 403 `insufficient_role` unless the member's role allows `action` (a
+    /// right no key scope carries, such as managing billing).
+    pub fn require_action(&self, action: Action) -> ApiResult<()> {
+        if self.role.allows(action) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::insufficient_role,
+            format!(
+                "Your `{}` role does not allow this; ask an owner or admin.",
+                self.role.as_str()
+            ),
+        ))
+    }
+
     pub fn effective_scopes(&self) -> Vec<Scope> {
         self.key_scopes
             .iter()

@@ -303,12 +303,28 @@ pub struct StripeConfig {
     pub tolerance_seconds: u64,
     /// Credits bought per euro paid (1 credit = €0.001, so 1000 sells them at face value).
     pub credits_per_eur: u64,
+    /// The secret API key (`sk_…` or a restricted `rk_…`) that creates Checkout Sessions;
+    /// empty hides "buy credits" in the console.
+    pub secret_key: String,
+    /// Where Stripe's API answers (another address only for a proxy or a test double).
+    pub api_base: String,
+    /// The top-ups the console offers, in whole euros.
+    pub top_up_eur: Vec<u64>,
+    /// Smallest and largest top-up a member may type in, in whole euros.
+    pub min_top_up_eur: u64,
+    pub max_top_up_eur: u64,
 }
 
 impl StripeConfig {
     /// Whether the webhook endpoint is enabled.
     pub fn enabled(&self) -> bool {
         !self.webhook_secret.is_empty()
+    }
+
+    /// Whether members can buy credits: sessions can be created and their payment is
+    /// heard (without the webhook a paid session would never be credited).
+    pub fn checkout_enabled(&self) -> bool {
+        self.enabled() && !self.secret_key.is_empty()
     }
 }
 
@@ -320,6 +336,18 @@ impl std::fmt::Debug for StripeConfig {
             .field("webhook_secret", &secret)
             .field("tolerance_seconds", &self.tolerance_seconds)
             .field("credits_per_eur", &self.credits_per_eur)
+            .field(
+                "secret_key",
+                &if self.secret_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("api_base", &self.api_base)
+            .field("top_up_eur", &self.top_up_eur)
+            .field("min_top_up_eur", &self.min_top_up_eur)
+            .field("max_top_up_eur", &self.max_top_up_eur)
             .finish()
     }
 }

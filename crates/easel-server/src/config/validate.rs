@@ -665,6 +665,51 @@ fn validate_payments(c: &Config) -> Result<(), (String, String)> {
             "must be between 1 and 1000000".into(),
         );
     }
+    let key = &stripe.secret_key;
+    // A webhook secret or a publishable key pasted here would fail every session.
+    let key_ok = key.is_empty()
+        || ((key.starts_with("sk_") || key.starts_with("rk_"))
+            && key.len() > 8
+            && key.bytes().all(|b| b.is_ascii_graphic()));
+    if !key_ok {
+        return fail(
+            "payments.stripe.secret_key",
+            "must be empty or a Stripe secret or restricted API key, `sk_…` or `rk_…`".into(),
+        );
+    }
+    let base_ok = url::Url::parse(&stripe.api_base).is_ok_and(|u| {
+        matches!(u.scheme(), "https" | "http") && u.host().is_some() && u.query().is_none()
+    });
+    if !base_ok {
+        return fail(
+            "payments.stripe.api_base",
+            "must be an http(s) URL such as https://api.stripe.com".into(),
+        );
+    }
+    // Stripe refuses a euro charge under €0.50; credits of one top-up must fit a movement.
+    let max_credits = stripe.max_top_up_eur.saturating_mul(stripe.credits_per_eur);
+    if stripe.min_top_up_eur < 1
+        || stripe.min_top_up_eur > stripe.max_top_up_eur
+        || max_credits > easel_core::credits::MAX_MOVEMENT.unsigned_abs()
+    {
+        return fail(
+            "payments.stripe.max_top_up_eur",
+            format!(
+                "min_top_up_eur must be at least 1 and at most max_top_up_eur, and max_top_up_eur × credits_per_eur at most {}",
+                easel_core::credits::MAX_MOVEMENT
+            ),
+        );
+    }
+    if let Some(bad) = stripe
+        .top_up_eur
+        .iter()
+        .find(|eur| !(stripe.min_top_up_eur..=stripe.max_top_up_eur).contains(*eur))
+    {
+        return fail(
+            "payments.stripe.top_up_eur",
+            format!("{bad} is outside min_top_up_eur..=max_top_up_eur"),
+        );
+    }
     Ok(())
 }
 
@@ -834,6 +879,29 @@ mod tests {
         assert_eq!(
             check(&|c| c.payments.stripe.tolerance_seconds = 0).as_deref(),
             Some("payments.stripe.tolerance_seconds")
+        );
+        assert_eq!(
+            check(&|c| c.payments.stripe.secret_key = "sk_test_abcdef".into()),
+            None
+        );
+        for bad in ["whsec_abcdefgh", "pk_live_abcdef", "sk_", "sk_test abc"] {
+            assert_eq!(
+                check(&|c| c.payments.stripe.secret_key = bad.into()).as_deref(),
+                Some("payments.stripe.secret_key"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check(&|c| c.payments.stripe.api_base = "stripe.com".into()).as_deref(),
+            Some("payments.stripe.api_base")
+        );
+        assert_eq!(
+            check(&|c| c.payments.stripe.top_up_eur = vec![0]).as_deref(),
+            Some("payments.stripe.top_up_eur")
+        );
+        assert_eq!(
+            check(&|c| c.payments.stripe.max_top_up_eur = u64::MAX).as_deref(),
+            Some("payments.stripe.max_top_up_eur")
         );
         assert_eq!(
             check(&|c| c.payments.stripe.credits_per_eur = 0).as_deref(),

@@ -64,6 +64,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("generation.html", include_str!("templates/generation.html")),
         ("playground.html", include_str!("templates/playground.html")),
+        ("to_stripe.html", include_str!("templates/to_stripe.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -222,6 +223,7 @@ mod tests {
             "generations.html",
             "generation.html",
             "playground.html",
+            "to_stripe.html",
         ] {
             let template = env
                 .get_template(name)
@@ -238,6 +240,7 @@ mod tests {
                 audit => item(), next => "x", created => minijinja::context! {}, error => "x",
                 secret => "x", csv => "x", items => item(), events => item(),
                 outputs => item(), statuses => vec!["queued"], quote => minijinja::context! {},
+                buy => minijinja::context! { offers => item() },
             };
             template
                 .render(full)

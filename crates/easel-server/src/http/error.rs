@@ -115,6 +115,7 @@ error_codes! {
     internal_error => INTERNAL_SERVER_ERROR, ApiError;
     generation_failed => BAD_GATEWAY, ApiError;
     generation_timeout => GATEWAY_TIMEOUT, ApiError;
+    payment_provider_error => BAD_GATEWAY, ApiError;
     service_unavailable => SERVICE_UNAVAILABLE, ApiError;
     rate_limit_exceeded => TOO_MANY_REQUESTS, RateLimitError;
     key_cooldown => TOO_MANY_REQUESTS, RateLimitError;

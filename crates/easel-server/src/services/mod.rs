@@ -4,6 +4,7 @@
 pub mod abuse;
 pub mod accounts;
 pub mod bootstrap;
+pub mod checkout;
 pub mod credits;
 pub mod generations;
 pub mod invoices;

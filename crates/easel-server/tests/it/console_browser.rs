@@ -152,3 +152,36 @@ async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_buys_credits_through_stripe_in_headless_chromium() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (app, stripe) = crate::support::fake_stripe::app_with_stripe(&db, |_| {}).await;
+    let (account_id, live) = app.account("payer@browser.example", "live").await;
+    let owner = app.owner_id(&account_id).await;
+    crate::console_pages::set_password(&app, &owner, "saffron glacier tunnel 82").await;
+    let args = ["payer@browser.example", "saffron glacier tunnel 82"];
+    let seen = run_script(&app, "console_billing.cjs", &args).await;
+    assert_eq!(seen["available_before"], "0", "{seen}");
+    assert!(
+        seen["stripe_path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/c/pay/cs_test_")),
+        "{seen}"
+    );
+    assert_eq!(seen["stripe_title"], "Pay €10.00", "{seen}");
+    assert_eq!(seen["back"], "?checkout=success&session_id=…", "{seen}");
+    assert!(
+        seen["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("the payment went through")),
+        "{seen}"
+    );
+    assert_eq!(seen["available_after"], "10000", "{seen}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["a11y"], serde_json::json!({"billing": []}), "{seen}");
+    assert_eq!(stripe.deliveries(), [200]);
+    let balance = app.get("/v1/balance", &live).await.expect(200).body;
+    assert_eq!(balance["available"], 10_000, "{balance}");
+    app.stop().await;
+}

@@ -12,6 +12,7 @@ mod compliance;
 mod connections;
 mod console;
 mod console_browser;
+mod console_checkout;
 mod console_csrf;
 mod console_generations;
 mod console_pages;

@@ -20,6 +20,12 @@
     }
   });
 
+  // A page that only hands the member on (to Stripe's payment page) follows its link at
+  // once. A link, not a redirect from the form: the CSP's form-action keeps forms on our
+  // own origin, and browsers apply it to a form's redirects too.
+  var follow = document.querySelector('a[data-follow]');
+  if (follow) window.location.assign(follow.href);
+
   // Usage chart: the page carries its series as JSON (<script type="application/json"
   // id="usage-data">, never executed) and a container; uPlot draws credits per day.
   function drawUsage() {

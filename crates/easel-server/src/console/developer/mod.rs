@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/usage", get(usage::page))
         .route("/console/usage.csv", get(usage::csv))
         .route("/console/billing", get(billing::page))
+        .route("/console/billing/checkout", post(billing::checkout))
         .route("/console/invoices/{id}/pdf", get(billing::invoice_pdf))
         .route("/console/logs", get(logs::page))
         .route("/console/logs.csv", get(logs::csv))

@@ -17,7 +17,10 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The credits card: balance, holds and spend over a day, a week and a month (`None` when
 /// the member's role does not read billing).
-async fn credits(state: &AppState, member: &Member) -> Result<Option<minijinja::Value>, ApiError> {
+pub(super) async fn credits(
+    state: &AppState,
+    member: &Member,
+) -> Result<Option<minijinja::Value>, ApiError> {
     if !member.may(Scope::BillingRead) {
         return Ok(None);
     }

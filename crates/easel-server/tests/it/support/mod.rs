@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod console;
+pub mod fake_stripe;
 pub mod logs;
 pub mod openapi;
 
