@@ -85,6 +85,9 @@ pub mod action {
     pub const MEMBER_ADDED: &str = "member.added";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
     pub const MEMBER_REMOVED: &str = "member.removed";
+    /// A member invited someone by e-mail (the console's invitation link).
+    pub const MEMBER_INVITED: &str = "member.invited";
+    pub const MEMBER_INVITATION_REVOKED: &str = "member.invitation_revoked";
     pub const KEY_CREATED: &str = "key.created";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const KEY_REVOKED: &str = "key.revoked";

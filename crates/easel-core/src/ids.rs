@@ -37,6 +37,7 @@ pub enum IdKind {
     WebhookAttempt,
     Worker,
     Lease,
+    Invitation,
 }
 
 impl IdKind {
@@ -62,6 +63,7 @@ impl IdKind {
             IdKind::WebhookAttempt => "wha",
             IdKind::Worker => "wrk",
             IdKind::Lease => "lease",
+            IdKind::Invitation => "invite",
         }
     }
 
@@ -192,6 +194,7 @@ mod tests {
             WebhookAttempt,
             Worker,
             Lease,
+            Invitation,
         ];
         let prefixes: std::collections::HashSet<&str> = kinds.iter().map(|k| k.prefix()).collect();
         assert_eq!(prefixes.len(), kinds.len());

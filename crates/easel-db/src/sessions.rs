@@ -94,6 +94,21 @@ pub trait SessionStore: Send + Sync {
         action: &'static str,
         audit: AuditContext,
     ) -> DbResult<u64>;
+    /// Ends every live session of `principal` but `keep` (the one asking: "sign out other
+    /// sessions"), audited as `action` with the count; returns how many ended.
+    async fn revoke_other_sessions(
+        &self,
+        principal: &Principal,
+        keep: &str,
+        action: &'static str,
+        audit: AuditContext,
+    ) -> DbResult<u64>;
+    /// The live sessions of `principal` at `now`, most recently used first (at most 50).
+    async fn list_principal_sessions(
+        &self,
+        principal: &Principal,
+        now: i64,
+    ) -> DbResult<Vec<ConsoleSession>>;
     /// An operator by id.
     async fn get_operator_by_id(&self, id: &str) -> DbResult<Operator>;
     /// Sets an operator's password hash and ends all their sessions in one transaction,

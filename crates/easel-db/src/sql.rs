@@ -57,6 +57,35 @@ pub const APPROVE_ACCOUNT: &str = "UPDATE accounts SET live_blocked = NULL, upda
 
 pub const SELECT_USER_ID_BY_EMAIL: &str = "SELECT id FROM users WHERE email = $1";
 
+pub const INSERT_INVITATION: &str = "INSERT INTO invitations (id, account_id, email, role, token_hash, invited_by, \
+     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub const INVITATIONS_FROM: &str = "SELECT i.id, i.account_id, a.name, i.email, i.role, i.invited_by, \
+     COALESCE(u.email, ''), i.created_at, i.expires_at, i.accepted_at, i.revoked_at \
+     FROM invitations i JOIN accounts a ON a.id = i.account_id LEFT JOIN users u ON u.id = i.invited_by";
+
+/// Takes a pending, unexpired invitation for acceptance at `$2`; no row if it is not.
+pub const TAKE_INVITATION: &str = "UPDATE invitations SET accepted_at = $2 \
+     WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+     RETURNING id, account_id, email, role";
+
+pub const REVOKE_INVITATION: &str = "UPDATE invitations SET revoked_at = $3 \
+     WHERE account_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL";
+
+pub const SET_INVITATION_ACCEPTED_BY: &str =
+    "UPDATE invitations SET accepted_by = $2 WHERE id = $1";
+
+/// The password of someone who never set one, and their address as verified (an
+/// invitation's link proved it).
+pub const SET_MISSING_PASSWORD: &str = "UPDATE users SET password_hash = COALESCE(password_hash, $2), \
+     email_verified_at = COALESCE(email_verified_at, $3), updated_at = $3 WHERE id = $1";
+
+pub const INSERT_MEMBER_IF_ABSENT: &str = "INSERT INTO members (account_id, user_id, role, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (account_id, user_id) DO NOTHING";
+
+pub const SELECT_MEMBER_ROLE: &str =
+    "SELECT role FROM members WHERE account_id = $1 AND user_id = $2";
+
 pub const INSERT_MEMBER: &str = "INSERT INTO members (account_id, user_id, role, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)";
 
 pub const MEMBER_COLUMNS_FROM: &str = "SELECT m.account_id, m.user_id, u.email, m.role, m.created_at \
@@ -190,6 +219,16 @@ pub const REVOKE_CONSOLE_SESSION: &str =
 
 pub const REVOKE_PRINCIPAL_SESSIONS: &str = "UPDATE console_sessions SET revoked_at = $3 \
      WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL";
+
+pub const REVOKE_OTHER_SESSIONS: &str = "UPDATE console_sessions SET revoked_at = $3 \
+     WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL AND id_hash <> $4";
+
+/// A principal's live sessions, most recently used first (the `console_sessions_principal`
+/// index finds them).
+pub const SELECT_PRINCIPAL_SESSIONS: &str = "SELECT id_hash, principal_kind, principal_id, created_at, \
+     last_seen_at, idle_expires_at, expires_at, ip, user_agent FROM console_sessions \
+     WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL AND expires_at > $3 \
+     AND idle_expires_at > $3 ORDER BY last_seen_at DESC, id_hash LIMIT 50";
 
 pub const PURGE_CONSOLE_SESSIONS: &str = "DELETE FROM console_sessions \
      WHERE revoked_at IS NOT NULL OR expires_at <= $1 OR idle_expires_at <= $1";

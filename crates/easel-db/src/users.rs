@@ -23,6 +23,46 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// An invitation to join an account, as its pages show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub email: String,
+    pub role: Role,
+    /// The member who sent it, and their address.
+    pub invited_by: String,
+    pub invited_by_email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new invitation; `token_hash` is the hex SHA-256 of the token in its link.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub id: String,
+    pub account_id: String,
+    pub email: String,
+    pub role: Role,
+    pub token_hash: String,
+    pub invited_by: String,
+    pub expires_at: i64,
+}
+
+/// What accepting an invitation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub account_id: String,
+    pub user_id: String,
+    /// The member's role now: the invitation's, or the one they already had.
+    pub role: Role,
+    /// Whether they were a member already (their role did not change).
+    pub already_member: bool,
+}
+
 /// People, their sign-in and what verifying them opens.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -55,4 +95,36 @@ pub trait UserStore: Send + Sync {
     /// that was not waiting for it is refused (`account_not_waiting`), an unknown one is
     /// `NotFound`.
     async fn approve_account(&self, account_id: &str, audit: AuditContext) -> DbResult<Account>;
+
+    /// Records an invitation, audited as `member.invited` (the account must exist).
+    async fn create_invitation(
+        &self,
+        new: NewInvitation,
+        audit: AuditContext,
+    ) -> DbResult<Invitation>;
+    /// An account's pending invitations (neither accepted nor revoked; expired ones too,
+    /// marked by `expires_at`), newest first, at most 200.
+    async fn list_invitations(&self, account_id: &str) -> DbResult<Vec<Invitation>>;
+    /// The invitation whose token hashes to `token_hash`, whatever its state.
+    async fn invitation_by_token(&self, token_hash: &str) -> DbResult<Option<Invitation>>;
+    /// Revokes a pending invitation of the account, audited as `member.invitation_revoked`;
+    /// one that is not pending is `NotFound`.
+    async fn revoke_invitation(
+        &self,
+        account_id: &str,
+        id: &str,
+        audit: AuditContext,
+    ) -> DbResult<Invitation>;
+    /// Accepts the pending, unexpired invitation whose token hashes to `token_hash` at
+    /// `audit.now`, in one transaction: the invitee becomes a member with its role (a
+    /// member already keeps their role), is created from `new_user` if no one has the
+    /// invitation's address (its address counts as verified: the link proved it), and gets
+    /// `new_user`'s password if they had none. Audited as `member.added`. An invitation
+    /// that is not pending, has expired, or whose account is terminated is `NotFound`.
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        new_user: crate::NewUser,
+        audit: AuditContext,
+    ) -> DbResult<Accepted>;
 }

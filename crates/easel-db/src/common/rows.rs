@@ -632,3 +632,49 @@ pub(crate) fn account_snapshot(a: &crate::Account) -> serde_json::Value {
         "terminated_at": a.terminated_at.map(|ms| ms.div_euclid(1000)),
     })
 }
+
+/// An invitation as `INVITATIONS_FROM` reads it.
+pub(crate) type InvitationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+pub(crate) fn invitation(row: InvitationRow) -> crate::DbResult<crate::Invitation> {
+    let (
+        id,
+        account_id,
+        account_name,
+        email,
+        role,
+        invited_by,
+        invited_by_email,
+        created_at,
+        expires_at,
+        accepted_at,
+        revoked_at,
+    ) = row;
+    let role = easel_core::roles::Role::parse(&role)
+        .ok_or_else(|| crate::DbError::Corrupt(format!("invitation role {role}")))?;
+    Ok(crate::Invitation {
+        id,
+        account_id,
+        account_name,
+        email,
+        role,
+        invited_by,
+        invited_by_email,
+        created_at,
+        expires_at,
+        accepted_at,
+        revoked_at,
+    })
+}

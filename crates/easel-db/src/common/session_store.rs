@@ -90,6 +90,49 @@ macro_rules! impl_session_store {
                 Ok(ended)
             }
 
+            async fn revoke_other_sessions(
+                &self,
+                principal: &$crate::Principal,
+                keep: &str,
+                action: &'static str,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<u64> {
+                let mut tx = self.begin_write().await?;
+                let ended = sqlx::query($crate::sql::REVOKE_OTHER_SESSIONS)
+                    .bind(principal.kind.as_str())
+                    .bind(&principal.id)
+                    .bind(audit.now)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let entry = audit
+                    .with("sessions", ended)
+                    .with("kept_current", true)
+                    .entry(None, action, (principal.kind.as_str(), &principal.id));
+                Self::insert_audit(&mut tx, &entry).await?;
+                tx.commit().await?;
+                Ok(ended)
+            }
+
+            async fn list_principal_sessions(
+                &self,
+                principal: &$crate::Principal,
+                now: i64,
+            ) -> $crate::DbResult<Vec<$crate::ConsoleSession>> {
+                sqlx::query_as::<_, $crate::sessions::ConsoleSessionRow>(
+                    $crate::sql::SELECT_PRINCIPAL_SESSIONS,
+                )
+                .bind(principal.kind.as_str())
+                .bind(&principal.id)
+                .bind(now)
+                .fetch_all(self.read())
+                .await?
+                .into_iter()
+                .map($crate::ConsoleSession::try_from)
+                .collect()
+            }
+
             async fn get_operator_by_id(&self, id: &str) -> $crate::DbResult<$crate::Operator> {
                 Ok(sqlx::query_as::<_, $crate::common::rows::OperatorRow>(
                     $crate::sql::SELECT_OPERATOR_BY_ID,

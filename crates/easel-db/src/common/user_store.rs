@@ -151,6 +151,189 @@ macro_rules! impl_user_store {
                 tx.commit().await?;
                 Ok(account)
             }
+
+            async fn create_invitation(
+                &self,
+                new: $crate::NewInvitation,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<$crate::Invitation> {
+                let mut tx = self.begin_write().await?;
+                Self::load_account(&mut tx, &new.account_id).await?;
+                sqlx::query($crate::sql::INSERT_INVITATION)
+                    .bind(&new.id)
+                    .bind(&new.account_id)
+                    .bind(&new.email)
+                    .bind(new.role.as_str())
+                    .bind(&new.token_hash)
+                    .bind(&new.invited_by)
+                    .bind(audit.now)
+                    .bind(new.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                let entry = audit
+                    .with("role", new.role.as_str())
+                    .with("email", new.email.as_str())
+                    .entry(
+                        Some(&new.account_id),
+                        easel_core::audit::action::MEMBER_INVITED,
+                        ("invitation", &new.id),
+                    );
+                Self::insert_audit(&mut tx, &entry).await?;
+                let sql = format!("{} WHERE i.id = $1", $crate::sql::INVITATIONS_FROM);
+                let row: $crate::common::rows::InvitationRow = sqlx::query_as(&sql)
+                    .bind(&new.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                $crate::common::rows::invitation(row)
+            }
+
+            async fn list_invitations(
+                &self,
+                account_id: &str,
+            ) -> $crate::DbResult<Vec<$crate::Invitation>> {
+                let sql = format!(
+                    "{} WHERE i.account_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL \
+                     ORDER BY i.id DESC LIMIT 200",
+                    $crate::sql::INVITATIONS_FROM
+                );
+                let rows: Vec<$crate::common::rows::InvitationRow> = sqlx::query_as(&sql)
+                    .bind(account_id)
+                    .fetch_all(self.read())
+                    .await?;
+                rows.into_iter()
+                    .map($crate::common::rows::invitation)
+                    .collect()
+            }
+
+            async fn invitation_by_token(
+                &self,
+                token_hash: &str,
+            ) -> $crate::DbResult<Option<$crate::Invitation>> {
+                let sql = format!("{} WHERE i.token_hash = $1", $crate::sql::INVITATIONS_FROM);
+                let row: Option<$crate::common::rows::InvitationRow> = sqlx::query_as(&sql)
+                    .bind(token_hash)
+                    .fetch_optional(self.read())
+                    .await?;
+                row.map($crate::common::rows::invitation).transpose()
+            }
+
+            async fn revoke_invitation(
+                &self,
+                account_id: &str,
+                id: &str,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<$crate::Invitation> {
+                let mut tx = self.begin_write().await?;
+                let revoked = sqlx::query($crate::sql::REVOKE_INVITATION)
+                    .bind(account_id)
+                    .bind(id)
+                    .bind(audit.now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if revoked == 0 {
+                    return Err($crate::DbError::NotFound);
+                }
+                let entry = audit.entry(
+                    Some(account_id),
+                    easel_core::audit::action::MEMBER_INVITATION_REVOKED,
+                    ("invitation", id),
+                );
+                Self::insert_audit(&mut tx, &entry).await?;
+                let sql = format!("{} WHERE i.id = $1", $crate::sql::INVITATIONS_FROM);
+                let row: $crate::common::rows::InvitationRow =
+                    sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                $crate::common::rows::invitation(row)
+            }
+
+            async fn accept_invitation(
+                &self,
+                token_hash: &str,
+                new_user: $crate::NewUser,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<$crate::Accepted> {
+                let now = audit.now;
+                let mut tx = self.begin_write().await?;
+                let taken: Option<(String, String, String, String)> =
+                    sqlx::query_as($crate::sql::TAKE_INVITATION)
+                        .bind(token_hash)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((invitation_id, account_id, email, role)) = taken else {
+                    return Err($crate::DbError::NotFound);
+                };
+                let role = easel_core::roles::Role::parse(&role)
+                    .ok_or_else(|| $crate::DbError::Corrupt(format!("invitation role {role}")))?;
+                Self::lock_account(&mut tx, &account_id).await?;
+                let account = Self::load_account(&mut tx, &account_id).await?;
+                if account.state == easel_core::account::AccountState::Terminated {
+                    return Err($crate::DbError::NotFound);
+                }
+                let existing: Option<(String,)> =
+                    sqlx::query_as($crate::sql::SELECT_USER_ID_BY_EMAIL)
+                        .bind(&email)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let user_id = match existing {
+                    Some((id,)) => id,
+                    None => {
+                        let user = $crate::NewUser {
+                            email: email.clone(),
+                            ..new_user.clone()
+                        };
+                        Self::insert_user(&mut tx, &user, now).await?;
+                        user.id
+                    }
+                };
+                sqlx::query($crate::sql::SET_MISSING_PASSWORD)
+                    .bind(&user_id)
+                    .bind(new_user.password_hash.as_deref())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let inserted = sqlx::query($crate::sql::INSERT_MEMBER_IF_ABSENT)
+                    .bind(&account_id)
+                    .bind(&user_id)
+                    .bind(role.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query($crate::sql::SET_INVITATION_ACCEPTED_BY)
+                    .bind(&invitation_id)
+                    .bind(&user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let (current,): (String,) = sqlx::query_as($crate::sql::SELECT_MEMBER_ROLE)
+                    .bind(&account_id)
+                    .bind(&user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let current = easel_core::roles::Role::parse(&current)
+                    .ok_or_else(|| $crate::DbError::Corrupt(format!("member role {current}")))?;
+                if inserted > 0 {
+                    let entry = audit
+                        .with("role", role.as_str())
+                        .with("email", email.as_str())
+                        .with("invitation", invitation_id.as_str())
+                        .entry(
+                            Some(&account_id),
+                            easel_core::audit::action::MEMBER_ADDED,
+                            ("user", &user_id),
+                        );
+                    Self::insert_audit(&mut tx, &entry).await?;
+                }
+                tx.commit().await?;
+                Ok($crate::Accepted {
+                    account_id,
+                    user_id,
+                    role: current,
+                    already_member: inserted == 0,
+                })
+            }
         }
     };
 }

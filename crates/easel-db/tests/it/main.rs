@@ -15,6 +15,7 @@ mod credits;
 mod generations;
 mod group_commit;
 mod idempotency;
+mod invitations;
 mod invoices;
 mod jobs;
 mod keys;

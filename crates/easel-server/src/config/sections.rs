@@ -499,6 +499,8 @@ pub struct ConsoleConfig {
     pub verify_link_hours: u64,
     /// Minutes a password-reset link stays valid.
     pub reset_link_minutes: u64,
+    /// Days an invitation to join an account stays valid.
+    pub invite_link_days: u64,
 }
 
 /// `[console] signup`.

@@ -523,8 +523,9 @@ fn validate_mail(c: &Config) -> Result<(), (String, String)> {
 /// `[console]`.
 fn validate_console(c: &Config) -> Result<(), (String, String)> {
     let console = &c.console;
-    let checks: [(&str, u64, std::ops::RangeInclusive<u64>); 7] = [
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>); 8] = [
         ("verify_link_hours", console.verify_link_hours, 1..=24 * 30),
+        ("invite_link_days", console.invite_link_days, 1..=90),
         (
             "reset_link_minutes",
             console.reset_link_minutes,

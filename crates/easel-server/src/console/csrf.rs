@@ -30,8 +30,9 @@ pub const FIELD: &str = "csrf";
 pub const LOGIN_COOKIE: &str = "easel_login";
 /// The forms sent before there is a session (sign-in, sign-up, password reset), checked
 /// against the pre-session token.
-pub const PRE_SESSION_PATHS: [&str; 4] = [
+pub const PRE_SESSION_PATHS: [&str; 5] = [
     "/console/login",
+    "/console/invite",
     "/console/signup",
     "/console/password/forgot",
     "/console/password/reset",

@@ -12,7 +12,7 @@ mod developers;
 mod form;
 mod links;
 mod pages;
-mod session;
+pub(crate) mod session;
 mod signin;
 mod throttle;
 

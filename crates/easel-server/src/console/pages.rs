@@ -65,6 +65,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("generation.html", include_str!("templates/generation.html")),
         ("playground.html", include_str!("templates/playground.html")),
         ("to_stripe.html", include_str!("templates/to_stripe.html")),
+        ("account.html", include_str!("templates/account.html")),
+        ("invite.html", include_str!("templates/invite.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -224,6 +226,8 @@ mod tests {
             "generation.html",
             "playground.html",
             "to_stripe.html",
+            "account.html",
+            "invite.html",
         ] {
             let template = env
                 .get_template(name)
@@ -240,7 +244,8 @@ mod tests {
                 audit => item(), next => "x", created => minijinja::context! {}, error => "x",
                 secret => "x", csv => "x", items => item(), events => item(),
                 outputs => item(), statuses => vec!["queued"], quote => minijinja::context! {},
-                buy => minijinja::context! { offers => item() },
+                buy => minijinja::context! { offers => item() }, members => item(),
+                invitations => item(), sessions => item(), grantable => vec!["viewer"],
             };
             template
                 .render(full)

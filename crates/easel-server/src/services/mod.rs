@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod checkout;
 pub mod credits;
 pub mod generations;
+pub mod invitations;
 pub mod invoices;
 pub mod keys;
 pub mod leaks;

@@ -185,3 +185,59 @@ async fn a_member_buys_credits_through_stripe_in_headless_chromium() {
     assert_eq!(balance["available"], 10_000, "{balance}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_invites_a_viewer_who_changes_nothing_in_headless_chromium() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mail_dir = db.dir.join("mail");
+    let dir = mail_dir.display().to_string();
+    let app = TestApp::start_with(&db, move |c| {
+        c.mail.transport = easel_server::config::MailTransport::File;
+        c.mail.dir = dir;
+    })
+    .await;
+    let (account_id, _) = app.account("lead@members.example", "test").await;
+    let owner = app.owner_id(&account_id).await;
+    crate::console_pages::set_password(&app, &owner, "juniper comet anvil 46").await;
+    let mail = mail_dir.display().to_string();
+    let args = [
+        "lead@members.example",
+        "juniper comet anvil 46",
+        mail.as_str(),
+    ];
+    let seen = run_script(&app, "console_members.cjs", &args).await;
+    assert_eq!(
+        seen["notice"], "Invitation sent to viewer@members.example as viewer.",
+        "{seen}"
+    );
+    assert_eq!(seen["pending"], 1, "{seen}");
+    assert!(
+        seen["invite_title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Join Account of lead@members.example")),
+        "{seen}"
+    );
+    assert!(
+        seen["joined"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("You joined")),
+        "{seen}"
+    );
+    // A viewer gets no billing, keys or webhooks writes, no forms and no secrets anywhere.
+    let forms = seen["viewer_forms"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(forms.len(), 10, "{seen}");
+    for (page, found) in &forms {
+        if page.ends_with(" secrets") {
+            assert_eq!(found, 0, "{page}: {seen}");
+        } else {
+            assert_eq!(found, &serde_json::json!([]), "{page}: {seen}");
+        }
+    }
+    for (page, violations) in seen["a11y"].as_object().cloned().unwrap_or_default() {
+        assert_eq!(violations, serde_json::json!([]), "{page}: {violations}");
+    }
+    app.stop().await;
+}

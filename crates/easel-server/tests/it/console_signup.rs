@@ -29,7 +29,7 @@ async fn start(db: &TestDb, signup: &str) -> TestApp {
 }
 
 /// The links to `path` in every mail sent to `to` so far, oldest first.
-fn links(dir: &Path, to: &str, path: &str) -> Vec<String> {
+pub fn links(dir: &Path, to: &str, path: &str) -> Vec<String> {
     let mut mails: Vec<(std::time::SystemTime, String)> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|e| {

@@ -15,6 +15,7 @@ mod console_browser;
 mod console_checkout;
 mod console_csrf;
 mod console_generations;
+mod console_members;
 mod console_pages;
 mod console_sessions;
 mod console_signin;

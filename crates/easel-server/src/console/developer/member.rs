@@ -37,6 +37,8 @@ pub struct Member {
     pub mode: Mode,
     /// The CSRF token of this session.
     pub csrf: String,
+    /// The hash that identifies this session (kept by "sign out other sessions").
+    pub session_id_hash: String,
     /// The API's caller for this member, account and mode.
     pub caller: Caller,
 }
@@ -78,6 +80,7 @@ impl Member {
             may_billing => self.may(Scope::BillingRead),
             may_webhooks => self.may(Scope::WebhooksRead),
             may_logs => self.may(Scope::LogsRead),
+            may_account => self.may(Scope::AccountRead),
         }
     }
 }
@@ -162,6 +165,7 @@ impl Member {
             account: current.account,
             mode,
             csrf: crate::console::csrf::session_token(state, id_hash),
+            session_id_hash: id_hash.to_string(),
             caller,
         })
     }

@@ -1,10 +1,12 @@
 //! The developer console: sign-up, e-mail verification, password reset, and the pages a
 //! member of a customer's account uses (overview, keys), each for one account and mode.
 
+pub mod account;
 pub mod billing;
 pub mod choice;
 pub mod end_users;
 pub mod generations;
+pub mod invite;
 pub mod keys;
 pub mod logs;
 pub mod member;
@@ -35,6 +37,19 @@ pub fn routes() -> Router<AppState> {
             get(password::reset_form).post(password::reset),
         )
         .route("/console/switch", post(choice::switch))
+        .route("/console/invite", get(invite::form).post(invite::accept))
+        .route("/console/account", get(account::page))
+        .route("/console/members/invite", post(account::invite))
+        .route("/console/members/{user_id}/role", post(account::set_role))
+        .route("/console/members/{user_id}/remove", post(account::remove))
+        .route(
+            "/console/invitations/{id}/revoke",
+            post(account::revoke_invitation),
+        )
+        .route(
+            "/console/sessions/others/revoke",
+            post(account::revoke_other_sessions),
+        )
         .route("/console/partials/credits", get(overview::credits_partial))
         .route("/console/usage", get(usage::page))
         .route("/console/usage.csv", get(usage::csv))
