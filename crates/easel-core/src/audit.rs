@@ -82,6 +82,8 @@ pub mod action {
     pub const ACCOUNT_UNSUSPENDED: &str = "account.unsuspended";
     pub const ACCOUNT_TERMINATED: &str = "account.terminated";
     pub const ACCOUNT_PLAN_CHANGED: &str = "account.plan_changed";
+    /// A member changed the account's business details.
+    pub const ACCOUNT_DETAILS_CHANGED: &str = "account.details_changed";
     pub const MEMBER_ADDED: &str = "member.added";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
     pub const MEMBER_REMOVED: &str = "member.removed";

@@ -67,6 +67,14 @@ pub trait AccountStore: Send + Sync {
         change: StateChange,
         audit: AuditContext,
     ) -> DbResult<Account>;
+    /// Sets an account's business details, audited as `account.details_changed` with the
+    /// old and new values. A terminated account is refused (`account_terminated`).
+    async fn set_account_details(
+        &self,
+        account_id: &str,
+        details: AccountDetails,
+        audit: AuditContext,
+    ) -> DbResult<Account>;
     /// Sets an account's plan and its limit overrides (`None` clears one) and moves its
     /// `updated_at` to `audit.now` (so other nodes refresh what they cache), audited as
     /// `account.plan_changed` with the old and new values. A terminated account is refused

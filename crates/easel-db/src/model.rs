@@ -66,6 +66,18 @@ pub struct Account {
     pub live_blocked: Option<LiveBlock>,
 }
 
+/// The business details of an account (its members edit them; invoices print them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccountDetails {
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: Option<String>,
+}
+
 /// Per-account overrides of a plan's limits, set by the operator; `None` keeps the plan's
 /// value. Stored as BIGINT with `CHECK (> 0)`, so a stored override is never zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

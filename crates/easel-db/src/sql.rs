@@ -55,6 +55,9 @@ pub const SET_USER_PASSWORD: &str =
 pub const APPROVE_ACCOUNT: &str = "UPDATE accounts SET live_blocked = NULL, updated_at = $2 \
      WHERE id = $1 AND live_blocked = 'approval'";
 
+pub const SET_ACCOUNT_DETAILS: &str = "UPDATE accounts SET name = $2, legal_name = $3, contact_email = $4, \
+     contact_phone = $5, address = $6, country = $7, updated_at = $8 WHERE id = $1";
+
 pub const SELECT_USER_ID_BY_EMAIL: &str = "SELECT id FROM users WHERE email = $1";
 
 pub const INSERT_INVITATION: &str = "INSERT INTO invitations (id, account_id, email, role, token_hash, invited_by, \

@@ -355,6 +355,56 @@ macro_rules! impl_account_store {
                 Ok(account)
             }
 
+            async fn set_account_details(
+                &self,
+                account_id: &str,
+                details: $crate::AccountDetails,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<$crate::Account> {
+                let mut tx = self.begin_write().await?;
+                Self::lock_account(&mut tx, account_id).await?;
+                let old = Self::load_account(&mut tx, account_id).await?;
+                if old.state == easel_core::account::AccountState::Terminated {
+                    return Err(easel_core::DomainError::invalid(
+                        "account",
+                        "account_terminated",
+                        "The account is terminated; termination is final.",
+                    )
+                    .into());
+                }
+                sqlx::query($crate::sql::SET_ACCOUNT_DETAILS)
+                    .bind(account_id)
+                    .bind(&details.name)
+                    .bind(details.legal_name.as_deref())
+                    .bind(&details.contact_email)
+                    .bind(details.contact_phone.as_deref())
+                    .bind(details.address.as_deref())
+                    .bind(details.country.as_deref())
+                    .bind(audit.now)
+                    .execute(&mut *tx)
+                    .await?;
+                let before = $crate::AccountDetails {
+                    name: old.name.clone(),
+                    legal_name: old.legal_name.clone(),
+                    contact_email: old.contact_email.clone(),
+                    contact_phone: old.contact_phone.clone(),
+                    address: old.address.clone(),
+                    country: old.country.clone(),
+                };
+                let entry = audit
+                    .with("old", serde_json::to_value(&before).unwrap_or_default())
+                    .with("new", serde_json::to_value(&details).unwrap_or_default())
+                    .entry(
+                        Some(account_id),
+                        easel_core::audit::action::ACCOUNT_DETAILS_CHANGED,
+                        ("account", account_id),
+                    );
+                Self::insert_audit(&mut tx, &entry).await?;
+                let account = Self::load_account(&mut tx, account_id).await?;
+                tx.commit().await?;
+                Ok(account)
+            }
+
             async fn list_members(
                 &self,
                 account_id: &str,

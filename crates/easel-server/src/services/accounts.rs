@@ -4,7 +4,10 @@ use easel_core::email::Email;
 use easel_core::ids::IdKind;
 use easel_core::roles::Role;
 use easel_core::time::now_ms;
-use easel_db::{Account, AuditContext, Member, NewAccount, NewMember, NewUser, StateChange, User};
+use easel_db::{
+    Account, AccountDetails, AuditContext, Member, NewAccount, NewMember, NewUser, StateChange,
+    User,
+};
 
 use super::{OrNotFound, text};
 use crate::app::App;
@@ -85,9 +88,66 @@ pub async fn create(
     Ok((account, owner))
 }
 
+/// An account's business details as a form or request gives them.
+#[derive(Debug, Default, Clone)]
+pub struct DetailsSpec {
+    pub name: String,
+    pub legal_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub address: Option<String>,
+    pub country: Option<String>,
+}
+
+/// Checks business details; a missing contact address falls back to `fallback_email`.
+pub fn check_details(spec: DetailsSpec, fallback_email: &str) -> ApiResult<AccountDetails> {
+    let name = text::required("name", &spec.name, 200)?;
+    let contact_email = match spec
+        .contact_email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        Some(e) => Email::parse(e, "contact_email")?.into_inner(),
+        None => fallback_email.to_string(),
+    };
+    let country = text::optional("country", spec.country.as_deref(), 2)?.map(|c| c.to_uppercase());
+    if country
+        .as_ref()
+        .is_some_and(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        return Err(ApiError::invalid(
+            "country",
+            "`country` must be a two-letter ISO 3166-1 code.",
+        ));
+    }
+    Ok(AccountDetails {
+        name,
+        legal_name: text::optional("legal_name", spec.legal_name.as_deref(), 200)?,
+        contact_email,
+        contact_phone: text::optional("contact_phone", spec.contact_phone.as_deref(), 40)?,
+        address: text::optional("address", spec.address.as_deref(), 500)?,
+        country,
+    })
+}
+
+/// Validates and sets an account's business details.
+pub async fn set_details(
+    app: &App,
+    account_id: &str,
+    spec: DetailsSpec,
+    fallback_email: &str,
+    audit: AuditContext,
+) -> ApiResult<Account> {
+    let details = check_details(spec, fallback_email)?;
+    app.store
+        .set_account_details(account_id, details, audit)
+        .await
+        .or_not_found("account", account_id)
+}
+
 /// Checks every field of an account spec and builds the row to insert.
 pub async fn validate(config: &Config, spec: AccountSpec, now: i64) -> ApiResult<NewAccount> {
-    let name = text::required("name", &spec.name, 200)?;
     let plan = spec.plan.unwrap_or_else(|| config.default_plan.clone());
     if config.plan(&plan).is_none() {
         let have: Vec<&str> = config.plans.keys().map(String::as_str).collect();
@@ -100,33 +160,25 @@ pub async fn validate(config: &Config, spec: AccountSpec, now: i64) -> ApiResult
         ));
     }
     let owner = new_user(spec.owner, now).await?;
-    let contact_email = match spec
-        .contact_email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
-        Some(e) => Email::parse(e, "contact_email")?.into_inner(),
-        None => owner.email.clone(),
-    };
-    let country = text::optional("country", spec.country.as_deref(), 2)?.map(|c| c.to_uppercase());
-    if country
-        .as_ref()
-        .is_some_and(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
-    {
-        return Err(ApiError::invalid(
-            "country",
-            "`country` must be a two-letter ISO 3166-1 code.",
-        ));
-    }
+    let details = check_details(
+        DetailsSpec {
+            name: spec.name,
+            legal_name: spec.legal_name,
+            contact_email: spec.contact_email,
+            contact_phone: spec.contact_phone,
+            address: spec.address,
+            country: spec.country,
+        },
+        &owner.email,
+    )?;
     Ok(NewAccount {
         id: IdKind::Account.generate(),
-        name,
-        legal_name: text::optional("legal_name", spec.legal_name.as_deref(), 200)?,
-        contact_email,
-        contact_phone: text::optional("contact_phone", spec.contact_phone.as_deref(), 40)?,
-        address: text::optional("address", spec.address.as_deref(), 500)?,
-        country,
+        name: details.name,
+        legal_name: details.legal_name,
+        contact_email: details.contact_email,
+        contact_phone: details.contact_phone,
+        address: details.address,
+        country: details.country,
         plan,
         owner,
         now,

@@ -348,3 +348,99 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    business_details_are_edited_by_owners_and_admins,
+    |db: TestDb| async move {
+        let app = start(&db).await;
+        let (account_id, key) = app.account("books@firm.example", "test").await;
+        let console = Console::new(&app.url);
+        let owner = owner_session(
+            &app,
+            &console,
+            &account_id,
+            "books@firm.example",
+            "maple engine violet 38",
+        )
+        .await;
+        let form = [
+            ("name", "Firm & Co"),
+            ("legal_name", "Firm and Company GmbH"),
+            ("contact_email", "Billing@Firm.example"),
+            ("contact_phone", "+49 30 1234"),
+            ("address", "Hauptstraße 1, Berlin"),
+            ("country", "de"),
+        ];
+        let saved = post(&console, &owner, "/console/account/details", &form).await;
+        assert_eq!(saved.status, 303, "{}", saved.html);
+        let page = console.get(saved.location(), &[&owner.cookie]).await;
+        assert!(
+            page.html.contains("The business details are saved"),
+            "{}",
+            page.html
+        );
+        assert!(
+            page.html.contains("value=\"Firm &amp; Co\""),
+            "{}",
+            page.html
+        );
+        let api = app.get("/v1/account", &key).await.expect(200).body;
+        assert_eq!(api["name"], "Firm & Co", "{api}");
+        assert_eq!(api["contact"]["country"], "DE", "{api}");
+        assert_eq!(api["contact"]["email"], "billing@firm.example", "{api}");
+        let audit = console.get("/console/audit", &[&owner.cookie]).await;
+        assert!(
+            audit.html.contains("account.details_changed"),
+            "{}",
+            audit.html
+        );
+
+        // Bad values are refused, naming the field; nothing changes.
+        for (field, value, says) in [
+            ("country", "Germany", "`country` must be at most 2"),
+            ("country", "D1", "two-letter"),
+            ("name", " ", "name"),
+            ("contact_email", "nope", "contact_email"),
+        ] {
+            let mut bad: Vec<(&str, &str)> =
+                form.iter().copied().filter(|(k, _)| *k != field).collect();
+            bad.push((field, value));
+            let refused = post(&console, &owner, "/console/account/details", &bad).await;
+            assert_eq!(refused.status, 400, "{field}: {}", refused.html);
+            assert!(refused.html.contains(says), "{field}: {}", refused.html);
+        }
+        assert_eq!(
+            app.get("/v1/account", &key).await.expect(200).body["name"],
+            "Firm & Co"
+        );
+
+        // A developer sees the details but cannot change them.
+        let (dev_id, _) = app
+            .member_key(&account_id, "coder@firm.example", "developer", "test")
+            .await;
+        crate::console_pages::set_password(&app, &dev_id, "saddle prism ocean 12").await;
+        let dev = console
+            .sign_in("coder@firm.example", "saddle prism ocean 12")
+            .await;
+        let page = console.get("/console/account", &[&dev.cookie]).await;
+        assert!(
+            page.html.contains("<table id=\"details\">"),
+            "{}",
+            page.html
+        );
+        assert!(!page.html.contains("details-form"), "{}", page.html);
+        let refused = post(
+            &console,
+            &dev,
+            "/console/account/details",
+            &[("name", "Hijacked")],
+        )
+        .await;
+        assert_eq!(refused.status, 403, "{}", refused.html);
+        assert_eq!(
+            app.get("/v1/account", &key).await.expect(200).body["name"],
+            "Firm & Co"
+        );
+        app.stop().await;
+    }
+);

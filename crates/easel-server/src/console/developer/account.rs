@@ -7,7 +7,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use easel_core::audit::{Actor, ActorType, action};
-use easel_core::roles::{Role, Scope};
+use easel_core::roles::{Action, Role, Scope};
 use easel_core::time::now_ms;
 use easel_db::{AuditContext, Principal, PrincipalKind};
 use minijinja::context;
@@ -110,6 +110,7 @@ async fn account_page(
         invitations => invitations,
         sessions => sessions,
         may_manage => may_manage,
+        may_edit => member.caller.require_action(Action::ManageBilling).is_ok(),
         grantable => grantable,
         error => error,
         notice => notice,
@@ -117,9 +118,21 @@ async fn account_page(
     render(status, "account.html", ctx)
 }
 
+/// `?saved=details` after the details form.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    saved: String,
+}
+
 /// `GET /console/account`.
-pub async fn page(state: AppState, member: Member) -> Response {
-    account_page(&state, &member, StatusCode::OK, None, None).await
+pub async fn page(
+    state: AppState,
+    member: Member,
+    axum::extract::Query(q): axum::extract::Query<PageQuery>,
+) -> Response {
+    let notice = (q.saved == "details").then(|| "The business details are saved.".to_string());
+    account_page(&state, &member, StatusCode::OK, None, notice).await
 }
 
 /// After a form: the page again, with what happened or why not.
@@ -254,5 +267,59 @@ pub async fn revoke_other_sessions(state: AppState, member: Member) -> Response 
         .await
         .map(|ended| format!("Signed out of {ended} other sessions."))
         .map_err(ApiError::from);
+    after(&state, &member, result).await
+}
+
+/// The business details form.
+#[derive(Debug, Deserialize)]
+pub struct DetailsForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    legal_name: String,
+    #[serde(default)]
+    contact_email: String,
+    #[serde(default)]
+    contact_phone: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    country: String,
+}
+
+/// `POST /console/account/details`: owners and admins (billing rights: invoices print
+/// these details).
+pub async fn set_details(
+    state: AppState,
+    member: Member,
+    Form(form): Form<DetailsForm>,
+) -> Response {
+    let result = async {
+        member.require(Scope::AccountRead)?;
+        member.caller.require_action(Action::ManageBilling)?;
+        let optional = |s: String| Some(s).filter(|s| !s.trim().is_empty());
+        let spec = accounts::DetailsSpec {
+            name: form.name,
+            legal_name: optional(form.legal_name),
+            contact_email: optional(form.contact_email),
+            contact_phone: optional(form.contact_phone),
+            address: optional(form.address),
+            country: optional(form.country),
+        };
+        accounts::set_details(
+            &state,
+            &member.account.id,
+            spec,
+            &member.account.contact_email,
+            member.caller.audit(),
+        )
+        .await?;
+        Ok("The business details are saved.".to_string())
+    }
+    .await;
+    if result.is_ok() {
+        // The page's layout reads the account as this request loaded it: load it afresh.
+        return Redirect::to("/console/account?saved=details").into_response();
+    }
     after(&state, &member, result).await
 }

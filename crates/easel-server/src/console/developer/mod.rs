@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/switch", post(choice::switch))
         .route("/console/invite", get(invite::form).post(invite::accept))
         .route("/console/account", get(account::page))
+        .route("/console/account/details", post(account::set_details))
         .route("/console/members/invite", post(account::invite))
         .route("/console/members/{user_id}/role", post(account::set_role))
         .route("/console/members/{user_id}/remove", post(account::remove))
