@@ -111,6 +111,8 @@ pub mod action {
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook_endpoint.secret_rotated";
     pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
     pub const WEBHOOK_DELIVERY_REPLAYED: &str = "webhook_delivery.replayed";
+    /// A member sent an endpoint a test event.
+    pub const WEBHOOK_ENDPOINT_TESTED: &str = "webhook_endpoint.tested";
     /// A person proved their e-mail address through the link sent at sign-up.
     pub const USER_EMAIL_VERIFIED: &str = "user.email_verified";
     /// A member signed in to the console.

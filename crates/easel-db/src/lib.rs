@@ -650,6 +650,19 @@ pub trait WebhookStore: Send + Sync {
     /// Deletes up to `limit` ended deliveries (succeeded or failed) of events before
     /// `before` (ms) with their attempts, oldest first; returns how many.
     async fn purge_webhook_deliveries(&self, before: i64, limit: i64) -> DbResult<u64>;
+    /// Sends endpoint `endpoint_id` a test: an event of type `webhook_endpoint.test`
+    /// (id `event_id`, `data`) with one pending delivery, to this endpoint only and whatever
+    /// it subscribes to. Audited as `webhook_endpoint.tested`. An unknown or deleted
+    /// endpoint is `NotFound`; the caller refuses a disabled one first.
+    async fn send_test_webhook(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        endpoint_id: &str,
+        event_id: &str,
+        data: serde_json::Value,
+        audit: AuditContext,
+    ) -> DbResult<WebhookDelivery>;
     /// Asks for an attempt now: a pending delivery's next attempt moves to `audit.now`; an
     /// ended one becomes pending for one manual attempt. A delivery being attempted right
     /// now is left as it is. Audited as `webhook_delivery.replayed`.

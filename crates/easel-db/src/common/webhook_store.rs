@@ -703,6 +703,59 @@ macro_rules! impl_webhook_store {
                 Ok(deleted)
             }
 
+            async fn send_test_webhook(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                endpoint_id: &str,
+                event_id: &str,
+                data: serde_json::Value,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<$crate::WebhookDelivery> {
+                const TEST: &str = "webhook_endpoint.test";
+                let now = audit.now;
+                let mut tx = self.begin_write().await?;
+                Self::load_endpoint(&mut tx, account_id, mode, endpoint_id).await?;
+                sqlx::query($crate::sql::INSERT_EVENT)
+                    .bind(event_id)
+                    .bind(account_id)
+                    .bind(mode.as_str())
+                    .bind(TEST)
+                    .bind(data.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let delivery_id = easel_core::ids::IdKind::WebhookDelivery.generate();
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (id, endpoint_id, account_id, mode, event_id, event_type, \
+                     state, attempts, manual, next_attempt_at, locked_until, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, TRUE, $7, 0, $7, $7)",
+                )
+                .bind(&delivery_id)
+                .bind(endpoint_id)
+                .bind(account_id)
+                .bind(mode.as_str())
+                .bind(event_id)
+                .bind(TEST)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                // Asked for now: a circuit-breaker hold on the endpoint ends, as for a replay.
+                sqlx::query("UPDATE webhook_endpoints SET held_until = NULL WHERE id = $1 AND held_until IS NOT NULL")
+                    .bind(endpoint_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let entry = audit.with("event_id", event_id).entry(
+                    Some(account_id),
+                    easel_core::audit::action::WEBHOOK_ENDPOINT_TESTED,
+                    ("webhook_endpoint", endpoint_id),
+                );
+                Self::insert_audit(&mut tx, &entry).await?;
+                let delivery = Self::load_delivery(&mut tx, account_id, mode, &delivery_id).await?;
+                tx.commit().await?;
+                Ok(delivery)
+            }
+
             async fn replay_webhook_delivery(
                 &self,
                 account_id: &str,

@@ -235,6 +235,47 @@ pub async fn rotate(
 
 /// Asks for a delivery to be attempted again now. Its endpoint must still exist and be
 /// enabled (re-enable it first).
+/// Sends an endpoint a test event (`webhook_endpoint.test`) now, whatever it subscribes
+/// to: signed and retried like any other, so a receiver can check its signature code. A
+/// disabled endpoint is refused (409), as for a replay.
+pub async fn send_test(
+    app: &AppState,
+    account_id: &str,
+    mode: Mode,
+    endpoint_id: &str,
+    audit: AuditContext,
+) -> ApiResult<WebhookDelivery> {
+    let endpoint = app
+        .store
+        .get_webhook_endpoint(account_id, mode, endpoint_id)
+        .await
+        .or_not_found("webhook_endpoint", endpoint_id)?;
+    if endpoint.disabled_at.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::webhook_endpoint_disabled,
+            format!(
+                "Webhook endpoint {} is disabled; enable it before sending a test event.",
+                endpoint.id
+            ),
+        ));
+    }
+    let event_id = easel_core::ids::IdKind::Event.generate();
+    let data = serde_json::json!({
+        "object": "webhook_endpoint",
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "livemode": mode.is_live(),
+        "message": "A test event sent from the console. No action is needed.",
+    });
+    let delivery = app
+        .store
+        .send_test_webhook(account_id, mode, &endpoint.id, &event_id, data, audit)
+        .await
+        .or_not_found("webhook_endpoint", endpoint_id)?;
+    app.wakeups.webhooks.notify_one();
+    Ok(delivery)
+}
+
 pub async fn replay(
     app: &AppState,
     account_id: &str,

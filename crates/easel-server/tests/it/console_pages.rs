@@ -325,10 +325,12 @@ both_backends!(
         let app = start(&db).await;
         let (account_id, test_key) = app.account("hooks@pages.example", "test").await;
         let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = hits.clone();
-        let receiver = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (counter, seen) = (hits.clone(), bodies.clone());
+        let receiver = axum::Router::new().fallback(move |body: String| {
+            let (counter, seen) = (counter.clone(), seen.clone());
             async move {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(body);
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 "thanks, got it"
             }
@@ -434,6 +436,25 @@ both_backends!(
         .await;
         assert!(again, "the replay did not arrive");
 
+        // A test event reaches the endpoint although it subscribes to generations only.
+        let tested = post(format!("/console/webhooks/{id}/test"), vec![]).await;
+        assert_eq!(tested.status, 303, "{}", tested.html);
+        let arrived = crate::support::eventually(30_000, || async {
+            hits.load(std::sync::atomic::Ordering::SeqCst) == 3
+        })
+        .await;
+        assert!(arrived, "the test event did not arrive");
+        let last = bodies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
+            .unwrap_or_default();
+        let last: serde_json::Value =
+            serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"));
+        assert_eq!(last["type"], "webhook_endpoint.test", "{last}");
+        assert_eq!(last["data"]["id"], id.as_str(), "{last}");
+
         // Events, disable, rotate, delete: each as the API sees it afterwards.
         let saved = post(
             page_path.clone(),
@@ -455,6 +476,8 @@ both_backends!(
             .expect(200)
             .body;
         assert_eq!(now["status"], "disabled", "{now}");
+        let refused = post(format!("{page_path}/test"), vec![]).await;
+        assert_eq!(refused.status, 409, "{}", refused.html);
         post(page_path.clone(), vec![("enabled", "true".into())]).await;
         let now = app
             .get(&format!("/v1/webhook_endpoints/{id}"), &test_key)

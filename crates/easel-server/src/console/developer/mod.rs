@@ -76,6 +76,7 @@ pub fn routes() -> Router<AppState> {
             get(webhooks::show).post(webhooks::update),
         )
         .route("/console/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/console/webhooks/{id}/test", post(webhooks::send_test))
         .route("/console/webhooks/{id}/delete", post(webhooks::delete))
         .route(
             "/console/webhook_deliveries/{id}/replay",

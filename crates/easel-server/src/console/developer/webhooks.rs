@@ -315,3 +315,20 @@ pub async fn replay(state: AppState, member: Member, Path(id): Path<String>) -> 
         Err(e) => e.into_response(),
     }
 }
+
+/// `POST /console/webhooks/{id}/test`: sends the endpoint a test event.
+pub async fn send_test(state: AppState, member: Member, Path(id): Path<String>) -> Response {
+    let result = async {
+        member.require(Scope::WebhooksWrite)?;
+        let audit = member.caller.audit();
+        service::send_test(&state, &member.account.id, member.mode, &id, audit).await
+    }
+    .await;
+    match result {
+        Ok(delivery) => {
+            Redirect::to(&format!("/console/webhooks/{}", delivery.endpoint_id)).into_response()
+        }
+        Err(e) if e.code.status() == StatusCode::FORBIDDEN => forbidden(&member, e),
+        Err(e) => e.into_response(),
+    }
+}
