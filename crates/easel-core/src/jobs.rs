@@ -31,18 +31,21 @@ impl JobStatus {
         }
     }
 
+    /// Every status, in the order of a job's life.
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Canceled,
+        JobStatus::Expired,
+    ];
+
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<JobStatus> {
-        [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Canceled,
-            JobStatus::Expired,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
     }
 
     /// Whether the job has ended for good.

@@ -329,6 +329,14 @@ pub trait GenerationStore: Send + Sync {
         id: &str,
         now: i64,
     ) -> DbResult<Generation>;
+    /// How many of an account's generations in one mode, made at or after `since_ms`, are
+    /// in each status (statuses with none are left out).
+    async fn generation_counts(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        since_ms: i64,
+    ) -> DbResult<Vec<(easel_core::jobs::JobStatus, i64)>>;
     /// Events of an account in one mode, newest first.
     async fn list_events(
         &self,
@@ -520,6 +528,20 @@ pub trait ModerationStore: Send + Sync {
     async fn list_abuse_reports(&self, open_only: bool, limit: u32) -> DbResult<Vec<AbuseReport>>;
     /// One report.
     async fn get_abuse_report(&self, id: &str) -> DbResult<AbuseReport>;
+    /// The reports against an account's generations in one mode, newest first.
+    async fn list_account_abuse_reports(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        limit: u32,
+    ) -> DbResult<Vec<AbuseReport>>;
+    /// An account's strikes in one mode, newest first.
+    async fn list_strikes(
+        &self,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        limit: u32,
+    ) -> DbResult<Vec<Strike>>;
     /// Resolves an open report (a resolved one is refused with `abuse_report_resolved`).
     /// An upheld report against a known account is a strike; `output_removed` marks the
     /// generation's outputs deleted; `account_suspended` suspends the account.

@@ -51,6 +51,18 @@ impl StrikeSource {
     }
 }
 
+/// A strike as the account's own console shows it (without the operator's `detail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Strike {
+    pub id: String,
+    pub end_user: Option<String>,
+    pub source: StrikeSource,
+    pub category: String,
+    pub request_id: Option<String>,
+    pub abuse_report_id: Option<String>,
+    pub created_at: i64,
+}
+
 /// When strikes suspend an account: `threshold` live-mode strikes within `window_ms`
 /// (0: never), with `jobs` deciding the fate of its open generations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -688,6 +688,35 @@ macro_rules! impl_generation_store {
                     .collect()
             }
 
+            async fn generation_counts(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                since_ms: i64,
+            ) -> $crate::DbResult<Vec<(easel_core::jobs::JobStatus, i64)>> {
+                // Ids sort by time: the range on `generations_list` bounds the scan.
+                let floor =
+                    easel_core::ids::IdKind::Generation.floor(u64::try_from(since_ms).unwrap_or(0));
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM generations \
+                     WHERE account_id = $1 AND mode = $2 AND id >= $3 AND deleted_at IS NULL GROUP BY status",
+                )
+                .bind(account_id)
+                .bind(mode.as_str())
+                .bind(floor)
+                .fetch_all(self.read())
+                .await?;
+                rows.into_iter()
+                    .map(|(status, n)| {
+                        easel_core::jobs::JobStatus::parse(&status)
+                            .map(|s| (s, n))
+                            .ok_or_else(|| {
+                                $crate::DbError::Corrupt(format!("generation status {status}"))
+                            })
+                    })
+                    .collect()
+            }
+
             async fn generation_events(
                 &self,
                 account_id: &str,

@@ -356,6 +356,66 @@ macro_rules! impl_moderation_store {
                     .collect()
             }
 
+            async fn list_account_abuse_reports(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                limit: u32,
+            ) -> $crate::DbResult<Vec<$crate::AbuseReport>> {
+                let sql = format!(
+                    "{} WHERE account_id = $1 AND mode = $2 ORDER BY id DESC LIMIT $3",
+                    $crate::sql::ABUSE_REPORT_COLUMNS
+                );
+                sqlx::query_as::<_, $crate::common::moderation_rows::AbuseReportRow>(&sql)
+                    .bind(account_id)
+                    .bind(mode.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read())
+                    .await?
+                    .into_iter()
+                    .map(TryInto::try_into)
+                    .collect()
+            }
+
+            async fn list_strikes(
+                &self,
+                account_id: &str,
+                mode: easel_core::mode::Mode,
+                limit: u32,
+            ) -> $crate::DbResult<Vec<$crate::Strike>> {
+                let rows: Vec<(String, Option<String>, String, String, Option<String>, Option<String>, i64)> =
+                    sqlx::query_as(
+                        "SELECT id, end_user, source, category, request_id, abuse_report_id, created_at \
+                         FROM strikes WHERE account_id = $1 AND mode = $2 \
+                         ORDER BY created_at DESC, id DESC LIMIT $3",
+                    )
+                    .bind(account_id)
+                    .bind(mode.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(self.read())
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, end_user, source, category, request_id, abuse_report_id, created_at)| {
+                        let source = match source.as_str() {
+                            "moderation" => $crate::StrikeSource::Moderation,
+                            "abuse_report" => $crate::StrikeSource::AbuseReport,
+                            other => {
+                                return Err($crate::DbError::Corrupt(format!("strike source {other}")));
+                            }
+                        };
+                        Ok($crate::Strike {
+                            id,
+                            end_user,
+                            source,
+                            category,
+                            request_id,
+                            abuse_report_id,
+                            created_at,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn get_abuse_report(&self, id: &str) -> $crate::DbResult<$crate::AbuseReport> {
                 let mut conn = self.read().acquire().await?;
                 Self::load_report(&mut conn, id).await

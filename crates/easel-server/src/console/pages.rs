@@ -67,6 +67,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("to_stripe.html", include_str!("templates/to_stripe.html")),
         ("account.html", include_str!("templates/account.html")),
         ("invite.html", include_str!("templates/invite.html")),
+        ("reports.html", include_str!("templates/reports.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -228,6 +229,7 @@ mod tests {
             "to_stripe.html",
             "account.html",
             "invite.html",
+            "reports.html",
         ] {
             let template = env
                 .get_template(name)
@@ -246,6 +248,7 @@ mod tests {
                 outputs => item(), statuses => vec!["queued"], quote => minijinja::context! {},
                 buy => minijinja::context! { offers => item() }, members => item(),
                 invitations => item(), sessions => item(), grantable => vec!["viewer"],
+                reports => item(), strikes => item(),
             };
             template
                 .render(full)

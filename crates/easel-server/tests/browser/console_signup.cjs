@@ -135,6 +135,8 @@ async function main() {
     await shot(page, 'developer-audit');
     await page.goto(`${url}/console/end_users`);
     await shot(page, 'developer-end-users');
+    await submit(page, 'a[href="/console/reports"]');
+    await shot(page, 'developer-reports');
 
     await submit(page, 'nav a[href="/console/webhooks"]');
     await page.fill('#url', 'http://127.0.0.1:9/hook');

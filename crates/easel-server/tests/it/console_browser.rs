@@ -116,7 +116,7 @@ async fn a_developer_signs_up_and_makes_a_key_in_headless_chromium() {
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
     // axe-core found no serious or critical violation on any page (and scanned them all).
     let scanned = seen["a11y"].as_object().cloned().unwrap_or_default();
-    assert!(scanned.len() >= 19, "{seen}");
+    assert!(scanned.len() >= 20, "{seen}");
     // The generation the script made (and nothing else reached the API) is in the log.
     assert_eq!(seen["log_rows"], 1, "{seen}");
     assert_eq!(seen["webhook_secret_prefix"], "whsec_", "{seen}");

@@ -229,6 +229,13 @@ both_backends!(
         assert!(gone.html.contains("(deleted)"), "{}", gone.html);
         assert!(!gone.html.contains("<img src="), "{}", gone.html);
 
+        // The overview counts them by status (the deleted one no more).
+        let overview = console.get("/console", &cookies).await;
+        for (status, n) in [("succeeded", 1), ("canceled", 1), ("failed", 0), ("queued", 0)] {
+            let shown = format!("id=\"count-{status}\">{n}<");
+            assert!(overview.html.contains(&shown), "{shown}: {}", overview.html);
+        }
+
         // Unknown and malformed ids are 404 pages, not errors.
         let unknown = console
             .get(

@@ -120,14 +120,7 @@ pub async fn list(state: AppState, member: Member, Query(q): Query<ListQuery>) -
         })
         .collect();
     let models: Vec<&String> = state.config.models.keys().collect();
-    let statuses = [
-        "queued",
-        "running",
-        "succeeded",
-        "failed",
-        "canceled",
-        "expired",
-    ];
+    let statuses: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
     let ctx = context! {
         layout => member.layout("generations"),
         items => items,

@@ -13,6 +13,7 @@ pub mod member;
 pub mod overview;
 pub mod password;
 pub mod playground;
+pub mod reports;
 pub mod signup;
 pub mod usage;
 pub mod webhooks;
@@ -60,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/logs", get(logs::page))
         .route("/console/logs.csv", get(logs::csv))
         .route("/console/audit", get(logs::audit))
+        .route("/console/reports", get(reports::page))
         .route("/console/end_users", get(end_users::list))
         .route("/console/end_users/block", post(end_users::block_new))
         .route("/console/end_users/{user}/block", post(end_users::block))

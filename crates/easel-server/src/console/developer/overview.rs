@@ -73,6 +73,28 @@ pub async fn page(state: AppState, member: Member) -> Response {
         Ok(card) => card,
         Err(e) => return e.into_response(),
     };
+    // Generations by status over the last 30 days (only for roles that read them).
+    let by_status = if member.may(Scope::GenerationsRead) {
+        let since = now_ms().saturating_sub(30 * DAY_MS);
+        match state
+            .store
+            .generation_counts(&member.account.id, member.mode, since)
+            .await
+        {
+            Ok(counts) => Some(
+                easel_core::jobs::JobStatus::ALL
+                    .iter()
+                    .map(|s| {
+                        let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
+                        context! { status => s.as_str(), count => n }
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        None
+    };
     let plan = state.config.plan(&member.account.plan);
     let limits = member.account.limits;
     let plan_ctx = plan.map(|p| {
@@ -89,6 +111,7 @@ pub async fn page(state: AppState, member: Member) -> Response {
     let ctx = context! {
         layout => member.layout("overview"),
         credits => card,
+        by_status => by_status,
         plan => plan_ctx,
     };
     render(StatusCode::OK, "overview.html", ctx)
