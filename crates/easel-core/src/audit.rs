@@ -125,6 +125,10 @@ pub mod action {
     pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
     /// A member ended their other console sessions.
     pub const USER_SESSIONS_REVOKED: &str = "user.sessions_revoked";
+    /// A member accepted a new version of the terms in the console.
+    pub const USER_TERMS_ACCEPTED: &str = "user.terms_accepted";
+    /// The operator announced a new version of the terms.
+    pub const TERMS_ANNOUNCED: &str = "terms.announced";
     /// The operator approved a signed-up account for live mode.
     pub const ACCOUNT_APPROVED: &str = "account.approved";
     /// A member started paying for credits (a Stripe Checkout Session was created).

@@ -57,6 +57,7 @@ const KNOWN_UNIQUE: &[(&str, &str)] = &[
     ("members_pkey", "members.account_id"),
     ("ledger_entries_reference", "ledger_entries.account_id"),
     ("workers_name_key", "workers.name"),
+    ("terms_versions_pkey", "terms_versions.version"),
 ];
 
 impl From<sqlx::Error> for DbError {

@@ -63,6 +63,17 @@ pub struct Accepted {
     pub already_member: bool,
 }
 
+/// A version of the API terms the operator announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermsVersion {
+    pub version: String,
+    /// When it takes effect (ms).
+    pub effective_at: i64,
+    pub announced_at: i64,
+    /// What changes, in a sentence or two, for the notices.
+    pub summary: Option<String>,
+}
+
 /// People, their sign-in and what verifying them opens.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -127,4 +138,21 @@ pub trait UserStore: Send + Sync {
         new_user: crate::NewUser,
         audit: AuditContext,
     ) -> DbResult<Accepted>;
+
+    /// Records an announced terms version, audited as `terms.announced`. A version
+    /// announced before is a conflict (`terms_versions_pkey`).
+    async fn announce_terms(&self, terms: TermsVersion, audit: AuditContext) -> DbResult<()>;
+    /// Every announced terms version, by effective date.
+    async fn list_terms(&self) -> DbResult<Vec<TermsVersion>>;
+    /// Records that a person accepted terms `version` at `audit.now` from `ip`, audited as
+    /// `user.terms_accepted`.
+    async fn accept_terms(
+        &self,
+        user_id: &str,
+        version: &str,
+        ip: Option<&str>,
+        audit: AuditContext,
+    ) -> DbResult<()>;
+    /// The addresses of the owners of every account that is not terminated, each once.
+    async fn owner_emails(&self) -> DbResult<Vec<String>>;
 }

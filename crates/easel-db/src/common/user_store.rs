@@ -334,6 +334,92 @@ macro_rules! impl_user_store {
                     already_member: inserted == 0,
                 })
             }
+
+            async fn announce_terms(
+                &self,
+                terms: $crate::TermsVersion,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO terms_versions (version, effective_at, announced_at, summary) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&terms.version)
+                .bind(terms.effective_at)
+                .bind(terms.announced_at)
+                .bind(terms.summary.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                let entry = audit.with("effective_at", terms.effective_at).entry(
+                    None,
+                    easel_core::audit::action::TERMS_ANNOUNCED,
+                    ("terms", &terms.version),
+                );
+                Self::insert_audit(&mut tx, &entry).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_terms(&self) -> $crate::DbResult<Vec<$crate::TermsVersion>> {
+                let rows: Vec<(String, i64, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT version, effective_at, announced_at, summary FROM terms_versions \
+                     ORDER BY effective_at, version",
+                )
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(version, effective_at, announced_at, summary)| $crate::TermsVersion {
+                        version,
+                        effective_at,
+                        announced_at,
+                        summary,
+                    })
+                    .collect())
+            }
+
+            async fn accept_terms(
+                &self,
+                user_id: &str,
+                version: &str,
+                ip: Option<&str>,
+                audit: $crate::AuditContext,
+            ) -> $crate::DbResult<()> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE users SET terms_version = $2, terms_accepted_at = $3, terms_accepted_ip = $4, \
+                     updated_at = $3 WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(version)
+                .bind(audit.now)
+                .bind(ip)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::DbError::NotFound);
+                }
+                let entry = audit.with("version", version).entry(
+                    None,
+                    easel_core::audit::action::USER_TERMS_ACCEPTED,
+                    ("user", user_id),
+                );
+                Self::insert_audit(&mut tx, &entry).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn owner_emails(&self) -> $crate::DbResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT u.email FROM members m JOIN users u ON u.id = m.user_id \
+                     JOIN accounts a ON a.id = m.account_id \
+                     WHERE m.role = 'owner' AND a.state <> 'terminated' ORDER BY u.email",
+                )
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows.into_iter().map(|(e,)| e).collect())
+            }
         }
     };
 }

@@ -68,6 +68,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("account.html", include_str!("templates/account.html")),
         ("invite.html", include_str!("templates/invite.html")),
         ("reports.html", include_str!("templates/reports.html")),
+        ("terms.html", include_str!("templates/terms.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "console template does not parse");
@@ -230,6 +231,7 @@ mod tests {
             "account.html",
             "invite.html",
             "reports.html",
+            "terms.html",
         ] {
             let template = env
                 .get_template(name)

@@ -14,6 +14,7 @@ pub mod leaks;
 pub mod moderation;
 pub mod run_stats;
 pub mod signup;
+pub mod terms;
 pub(crate) mod text;
 pub mod webhooks;
 

@@ -122,7 +122,7 @@ pub async fn sign_up(app: &App, spec: SignupSpec, request_id: String) -> ApiResu
         name: None,
         password: Some(spec.password),
         adult_attested: true,
-        terms_accepted: Some(app.config.terms_version.clone()),
+        terms_accepted: Some(super::terms::now(app).await?.current),
         terms_accepted_ip: Some(spec.ip.clone()),
     };
     let account = AccountSpec {

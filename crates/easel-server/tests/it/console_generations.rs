@@ -231,7 +231,12 @@ both_backends!(
 
         // The overview counts them by status (the deleted one no more).
         let overview = console.get("/console", &cookies).await;
-        for (status, n) in [("succeeded", 1), ("canceled", 1), ("failed", 0), ("queued", 0)] {
+        for (status, n) in [
+            ("succeeded", 1),
+            ("canceled", 1),
+            ("failed", 0),
+            ("queued", 0),
+        ] {
             let shown = format!("id=\"count-{status}\">{n}<");
             assert!(overview.html.contains(&shown), "{shown}: {}", overview.html);
         }

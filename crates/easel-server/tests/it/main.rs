@@ -21,6 +21,7 @@ mod console_reports;
 mod console_sessions;
 mod console_signin;
 mod console_signup;
+mod console_terms;
 mod content_policy;
 mod crash;
 mod credits;

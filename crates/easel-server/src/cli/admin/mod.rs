@@ -13,6 +13,7 @@ mod key;
 mod member;
 mod operator;
 mod plan;
+mod terms;
 mod worker;
 
 use std::sync::Arc;
@@ -58,6 +59,9 @@ pub enum AdminCommand {
     /// Remote pull workers: create (prints the token once), list, revoke.
     #[command(subcommand)]
     Worker(worker::WorkerCommand),
+    /// API terms: announce a new version (30 days ahead at least), list.
+    #[command(subcommand)]
+    Terms(terms::TermsCommand),
 }
 
 /// Runs an admin command against the configured database.
@@ -82,6 +86,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Abuse(c) => abuse::run(&app, c).await,
         AdminCommand::Operator(c) => operator::run(&app, c).await,
         AdminCommand::Worker(c) => worker::run(&app, c).await,
+        AdminCommand::Terms(c) => terms::run(&app, c).await,
         AdminCommand::Engines(_) => Ok(()),
     }
 }

@@ -39,6 +39,8 @@ pub struct Member {
     pub csrf: String,
     /// The hash that identifies this session (kept by "sign out other sessions").
     pub session_id_hash: String,
+    /// The terms in force and the next version announced.
+    pub terms: crate::services::terms::Terms,
     /// The API's caller for this member, account and mode.
     pub caller: Caller,
 }
@@ -81,6 +83,11 @@ impl Member {
             may_webhooks => self.may(Scope::WebhooksRead),
             may_logs => self.may(Scope::LogsRead),
             may_account => self.may(Scope::AccountRead),
+            terms_upcoming => self.terms.upcoming.as_ref().map(|t| context! {
+                version => t.version,
+                date => crate::cli::output::when(Some(t.effective_at.div_euclid(1000))).get(..10).unwrap_or("").to_string(),
+                summary => t.summary,
+            }),
         }
     }
 }
@@ -118,6 +125,21 @@ impl Member {
             }
             Err(e) => return Err(ApiError::from(e).into_response()),
         };
+        // New terms in force that this person has not accepted: they accept them first
+        // (clause 18); signing out stays possible.
+        let terms = crate::services::terms::now(state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let exempt = matches!(
+            parts.uri.path(),
+            "/console/terms" | "/console/logout" | "/console/logout/everywhere"
+        );
+        if terms.announced
+            && user.terms_version.as_deref() != Some(terms.current.as_str())
+            && !exempt
+        {
+            return Err(Redirect::to("/console/terms").into_response());
+        }
         let memberships: Vec<Membership> = memberships
             .into_iter()
             .filter(|m| m.account.state != AccountState::Terminated)
@@ -166,6 +188,7 @@ impl Member {
             mode,
             csrf: crate::console::csrf::session_token(state, id_hash),
             session_id_hash: id_hash.to_string(),
+            terms,
             caller,
         })
     }

@@ -15,6 +15,7 @@ pub mod password;
 pub mod playground;
 pub mod reports;
 pub mod signup;
+pub mod terms;
 pub mod usage;
 pub mod webhooks;
 
@@ -38,6 +39,7 @@ pub fn routes() -> Router<AppState> {
             get(password::reset_form).post(password::reset),
         )
         .route("/console/switch", post(choice::switch))
+        .route("/console/terms", get(terms::form).post(terms::accept))
         .route("/console/invite", get(invite::form).post(invite::accept))
         .route("/console/account", get(account::page))
         .route("/console/account/details", post(account::set_details))

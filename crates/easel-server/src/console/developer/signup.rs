@@ -57,6 +57,7 @@ pub struct SignupForm {
 
 fn form_page(
     state: &AppState,
+    terms: &str,
     status: StatusCode,
     token: &str,
     form: &SignupForm,
@@ -71,7 +72,7 @@ fn form_page(
         },
         error => error.map(|(_, message)| message),
         error_field => error.map(|(field, _)| field),
-        terms_version => state.config.terms_version,
+        terms_version => terms,
         approval => state.config.console.signup == SignupMode::Approval,
         closed => state.config.console.signup == SignupMode::Closed,
     };
@@ -86,8 +87,21 @@ pub async fn form(state: AppState, headers: HeaderMap, jar: CookieJar) -> Respon
     } else {
         StatusCode::OK
     };
-    let page = form_page(&state, status, &token, &SignupForm::default(), None);
+    let terms = current_terms(&state).await;
+    let page = form_page(&state, &terms, status, &token, &SignupForm::default(), None);
     (jar.add(cookie), page).into_response()
+}
+
+/// The terms version in force, which sign-up shows and records (the configured one if the
+/// announced versions cannot be read: a page must not fail for that).
+async fn current_terms(state: &AppState) -> String {
+    match crate::services::terms::now(state).await {
+        Ok(terms) => terms.current,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "could not read the terms versions");
+            state.config.terms_version.clone()
+        }
+    }
 }
 
 /// `POST /console/signup`: creates the account, mails the verification link, signs the
@@ -102,6 +116,7 @@ pub async fn submit(
 ) -> Response {
     let nonce = session::cookie_value(&state, &headers, csrf::LOGIN_COOKIE).unwrap_or_default();
     let token = csrf::login_token(&state, &nonce);
+    let terms = current_terms(&state).await;
     let throttle_key = format!("console_signup:{ip}");
     let paused = state.limiter.backoff_paused_ms(&[&throttle_key]).await;
     if paused > 0 {
@@ -111,6 +126,7 @@ pub async fn submit(
         );
         let mut page = form_page(
             &state,
+            &terms,
             StatusCode::TOO_MANY_REQUESTS,
             &token,
             &form,
@@ -148,7 +164,14 @@ pub async fn submit(
                 e.message.to_string()
             };
             let field = e.param.clone().unwrap_or_default();
-            return form_page(&state, status, &token, &form, Some((&field, &message)));
+            return form_page(
+                &state,
+                &terms,
+                status,
+                &token,
+                &form,
+                Some((&field, &message)),
+            );
         }
     };
     // Every account made counts against the address: a few are free (an office, a class),
