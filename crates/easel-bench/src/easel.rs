@@ -178,6 +178,20 @@ impl Easel {
         serde_json::from_str(&out).with_context(|| format!("easel admin {}: {out}", args.join(" ")))
     }
 
+    /// `easel admin ARGS --json` with `input` on its stdin.
+    pub async fn admin_with_stdin(
+        &self,
+        args: &[&str],
+        input: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let bin = self.bin.display().to_string();
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = procs::run_command_with_input(&bin, &all, &self.env, Some(input)).await?;
+        serde_json::from_str(&out).with_context(|| format!("easel admin {}: {out}", args.join(" ")))
+    }
+
     /// A new key for `account` in `mode` (`test` or `live`).
     pub async fn key(&self, account: &str, mode: &str) -> anyhow::Result<String> {
         let key = self

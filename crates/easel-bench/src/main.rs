@@ -54,6 +54,7 @@ const SCENARIOS: &[&str] = &[
     "workers",
     "idle",
     "nodes",
+    "console",
 ];
 
 #[derive(Debug, Subcommand)]
@@ -64,7 +65,7 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Only these scenarios (api, generations, jobs, queue, webhooks, peer, engines,
-        /// workers, idle, nodes).
+        /// workers, idle, nodes, console).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// The `easel` binary to measure.
@@ -252,6 +253,7 @@ async fn run(
             "workers" => scenarios::workers::run(&mut ctx).await,
             "idle" => scenarios::idle::run(&mut ctx).await,
             "nodes" => scenarios::nodes::run(&mut ctx).await,
+            "console" => scenarios::console::run(&mut ctx).await,
             _ => Ok(()),
         };
         if let Err(e) = result {

@@ -208,11 +208,36 @@ pub async fn run_command(
     args: &[&str],
     env: &[(String, String)],
 ) -> anyhow::Result<String> {
+    run_command_with_input(program, args, env, None).await
+}
+
+/// [`run_command`] with `input` written to its stdin (a password, say).
+pub async fn run_command_with_input(
+    program: &str,
+    args: &[&str],
+    env: &[(String, String)],
+    input: Option<&str>,
+) -> anyhow::Result<String> {
     let mut command = Command::new(program);
-    command.args(args).stdin(Stdio::null());
+    command
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     environment(&mut command, env);
-    let out = command
-        .output()
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("running {program}"))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(format!("{text}\n").as_bytes()).await?;
+    }
+    let out = child
+        .wait_with_output()
         .await
         .with_context(|| format!("running {program}"))?;
     if !out.status.success() {

@@ -1,6 +1,7 @@
 //! The scenarios of `easel-bench run`, each filling in the report.
 
 pub mod api;
+pub mod console;
 pub mod engines;
 pub mod generations;
 pub mod idle;
