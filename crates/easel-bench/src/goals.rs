@@ -264,6 +264,20 @@ pub fn judge_all(r: &mut Report) {
             ),
         ]),
     ));
+    goals.push((
+        "developer console pages (10k generations, 100k ledger entries, 1M logged requests)",
+        "every page's p99 ≤ 50 ms, SQLite and PostgreSQL",
+        all(vec![
+            labelled(
+                "slowest SQLite",
+                judge(r, "console.sqlite.worst_p99", None, Some(50.0), " ms"),
+            ),
+            labelled(
+                "slowest PostgreSQL",
+                judge(r, "console.postgres.worst_p99", None, Some(50.0), " ms"),
+            ),
+        ]),
+    ));
     for (scenario, goal, (measured, met)) in goals {
         r.goal(scenario, goal, measured, met);
     }

@@ -344,16 +344,13 @@ pub trait GenerationStore: Send + Sync {
         mode: easel_core::mode::Mode,
         page: Page,
     ) -> DbResult<Vec<Event>>;
-    /// The events about generation `generation_id` (at most 50, oldest first), looked for
-    /// among the events made between `from_ms` and `to_ms`: event ids sort by time, so the
-    /// search stays within the generation's life however many events the account has.
+    /// The events about generation `generation_id` (the `id` of their data), oldest
+    /// first, at most 50 (found through the `events_subject` index).
     async fn generation_events(
         &self,
         account_id: &str,
         mode: easel_core::mode::Mode,
         generation_id: &str,
-        from_ms: i64,
-        to_ms: i64,
     ) -> DbResult<Vec<Event>>;
 }
 

@@ -28,6 +28,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// The object an event is about, as the `events_subject` index spells it.
+    pub(crate) const EVENT_SUBJECT: &'static str = "((data::json) ->> 'id')";
+
     /// Rows per request-log insert statement: a batch of n rows is written as 64-row
     /// statements, then at most one each of 32, 16 … 1 (one round trip per statement, each
     /// size prepared once and kept in the statement cache).

@@ -34,6 +34,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The object an event is about, as the `events_subject` index spells it.
+    pub(crate) const EVENT_SUBJECT: &'static str = "json_extract(data, '$.id')";
+
     /// Rows per request-log insert statement: 16, then 8 … 1. sqlx binds each SQLite
     /// parameter by looking up its name, which SQLite finds by a linear scan, so binding a
     /// statement is quadratic in its parameters (a 64-row insert spent most of its time

@@ -722,23 +722,16 @@ macro_rules! impl_generation_store {
                 account_id: &str,
                 mode: easel_core::mode::Mode,
                 generation_id: &str,
-                from_ms: i64,
-                to_ms: i64,
             ) -> $crate::DbResult<Vec<$crate::Event>> {
-                use easel_core::ids::IdKind;
                 let sql = format!(
-                    "{} WHERE account_id = $1 AND mode = $2 AND id >= $3 AND id < $4 \
-                     AND data LIKE $5 ORDER BY id LIMIT 50",
-                    $crate::sql::EVENTS_FROM
+                    "{} WHERE account_id = $1 AND mode = $2 AND {} = $3 ORDER BY id LIMIT 50",
+                    $crate::sql::EVENTS_FROM,
+                    Self::EVENT_SUBJECT
                 );
-                let floor = |ms: i64| IdKind::Event.floor(u64::try_from(ms).unwrap_or(0));
                 sqlx::query_as::<_, $crate::common::rows::EventRow>(&sql)
                     .bind(account_id)
                     .bind(mode.as_str())
-                    .bind(floor(from_ms))
-                    .bind(floor(to_ms))
-                    // Generation ids are `gen_` and a ULID: no `%`, and the `_` matches itself.
-                    .bind(format!("%\"{generation_id}\"%"))
+                    .bind(generation_id)
                     .fetch_all(self.read())
                     .await?
                     .into_iter()

@@ -153,24 +153,9 @@ async fn detail(
             .get_generation(&member.account.id, member.mode, id)
             .await
             .or_not_found("generation", id)?;
-        // Events are looked for within the generation's life (and a minute after it ended,
-        // for its settlement), never across the account's whole history.
-        let now = now_ms();
-        let until = g
-            .deleted_at
-            .or(g.finished_at)
-            .map_or(now, |t| t.saturating_add(60_000))
-            .min(now)
-            .saturating_add(1);
         let events = state
             .store
-            .generation_events(
-                &member.account.id,
-                member.mode,
-                id,
-                g.created_at.saturating_sub(1000),
-                until,
-            )
+            .generation_events(&member.account.id, member.mode, id)
             .await?;
         let standing = generations::queue_standing(state, &g).await;
         Ok((g, events, standing))
