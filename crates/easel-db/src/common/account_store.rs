@@ -193,6 +193,26 @@ macro_rules! impl_account_store {
                     .try_into()
             }
 
+            /// Locks and loads an account that is about to change; a terminated one is
+            /// refused (`account_terminated`: termination is final), as
+            /// `check_transition` refuses it for state changes.
+            pub(crate) async fn lock_changeable_account(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                id: &str,
+            ) -> $crate::DbResult<$crate::Account> {
+                Self::lock_account(tx, id).await?;
+                let account = Self::load_account(tx, id).await?;
+                if account.state == easel_core::account::AccountState::Terminated {
+                    return Err(easel_core::DomainError::invalid(
+                        "account",
+                        "account_terminated",
+                        "The account is terminated; termination is final.",
+                    )
+                    .into());
+                }
+                Ok(account)
+            }
+
             pub(crate) async fn load_member(
                 conn: &mut <$Db as sqlx::Database>::Connection,
                 account_id: &str,
@@ -310,20 +330,8 @@ macro_rules! impl_account_store {
             ) -> $crate::DbResult<$crate::Account> {
                 let id = account_id;
                 let mut tx = self.begin_write().await?;
-                // Against a concurrent termination: the state read below stays true until
-                // this transaction ends.
-                Self::lock_account(&mut tx, id).await?;
-                let old = Self::load_account(&mut tx, id).await?;
-                // The same refusal `change_account_state` gives (`check_transition`):
-                // termination is final.
-                if old.state == easel_core::account::AccountState::Terminated {
-                    return Err(easel_core::DomainError::invalid(
-                        "account",
-                        "account_terminated",
-                        "The account is terminated; termination is final.",
-                    )
-                    .into());
-                }
+                // Locked against a concurrent termination until this transaction ends.
+                let old = Self::lock_changeable_account(&mut tx, id).await?;
                 let as_json = |plan: &str, l: &$crate::LimitOverrides| {
                     serde_json::json!({
                         "plan": plan,
@@ -362,16 +370,7 @@ macro_rules! impl_account_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::Account> {
                 let mut tx = self.begin_write().await?;
-                Self::lock_account(&mut tx, account_id).await?;
-                let old = Self::load_account(&mut tx, account_id).await?;
-                if old.state == easel_core::account::AccountState::Terminated {
-                    return Err(easel_core::DomainError::invalid(
-                        "account",
-                        "account_terminated",
-                        "The account is terminated; termination is final.",
-                    )
-                    .into());
-                }
+                let old = Self::lock_changeable_account(&mut tx, account_id).await?;
                 sqlx::query($crate::sql::SET_ACCOUNT_DETAILS)
                     .bind(account_id)
                     .bind(&details.name)

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::CookieJar;
 use easel_core::audit::{Actor, ActorType};
 use easel_core::ids::IdKind;
 use easel_core::time::now_ms;
-use easel_db::{AuditContext, Invitation, NewUser};
+use easel_db::{AuditContext, Invitation, NewUser, UserLogin};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -47,8 +47,12 @@ fn gone(message: &str) -> Response {
     )
 }
 
-/// The pending invitation of `token`, or the page that says why it cannot be used.
-async fn pending(state: &AppState, token: &str) -> Result<(Invitation, bool), Response> {
+/// The pending invitation of `token` and the person it invites, if they exist already; or
+/// the page that says why it cannot be used.
+async fn pending(
+    state: &AppState,
+    token: &str,
+) -> Result<(Invitation, Option<UserLogin>), Response> {
     // Tokens are 43 characters of base64url; anything else is not one of ours.
     let plausible = (20..=100).contains(&token.len())
         && token
@@ -78,13 +82,17 @@ async fn pending(state: &AppState, token: &str) -> Result<(Invitation, bool), Re
             "This invitation was withdrawn or has expired. Ask the account for a new one.",
         ));
     }
-    let has_password = state
+    let person = state
         .store
         .user_login(&invitation.email)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?
-        .is_some_and(|l| l.password_hash.is_some());
-    Ok((invitation, !has_password))
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok((invitation, person))
+}
+
+/// Whether the invitee must choose a password (new, or added without one).
+fn needs_password(person: Option<&UserLogin>) -> bool {
+    person.is_none_or(|p| p.password_hash.is_none())
 }
 
 fn form_page(
@@ -115,19 +123,13 @@ pub async fn form(
     jar: CookieJar,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let (invitation, needs_password) = match pending(&state, &q.token).await {
+    let (invitation, person) = match pending(&state, &q.token).await {
         Ok(found) => found,
         Err(page) => return page,
     };
     let (cookie, csrf) = csrf::pre_session_form(&state, &headers);
-    let page = form_page(
-        StatusCode::OK,
-        &csrf,
-        &q.token,
-        &invitation,
-        needs_password,
-        None,
-    );
+    let needs = needs_password(person.as_ref());
+    let page = form_page(StatusCode::OK, &csrf, &q.token, &invitation, needs, None);
     (jar.add(cookie), page).into_response()
 }
 
@@ -138,10 +140,11 @@ pub async fn accept(
     axum::Extension(request_id): axum::Extension<RequestId>,
     Form(form): Form<AcceptForm>,
 ) -> Response {
-    let (invitation, needs_password) = match pending(&state, &form.token).await {
+    let (invitation, person) = match pending(&state, &form.token).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    let needs_password = needs_password(person.as_ref());
     let again = |message: String| {
         let nonce = session::cookie_value(&state, &headers, csrf::LOGIN_COOKIE).unwrap_or_default();
         let csrf = csrf::login_token(&state, &nonce);
@@ -166,10 +169,7 @@ pub async fn accept(
     } else {
         None
     };
-    let existing = match state.store.user_login(&invitation.email).await {
-        Ok(found) => found.map(|l| l.user.id),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let existing = person.map(|p| p.user.id);
     let new_user = NewUser {
         id: IdKind::User.generate(),
         email: invitation.email.clone(),

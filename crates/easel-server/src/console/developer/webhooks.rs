@@ -307,13 +307,7 @@ pub async fn replay(state: AppState, member: Member, Path(id): Path<String>) -> 
         service::replay(&state, &member.account.id, member.mode, &id, audit).await
     }
     .await;
-    match result {
-        Ok(delivery) => {
-            Redirect::to(&format!("/console/webhooks/{}", delivery.endpoint_id)).into_response()
-        }
-        Err(e) if e.code.status() == StatusCode::FORBIDDEN => forbidden(&member, e),
-        Err(e) => e.into_response(),
-    }
+    to_endpoint(&member, result)
 }
 
 /// `POST /console/webhooks/{id}/test`: sends the endpoint a test event.
@@ -324,11 +318,16 @@ pub async fn send_test(state: AppState, member: Member, Path(id): Path<String>) 
         service::send_test(&state, &member.account.id, member.mode, &id, audit).await
     }
     .await;
+    to_endpoint(&member, result)
+}
+
+/// Back to the page of the endpoint a delivery went to, or why not.
+fn to_endpoint(member: &Member, result: ApiResult<easel_db::WebhookDelivery>) -> Response {
     match result {
         Ok(delivery) => {
             Redirect::to(&format!("/console/webhooks/{}", delivery.endpoint_id)).into_response()
         }
-        Err(e) if e.code.status() == StatusCode::FORBIDDEN => forbidden(&member, e),
+        Err(e) if e.code.status() == StatusCode::FORBIDDEN => forbidden(member, e),
         Err(e) => e.into_response(),
     }
 }
