@@ -408,21 +408,7 @@ fn mail_dir(db: &TestDb) -> std::path::PathBuf {
 
 /// `easel admin <args> --json` with the file mailer (the CLI sends the reporter's mail).
 fn admin_mailing(db: &TestDb, args: &[&str]) -> Value {
-    let out = crate::support::binary::easel()
-        .arg("admin")
-        .args(args)
-        .arg("--json")
-        .env("EASEL_DATA_DIR", &db.dir)
-        .env("EASEL_DATABASE_URL", &db.url)
-        .env("EASEL_MAIL__TRANSPORT", "file")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run easel: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON: {e}"))
+    crate::support::binary::admin_mailing(db, args).json()
 }
 
 fn mails(db: &TestDb) -> Vec<String> {

@@ -12,24 +12,9 @@ use crate::support::console::Console;
 
 /// `easel admin <args> --json` with the file mailer; the exit status and stdout or stderr.
 fn admin(db: &TestDb, args: &[&str]) -> (bool, String) {
-    let out = crate::support::binary::easel()
-        .arg("admin")
-        .args(args)
-        .arg("--json")
-        .env("EASEL_DATA_DIR", &db.dir)
-        .env("EASEL_DATABASE_URL", &db.url)
-        .env("EASEL_MAIL__TRANSPORT", "file")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run easel: {e}"));
-    let text = if out.status.success() {
-        out.stdout
-    } else {
-        out.stderr
-    };
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&text).into_owned(),
-    )
+    let out = crate::support::binary::admin_mailing(db, args);
+    let text = if out.ok { out.stdout } else { out.stderr };
+    (out.ok, text)
 }
 
 fn rfc3339(ms: i64) -> String {

@@ -43,9 +43,36 @@ pub fn run(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
 
 /// Runs `easel <args>` with `dir` as data directory and `url` as database.
 pub fn run_in(dir: &Path, url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    run_with(dir, url, args, stdin, &[])
+}
+
+/// `easel admin <args> --json` against `db` with the file mailer (mail goes to
+/// `<data dir>/mail`), succeeding or not.
+pub fn admin_mailing(db: &TestDb, args: &[&str]) -> Output {
+    let mut full = vec!["admin"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    run_with(
+        db.dir.as_path(),
+        &db.url,
+        &full,
+        None,
+        &[("EASEL_MAIL__TRANSPORT", "file")],
+    )
+}
+
+/// [`run_in`] with more environment variables.
+fn run_with(
+    dir: &Path,
+    url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     use std::io::Write;
     let mut child = easel()
         .args(args)
+        .envs(env.iter().copied())
         .env("EASEL_DATA_DIR", dir)
         .env("EASEL_DATABASE_URL", url)
         .stdin(Stdio::piped())
