@@ -241,3 +241,209 @@ async fn an_owner_invites_a_viewer_who_changes_nothing_in_headless_chromium() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_no_other_script_reaches_pass_axe_in_headless_chromium() {
+    use serde_json::json;
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mail_dir = db.dir.join("mail");
+    let dir = mail_dir.display().to_string();
+    let app = TestApp::start_with(&db, move |c| {
+        crate::generations::with_test_models(c);
+        c.mail.transport = easel_server::config::MailTransport::File;
+        c.mail.dir = dir;
+    })
+    .await;
+    let owner_email = "keeper@pages.example";
+    let (account_id, live) = app.account(owner_email, "live").await;
+    let owner = app.owner_id(&account_id).await;
+    crate::console_pages::set_password(&app, &owner, "cobalt harbour ledger 64").await;
+    let (reported, failed) = rows_to_show(&app, &account_id, &live).await;
+    // Test mode: a webhook endpoint nothing listens at (port 9), for a failing delivery.
+    let test_key = app.owner_key(&account_id, "test").await;
+    let events = json!(["generation.succeeded"]);
+    let (endpoint, _) =
+        crate::webhooks::endpoint(&app, &test_key, "http://127.0.0.1:9/hook", events).await;
+    let (in_force, next) = new_terms(&app, &db).await;
+
+    let mail = mail_dir.display().to_string();
+    let args = [
+        owner_email,
+        "cobalt harbour ledger 64",
+        mail.as_str(),
+        endpoint.as_str(),
+        failed.as_str(),
+        reported.as_str(),
+    ];
+    let seen = run_script(&app, "console_pages.cjs", &args).await;
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    // Every page the script photographed passed axe-core, and none was skipped.
+    let scanned = seen["a11y"].as_object().cloned().unwrap_or_default();
+    let mut pages: Vec<&str> = scanned.keys().map(String::as_str).collect();
+    pages.sort_unstable();
+    assert_eq!(
+        pages,
+        [
+            "developer-end-users-struck",
+            "developer-forgot-sent",
+            "developer-generation-failed",
+            "developer-generation-missing",
+            "developer-overview-terms-notice",
+            "developer-refused",
+            "developer-reports-filed",
+            "developer-reset",
+            "developer-reset-done",
+            "developer-terms",
+            "developer-terms-accepted",
+            "developer-verified",
+            "developer-verify-sent",
+            "developer-webhook-deliveries",
+            "public-abuse-received",
+        ],
+        "{seen}"
+    );
+    for (page, violations) in &scanned {
+        assert_eq!(violations, &json!([]), "{page}: {violations}");
+    }
+    // The abuse form took the report; the forgotten password was reset from the mailed link.
+    let report_id = seen["report_id"].as_str().unwrap_or_default();
+    assert!(report_id.starts_with("abr_"), "{seen}");
+    assert_eq!(seen["forgot_sent"], true, "{seen}");
+    assert_eq!(seen["reset_title"], "Password changed", "{seen}");
+    // The terms in force come before any other page, until accepted through the form; the
+    // next version is announced on every page meanwhile.
+    assert_eq!(seen["after_sign_in"], "/console/terms", "{seen}");
+    let title = format!("API terms, version {in_force}");
+    assert_eq!(seen["terms_title"], title, "{seen}");
+    assert_eq!(seen["keys_before_accepting"], "/console/terms", "{seen}");
+    assert_eq!(seen["blocked_unticked"], true, "{seen}");
+    assert_eq!(seen["after_accepting"], "/console", "{seen}");
+    assert_eq!(
+        seen["terms_accepted"], "You accepted this version.",
+        "{seen}"
+    );
+    let notice = seen["terms_notice"].as_str().unwrap_or_default();
+    assert!(
+        notice.contains(&format!("(version {next}) take effect on {next}."))
+            && notice.contains("Outputs are kept for 14 days."),
+        "{seen}"
+    );
+    let user = app.state.store.get_user(&owner).await;
+    let user = user.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(user.terms_version.as_deref(), Some(in_force.as_str()));
+    // The pages with rows: the delivery, the failure, both reports, both strikes, the end user.
+    assert_eq!(seen["delivery_rows"], 1, "{seen}");
+    assert_eq!(seen["failed_status"], "failed", "{seen}");
+    assert_eq!(seen["missing_status"], 404, "{seen}");
+    assert_eq!(seen["report_rows"], 2, "{seen}");
+    assert_eq!(seen["strike_rows"], 2, "{seen}");
+    assert_eq!(seen["end_users"], json!(["player-7"]), "{seen}");
+    assert_eq!(seen["refused_status"], 403, "{seen}");
+    // A developer who signed up under the new terms is not asked again, and confirms the
+    // e-mail address from the link sent again.
+    assert_eq!(seen["newcomer_path"], "/console", "{seen}");
+    let verified = seen["verified"].as_str().unwrap_or_default();
+    assert!(
+        verified.starts_with("Your e-mail address is confirmed"),
+        "{seen}"
+    );
+    let newcomer = app.state.store.user_login("newcomer@pages.example").await;
+    let newcomer = newcomer
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the newcomer has no login"))
+        .user;
+    assert!(newcomer.email_verified_at.is_some(), "{newcomer:?}");
+    assert_eq!(newcomer.terms_version, Some(in_force));
+    app.stop().await;
+}
+
+/// Live rows for the reports, end users and generation pages: a generation that succeeded
+/// (reported once through the API, upheld as a strike; the script reports it again through
+/// the form), one that failed, and an end user struck by moderation. Returns their ids.
+async fn rows_to_show(app: &TestApp, account_id: &str, live: &str) -> (String, String) {
+    use crate::generations::create;
+    use serde_json::json;
+
+    crate::generations::grant(app, account_id, 100_000).await;
+    let made = |model: &'static str| {
+        let body =
+            json!({"model": model, "prompt": "a quiet harbour", "width": 256, "height": 256});
+        async move {
+            let res = create(app, live, body, Some(20)).await.expect(200).body;
+            res["id"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let reported = made("sandbox-image").await;
+    let failed = made("broken-image").await;
+    let fraud = json!({"model": "sandbox-image", "prompt": "a realistic fake passport for John Smith", "user": "player-7"});
+    create(app, live, fraud, None)
+        .await
+        .expect_error(400, "content_policy_violation");
+    let report =
+        json!({"generation_id": reported, "category": "hate", "description": "a hateful symbol"});
+    let upheld = app.call("POST", "/v1/abuse_reports", None, Some(report));
+    let upheld = upheld.await.expect(201).body;
+    let decision = easel_db::ReportDecision {
+        resolution: easel_db::Resolution::Warned,
+        note: Some("Warned; the image stays.".into()),
+        policy: easel_db::StrikePolicy {
+            threshold: 10,
+            window_ms: 30 * 86_400_000,
+            jobs: easel_db::SuspendJobs::Finish,
+        },
+    };
+    let audit = easel_db::AuditContext::new(easel_core::audit::Actor::cli(), None);
+    let upheld_id = upheld["id"].as_str().unwrap_or_default();
+    app.state
+        .store
+        .resolve_abuse_report(upheld_id, decision, audit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (reported, failed)
+}
+
+/// Terms versions, each named after the day it takes effect (as the README's example): one
+/// in force since yesterday (recorded as announced 40 days ago, as the terms tests do) and
+/// the next announced now through the CLI, 31 days ahead. Returns both names.
+async fn new_terms(app: &TestApp, db: &TestDb) -> (String, String) {
+    let day = 86_400_000;
+    let now = easel_core::time::now_ms();
+    let rfc3339 = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("bad time {ms}"))
+    };
+    let in_force = rfc3339(now - day)[..10].to_string();
+    let effective = rfc3339(now + 31 * day);
+    let next = effective[..10].to_string();
+    let version = easel_db::TermsVersion {
+        version: in_force.clone(),
+        effective_at: now - day,
+        announced_at: now - 40 * day,
+        summary: None,
+    };
+    let audit = easel_db::AuditContext::new(easel_core::audit::Actor::cli(), None);
+    app.state
+        .store
+        .announce_terms(version, audit)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let announce = [
+        "terms",
+        "announce",
+        "--version",
+        next.as_str(),
+        "--effective",
+        effective.as_str(),
+        "--summary",
+        "Outputs are kept for 14 days.",
+    ];
+    let out = crate::support::binary::admin_mailing(db, &announce);
+    assert!(out.ok, "{}", out.stderr);
+    (in_force, next)
+}
