@@ -133,6 +133,12 @@ pub mod action {
     pub const ACCOUNT_APPROVED: &str = "account.approved";
     /// A member started paying for credits (a Stripe Checkout Session was created).
     pub const CHECKOUT_CREATED: &str = "credits.checkout_created";
+    /// A member started subscribing to a plan (a Stripe Checkout Session).
+    pub const SUBSCRIPTION_CHECKOUT_CREATED: &str = "subscription.checkout_created";
+    /// A member asked Stripe to change or cancel the subscription (applied by its webhook).
+    pub const SUBSCRIPTION_CHANGE_REQUESTED: &str = "subscription.change_requested";
+    /// A failed-payment notice was mailed to the account's owners.
+    pub const SUBSCRIPTION_PAYMENT_NOTICE: &str = "subscription.payment_notice";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

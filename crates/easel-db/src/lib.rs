@@ -22,6 +22,7 @@ pub mod users;
 #[macro_use]
 mod sql;
 mod sqlite;
+pub mod subscriptions;
 pub mod webhooks;
 mod worker_sql;
 pub mod workers;
@@ -39,6 +40,7 @@ pub use moderation::*;
 pub use postgres::PgStore;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
+pub use subscriptions::*;
 pub use users::*;
 pub use webhooks::*;
 pub use workers::*;
@@ -736,6 +738,7 @@ pub trait Store:
     + SystemStore
     + SessionStore
     + UserStore
+    + SubscriptionStore
     + MigrationStore
 {
 }
@@ -755,6 +758,7 @@ impl<T> Store for T where
         + SystemStore
         + SessionStore
         + UserStore
+        + SubscriptionStore
         + MigrationStore
 {
 }

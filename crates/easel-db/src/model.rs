@@ -285,6 +285,15 @@ impl AuditContext {
         self
     }
 
+    /// The same actor, request and time for a second entry of the same change (an entry's
+    /// id is unique).
+    pub fn another(&self) -> AuditContext {
+        AuditContext {
+            id: easel_core::ids::IdKind::Audit.generate(),
+            ..self.clone()
+        }
+    }
+
     /// Adds a detail.
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> AuditContext {
         if let serde_json::Value::Object(map) = &mut self.details {

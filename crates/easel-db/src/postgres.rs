@@ -202,6 +202,7 @@ impl_moderation_store!(PgStore, Postgres);
 impl_webhook_store!(PgStore, Postgres);
 impl_session_store!(PgStore, Postgres);
 impl_user_store!(PgStore, Postgres);
+impl_subscription_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]

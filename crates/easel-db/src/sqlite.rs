@@ -183,6 +183,7 @@ impl_moderation_store!(SqliteStore, Sqlite);
 impl_webhook_store!(SqliteStore, Sqlite);
 impl_session_store!(SqliteStore, Sqlite);
 impl_user_store!(SqliteStore, Sqlite);
+impl_subscription_store!(SqliteStore, Sqlite);
 impl_worker_store!(SqliteStore, Sqlite, "");
 
 #[async_trait]

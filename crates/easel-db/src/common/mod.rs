@@ -41,6 +41,8 @@ mod session_store;
 #[macro_use]
 mod user_store;
 #[macro_use]
+pub(crate) mod subscription_store;
+#[macro_use]
 pub(crate) mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;

@@ -26,5 +26,6 @@ mod migrations;
 mod moderation;
 mod sessions;
 mod states;
+mod subscriptions;
 mod webhooks;
 mod workers;

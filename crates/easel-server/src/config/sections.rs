@@ -170,6 +170,21 @@ pub struct PlanConfig {
     pub licence: Licence,
     pub retention_days: u32,
     pub monthly_credits: i64,
+    /// The Stripe Price (`price_…`, recurring monthly, EUR) a member subscribes to for this
+    /// plan from the console; absent: the plan cannot be bought (the operator sets it).
+    #[serde(default)]
+    pub stripe_price: Option<String>,
+    /// What that price costs a month, in whole euros, as the plans page shows it (Stripe's
+    /// price is what is charged; keep the two equal).
+    #[serde(default)]
+    pub price_eur_month: Option<u64>,
+}
+
+impl PlanConfig {
+    /// Whether members can subscribe to this plan through Stripe.
+    pub fn sold(&self) -> bool {
+        self.stripe_price.is_some()
+    }
 }
 
 /// `[generations]`
@@ -313,6 +328,9 @@ pub struct StripeConfig {
     /// Smallest and largest top-up a member may type in, in whole euros.
     pub min_top_up_eur: u64,
     pub max_top_up_eur: u64,
+    /// Days a subscription's payment may stay failed before the account is suspended
+    /// (notices go out when it fails, halfway and the day before).
+    pub past_due_suspend_days: u32,
 }
 
 impl StripeConfig {
@@ -348,6 +366,7 @@ impl std::fmt::Debug for StripeConfig {
             .field("top_up_eur", &self.top_up_eur)
             .field("min_top_up_eur", &self.min_top_up_eur)
             .field("max_top_up_eur", &self.max_top_up_eur)
+            .field("past_due_suspend_days", &self.past_due_suspend_days)
             .finish()
     }
 }

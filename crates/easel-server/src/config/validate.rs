@@ -125,6 +125,7 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
                 "must not be negative".into(),
             );
         }
+        validate_plan_price(c, name, plan)?;
     }
     if let Err(e) = easel_core::models::Markup::parse(&c.pricing.markup) {
         return fail("pricing.markup", e.to_string());
@@ -638,6 +639,70 @@ fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// A plan sold through Stripe names a price the webhooks can map back to it, shows what it
+/// costs, and needs the keys that create and hear subscriptions.
+fn validate_plan_price(
+    c: &Config,
+    name: &str,
+    plan: &super::PlanConfig,
+) -> Result<(), (String, String)> {
+    let fail = |field: &str, reason: String| Err((format!("plans.{name}.{field}"), reason));
+    let Some(price) = &plan.stripe_price else {
+        if plan.price_eur_month.is_some() {
+            return fail(
+                "price_eur_month",
+                "is shown only for a plan sold through Stripe: set stripe_price too".into(),
+            );
+        }
+        return Ok(());
+    };
+    let price_ok = price.len() > "price_".len()
+        && price.len() <= 255
+        && price.starts_with("price_")
+        && price
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !price_ok {
+        return fail(
+            "stripe_price",
+            "must be a Stripe Price id, `price_…` (not a product id or an amount)".into(),
+        );
+    }
+    if let Some((other, _)) = c
+        .plans
+        .iter()
+        .find(|(n, p)| n.as_str() != name && p.stripe_price.as_ref() == Some(price))
+    {
+        return fail(
+            "stripe_price",
+            format!("plan {other} has the same price: each sold plan needs its own"),
+        );
+    }
+    if !plan
+        .price_eur_month
+        .is_some_and(|eur| (1..=1_000_000).contains(&eur))
+    {
+        return fail(
+            "price_eur_month",
+            "a plan with stripe_price shows its monthly price: whole euros, 1 to 1000000".into(),
+        );
+    }
+    if !c.payments.stripe.checkout_enabled() {
+        return fail(
+            "stripe_price",
+            "selling plans needs payments.stripe.secret_key and payments.stripe.webhook_secret"
+                .into(),
+        );
+    }
+    if name == c.default_plan {
+        return fail(
+            "stripe_price",
+            "the default plan is the one an account falls back to when its subscription ends; it cannot be sold".into(),
+        );
+    }
+    Ok(())
+}
+
 fn validate_payments(c: &Config) -> Result<(), (String, String)> {
     let fail = |key: &str, reason: String| Err((key.to_string(), reason));
     let stripe = &c.payments.stripe;
@@ -699,6 +764,12 @@ fn validate_payments(c: &Config) -> Result<(), (String, String)> {
                 "min_top_up_eur must be at least 1 and at most max_top_up_eur, and max_top_up_eur × credits_per_eur at most {}",
                 easel_core::credits::MAX_MOVEMENT
             ),
+        );
+    }
+    if !(1..=90).contains(&stripe.past_due_suspend_days) {
+        return fail(
+            "payments.stripe.past_due_suspend_days",
+            "must be between 1 and 90".into(),
         );
     }
     if let Some(bad) = stripe
@@ -907,6 +978,74 @@ mod tests {
         assert_eq!(
             check(&|c| c.payments.stripe.credits_per_eur = 0).as_deref(),
             Some("payments.stripe.credits_per_eur")
+        );
+    }
+
+    #[test]
+    fn plans_sold_through_stripe_are_checked() {
+        let mut base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let check = |base: &crate::config::Config, tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
+            validate(&c).err().map(|(key, _)| key)
+        };
+        let sell = |c: &mut crate::config::Config, plan: &str, price: &str| {
+            if let Some(p) = c.plans.get_mut(plan) {
+                p.stripe_price = Some(price.into());
+                p.price_eur_month = Some(29);
+            }
+        };
+        // Without the keys that create and hear subscriptions, nothing can be sold.
+        assert_eq!(
+            check(&base, &|c| sell(c, "pro", "price_1Pro")).as_deref(),
+            Some("plans.pro.stripe_price")
+        );
+        base.payments.stripe.webhook_secret = "whsec_abc".into();
+        base.payments.stripe.secret_key = "sk_test_abcdef".into();
+        assert_eq!(check(&base, &|c| sell(c, "pro", "price_1Pro")), None);
+        for bad in ["prod_1Pro", "price_", "price_1 Pro", "29"] {
+            assert_eq!(
+                check(&base, &|c| sell(c, "pro", bad)).as_deref(),
+                Some("plans.pro.stripe_price"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check(&base, &|c| {
+                sell(c, "pro", "price_same");
+                sell(c, "starter", "price_same");
+            })
+            .as_deref()
+            .map(|k| k.ends_with(".stripe_price")),
+            Some(true)
+        );
+        // The plan an ended subscription falls back to is never sold.
+        assert_eq!(
+            check(&base, &|c| sell(c, "free", "price_1Free")).as_deref(),
+            Some("plans.free.stripe_price")
+        );
+        assert_eq!(
+            check(&base, &|c| {
+                sell(c, "pro", "price_1Pro");
+                if let Some(p) = c.plans.get_mut("pro") {
+                    p.price_eur_month = None;
+                }
+            })
+            .as_deref(),
+            Some("plans.pro.price_eur_month")
+        );
+        assert_eq!(
+            check(&base, &|c| {
+                if let Some(p) = c.plans.get_mut("pro") {
+                    p.price_eur_month = Some(29);
+                }
+            })
+            .as_deref(),
+            Some("plans.pro.price_eur_month")
+        );
+        assert_eq!(
+            check(&base, &|c| c.payments.stripe.past_due_suspend_days = 0).as_deref(),
+            Some("payments.stripe.past_due_suspend_days")
         );
     }
 

@@ -137,6 +137,8 @@ error_codes! {
     invalid_output => BAD_REQUEST, InvalidRequestError;
     output_missing => BAD_REQUEST, InvalidRequestError;
     outputs_rejected => UNPROCESSABLE_ENTITY, InvalidRequestError;
+    subscription_active => CONFLICT, InvalidRequestError;
+    subscription_missing => CONFLICT, InvalidRequestError;
 }
 
 impl ErrorCode {

@@ -137,7 +137,8 @@ pub fn start(app: &AppState) -> RunnerHandle {
 const SWEEP_BATCH: i64 = 100;
 
 /// Every `queue.sweep_ms` until `stop`: grants plan allowances when a billing period
-/// begins, issues the last month's invoices once it has closed, settles generations whose job ended on a node that
+/// begins, issues the last month's invoices once it has closed, mails failed-payment
+/// notices and suspends accounts whose subscription stayed unpaid, settles generations whose job ended on a node that
 /// died before settling them, and deletes outputs past their retention (object first,
 /// then the row, so a crash in between only means deleting it again), and purges old logs,
 /// ended console sessions and used form tokens.
@@ -146,6 +147,7 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut allowances_granted_for: Option<String> = None;
     let mut invoices_issued_for = None;
+    let mut subscriptions_swept_at = i64::MIN / 2;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -170,6 +172,8 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
         // Invoices: the last month's once it has closed, once per node (the store makes
         // repeats, here or on other nodes, change nothing).
         crate::services::invoices::sweep(&app, &mut invoices_issued_for, now_ms()).await;
+        // Subscriptions whose payment failed: notices, then the suspension (once a minute).
+        crate::services::subscriptions::sweep(&app, &mut subscriptions_swept_at, now_ms()).await;
         match app.store.unsettled_generation_jobs(SWEEP_BATCH).await {
             Ok(jobs) => {
                 for job in jobs {

@@ -3,26 +3,11 @@
 //! (`api::v1::payments::stripe`) credits the session exactly once, from the
 //! `metadata.credits` written here.
 //!
-//! Stripe's API takes form-encoded bodies with bracketed keys
-//! (`line_items[0][price_data][currency]`) and a secret key as a bearer token, and answers
-//! errors as `{"error": {"type", "code", "message", "param"}}`.
-
-use std::sync::LazyLock;
-use std::time::Duration;
-
-use serde::Deserialize;
+//! The call itself goes through `stripe_api`.
 
 use crate::app::AppState;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
-
-/// One client for every call: connections to Stripe are reused.
-static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap_or_default()
-});
+use crate::services::stripe_api::{self, HostedPage};
 
 /// A top-up to pay for.
 #[derive(Debug, Clone)]
@@ -31,26 +16,6 @@ pub struct TopUp<'a> {
     /// Prefilled on Stripe's page, and where Stripe mails the receipt.
     pub email: &'a str,
     pub eur: u64,
-}
-
-/// The parts of Stripe's answer used here.
-#[derive(Debug, Deserialize)]
-struct Session {
-    id: String,
-    url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StripeErrorBody {
-    error: StripeError,
-}
-
-#[derive(Debug, Deserialize)]
-struct StripeError {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
 }
 
 /// Whole euros a member may buy now: one of the offered amounts or within the range.
@@ -111,60 +76,17 @@ pub async fn create_session(
         ("cancel_url", &cancel),
         ("locale", "auto"),
     ];
-    let url = format!(
-        "{}/v1/checkout/sessions",
-        stripe.api_base.trim_end_matches('/')
-    );
-    let unavailable = |detail: String| {
-        tracing::warn!(error = %detail, "Stripe Checkout Session not created");
-        ApiError::new(
-            ErrorCode::payment_provider_error,
-            "The payment provider could not start the payment; nothing was charged. Try again in a minute.",
-        )
-    };
-    let response = CLIENT
-        .post(&url)
-        .bearer_auth(&stripe.secret_key)
-        // One click, one session, whatever a retry in between does.
-        .header(
-            "idempotency-key",
-            format!("easel-{:032x}", rand::random::<u128>()),
-        )
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| unavailable(format!("{e:#}")))?;
-    let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| unavailable(format!("{e:#}")))?;
-    if !status.is_success() {
-        let error = serde_json::from_slice::<StripeErrorBody>(&body).ok();
-        let (code, message) = error
-            .map(|b| (b.error.code, b.error.message))
-            .unwrap_or_default();
-        return Err(unavailable(format!(
-            "{status}: {} {}",
-            code.unwrap_or_default(),
-            message.unwrap_or_default()
-        )));
-    }
-    let session: Session = serde_json::from_slice(&body)
-        .map_err(|e| unavailable(format!("unreadable session: {e}")))?;
-    let Some(page) = session
-        .url
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-    else {
-        return Err(unavailable(format!("session {} has no URL", session.id)));
-    };
-    tracing::info!(account.id = top_up.account_id, session.id = %session.id, eur = top_up.eur, "Stripe Checkout Session created");
+    let what = "start the payment";
+    let session: HostedPage =
+        stripe_api::call(state, "/v1/checkout/sessions", Some(&form), what).await?;
+    let (id, page) = session.url(what)?;
+    tracing::info!(account.id = top_up.account_id, session.id = %id, eur = top_up.eur, "Stripe Checkout Session created");
     let recorded = state
         .store
         .append_audit(
             Some(top_up.account_id),
             easel_core::audit::action::CHECKOUT_CREATED,
-            ("checkout_session", &session.id),
+            ("checkout_session", &id),
             audit,
         )
         .await;
@@ -172,5 +94,5 @@ pub async fn create_session(
     if let Err(e) = recorded {
         tracing::warn!(error = %e, "could not record a checkout session in the audit log");
     }
-    Ok((session.id, page))
+    Ok((id, page))
 }

@@ -57,14 +57,20 @@ pub fn billing_period(now_ms: i64) -> String {
 
 /// Grants an account its plan's monthly credits for the period containing `now_ms`, once:
 /// a second call for the same period changes nothing (the ledger's unique reference).
-/// Returns the credits granted now (0 if none are due or they were already granted).
+/// Returns the credits granted now (0 if none are due or they were already granted). A plan
+/// sold through Stripe gets its credits with each paid invoice instead
+/// (`services::subscriptions`), never by the calendar.
 pub async fn grant_plan_allowance(
     app: &App,
     account_id: &str,
     plan: &str,
     now_ms: i64,
 ) -> ApiResult<i64> {
-    let credits = app.config.plan(plan).map_or(0, |p| p.monthly_credits);
+    let credits = app
+        .config
+        .plan(plan)
+        .filter(|p| !p.sold())
+        .map_or(0, |p| p.monthly_credits);
     if credits <= 0 {
         return Ok(0);
     }
@@ -92,7 +98,12 @@ pub async fn grant_plan_allowance(
 /// Grants every account on a plan with monthly credits its allowance for the current
 /// period (idempotent: run it as often as you like). Returns how many accounts got one.
 pub async fn grant_plan_allowances(app: &App, now_ms: i64) -> ApiResult<u64> {
-    if !app.config.plans.values().any(|p| p.monthly_credits > 0) {
+    if !app
+        .config
+        .plans
+        .values()
+        .any(|p| p.monthly_credits > 0 && !p.sold())
+    {
         return Ok(0);
     }
     let mut granted = 0;

@@ -14,6 +14,8 @@ pub mod leaks;
 pub mod moderation;
 pub mod run_stats;
 pub mod signup;
+pub mod stripe_api;
+pub mod subscriptions;
 pub mod terms;
 pub(crate) mod text;
 pub mod webhooks;

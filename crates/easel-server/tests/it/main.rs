@@ -17,6 +17,7 @@ mod console_csrf;
 mod console_generations;
 mod console_members;
 mod console_pages;
+mod console_plans;
 mod console_reports;
 mod console_sessions;
 mod console_signin;

@@ -373,7 +373,10 @@ both_backends!(
             json!(900),
             "eur",
         );
+        // A subscription's checkout is about a plan (`console_plans`), never the balance.
         subscription["data"]["object"]["mode"] = json!("subscription");
+        subscription["data"]["object"]["subscription"] = json!("sub_1Test");
+        subscription["data"]["object"]["customer"] = json!("cus_Test");
         receipt(deliver_signed(&app, &subscription).await, 0, false);
         let mut free = checkout_event(
             "evt_free_1",

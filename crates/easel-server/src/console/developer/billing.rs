@@ -90,7 +90,7 @@ async fn billing_page(
         starting_after: after.clone(),
     };
     let account = member.account.id.as_str();
-    let (mut entries, invoices, card) = match tokio::try_join!(
+    let (mut entries, invoices, card, subscription) = match tokio::try_join!(
         async {
             state
                 .store
@@ -106,6 +106,7 @@ async fn billing_page(
                 .map_err(ApiError::from)
         },
         super::overview::credits(state, member),
+        super::plans::past_due_notice(state, member),
     ) {
         Ok(found) => found,
         Err(e) => return e.into_response(),
@@ -142,6 +143,7 @@ async fn billing_page(
     let ctx = context! {
         layout => member.layout("billing"),
         credits => card,
+        subscription => subscription,
         buy => buy(state, member),
         error => error,
         notice => notice,

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod member;
 pub mod overview;
 pub mod password;
+pub mod plans;
 pub mod playground;
 pub mod reports;
 pub mod signup;
@@ -59,6 +60,11 @@ pub fn routes() -> Router<AppState> {
         .route("/console/usage.csv", get(usage::csv))
         .route("/console/billing", get(billing::page))
         .route("/console/billing/checkout", post(billing::checkout))
+        .route("/console/plans", get(plans::page))
+        .route("/console/plans/subscribe", post(plans::subscribe))
+        .route("/console/plans/change", post(plans::change))
+        .route("/console/plans/resume", post(plans::resume))
+        .route("/console/plans/portal", post(plans::portal))
         .route("/console/invoices/{id}/pdf", get(billing::invoice_pdf))
         .route("/console/logs", get(logs::page))
         .route("/console/logs.csv", get(logs::csv))

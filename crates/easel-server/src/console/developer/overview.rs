@@ -69,8 +69,11 @@ pub async fn credits_partial(state: AppState, member: Member) -> Response {
 
 /// The overview page.
 pub async fn page(state: AppState, member: Member) -> Response {
-    let card = match credits(&state, &member).await {
-        Ok(card) => card,
+    let (card, subscription) = match tokio::try_join!(
+        credits(&state, &member),
+        super::plans::past_due_notice(&state, &member)
+    ) {
+        Ok(found) => found,
         Err(e) => return e.into_response(),
     };
     // Generations by status over the last 30 days (only for roles that read them).
@@ -111,6 +114,7 @@ pub async fn page(state: AppState, member: Member) -> Response {
     let ctx = context! {
         layout => member.layout("overview"),
         credits => card,
+        subscription => subscription,
         by_status => by_status,
         plan => plan_ctx,
     };

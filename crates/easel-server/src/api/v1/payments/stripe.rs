@@ -12,6 +12,7 @@
 
 mod session;
 mod signature;
+mod subscription;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -40,20 +41,32 @@ pub struct StripeWebhookReceipt {
     pub received: bool,
     /// Credits added by this delivery: 0 for a duplicate or an event that pays nothing.
     pub credited: i64,
-    /// The session was already credited (a redelivery or a second event about it).
+    /// The session or invoice was already credited (a redelivery or a second event about
+    /// it).
     pub duplicate: bool,
 }
 
 /// Receive a Stripe webhook
 ///
-/// Point a Stripe webhook endpoint here (events `checkout.session.completed` and
-/// `checkout.session.async_payment_succeeded`) and set `payments.stripe.webhook_secret`.
-/// No API key: the `Stripe-Signature` header is the permission. A paid Checkout session
-/// (mode `payment`) credits the live balance of the account in `client_reference_id`
-/// (or `metadata.account_id`) with `metadata.credits`, or else with its EUR
-/// `amount_total` × `credits_per_eur` / 100, exactly once per session. Other events are
-/// acknowledged and ignored. A bad signature, a stale timestamp or an event that cannot
-/// be credited is 400; an unknown account 404.
+/// Point a Stripe webhook endpoint here and set `payments.stripe.webhook_secret`. No API
+/// key: the `Stripe-Signature` header is the permission.
+///
+/// Credits: a paid Checkout Session in `payment` mode (events `checkout.session.completed`,
+/// `checkout.session.async_payment_succeeded`) credits the live balance of the account in
+/// `client_reference_id` (or `metadata.account_id`) with `metadata.credits`, or else with
+/// its EUR `amount_total` × `credits_per_eur` / 100, exactly once per session.
+///
+/// Plans: for subscriptions started from the console (their metadata names the account),
+/// `checkout.session.completed` in `subscription` mode applies the plan, `invoice.paid`
+/// of a period (first or renewal) credits the plan's monthly credits exactly once per
+/// invoice and ends a failed payment, `invoice.payment_failed` starts the failed-payment
+/// grace period, and `customer.subscription.updated` / `.deleted` follow plan changes,
+/// cancellations and the end of the subscription (back to the default plan). Events older
+/// than the last one applied to a subscription change nothing.
+///
+/// Other events, and subscriptions Easel did not create, are acknowledged and ignored. A
+/// bad signature, a stale timestamp or an event that cannot be read is 400; an unknown
+/// account 404.
 #[utoipa::path(
     post,
     path = "/v1/payments/stripe/webhook",
@@ -86,12 +99,29 @@ pub async fn receive_stripe_webhook(
     let now = easel_core::time::now_ms() / 1000;
     check_signature(stripe, headers.get(SIGNATURE_HEADER), &body, now)?;
     let event = Event::parse(&body)?;
-    let Some(purchase) = purchase_of(&event, stripe.credits_per_eur)? else {
-        tracing::debug!(stripe.event = %event.id, stripe.type = %event.kind, "stripe event ignored");
-        return Ok(receipt(0, false));
-    };
     let request_id = request_id.map(|Extension(id)| id.0);
-    credit(&state, &event, purchase, request_id).await
+    if let Some(purchase) = purchase_of(&event, stripe.credits_per_eur)? {
+        return credit(&state, &event, purchase, request_id).await;
+    }
+    if let Some((change, period)) = subscription::change_of(&state, &event)? {
+        let audit = stripe_audit(&event, request_id)
+            .with("stripe_subscription", change.subscription_id.as_str());
+        let applied = crate::services::subscriptions::apply(&state, change, period, audit).await?;
+        return Ok(receipt(applied.credited, applied.duplicate));
+    }
+    tracing::debug!(stripe.event = %event.id, stripe.type = %event.kind, "stripe event ignored");
+    Ok(receipt(0, false))
+}
+
+/// The audit context of what an event does: Stripe as the actor, the event named.
+fn stripe_audit(event: &Event, request_id: Option<String>) -> AuditContext {
+    let actor = Actor {
+        kind: ActorType::System,
+        id: "stripe".into(),
+    };
+    AuditContext::new(actor, request_id)
+        .with("stripe_event", event.id.as_str())
+        .with("stripe_livemode", event.livemode)
 }
 
 /// Adds the purchase to the ledger, once.
@@ -101,14 +131,8 @@ async fn credit(
     purchase: Purchase,
     request_id: Option<String>,
 ) -> ApiResult<Json<StripeWebhookReceipt>> {
-    let actor = Actor {
-        kind: ActorType::System,
-        id: "stripe".into(),
-    };
-    let audit = AuditContext::new(actor, request_id)
-        .with("stripe_event", event.id.as_str())
-        .with("stripe_checkout_session", purchase.session_id.as_str())
-        .with("stripe_livemode", event.livemode);
+    let audit = stripe_audit(event, request_id)
+        .with("stripe_checkout_session", purchase.session_id.as_str());
     let new = NewCredit {
         account_id: purchase.account_id.clone(),
         mode: Mode::Live,

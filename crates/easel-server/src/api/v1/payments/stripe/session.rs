@@ -12,7 +12,7 @@ const SESSION_COMPLETED: &str = "checkout.session.completed";
 /// An asynchronous payment (SEPA debit, bank transfer…) of a completed session succeeded.
 const ASYNC_PAYMENT_SUCCEEDED: &str = "checkout.session.async_payment_succeeded";
 /// Longest event, session or account id taken from an event.
-const MAX_ID_LEN: usize = 255;
+pub(super) const MAX_ID_LEN: usize = 255;
 
 /// The parts of a Stripe event this endpoint reads.
 #[derive(Debug, Deserialize)]
@@ -24,7 +24,10 @@ pub(super) struct Event {
     /// Whether Stripe sent it in live mode (recorded in the audit log).
     #[serde(default)]
     pub livemode: bool,
-    data: EventData,
+    /// When Stripe created it (Unix seconds): orders events about one subscription.
+    #[serde(default)]
+    pub created: i64,
+    pub(super) data: EventData,
 }
 
 impl Event {
@@ -40,8 +43,8 @@ impl Event {
 }
 
 #[derive(Debug, Deserialize)]
-struct EventData {
-    object: Value,
+pub(super) struct EventData {
+    pub(super) object: Value,
 }
 
 /// The parts of a Checkout Session this endpoint reads.
@@ -68,7 +71,7 @@ pub(super) struct Purchase {
 }
 
 /// `stripe_event_invalid` on a field of the event.
-fn invalid(param: &'static str, message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(param: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::stripe_event_invalid, message.into()).param(param)
 }
 
