@@ -233,11 +233,10 @@ pub async fn rotate(
     Ok((endpoint, secret))
 }
 
-/// Asks for a delivery to be attempted again now. Its endpoint must still exist and be
-/// enabled (re-enable it first).
 /// Sends an endpoint a test event (`webhook_endpoint.test`) now, whatever it subscribes
-/// to: signed and retried like any other, so a receiver can check its signature code. A
-/// disabled endpoint is refused (409), as for a replay.
+/// to: signed like any other, so a receiver can check its signature code, and attempted
+/// once, as a replay is (a test that fails is shown, not retried for days). A disabled
+/// endpoint is refused (409), as for a replay.
 pub async fn send_test(
     app: &AppState,
     account_id: &str,

@@ -18,8 +18,12 @@ use crate::support::{TestApp, eventually};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Sells `starter` (€19, 5,000 credits a month) and `pro` (€49, 20,000) through Stripe.
+/// Sells `starter` (€19, 5,000 credits a month) and `pro` (€49, 20,000) through Stripe;
+/// `enterprise` (not sold) includes 1,000 a month by the calendar.
 fn sell_plans(c: &mut easel_server::config::Config) {
+    if let Some(p) = c.plans.get_mut("enterprise") {
+        p.monthly_credits = 1_000;
+    }
     for (plan, price, eur, credits) in [
         ("starter", "price_1Starter", 19, 5_000),
         ("pro", "price_1Pro", 49, 20_000),
@@ -192,6 +196,15 @@ both_backends!(
         ] {
             assert!(page.html.contains(shown), "{shown}: {}", page.html);
         }
+        // A sold plan's credits come with its invoices, never by the calendar.
+        let by_calendar = easel_server::services::credits::grant_plan_allowances(
+            &app.state,
+            easel_core::time::now_ms() + 31 * DAY_MS,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(by_calendar, 0);
+        assert_eq!(available(&app, &live).await, 20_000);
         // A second subscription would bill twice.
         let twice = post(&console, &owner, "/console/plans/subscribe", "starter").await;
         assert_eq!(twice.status, 409, "{}", twice.html);

@@ -20,8 +20,10 @@ use crate::http::error::ApiError;
 fn page(member: &Member, status: StatusCode, error: Option<&str>) -> Response {
     let terms = &member.terms;
     let accepted = member.user.terms_version.as_deref() == Some(terms.current.as_str());
+    // Until they accept, every other page leads back here: the sections are not shown.
+    let section = if accepted { "" } else { "terms_gate" };
     let ctx = context! {
-        layout => member.layout(""),
+        layout => member.layout(section),
         version => terms.current,
         accepted => accepted,
         previous => member.user.terms_version,
