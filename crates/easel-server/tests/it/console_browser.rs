@@ -447,3 +447,148 @@ async fn new_terms(app: &TestApp, db: &TestDb) -> (String, String) {
     assert!(out.ok, "{}", out.stderr);
     (in_force, next)
 }
+
+/// The Plans page in Chromium, against the fake Stripe selling `starter` and `pro` (as the
+/// plans tests sell them): subscribe through Checkout, switch, the billing portal and back;
+/// then a failed renewal, and the past-due notice on the overview and on Plans. Every state
+/// is photographed and passes axe-core; the compare table fits its card on a desktop and
+/// scrolls inside it on a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_subscribes_switches_and_sees_a_failed_renewal_in_headless_chromium() {
+    use serde_json::json;
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (app, stripe) = crate::support::fake_stripe::app_with_stripe(&db, |c| {
+        for (plan, price, eur, credits) in [
+            ("starter", "price_1Starter", 19, 5_000),
+            ("pro", "price_1Pro", 49, 20_000),
+        ] {
+            let p = c.plans.get_mut(plan);
+            let p = p.unwrap_or_else(|| panic!("no plan {plan} in the default config"));
+            p.stripe_price = Some(price.into());
+            p.price_eur_month = Some(eur);
+            p.monthly_credits = credits;
+        }
+    })
+    .await;
+    stripe.add_price("price_1Starter", 1900);
+    stripe.add_price("price_1Pro", 4900);
+    let (email, password) = ("owner@plans-browser.example", "copper meadow beacon 37");
+    let (account_id, live) = app.account(email, "live").await;
+    let owner = app.owner_id(&account_id).await;
+    crate::console_pages::set_password(&app, &owner, password).await;
+
+    let seen = run_script(&app, "console_plans.cjs", &["subscribe", email, password]).await;
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    // Free, with a Subscribe button on each sold plan.
+    let free = &seen["free"];
+    assert_eq!(free["heading"], "Your plan: free", "{seen}");
+    assert_eq!(
+        free["rows"],
+        json!({
+            "free": "Current plan",
+            "starter": "subscribe-starter: Subscribe",
+            "pro": "subscribe-pro: Subscribe",
+            "enterprise": "Contact us",
+        }),
+        "{seen}"
+    );
+    assert_eq!(free["portal"], json!(null), "{seen}");
+    // Checkout on Stripe's page, back to Plans, and the plan once the webhooks applied it.
+    assert_eq!(seen["stripe_title"], "Pay €49.00", "{seen}");
+    assert_eq!(seen["back"], "?checkout=success", "{seen}");
+    let notice = seen["checkout_notice"].as_str().unwrap_or_default();
+    assert!(notice.contains("the subscription is paid"), "{seen}");
+    assert_eq!(seen["plan_after_paying"], "Your plan: pro", "{seen}");
+    let pro = &seen["pro"];
+    let state = pro["state"].as_str().unwrap_or_default();
+    assert!(state.contains("Renews on"), "{seen}");
+    assert_eq!(
+        pro["rows"],
+        json!({
+            "free": "switch-free: Switch at period end",
+            "starter": "switch-starter: Switch now",
+            "pro": "Current plan",
+            "enterprise": "Contact us",
+        }),
+        "{seen}"
+    );
+    assert_eq!(pro["portal"], "Manage billing on Stripe", "{seen}");
+    // Switched at once; the plan follows Stripe's confirmation.
+    assert_eq!(seen["switched_to"], "?changed=1", "{seen}");
+    assert_eq!(seen["plan_after_switching"], "Your plan: starter", "{seen}");
+    assert_eq!(
+        seen["starter"]["rows"]["pro"], "switch-pro: Switch now",
+        "{seen}"
+    );
+    // The billing portal, for the customer Checkout made, and its way back.
+    let portal = seen["portal_path"].as_str().unwrap_or_default();
+    assert!(portal.starts_with("/p/session/"), "{seen}");
+    let customer = stripe.subscription_of(&account_id).unwrap_or_default()["customer"].clone();
+    let title = seen["portal_title"].as_str().unwrap_or_default();
+    assert_eq!(
+        Some(title),
+        customer
+            .as_str()
+            .map(|c| format!("Billing portal of {c}"))
+            .as_deref(),
+        "{seen}"
+    );
+    assert_eq!(seen["portal_back"], "/console/plans", "{seen}");
+    assert_eq!(seen["plan_after_portal"], "Your plan: starter", "{seen}");
+    // The table fits its card; its buttons sit in the middle of their rows, none wrapped
+    // over more than two lines.
+    for view in ["free", "pro", "starter"] {
+        assert_eq!(seen[view]["table_overflow"], false, "{view}: {seen}");
+        assert_eq!(seen[view]["page_overflow"], false, "{view}: {seen}");
+        let off = seen[view]["button_off_middle"].as_i64();
+        assert!(off.is_some_and(|px| px <= 4), "{view}: {seen}");
+        let height = seen[view]["button_height"].as_i64();
+        assert!(height.is_some_and(|px| px < 50), "{view}: {seen}");
+    }
+    assert_eq!(
+        seen["a11y"],
+        json!({"plans-free": [], "plans-pro": [], "plans-starter": []}),
+        "axe-core: {seen}"
+    );
+    let account = app.get("/v1/account", &live).await.expect(200).body;
+    assert_eq!(account["plan"], "starter", "{account}");
+    assert_eq!(stripe.portals().len(), 1);
+    assert!(
+        stripe.deliveries().iter().all(|s| *s == 200),
+        "{:?}",
+        stripe.deliveries()
+    );
+
+    // A renewal fails: both pages say so, and when the account would be suspended.
+    let sub = stripe.subscription_of(&account_id).unwrap_or_default()["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no subscription for {account_id}"))
+        .to_string();
+    stripe.fail_renewal(&sub).await;
+    let seen = run_script(&app, "console_plans.cjs", &["past-due", email, password]).await;
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    assert_eq!(seen["overview_path"], "/console", "{seen}");
+    for page in ["overview_past_due", "plans_past_due"] {
+        let notice = seen[page].as_str().unwrap_or_default();
+        assert!(
+            notice.contains("payment failed on")
+                && notice.contains("Update the payment method before"),
+            "{page}: {seen}"
+        );
+    }
+    let view = &seen["past_due_view"];
+    assert_eq!(view["heading"], "Your plan: starter", "{seen}");
+    assert_eq!(view["table_overflow"], false, "{seen}");
+    assert_eq!(view["page_overflow"], false, "{seen}");
+    // On a phone only the table's own box scrolls. (The header is left out: its account menu
+    // is as wide as the account's name, here wider than the phone.)
+    assert_eq!(seen["phone_view"]["table_overflow"], true, "{seen}");
+    assert_eq!(seen["phone_view"]["main_overflow"], false, "{seen}");
+    assert_eq!(
+        seen["a11y"],
+        json!({"overview-past-due": [], "plans-past-due": [], "plans-phone": []}),
+        "axe-core: {seen}"
+    );
+    app.stop().await;
+}
