@@ -139,6 +139,9 @@ pub mod action {
     pub const SUBSCRIPTION_CHANGE_REQUESTED: &str = "subscription.change_requested";
     /// A failed-payment notice was mailed to the account's owners.
     pub const SUBSCRIPTION_PAYMENT_NOTICE: &str = "subscription.payment_notice";
+    /// The operator announced a maintenance window (every account is told).
+    pub const MAINTENANCE_ANNOUNCED: &str = "maintenance.announced";
+    pub const MAINTENANCE_CANCELED: &str = "maintenance.canceled";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

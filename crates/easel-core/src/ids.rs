@@ -38,6 +38,7 @@ pub enum IdKind {
     Worker,
     Lease,
     Invitation,
+    Maintenance,
 }
 
 impl IdKind {
@@ -64,6 +65,7 @@ impl IdKind {
             IdKind::Worker => "wrk",
             IdKind::Lease => "lease",
             IdKind::Invitation => "invite",
+            IdKind::Maintenance => "mnt",
         }
     }
 
@@ -195,6 +197,7 @@ mod tests {
             Worker,
             Lease,
             Invitation,
+            Maintenance,
         ];
         let prefixes: std::collections::HashSet<&str> = kinds.iter().map(|k| k.prefix()).collect();
         assert_eq!(prefixes.len(), kinds.len());

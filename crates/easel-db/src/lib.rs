@@ -13,6 +13,7 @@ mod common;
 pub mod error;
 pub mod invoices;
 pub mod leaks;
+pub mod maintenance;
 mod migrations;
 pub mod model;
 pub mod moderation;
@@ -35,6 +36,7 @@ pub mod wake;
 pub use error::DbError;
 pub use invoices::*;
 pub use leaks::*;
+pub use maintenance::*;
 pub use model::*;
 pub use moderation::*;
 pub use postgres::PgStore;
@@ -739,6 +741,7 @@ pub trait Store:
     + SessionStore
     + UserStore
     + SubscriptionStore
+    + MaintenanceStore
     + MigrationStore
 {
 }
@@ -759,6 +762,7 @@ impl<T> Store for T where
         + SessionStore
         + UserStore
         + SubscriptionStore
+        + MaintenanceStore
         + MigrationStore
 {
 }

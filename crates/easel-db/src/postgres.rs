@@ -203,6 +203,7 @@ impl_webhook_store!(PgStore, Postgres);
 impl_session_store!(PgStore, Postgres);
 impl_user_store!(PgStore, Postgres);
 impl_subscription_store!(PgStore, Postgres);
+impl_maintenance_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]

@@ -184,6 +184,7 @@ impl_webhook_store!(SqliteStore, Sqlite);
 impl_session_store!(SqliteStore, Sqlite);
 impl_user_store!(SqliteStore, Sqlite);
 impl_subscription_store!(SqliteStore, Sqlite);
+impl_maintenance_store!(SqliteStore, Sqlite);
 impl_worker_store!(SqliteStore, Sqlite, "");
 
 #[async_trait]

@@ -43,6 +43,8 @@ mod user_store;
 #[macro_use]
 pub(crate) mod subscription_store;
 #[macro_use]
+pub(crate) mod maintenance_store;
+#[macro_use]
 pub(crate) mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;

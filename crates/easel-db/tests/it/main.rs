@@ -21,6 +21,7 @@ mod jobs;
 mod keys;
 mod leaks;
 mod limits;
+mod maintenance;
 mod members;
 mod migrations;
 mod moderation;

@@ -11,6 +11,7 @@ pub mod invitations;
 pub mod invoices;
 pub mod keys;
 pub mod leaks;
+pub mod maintenance;
 pub mod moderation;
 pub mod run_stats;
 pub mod signup;

@@ -39,6 +39,7 @@ mod keys;
 mod leaked_keys;
 mod limits;
 mod mail;
+mod maintenance;
 mod members;
 mod models;
 mod moderation;

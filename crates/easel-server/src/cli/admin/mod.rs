@@ -10,6 +10,7 @@ mod credits;
 mod engines;
 mod invoices;
 mod key;
+mod maintenance;
 mod member;
 mod operator;
 mod plan;
@@ -62,6 +63,9 @@ pub enum AdminCommand {
     /// API terms: announce a new version (30 days ahead at least), list.
     #[command(subcommand)]
     Terms(terms::TermsCommand),
+    /// Maintenance windows: announce (48 hours ahead at least), list, cancel.
+    #[command(subcommand)]
+    Maintenance(maintenance::MaintenanceCommand),
 }
 
 /// Runs an admin command against the configured database.
@@ -87,6 +91,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Operator(c) => operator::run(&app, c).await,
         AdminCommand::Worker(c) => worker::run(&app, c).await,
         AdminCommand::Terms(c) => terms::run(&app, c).await,
+        AdminCommand::Maintenance(c) => maintenance::run(&app, c).await,
         AdminCommand::Engines(_) => Ok(()),
     }
 }

@@ -41,6 +41,8 @@ pub struct Member {
     pub session_id_hash: String,
     /// The terms in force and the next version announced.
     pub terms: crate::services::terms::Terms,
+    /// Maintenance windows not over yet (every page shows them).
+    pub maintenance: Vec<easel_db::Maintenance>,
     /// The API's caller for this member, account and mode.
     pub caller: Caller,
 }
@@ -83,6 +85,18 @@ impl Member {
             may_webhooks => self.may(Scope::WebhooksRead),
             may_logs => self.may(Scope::LogsRead),
             may_account => self.may(Scope::AccountRead),
+            maintenance => self.maintenance.iter().map(|w| {
+                let at = |ms: i64| crate::cli::output::when(Some(ms.div_euclid(1000)));
+                context! {
+                    id => w.id,
+                    starts => at(w.starts_at),
+                    ends => at(w.ends_at),
+                    active => w.starts_at <= easel_core::time::now_ms(),
+                    message => w.message,
+                    components => w.components.join(", "),
+                    emergency => w.emergency,
+                }
+            }).collect::<Vec<_>>(),
             terms_upcoming => self.terms.upcoming.as_ref().map(|t| context! {
                 version => t.version,
                 date => crate::cli::output::when(Some(t.effective_at.div_euclid(1000))).get(..10).unwrap_or("").to_string(),
@@ -127,9 +141,11 @@ impl Member {
         };
         // New terms in force that this person has not accepted: they accept them first
         // (clause 18); signing out stays possible.
-        let terms = crate::services::terms::now(state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let (terms, maintenance) = tokio::try_join!(
+            crate::services::terms::now(state),
+            crate::services::maintenance::upcoming(state)
+        )
+        .map_err(IntoResponse::into_response)?;
         let exempt = matches!(
             parts.uri.path(),
             "/console/terms" | "/console/logout" | "/console/logout/everywhere"
@@ -189,6 +205,7 @@ impl Member {
             csrf: crate::console::csrf::session_token(state, id_hash),
             session_id_hash: id_hash.to_string(),
             terms,
+            maintenance,
             caller,
         })
     }
