@@ -569,6 +569,11 @@ pub trait ModerationStore: Send + Sync {
 
 /// Webhook endpoints, scoped to their account and mode (others' are `NotFound`, like
 /// deleted ones). Every change is audited.
+    /// Adds counted calls to deprecated operations (one row per account, mode and
+    /// operation: the calls add up, the first and last times widen).
+    async fn record_deprecated_calls(&self, calls: &[DeprecatedCall]) -> DbResult<()>;
+    /// The deprecated operations an account called, in both modes, latest call first.
+    async fn deprecated_calls(&self, account_id: &str) -> DbResult<Vec<DeprecatedCall>>;
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     /// When the earliest pending delivery can be sent, as of `now` (it may be locked by

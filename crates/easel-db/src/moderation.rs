@@ -266,3 +266,15 @@ pub struct RequestLogFilter {
     /// Created before (ms).
     pub until: Option<i64>,
 }
+
+/// Calls an account made to a deprecated operation (`method` and route template).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeprecatedCall {
+    pub account_id: String,
+    pub mode: Mode,
+    pub method: String,
+    pub route: String,
+    pub calls: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+}

@@ -70,6 +70,38 @@ const OPTIONAL_BODIES: [(&str, &str); 4] = [
     ("POST", "/v1/webhook_endpoints/{id}/rotate_secret"),
 ];
 
+/// Marks the configured deprecated operations `deprecated` (clause 14), with their sunset
+/// and notice added to the description.
+pub fn mark_deprecated(
+    openapi: &mut utoipa::openapi::OpenApi,
+    deprecations: &[crate::config::DeprecationConfig],
+) {
+    use utoipa::openapi::Deprecated;
+    for d in deprecations {
+        let Some(item) = openapi.paths.paths.get_mut(&d.route) else {
+            continue;
+        };
+        let operation = match d.method.to_ascii_uppercase().as_str() {
+            "GET" => &mut item.get,
+            "POST" => &mut item.post,
+            "PUT" => &mut item.put,
+            "PATCH" => &mut item.patch,
+            "DELETE" => &mut item.delete,
+            _ => continue,
+        };
+        if let Some(op) = operation {
+            op.deprecated = Some(Deprecated::True);
+            let sunset = crate::cli::output::when(Some(d.sunset_at.div_euclid(1000)));
+            let note = format!(
+                "\n\n**Deprecated**: removed on {sunset} (410 from then); see {}.",
+                d.link
+            );
+            let before = op.description.take().unwrap_or_default();
+            op.description = Some(format!("{before}{note}"));
+        }
+    }
+}
+
 /// Writes each keyed operation's scope (from the one rule table) into its security
 /// requirement, so the document says exactly what the server enforces, and marks the
 /// optional request bodies.

@@ -9,11 +9,12 @@
 //! is retried once, then dropped with an error in the log (the request itself succeeded;
 //! the log is a record, not a ledger).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use easel_db::{RequestLogEntry, Store};
+use easel_db::{DeprecatedCall, RequestLogEntry, Store};
 use tokio::sync::{Notify, oneshot};
 
 /// Entries waiting beyond this are dropped (and counted) rather than held in memory.
@@ -31,9 +32,15 @@ pub struct RequestLog {
     wake: Notify,
     started: AtomicBool,
     store: Arc<dyn Store>,
+    /// Calls to deprecated operations since the last batch, counted per account, mode and
+    /// operation (written with the batch: a call costs no write of its own).
+    deprecated: Mutex<HashMap<DeprecatedKey, (i64, i64, i64)>>,
     /// Entries dropped because too many were pending or the store failed.
     pub dropped: AtomicU64,
 }
+
+/// Account, mode, method, route template.
+type DeprecatedKey = (String, easel_core::mode::Mode, String, String);
 
 /// A poisoned lock still guards a valid `Vec`: a panic elsewhere must not stop logging.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,6 +56,7 @@ impl RequestLog {
             wake: Notify::new(),
             started: AtomicBool::new(false),
             store,
+            deprecated: Mutex::new(HashMap::new()),
             dropped: AtomicU64::new(0),
         }
     }
@@ -69,6 +77,29 @@ impl RequestLog {
         if full {
             self.wake.notify_one();
         }
+    }
+
+    /// Counts a call to a deprecated operation (`method` on the route template `route`).
+    pub fn record_deprecated(
+        self: &Arc<Self>,
+        account_id: &str,
+        mode: easel_core::mode::Mode,
+        method: &str,
+        route: &str,
+        at: i64,
+    ) {
+        self.start();
+        let key = (
+            account_id.to_string(),
+            mode,
+            method.to_string(),
+            route.to_string(),
+        );
+        let mut counted = lock(&self.deprecated);
+        let entry = counted.entry(key).or_insert((0, at, at));
+        entry.0 += 1;
+        entry.1 = entry.1.min(at);
+        entry.2 = entry.2.max(at);
     }
 
     /// Waits until every entry queued before the call is written (or dropped).
@@ -100,6 +131,29 @@ impl RequestLog {
             let batch = std::mem::take(&mut *lock(&self.pending));
             if !batch.is_empty() {
                 self.insert(&batch).await;
+            }
+            let counted = std::mem::take(&mut *lock(&self.deprecated));
+            if !counted.is_empty() {
+                let calls: Vec<DeprecatedCall> = counted
+                    .into_iter()
+                    .map(
+                        |((account_id, mode, method, route), (calls, first_at, last_at))| {
+                            DeprecatedCall {
+                                account_id,
+                                mode,
+                                method,
+                                route,
+                                calls,
+                                first_at,
+                                last_at,
+                            }
+                        },
+                    )
+                    .collect();
+                // A count is a courtesy to the developer, like the log: lost, not retried.
+                if let Err(e) = self.store.record_deprecated_calls(&calls).await {
+                    tracing::warn!(error = %e, "could not record calls to deprecated operations");
+                }
             }
             for done in waiting {
                 let _ = done.send(());

@@ -100,7 +100,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The whole application router with its middleware.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api();
+    let (api, mut openapi) = api();
+    crate::openapi::mark_deprecated(&mut openapi, &state.config.deprecations);
     let (workers, _) = crate::api::worker::api();
     let openapi = Arc::new(openapi);
     let config = state.config.http.clone();
@@ -115,6 +116,11 @@ pub fn router(state: AppState) -> Router {
         // else is done, and leave the caller for the idempotency middleware and handlers.
         .layer(middleware::from_fn_with_state(state.clone(), idempotency))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
+        // Before the limits: a sunset operation answers 410 to anyone, key or not.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::deprecation::deprecation,
+        ))
         .route(
             "/openapi.json",
             get(move || async move { Json(Arc::clone(&openapi)) }),

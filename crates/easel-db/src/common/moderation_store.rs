@@ -534,6 +534,67 @@ macro_rules! impl_moderation_store {
                 })
             }
 
+            async fn record_deprecated_calls(
+                &self,
+                calls: &[$crate::DeprecatedCall],
+            ) -> $crate::DbResult<()> {
+                if calls.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for c in calls {
+                    sqlx::query(
+                        "INSERT INTO deprecated_calls (account_id, mode, method, route, calls, first_at, last_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (account_id, mode, method, route) DO UPDATE SET \
+                         calls = deprecated_calls.calls + excluded.calls, \
+                         first_at = CASE WHEN excluded.first_at < deprecated_calls.first_at \
+                             THEN excluded.first_at ELSE deprecated_calls.first_at END, \
+                         last_at = CASE WHEN excluded.last_at > deprecated_calls.last_at \
+                             THEN excluded.last_at ELSE deprecated_calls.last_at END",
+                    )
+                    .bind(&c.account_id)
+                    .bind(c.mode.as_str())
+                    .bind(&c.method)
+                    .bind(&c.route)
+                    .bind(c.calls)
+                    .bind(c.first_at)
+                    .bind(c.last_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn deprecated_calls(
+                &self,
+                account_id: &str,
+            ) -> $crate::DbResult<Vec<$crate::DeprecatedCall>> {
+                let rows: Vec<(String, String, String, String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT account_id, mode, method, route, calls, first_at, last_at \
+                     FROM deprecated_calls WHERE account_id = $1 ORDER BY last_at DESC, route, method, mode",
+                )
+                .bind(account_id)
+                .fetch_all(self.read())
+                .await?;
+                rows.into_iter()
+                    .map(|(account_id, mode, method, route, calls, first_at, last_at)| {
+                        Ok($crate::DeprecatedCall {
+                            account_id,
+                            mode: easel_core::mode::Mode::parse(&mode).ok_or_else(|| {
+                                $crate::DbError::Corrupt(format!("unexpected mode `{mode}`"))
+                            })?,
+                            method,
+                            route,
+                            calls,
+                            first_at,
+                            last_at,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn insert_request_logs(
                 &self,
                 entries: &[$crate::RequestLogEntry],

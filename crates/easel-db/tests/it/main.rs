@@ -12,6 +12,7 @@ mod changes;
 mod concurrency;
 mod credentials;
 mod credits;
+mod deprecated_calls;
 mod generations;
 mod group_commit;
 mod idempotency;

@@ -23,7 +23,7 @@ pub use sections::{
     ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
     OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
 };
-pub use sections::{ConsoleConfig, SignupMode};
+pub use sections::{ConsoleConfig, DeprecationConfig, SignupMode};
 pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig, WorkersConfig};
 pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
@@ -68,6 +68,9 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// The directory of the config file (the working directory without one): relative
     /// paths in model settings, such as a ComfyUI workflow, are read from there.
+    /// Deprecated API operations (`[[deprecations]]`), none by default.
+    #[serde(default)]
+    pub deprecations: Vec<DeprecationConfig>,
     #[serde(skip)]
     pub config_dir: PathBuf,
 }
@@ -75,6 +78,13 @@ pub struct Config {
 impl Config {
     /// The address to bind (validated at load).
     pub fn listen_addr(&self) -> SocketAddr {
+    /// The deprecation of an operation (method and route template), if it has one.
+    pub fn deprecation(&self, method: &str, route: &str) -> Option<&DeprecationConfig> {
+        self.deprecations
+            .iter()
+            .find(|d| d.route == route && d.method.eq_ignore_ascii_case(method))
+    }
+
         self.listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))

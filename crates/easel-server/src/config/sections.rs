@@ -716,3 +716,36 @@ pub struct WebhooksConfig {
     /// Days ended deliveries and their attempts stay in the delivery log.
     pub log_retention_days: u64,
 }
+
+/// `[[deprecations]]`: an API operation on its way out (clause 14). Until `sunset_at` its
+/// responses carry `Deprecation`, `Sunset` and `Link: <link>; rel="deprecation"`, the
+/// operation is marked `deprecated` in `/openapi.json`, and the console tells the accounts
+/// that still call it; from `sunset_at` it answers 410.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprecationConfig {
+    /// `GET`, `POST`, `PATCH`, `PUT` or `DELETE`.
+    pub method: String,
+    /// The route template as `/openapi.json` names it (`/v1/generations/{id}`).
+    pub route: String,
+    /// When it is (or was) deprecated, RFC 3339 in the file; Unix milliseconds here.
+    #[serde(deserialize_with = "rfc3339_ms")]
+    pub deprecated_at: i64,
+    /// When it stops working: at least 90 days after `deprecated_at`.
+    #[serde(deserialize_with = "rfc3339_ms")]
+    pub sunset_at: i64,
+    /// The notice that explains what to use instead.
+    pub link: String,
+}
+
+/// An RFC 3339 time as Unix milliseconds.
+fn rfc3339_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let s = String::deserialize(d)?;
+    let t = time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not an RFC 3339 time such as 2027-01-01T00:00:00Z: {e}"
+            ))
+        })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(serde::de::Error::custom)
+}

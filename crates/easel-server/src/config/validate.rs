@@ -320,6 +320,7 @@ fn validate_invoicing(c: &Config) -> Result<(), (String, String)> {
         && inv
             .number_prefix
             .bytes()
+    validate_deprecations(c)?;
             .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !prefix_ok {
         return fail(
@@ -654,6 +655,58 @@ fn validate_plan_price(
                 "is shown only for a plan sold through Stripe: set stripe_price too".into(),
             );
         }
+/// Each deprecation names an API operation once, gives at least the 90 days' notice of
+/// clause 14 between deprecation and sunset, and links a notice.
+fn validate_deprecations(c: &Config) -> Result<(), (String, String)> {
+    for (i, d) in c.deprecations.iter().enumerate() {
+        let fail =
+            |field: &str, reason: String| Err((format!("deprecations[{i}].{field}"), reason));
+        let method = axum::http::Method::from_bytes(d.method.to_ascii_uppercase().as_bytes());
+        let known = method
+            .as_ref()
+            .ok()
+            .and_then(|m| crate::auth::rules::access(m, &d.route));
+        if !matches!(
+            known,
+            Some(
+                crate::auth::rules::Access::Keyless
+                    | crate::auth::rules::Access::KeyOptional
+                    | crate::auth::rules::Access::Scope(_)
+            )
+        ) {
+            return fail(
+                "route",
+                format!(
+                    "{} {} is not an API operation: use a method and route template from /openapi.json",
+                    d.method, d.route
+                ),
+            );
+        }
+        if c.deprecations[..i]
+            .iter()
+            .any(|o| o.route == d.route && o.method.eq_ignore_ascii_case(&d.method))
+        {
+            return fail("route", "the operation is deprecated twice".into());
+        }
+        const NOTICE_MS: i64 = 90 * 86_400_000;
+        if d.sunset_at < d.deprecated_at.saturating_add(NOTICE_MS) {
+            return fail(
+                "sunset_at",
+                "must be at least 90 days after deprecated_at (clause 14)".into(),
+            );
+        }
+        let link_ok = url::Url::parse(&d.link)
+            .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+        if !link_ok || d.link.contains(['>', '"', ' ']) {
+            return fail(
+                "link",
+                "must be the http(s) URL of the notice that says what to use instead".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
         return Ok(());
     };
     let price_ok = price.len() > "price_".len()
@@ -1064,6 +1117,65 @@ mod tests {
         let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
             let mut c = base.clone();
             tweak(&mut c);
+    #[test]
+    fn deprecations_give_notice_and_name_real_operations() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let check = |method: &str, route: &str, days: i64, link: &str| {
+            let mut c = base.clone();
+            c.deprecations.push(crate::config::DeprecationConfig {
+                method: method.into(),
+                route: route.into(),
+                deprecated_at: 1_800_000_000_000,
+                sunset_at: 1_800_000_000_000 + days * 86_400_000,
+                link: link.into(),
+            });
+            validate(&c).err().map(|(key, _)| key)
+        };
+        let link = "https://example.com/changelog#models";
+        // As the file spells it: RFC 3339 times become milliseconds; others are refused.
+        let parsed: crate::config::DeprecationConfig = toml::from_str(
+            "method = \"GET\"\nroute = \"/v1/models\"\ndeprecated_at = \"2027-01-01T00:00:00Z\"\n\
+             sunset_at = \"2027-04-01T00:00:00+02:00\"\nlink = \"https://example.com/n\"",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed.deprecated_at, 1_798_761_600_000);
+        assert_eq!(parsed.sunset_at, 1_806_530_400_000);
+        let bad = toml::from_str::<crate::config::DeprecationConfig>(
+            "method = \"GET\"\nroute = \"/v1/models\"\ndeprecated_at = \"next year\"\n\
+             sunset_at = \"2027-04-01T00:00:00Z\"\nlink = \"https://example.com/n\"",
+        );
+        assert!(bad.is_err_and(|e| e.to_string().contains("RFC 3339")));
+        assert_eq!(check("GET", "/v1/models", 90, link), None);
+        assert_eq!(check("get", "/v1/generations/{id}", 120, link), None);
+        assert_eq!(
+            check("GET", "/v1/models", 89, link).as_deref(),
+            Some("deprecations[0].sunset_at")
+        );
+        for (method, route) in [
+            ("GET", "/v1/nothing"),
+            ("DELETE", "/v1/models"),
+            ("BREW", "/v1/models"),
+            ("GET", "/v1/generations/gen_1"),
+        ] {
+            assert_eq!(
+                check(method, route, 90, link).as_deref(),
+                Some("deprecations[0].route"),
+                "{method} {route}"
+            );
+        }
+        for bad in [
+            "changelog",
+            "ftp://example.com/x",
+            "https://example.com/a>b",
+        ] {
+            assert_eq!(
+                check("GET", "/v1/models", 90, bad).as_deref(),
+                Some("deprecations[0].link"),
+                "{bad}"
+            );
+        }
+    }
+
             validate(&c).err().map(|(key, _)| key)
         };
         // GitHub's documented example key.

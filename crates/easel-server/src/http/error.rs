@@ -139,6 +139,7 @@ error_codes! {
     outputs_rejected => UNPROCESSABLE_ENTITY, InvalidRequestError;
     subscription_active => CONFLICT, InvalidRequestError;
     subscription_missing => CONFLICT, InvalidRequestError;
+    endpoint_sunset => GONE, InvalidRequestError;
 }
 
 impl ErrorCode {

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod csv;
+pub mod deprecation;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

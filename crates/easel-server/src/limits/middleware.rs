@@ -51,9 +51,19 @@ pub async fn limit(State(app): State<AppState>, mut request: Request, next: Next
         Err(e) => return e.into_response(),
     };
     request.extensions_mut().insert(caller.clone());
-    let method = request.method().as_str().to_owned();
+    let request_method = request.method().clone();
+    let method = request_method.as_str().to_owned();
     let path = request.uri().path().to_owned();
     let response = limited(&app, &caller, &route, access, request, next).await;
+    if crate::http::deprecation::of(&app, &request_method, &route).is_some() {
+        app.request_log.record_deprecated(
+            &caller.account_id,
+            caller.mode,
+            &method,
+            &route,
+            now_ms(),
+        );
+    }
     log_request(&app, &caller, method, path, started, &response);
     response
 }

@@ -67,11 +67,43 @@ pub async fn credits_partial(state: AppState, member: Member) -> Response {
     }
 }
 
+/// The deprecated operations the account still calls (either mode), with their sunset:
+/// what it must change before they answer 410 (clause 14).
+async fn deprecated_calls(
+    state: &AppState,
+    member: &Member,
+) -> Result<Vec<minijinja::Value>, ApiError> {
+    if state.config.deprecations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let day = |ms: i64| {
+        let when = crate::cli::output::when(Some(ms.div_euclid(1000)));
+        when.get(..10).unwrap_or(&when).to_string()
+    };
+    let calls = state.store.deprecated_calls(&member.account.id).await?;
+    Ok(calls
+        .iter()
+        .filter_map(|c| {
+            let d = state.config.deprecation(&c.method, &c.route)?;
+            Some(context! {
+                method => d.method.to_ascii_uppercase(),
+                route => d.route,
+                mode => c.mode.as_str(),
+                calls => c.calls,
+                last => day(c.last_at),
+                sunset => day(d.sunset_at),
+                link => d.link,
+            })
+        })
+        .collect())
+}
+
 /// The overview page.
 pub async fn page(state: AppState, member: Member) -> Response {
-    let (card, subscription) = match tokio::try_join!(
+    let (card, subscription, deprecated) = match tokio::try_join!(
         credits(&state, &member),
-        super::plans::past_due_notice(&state, &member)
+        super::plans::past_due_notice(&state, &member),
+        deprecated_calls(&state, &member)
     ) {
         Ok(found) => found,
         Err(e) => return e.into_response(),
@@ -115,6 +147,7 @@ pub async fn page(state: AppState, member: Member) -> Response {
         layout => member.layout("overview"),
         credits => card,
         subscription => subscription,
+        deprecated => deprecated,
         by_status => by_status,
         plan => plan_ctx,
     };
