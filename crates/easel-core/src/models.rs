@@ -72,6 +72,12 @@ impl Markup {
         denominator: 10,
     };
 
+    /// No markup: the web price itself.
+    pub const NONE: Markup = Markup {
+        numerator: 1,
+        denominator: 1,
+    };
+
     /// Parses a decimal such as `1.5`, `2`, `1.25` (at most 6 decimals, 1 to 100).
     pub fn parse(s: &str) -> Result<Markup, DomainError> {
         let bad = || {

@@ -111,6 +111,8 @@ fn model_view(id: &str, m: &ModelConfig, markup: Markup) -> Value {
                 anchor => anchor,
                 credits => grouped(p.credits),
                 eur => p.eur,
+                web_credits => grouped(p.web_credits),
+                web_eur => p.web_eur,
             }
         })
         .collect();

@@ -122,6 +122,11 @@ both_backends!(
                     [
                         size.to_string(),
                         shape,
+                        format!(
+                            "{} (€{})",
+                            p["web_credits"].as_i64().unwrap_or(-1),
+                            p["web_eur"].as_str().unwrap_or_default()
+                        ),
                         credits.to_string(), // below 1,000 in the default config
                         format!("€{}", p["eur"].as_str().unwrap_or_default()),
                     ],
@@ -138,7 +143,7 @@ both_backends!(
         // The example the spec's reader would check: two 512x512 images.
         let two = api_price(&models, "sandbox-image", "512x512", "n", 2);
         assert_eq!(
-            row_cells(&html, "price-sandbox-image-512x512-n2")[2],
+            row_cells(&html, "price-sandbox-image-512x512-n2")[3],
             two["credits"].to_string()
         );
 
@@ -289,8 +294,13 @@ async fn developers_page_renders_in_headless_chromium() {
     );
     let cells = row_cells(&dom, "price-sandbox-image-512x512-n2");
     assert_eq!(
-        cells[..3],
-        ["512x512".to_string(), "2".to_string(), credits]
+        cells[..4],
+        [
+            "512x512".to_string(),
+            "2".to_string(),
+            "6 (€0.006)".to_string(),
+            credits
+        ]
     );
     app.stop().await;
 }

@@ -38,7 +38,13 @@ both_backends!(
             (one["credits"].as_i64(), one["eur"].as_str()),
             (Some(4), Some("0.004"))
         );
+        // Beside it the web price, before the markup: 2.62 → 3 credits, so the markup shows.
+        assert_eq!(
+            (one["web_credits"].as_i64(), one["web_eur"].as_str()),
+            (Some(3), Some("0.003"))
+        );
         assert_eq!(price(image, "512x512", "n", 4)["credits"], 16);
+        assert_eq!(price(image, "512x512", "n", 4)["web_credits"], 11);
         assert_eq!(price(image, "1024x1024", "n", 1)["credits"], 16);
         assert_eq!(
             image["prices"].as_array().map(Vec::len),

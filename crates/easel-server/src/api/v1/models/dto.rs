@@ -23,6 +23,11 @@ pub struct PriceObject {
     pub credits: i64,
     /// The same in euros, excluding tax.
     pub eur: String,
+    /// The same call at the model's web price (before the API markup), in credits: so
+    /// the markup can be checked.
+    pub web_credits: i64,
+    /// The web price in euros, excluding tax.
+    pub web_eur: String,
 }
 
 /// A model you can call.
@@ -61,32 +66,32 @@ impl ModelObject {
         let sizes: Vec<Size> = m.sizes.iter().filter_map(|s| Size::parse(s)).collect();
         let mut prices = Vec::new();
         for size in &sizes {
-            let quote = |credits: i64, n: Option<u32>, duration_seconds: Option<u32>| PriceObject {
-                size: size.to_string(),
-                width: size.width,
-                height: size.height,
-                n,
-                duration_seconds,
-                credits,
-                eur: models::credits_to_eur(credits),
-            };
+            let quote =
+                |price: &dyn Fn(Markup) -> i64, n: Option<u32>, duration_seconds: Option<u32>| {
+                    let (credits, web_credits) = (price(markup), price(Markup::NONE));
+                    PriceObject {
+                        size: size.to_string(),
+                        width: size.width,
+                        height: size.height,
+                        n,
+                        duration_seconds,
+                        credits,
+                        eur: models::credits_to_eur(credits),
+                        web_credits,
+                        web_eur: models::credits_to_eur(web_credits),
+                    }
+                };
             match m.kind {
                 ModelKind::Image => {
                     for n in 1..=m.max_n {
-                        prices.push(quote(
-                            models::image_price(m.web_price, *size, n, markup),
-                            Some(n),
-                            None,
-                        ));
+                        let price = |k| models::image_price(m.web_price, *size, n, k);
+                        prices.push(quote(&price, Some(n), None));
                     }
                 }
                 ModelKind::Video => {
                     for seconds in &m.durations {
-                        prices.push(quote(
-                            models::video_price(m.web_price, *size, *seconds, markup),
-                            None,
-                            Some(*seconds),
-                        ));
+                        let price = |k| models::video_price(m.web_price, *size, *seconds, k);
+                        prices.push(quote(&price, None, Some(*seconds)));
                     }
                 }
             }
