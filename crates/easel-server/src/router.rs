@@ -53,6 +53,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(generations::outputs::download_output))
         .routes(routes!(images::generate::create_images))
         .routes(routes!(images::edit::edit_images))
+        .routes(routes!(crate::api::v1::moderations::create_moderation))
         .routes(routes!(ledger::list::list_ledger))
         .routes(routes!(ledger::balance::get_balance))
         .routes(routes!(usage::get::get_usage))

@@ -69,6 +69,7 @@ pub const ROUTES: &[(Method, &str, Access)] = {
         ),
         (Method::GET, "/v1/outputs/{generation_id}/{file}", Keyless),
         (Method::POST, "/v1/images/generations", S(GenerationsWrite)),
+        (Method::POST, "/v1/moderations", S(GenerationsWrite)),
         (Method::POST, "/v1/images/edits", S(GenerationsWrite)),
         (Method::GET, "/v1/ledger", S(BillingRead)),
         (Method::GET, "/v1/balance", S(BillingRead)),

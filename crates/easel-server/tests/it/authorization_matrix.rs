@@ -469,6 +469,7 @@ impl Setup {
             ("POST", "/v1/images/generations" | "/v1/images/edits") => {
                 json!({"model": "sandbox-image", "prompt": "a matrix", "size": "256x256"})
             }
+            ("POST", "/v1/moderations") => json!({"input": "a harbour at dawn"}),
             ("POST", "/v1/end_users/{user}/block") => json!({"reason": "matrix"}),
             ("POST", "/v1/end_users/{user}/unblock") => return None,
             ("POST", "/v1/abuse_reports") => json!({

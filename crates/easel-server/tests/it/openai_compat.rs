@@ -590,3 +590,51 @@ both_backends!(edits_refuse_bad_forms_clearly, |db: TestDb| async move {
     assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
     app.stop().await;
 });
+
+both_backends!(
+    the_official_openai_sdk_screens_text_for_free,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        let (account_id, key) = app.account("screen@example.com", "live").await;
+        let seen = run_sdk_script(&app, "openai_moderations.py", &key, &[]).await;
+        assert_eq!(
+            seen["one"],
+            json!({
+                "id_prefix": "modr-", "model": "easel-policy", "results": 1, "flagged": false,
+                "violence": false, "sexual_minors": false, "illicit_score": 0.0,
+            }),
+            "{seen}"
+        );
+        assert_eq!(
+            seen["many"],
+            json!({
+                "flagged": [false, true], "illicit": true, "illicit_score": 1.0,
+                "applied": ["text"], "easel_category": "fraud",
+            }),
+            "{seen}"
+        );
+        assert_eq!(
+            seen["image"],
+            json!({"status": 400, "code": "parameter_invalid", "param": "input[0]"})
+        );
+        // Free and without consequence: no credits moved, no strike recorded.
+        let balance = app.get("/v1/balance", &key).await.expect(200);
+        assert_eq!(balance.body["balance"], 0);
+        let strikes = app
+            .state
+            .store
+            .list_strikes(&account_id, easel_core::mode::Mode::Live, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(strikes.is_empty(), "{strikes:?}");
+        // Without a key: 401, as OpenAI answers.
+        let res = app
+            .send(
+                app.raw(reqwest::Method::POST, "/v1/moderations")
+                    .json(&json!({"input": "x"})),
+            )
+            .await;
+        assert_eq!(res.status, 401, "{}", res.body);
+        app.stop().await;
+    }
+);

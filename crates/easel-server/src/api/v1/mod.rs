@@ -13,6 +13,7 @@ pub mod leaked_keys;
 pub mod ledger;
 pub mod members;
 pub mod models;
+pub mod moderations;
 pub mod payments;
 pub mod requests;
 pub mod usage;

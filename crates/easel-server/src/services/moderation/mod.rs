@@ -122,6 +122,35 @@ impl Moderation {
     }
 }
 
+/// What screening one text found (`POST /v1/moderations`): the built-in rules' category,
+/// else the classifier's, with its score. No strike: the developer is checking their end
+/// user's text before sending it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screened {
+    Clean,
+    Flagged { category: String, score: f64 },
+}
+
+impl Moderation {
+    /// Screens `text` with the rules, then the classifier (when configured).
+    pub async fn screen(&self, text: &str) -> Result<Screened, String> {
+        if let Some(v) = self.policy.check(text) {
+            return Ok(Screened::Flagged {
+                category: v.category,
+                score: 1.0,
+            });
+        }
+        let Some(classifier) = &self.classifier else {
+            return Ok(Screened::Clean);
+        };
+        match classifier.texts(&[text]).await {
+            Decision::Clean => Ok(Screened::Clean),
+            Decision::Flagged { category, score } => Ok(Screened::Flagged { category, score }),
+            Decision::Unavailable(why) => Err(why),
+        }
+    }
+}
+
 /// Records the refusal as a strike against the account (and its end user) and returns
 /// the 400 the caller gets. A strike that suspends the account takes effect at once.
 pub async fn refuse(
