@@ -204,13 +204,35 @@ pub async fn change_state(
         }
         _ => audit,
     };
+    let terminating = matches!(change, StateChange::Terminate);
     let account = app
         .store
         .change_account_state(account_id, change, audit)
         .await
         .or_not_found("account", account_id)?;
     app.auth.invalidate_account(account_id);
+    if terminating {
+        final_invoice(app, account_id).await;
+    }
     Ok(account)
+}
+
+/// Termination makes what the account owes due at once (clause 15): this month's usage so
+/// far is invoiced now instead of after the month ends (the month-end run then finds it
+/// invoiced). A failure is logged and left to that run, which invoices terminated
+/// accounts too; termination itself stands either way.
+async fn final_invoice(app: &App, account_id: &str) {
+    let now = now_ms();
+    let period = super::invoices::Period::containing(now);
+    match super::invoices::issue(app, account_id, period, now).await {
+        Ok(easel_db::InvoiceIssue::Issued(invoice)) => {
+            tracing::info!(account.id = account_id, invoice.number = %invoice.number, "final invoice issued at termination");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(account.id = account_id, error = ?e.message, "could not issue the final invoice at termination; the month-end run will");
+        }
+    }
 }
 
 /// Adds a member by email (creating the user if new).

@@ -354,3 +354,63 @@ both_backends!(
         assert_eq!(report["issued"], json!([]), "nothing was used: {report}");
     }
 );
+
+both_backends!(
+    termination_invoices_the_month_so_far_at_once_and_only_once,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, configured).await;
+        let (account, key) = funded(&app, "leaving@example.com").await;
+        // Usage this month, still open: normally invoiced only after it ends.
+        for body in [image("sandbox-image", 256), image("second-image", 256)] {
+            create(&app, &key, body, Some(20)).await.expect(200);
+        }
+        let period = Period::containing(now_ms());
+        let usage = app
+            .get(
+                &format!(
+                    "/v1/usage?start_date={}&end_date={}",
+                    day(period.start_ms()),
+                    day(period.end_ms() - 86_400_000)
+                ),
+                &key,
+            )
+            .await
+            .expect(200)
+            .body;
+        let (_, other_key) = funded(&app, "staying@example.com").await;
+        create(&app, &other_key, image("sandbox-image", 256), Some(20))
+            .await
+            .expect(200);
+
+        // The operator terminates through the CLI (its own process): the invoice follows.
+        admin(&db, &["account", "terminate", &account]);
+        let invoices = app
+            .state
+            .store
+            .list_invoices(
+                &account,
+                easel_core::mode::Mode::Live,
+                easel_db::Page::first(10),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(invoices.len(), 1, "{invoices:?}");
+        assert_eq!(invoices[0].period, period.to_string());
+        assert_eq!(
+            invoices[0].subtotal_credits,
+            usage["totals"]["credits"].as_i64().unwrap_or(-1),
+            "{usage}"
+        );
+        // The month-end run finds it invoiced; the account that stays waits for it.
+        let again = invoices::issue(&app.state, &account, period, now_ms())
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(
+            matches!(again, easel_db::InvoiceIssue::AlreadyIssued(_)),
+            "{again:?}"
+        );
+        let count = db.count("SELECT COUNT(*) FROM invoices").await;
+        assert_eq!(count, 1, "only the terminated account is invoiced early");
+        app.stop().await;
+    }
+);
