@@ -151,9 +151,10 @@ pub async fn home(state: AppState, request: axum::extract::Request) -> Response 
 
 /// The operator's dashboard: accounts and the latest audit entries.
 async fn dashboard(state: AppState, operator: Operator) -> Response {
-    let (accounts, audit) = match tokio::try_join!(
+    let (accounts, audit, maintenance) = match tokio::try_join!(
         state.store.list_accounts(Page::first(100)),
-        state.store.list_audit(None, Page::first(50))
+        state.store.list_audit(None, Page::first(50)),
+        state.store.list_maintenance(easel_core::time::now_ms())
     ) {
         Ok(lists) => lists,
         Err(e) => return ApiError::from(e).into_response(),
@@ -176,7 +177,13 @@ async fn dashboard(state: AppState, operator: Operator) -> Response {
     render(
         StatusCode::OK,
         "dashboard.html",
-        context! { operator => operator.username, csrf => operator.csrf, accounts => accounts, audit => audit },
+        context! {
+            operator => operator.username, csrf => operator.csrf, accounts => accounts, audit => audit,
+            maintenance => maintenance.iter().map(|w| context! {
+                id => w.id, starts => when(w.starts_at), ends => when(w.ends_at), message => w.message,
+                components => w.components.join(", "), emergency => w.emergency,
+            }).collect::<Vec<_>>(),
+        },
     )
 }
 

@@ -1,8 +1,8 @@
 //! `easel admin maintenance announce|list|cancel` with the real binary, on both databases:
 //! planned work is refused less than 48 hours ahead unless it is an emergency, unknown
 //! components are refused, and an announced window reaches every account as a
-//! `maintenance.scheduled` event, every owner as a mail and every console page as a notice
-//! until it ends or is canceled.
+//! `maintenance.scheduled` event, every owner as a mail and every console page (the
+//! developers' and the operator's) as a notice until it ends or is canceled.
 
 use easel_test_utils::{TestDb, both_backends};
 use serde_json::Value;
@@ -154,6 +154,22 @@ both_backends!(
             page.html.contains("Planned maintenance from"),
             "{}",
             page.html
+        );
+
+        // The operator's console shows them too.
+        let operator = console.sign_in("admin", &app.first.operator_password).await;
+        let dashboard = console.get("/console", &[operator.cookie.as_str()]).await;
+        assert!(
+            dashboard
+                .html
+                .contains(&format!("id=\"maintenance-{planned_id}\"")),
+            "{}",
+            dashboard.html
+        );
+        assert!(
+            dashboard.html.contains("Emergency maintenance"),
+            "{}",
+            dashboard.html
         );
 
         let listed = admin(&db, &["maintenance", "list"]);
