@@ -225,6 +225,13 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// Whether the shared counters answer: `None` without Redis (counters are this
+    /// node's), else whether Redis answers `PING`.
+    pub async fn redis_ok(&self) -> Option<bool> {
+        let redis = self.redis.as_ref()?;
+        Some(redis.ping().await.is_ok())
+    }
+
     /// The limiter of `config`; `secret` keys the partition-key HMAC.
     pub fn new(config: &Config, secret: &str) -> anyhow::Result<Limiter> {
         let l = &config.limits;

@@ -159,6 +159,16 @@ impl RedisStore {
             .collect()
     }
 
+    /// Whether Redis answers `PING` within the timeout.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String =
+            tokio::time::timeout(self.timeout, redis::cmd("PING").query_async(&mut conn))
+                .await
+                .map_err(|_| anyhow::anyhow!("Redis did not answer within {:?}", self.timeout))??;
+        Ok(())
+    }
+
     /// Deletes `keys`.
     pub async fn delete(&self, keys: &[String]) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();

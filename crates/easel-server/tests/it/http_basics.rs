@@ -325,8 +325,33 @@ both_backends!(health_and_readiness, |db: TestDb| async move {
             "postgres"
         }
     );
+    assert_eq!(res.body["object_store"], "ok");
+    assert!(
+        res.body.get("redis").is_none(),
+        "no Redis configured: {}",
+        res.body
+    );
     app.stop().await;
 });
+
+both_backends!(
+    readiness_reports_redis_without_failing_on_it,
+    |db: TestDb| async move {
+        let app = TestApp::start_with(&db, |c| c.redis_url = easel_test_utils::redis_url()).await;
+        let res = app.send(app.raw(Method::GET, "/readyz")).await.expect(200);
+        assert_eq!(res.body["redis"], "ok", "{}", res.body);
+        app.stop().await;
+        // Redis away: still ready (limits count on this node), and says so.
+        let app = TestApp::start_with(&db, |c| {
+            c.redis_url = "redis://127.0.0.1:1".into();
+            c.limits.redis_timeout_ms = 200;
+        })
+        .await;
+        let res = app.send(app.raw(Method::GET, "/readyz")).await.expect(200);
+        assert_eq!(res.body["redis"], "degraded", "{}", res.body);
+        app.stop().await;
+    }
+);
 
 #[tokio::test]
 async fn openapi_document_is_3_1_and_committed() {

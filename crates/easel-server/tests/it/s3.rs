@@ -100,3 +100,31 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    readiness_fails_while_the_object_store_refuses,
+    |db: TestDb| async move {
+        let prefix = format!("ready-{}", easel_core::ids::IdKind::Request.generate());
+        let app = TestApp::start_with(&db, |c| s3_config(c, &prefix, None)).await;
+        let res = app
+            .send(app.raw(reqwest::Method::GET, "/readyz"))
+            .await
+            .expect(200);
+        assert_eq!(res.body["object_store"], "ok");
+        app.stop().await;
+        // A wrong secret: S3 refuses every request, so the node cannot store outputs.
+        let app = TestApp::start_with(&db, |c| s3_config(c, &prefix, Some("not-the-secret"))).await;
+        let res = app
+            .send(app.raw(reqwest::Method::GET, "/readyz"))
+            .await
+            .expect_error(503, "service_unavailable");
+        assert!(
+            res.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("object store")),
+            "{}",
+            res.body
+        );
+        app.stop().await;
+    }
+);
