@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 /// Largest single grant or purchase accepted (a billion euros), far from `i64` overflow.
 pub const MAX_MOVEMENT: i64 = 1_000_000_000_000;
 
+/// Whether a change of the available balance from `before` to `after` crosses a
+/// low-balance `threshold` downwards (`credits.low`): it was at or above it and is now
+/// below. A threshold of 0 or less never fires. Every crossing fires once; the next can
+/// only come after the balance went back to the threshold or above.
+pub fn crosses_low(before: i64, after: i64, threshold: i64) -> bool {
+    threshold > 0 && before >= threshold && after < threshold
+}
+
 /// What a ledger entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +173,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::{BlockedOutputPolicy, CapPeriod, LedgerType, civil_from_days, days_from_civil};
+
+    #[test]
+    fn a_low_balance_fires_on_the_way_down_only() {
+        assert!(super::crosses_low(1000, 999, 1000));
+        assert!(super::crosses_low(5000, 0, 1000));
+        assert!(!super::crosses_low(999, 500, 1000), "already below");
+        assert!(
+            !super::crosses_low(1500, 1000, 1000),
+            "at the threshold is not below"
+        );
+        assert!(!super::crosses_low(500, 1500, 1000), "upwards");
+        assert!(!super::crosses_low(5, 0, 0), "0 is off");
+    }
 
     const DAY_MS: i64 = 86_400_000;
 

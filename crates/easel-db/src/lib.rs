@@ -17,6 +17,7 @@ pub mod maintenance;
 mod migrations;
 pub mod model;
 pub mod moderation;
+pub mod notices;
 mod postgres;
 pub mod sessions;
 pub mod users;
@@ -165,6 +166,14 @@ pub trait KeyStore: Send + Sync {
     ) -> DbResult<ApiKey>;
     /// The account a key belongs to (operator tools look keys up by id alone).
     async fn key_account(&self, key_id: &str) -> DbResult<String>;
+    /// How the API shows a key: the data of every `key.*` event this store writes. The
+    /// server sets it once at start; see [`notices`].
+    fn set_key_view(&self, view: Arc<KeySnapshot>);
+    /// Writes `key.expiring` for up to `limit` unrevoked keys that expire after `now` and
+    /// at or before `by`, and were not told yet: each key once, with a compare-and-set on
+    /// its `expiring_notified_at` in the event's transaction, so that sweeps racing on
+    /// several nodes tell it once between them. Returns how many were told.
+    async fn notify_expiring_keys(&self, now: i64, by: i64, limit: i64) -> DbResult<usize>;
     /// What authentication needs to know about the key whose secret hashes to `hash`.
     async fn find_credential(&self, hash: &str) -> DbResult<Option<Credential>>;
     /// Records last-used times, batched: one statement per key in one transaction.
@@ -396,6 +405,12 @@ pub const JOBS_AHEAD_CAP: i64 = 10_000;
 /// changes they belong to ([`GenerationStore`]).
 #[async_trait]
 pub trait CreditStore: Send + Sync {
+    /// The live available balance (balance − held) below which an account is told
+    /// `credits.low` (0: never), set once by the server. Checked where credits move
+    /// downwards (holds of new generations, invalid-input fees), from values those writes
+    /// read anyway: the event fires once each time the balance goes from at or above it
+    /// to below, in that change's transaction.
+    fn set_low_balance_credits(&self, credits: i64);
     /// Adds credits (a grant, purchase or plan allowance) with its ledger entry, audit
     /// entry and `credits.granted` event, in one transaction.
     async fn add_credits(&self, new: NewCredit) -> DbResult<LedgerEntry>;
@@ -554,6 +569,11 @@ pub trait ModerationStore: Send + Sync {
     ) -> DbResult<ReportResolved>;
     /// Appends request log entries in one transaction.
     async fn insert_request_logs(&self, entries: &[RequestLogEntry]) -> DbResult<()>;
+    /// Adds counted calls to deprecated operations (one row per account, mode and
+    /// operation: the calls add up, the first and last times widen).
+    async fn record_deprecated_calls(&self, calls: &[DeprecatedCall]) -> DbResult<()>;
+    /// The deprecated operations an account called, in both modes, latest call first.
+    async fn deprecated_calls(&self, account_id: &str) -> DbResult<Vec<DeprecatedCall>>;
     /// An account's logged requests in one mode, newest first.
     async fn list_request_logs(
         &self,
@@ -569,11 +589,6 @@ pub trait ModerationStore: Send + Sync {
 
 /// Webhook endpoints, scoped to their account and mode (others' are `NotFound`, like
 /// deleted ones). Every change is audited.
-    /// Adds counted calls to deprecated operations (one row per account, mode and
-    /// operation: the calls add up, the first and last times widen).
-    async fn record_deprecated_calls(&self, calls: &[DeprecatedCall]) -> DbResult<()>;
-    /// The deprecated operations an account called, in both modes, latest call first.
-    async fn deprecated_calls(&self, account_id: &str) -> DbResult<Vec<DeprecatedCall>>;
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     /// When the earliest pending delivery can be sent, as of `now` (it may be locked by

@@ -25,6 +25,8 @@ pub struct PgStore {
     attempts: crate::common::group_commit::Attempts,
     successes: crate::common::group_commit::Successes,
     claims: crate::common::group_commit::Claims,
+    /// What the server told it about the events it writes (see `notices`).
+    events: crate::notices::EventSettings,
 }
 
 impl PgStore {
@@ -103,6 +105,7 @@ impl PgStore {
             attempts,
             successes,
             claims,
+            events: Default::default(),
         })
     }
 

@@ -110,10 +110,22 @@ pub const DELETE_MEMBER: &str = "DELETE FROM members WHERE account_id = $1 AND u
 /// deleted row): nodes caching anything of the account learn of it through this.
 pub const TOUCH_ACCOUNT: &str = "UPDATE accounts SET updated_at = $2 WHERE id = $1";
 
+/// Revokes a member's working keys; returns their ids (each gets a `key.revoked` event).
 pub const REVOKE_MEMBER_KEYS: &str = "UPDATE api_keys SET revoked_at = $3, updated_at = $3 \
-     WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL";
+     WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id";
 
-pub const REVOKE_ACCOUNT_KEYS: &str = "UPDATE api_keys SET revoked_at = $2, updated_at = $2 WHERE account_id = $1 AND revoked_at IS NULL";
+/// Revokes an account's working keys; returns their ids (each gets a `key.revoked` event).
+pub const REVOKE_ACCOUNT_KEYS: &str = "UPDATE api_keys SET revoked_at = $2, updated_at = $2 WHERE account_id = $1 AND revoked_at IS NULL RETURNING id";
+
+/// Working keys expiring in (`$1`, `$2`] not yet told `key.expiring`, soonest first, at
+/// most `$3` (the partial index `api_keys_expiring` holds exactly these).
+pub const EXPIRING_KEYS: &str = "SELECT id, account_id FROM api_keys \
+     WHERE expires_at IS NOT NULL AND revoked_at IS NULL AND expiring_notified_at IS NULL \
+     AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3";
+
+/// Claims a key's `key.expiring` notice: only the first sweep to get here changes the row.
+pub const MARK_KEY_EXPIRING_NOTIFIED: &str = "UPDATE api_keys SET expiring_notified_at = $2 \
+     WHERE id = $1 AND expiring_notified_at IS NULL AND revoked_at IS NULL";
 
 pub const INSERT_KEY: &str = "INSERT INTO api_keys (id, account_id, user_id, mode, name, scopes, allowed_models, \
      expires_at, created_at, updated_at, spend_cap_credits, spend_cap_period) \

@@ -31,6 +31,8 @@ pub struct SqliteStore {
     claims: crate::common::group_commit::Claims,
     /// The database's WAL file, whose size and time tell that someone wrote.
     wal: std::path::PathBuf,
+    /// What the server told it about the events it writes (see `notices`).
+    events: crate::notices::EventSettings,
 }
 
 impl SqliteStore {
@@ -121,6 +123,7 @@ impl SqliteStore {
             attempts,
             successes,
             claims,
+            events: Default::default(),
             wal: wal.into(),
         })
     }

@@ -94,6 +94,9 @@ impl App {
         instance_secret: Option<&str>,
         secrets: crate::engines::Secrets,
     ) -> anyhow::Result<App> {
+        // What the store's key and balance events carry, and when `credits.low` fires.
+        store.set_key_view(crate::services::keys::event_view());
+        store.set_low_balance_credits(config.credits.low_balance_credits);
         let prefix = config.api_keys.prefix.clone();
         let auth = Arc::new(Authenticator::new(Arc::clone(&store), prefix));
         let session_key = match instance_secret {

@@ -316,7 +316,23 @@ macro_rules! impl_account_store {
             ) -> $crate::DbResult<$crate::Account> {
                 let mut tx = self.begin_write().await?;
                 Self::lock_account(&mut tx, id).await?;
+                // Termination revokes the account's keys (`apply_state_change` would too):
+                // done here first to learn which, for one `key.revoked` each. A refused
+                // transition rolls these back with everything else.
+                let revoked: Vec<(String,)> = if matches!(change, $crate::StateChange::Terminate) {
+                    sqlx::query_as($crate::sql::REVOKE_ACCOUNT_KEYS)
+                        .bind(id)
+                        .bind(audit.now)
+                        .fetch_all(&mut *tx)
+                        .await?
+                } else {
+                    Vec::new()
+                };
                 let account = Self::apply_state_change(&mut tx, id, change, &audit).await?;
+                let revoked = revoked.into_iter().map(|(id,)| id).collect();
+                let reason = $crate::notices::REVOKED_ACCOUNT_TERMINATED;
+                Self::insert_revoked_events(&mut tx, &self.events, id, revoked, reason, audit.now)
+                    .await?;
                 tx.commit().await?;
                 Ok(account)
             }
@@ -521,11 +537,11 @@ macro_rules! impl_account_store {
                     .bind(audit.now)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::sql::REVOKE_MEMBER_KEYS)
+                let revoked: Vec<(String,)> = sqlx::query_as($crate::sql::REVOKE_MEMBER_KEYS)
                     .bind(account_id)
                     .bind(user_id)
                     .bind(audit.now)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
                 let audit = audit
                     .with("role", member.role.as_str())
@@ -536,6 +552,10 @@ macro_rules! impl_account_store {
                     ("user", user_id),
                 );
                 Self::insert_audit(&mut tx, &entry).await?;
+                let revoked = revoked.into_iter().map(|(id,)| id).collect();
+                let reason = $crate::notices::REVOKED_MEMBER_REMOVED;
+                Self::insert_revoked_events(&mut tx, &self.events, account_id, revoked, reason, audit.now)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -72,6 +72,11 @@ macro_rules! impl_creation_store {
                         standing.spent.insert((key, since), spent);
                     }
                 }
+                // The live balances before this batch's holds: a hold that takes one below
+                // the `credits.low` threshold is told in this transaction, from what was
+                // read anyway (no query unless one crossed).
+                let threshold = batch.first().map_or(0, |p| p.item.low_balance_credits);
+                let before = gc::live_available(&standing, threshold);
                 let decisions = gc::admit(batch, &mut standing);
                 let rows: Vec<&gc::Row> = decisions
                     .iter()
@@ -87,6 +92,22 @@ macro_rules! impl_creation_store {
                         .bind(&rows)
                         .execute(&mut *tx)
                         .await?;
+                    let now = batch.iter().map(|p| p.item.now).max().unwrap_or_default();
+                    for (account, available) in before {
+                        let slot = (account, easel_core::mode::Mode::Live.as_str().to_string());
+                        let Some(&after) = standing.balances.get(&slot) else {
+                            continue;
+                        };
+                        Self::insert_low_balance_event(
+                            &mut tx,
+                            threshold,
+                            (&slot.0, &slot.1),
+                            available,
+                            after,
+                            now,
+                        )
+                        .await?;
+                    }
                     tx.commit().await?;
                 }
                 Ok(decisions

@@ -100,10 +100,33 @@ macro_rules! impl_credit_store {
                 }
                 Ok(())
             }
+
+            /// Inside the transaction that lowered a balance from `before` available to
+            /// `(balance, held)`: `credits.low` if that crossed the live `threshold`.
+            pub(crate) async fn insert_low_balance_event(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                threshold: i64,
+                (account_id, mode): (&str, &str),
+                before: i64,
+                (balance, held): (i64, i64),
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                if mode != easel_core::mode::Mode::Live.as_str()
+                    || !easel_core::credits::crosses_low(before, balance - held, threshold)
+                {
+                    return Ok(());
+                }
+                let data = $crate::notices::low_data(balance, held, threshold);
+                Self::insert_event_row(tx, account_id, mode, "credits.low", &data, now).await
+            }
         }
 
         #[async_trait::async_trait]
         impl $crate::CreditStore for $Store {
+            fn set_low_balance_credits(&self, credits: i64) {
+                self.events.set_low_balance_credits(credits);
+            }
+
             async fn add_credits(&self, new: $crate::NewCredit) -> $crate::DbResult<$crate::LedgerEntry> {
                 use easel_core::credits::{LedgerType, MAX_MOVEMENT};
                 if !matches!(new.entry_type, LedgerType::Grant | LedgerType::Purchase | LedgerType::PlanAllowance) {
@@ -217,6 +240,16 @@ macro_rules! impl_credit_store {
                         Some(("request", request_id)),
                         actor,
                         None,
+                        now,
+                    )
+                    .await?;
+                    let before = balance - held + charge;
+                    Self::insert_low_balance_event(
+                        &mut tx,
+                        self.events.low_balance_credits(),
+                        (account_id, mode.as_str()),
+                        before,
+                        (balance, held),
                         now,
                     )
                     .await?;

@@ -326,7 +326,11 @@ macro_rules! impl_generation_store {
             ) -> $crate::DbResult<$crate::Enqueued> {
                 // Shares a transaction with the creations waiting at the same moment.
                 self.creations
-                    .submit($crate::common::group_commit::Creation { new, now })
+                    .submit($crate::common::group_commit::Creation {
+                        new,
+                        now,
+                        low_balance_credits: self.events.low_balance_credits(),
+                    })
                     .await
             }
 

@@ -174,6 +174,8 @@ pub(crate) type PendingClaim = Pending<crate::WorkerClaim, Vec<crate::Claimed>>;
 pub(crate) struct Creation {
     pub(crate) new: NewGeneration,
     pub(crate) now: i64,
+    /// The store's `credits.low` threshold when it was submitted (see `notices`).
+    pub(crate) low_balance_credits: i64,
 }
 
 /// Creations share a transaction with those waiting at the same moment.
@@ -228,6 +230,21 @@ pub(crate) struct Standing {
     /// queue → jobs due in it, read before the batch (an admitted creation is behind
     /// them and ahead of the queue's next one).
     pub(crate) due: HashMap<String, i64>,
+}
+
+/// (account → available) of the live balances read for a batch, at or above `threshold`:
+/// the ones its holds could take below it (none when the threshold is off).
+pub(crate) fn live_available(standing: &Standing, threshold: i64) -> Vec<(String, i64)> {
+    if threshold <= 0 {
+        return Vec::new();
+    }
+    let live = easel_core::mode::Mode::Live.as_str();
+    standing
+        .balances
+        .iter()
+        .filter(|((_, mode), (balance, held))| mode == live && balance - held >= threshold)
+        .map(|((account, _), (balance, held))| (account.clone(), balance - held))
+        .collect()
 }
 
 /// One admitted creation as the batch insert reads it (one element of a JSON array; the
@@ -399,6 +416,7 @@ mod tests {
                 },
             },
             now: 5,
+            low_balance_credits: 0,
         };
         Pending { item, reply }
     }

@@ -53,6 +53,38 @@ macro_rules! impl_key_store {
                     .ok_or($crate::DbError::NotFound)?
                     .try_into()
             }
+
+            /// Inside the transaction that changed the key (after its audit entry): its
+            /// `key.*` event, in the key's mode.
+            pub(crate) async fn insert_key_event(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                key: &$crate::ApiKey,
+                event_type: &str,
+                data: &serde_json::Value,
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                Self::insert_event_row(tx, &key.account_id, key.mode.as_str(), event_type, data, now)
+                    .await
+            }
+
+            /// Inside the transaction that revoked them in bulk (member removal, account
+            /// termination): one `key.revoked` event per key, in id order, saying `reason`.
+            pub(crate) async fn insert_revoked_events(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                events: &$crate::notices::EventSettings,
+                account_id: &str,
+                mut key_ids: Vec<String>,
+                reason: &str,
+                now: i64,
+            ) -> $crate::DbResult<()> {
+                key_ids.sort_unstable();
+                for key_id in key_ids {
+                    let key = Self::load_key(&mut **tx, account_id, None, &key_id).await?;
+                    let data = events.revoked_data(&key, reason);
+                    Self::insert_key_event(tx, &key, "key.revoked", &data, now).await?;
+                }
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -63,6 +95,9 @@ macro_rules! impl_key_store {
                 audit: $crate::AuditContext,
             ) -> $crate::DbResult<$crate::ApiKey> {
                 let mut tx = self.begin_write().await?;
+                // Like every key change, under the account's lock: a termination racing
+                // this either sees the key (and revokes it, with its event) or comes first.
+                Self::lock_account(&mut tx, &new.account_id).await?;
                 Self::insert_key(&mut tx, &new).await?;
                 let audit = audit
                     .with("name", new.name.as_str())
@@ -74,6 +109,8 @@ macro_rules! impl_key_store {
                 );
                 Self::insert_audit(&mut tx, &entry).await?;
                 let key = Self::load_key(&mut tx, &new.account_id, None, &new.id).await?;
+                let data = self.events.key_data(&key);
+                Self::insert_key_event(&mut tx, &key, "key.created", &data, new.now).await?;
                 tx.commit().await?;
                 Ok(key)
             }
@@ -160,6 +197,8 @@ macro_rules! impl_key_store {
                 );
                 Self::insert_audit(&mut tx, &entry).await?;
                 let key = Self::load_key(&mut tx, account_id, mode, key_id).await?;
+                let data = self.events.rotated_data(&key);
+                Self::insert_key_event(&mut tx, &key, "key.rotated", &data, rotation.now).await?;
                 tx.commit().await?;
                 Ok(key)
             }
@@ -189,6 +228,10 @@ macro_rules! impl_key_store {
                 );
                 Self::insert_audit(&mut tx, &entry).await?;
                 let key = Self::load_key(&mut tx, account_id, mode, key_id).await?;
+                let data = self
+                    .events
+                    .revoked_data(&key, $crate::notices::REVOKED_REQUESTED);
+                Self::insert_key_event(&mut tx, &key, "key.revoked", &data, audit.now).await?;
                 tx.commit().await?;
                 Ok(key)
             }
@@ -251,6 +294,52 @@ macro_rules! impl_key_store {
                         .await?;
                 row.map(|(account_id,)| account_id)
                     .ok_or($crate::DbError::NotFound)
+            }
+
+            fn set_key_view(&self, view: std::sync::Arc<$crate::KeySnapshot>) {
+                self.events.set_key_view(view);
+            }
+
+            async fn notify_expiring_keys(
+                &self,
+                now: i64,
+                by: i64,
+                limit: i64,
+            ) -> $crate::DbResult<usize> {
+                // Found by a reader: most sweeps find nothing, and then take no writer.
+                let mut due: Vec<(String, String)> = sqlx::query_as($crate::sql::EXPIRING_KEYS)
+                    .bind(now)
+                    .bind(by)
+                    .bind(limit)
+                    .fetch_all(self.read())
+                    .await?;
+                if due.is_empty() {
+                    return Ok(0);
+                }
+                // In id order, so two nodes' sweeps lock the same rows in the same order
+                // and cannot deadlock (PostgreSQL).
+                due.sort_unstable();
+                let mut tx = self.begin_write().await?;
+                let mut told = 0;
+                for (key_id, account_id) in due {
+                    // The compare-and-set: another node's sweep (or a revocation) that got
+                    // here first leaves this one nothing to do.
+                    let claimed = sqlx::query($crate::sql::MARK_KEY_EXPIRING_NOTIFIED)
+                        .bind(&key_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if claimed == 0 {
+                        continue;
+                    }
+                    let key = Self::load_key(&mut tx, &account_id, None, &key_id).await?;
+                    let data = self.events.key_data(&key);
+                    Self::insert_key_event(&mut tx, &key, "key.expiring", &data, now).await?;
+                    told += 1;
+                }
+                tx.commit().await?;
+                Ok(told)
             }
 
             async fn find_credential(

@@ -121,7 +121,11 @@ both_backends!(
             "the owner's revocation stands as it was"
         );
         assert_eq!(raw.audit_rows(&account.id, action::KEY_REVOKED).await, 1);
-        assert_eq!(revoked_events(&mut raw, &account.id).await, 0);
+        assert_eq!(
+            revoked_events(&mut raw, &account.id).await,
+            1,
+            "only the owner's revocation was told"
+        );
         raw.close().await;
     }
 );

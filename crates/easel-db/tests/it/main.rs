@@ -26,6 +26,7 @@ mod maintenance;
 mod members;
 mod migrations;
 mod moderation;
+mod notices;
 mod sessions;
 mod states;
 mod subscriptions;

@@ -20,8 +20,9 @@ pub use sections::{
     SuspendJobsChoice,
 };
 pub use sections::{
-    ApiKeysConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence, ModelConfig,
-    OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config, StripeConfig,
+    ApiKeysConfig, CreditsConfig, DatabaseConfig, GenerationsConfig, HttpConfig, Licence,
+    ModelConfig, OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config,
+    StripeConfig,
 };
 pub use sections::{ConsoleConfig, DeprecationConfig, SignupMode};
 pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig, WorkersConfig};
@@ -48,6 +49,7 @@ pub struct Config {
     pub api_keys: ApiKeysConfig,
     pub plans: std::collections::BTreeMap<String, PlanConfig>,
     pub pricing: PricingConfig,
+    pub credits: CreditsConfig,
     pub models: std::collections::BTreeMap<String, ModelConfig>,
     pub generations: GenerationsConfig,
     pub queue: QueueConfig,
@@ -66,18 +68,16 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub engines: EnginesConfig,
     pub workers: WorkersConfig,
-    /// The directory of the config file (the working directory without one): relative
-    /// paths in model settings, such as a ComfyUI workflow, are read from there.
     /// Deprecated API operations (`[[deprecations]]`), none by default.
     #[serde(default)]
     pub deprecations: Vec<DeprecationConfig>,
+    /// The directory of the config file (the working directory without one): relative
+    /// paths in model settings, such as a ComfyUI workflow, are read from there.
     #[serde(skip)]
     pub config_dir: PathBuf,
 }
 
 impl Config {
-    /// The address to bind (validated at load).
-    pub fn listen_addr(&self) -> SocketAddr {
     /// The deprecation of an operation (method and route template), if it has one.
     pub fn deprecation(&self, method: &str, route: &str) -> Option<&DeprecationConfig> {
         self.deprecations
@@ -85,6 +85,8 @@ impl Config {
             .find(|d| d.route == route && d.method.eq_ignore_ascii_case(method))
     }
 
+    /// The address to bind (validated at load).
+    pub fn listen_addr(&self) -> SocketAddr {
         self.listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))

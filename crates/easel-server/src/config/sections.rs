@@ -39,6 +39,8 @@ pub struct ApiKeysConfig {
     pub last_used_flush_seconds: u64,
     /// What happens to a key whose secret is reported found in public.
     pub on_leak: OnLeak,
+    /// Days before a key's `expires_at` that its `key.expiring` event is sent (0: never).
+    pub expiring_notice_days: u32,
 }
 
 /// `[api_keys] on_leak`: what a leak report does to a live (or test) key.
@@ -95,6 +97,14 @@ pub struct PricingConfig {
     /// What a generation whose output moderation blocked costs: `release` (nothing) or
     /// `charge` (its price).
     pub blocked_output_policy: easel_core::credits::BlockedOutputPolicy,
+}
+
+/// `[credits]`: what the ledger tells developers about their balance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsConfig {
+    /// The live available balance below which an account gets `credits.low` (0: never).
+    pub low_balance_credits: i64,
 }
 
 /// `[models.<id>]`

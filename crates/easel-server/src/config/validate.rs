@@ -61,6 +61,12 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
             "must be at least 1".into(),
         );
     }
+    if c.api_keys.expiring_notice_days > 365 {
+        return fail(
+            "api_keys.expiring_notice_days",
+            "must be between 0 (no notice) and 365".into(),
+        );
+    }
     if c.http.max_body_bytes < 1024 {
         return fail("http.max_body_bytes", "must be at least 1024".into());
     }
@@ -134,6 +140,15 @@ pub fn validate(c: &Config) -> Result<(), (String, String)> {
         return fail(
             "pricing.invalid_input_fee",
             "must be between 0 and 1000000 credits".into(),
+        );
+    }
+    if !(0..=easel_core::credits::MAX_MOVEMENT).contains(&c.credits.low_balance_credits) {
+        return fail(
+            "credits.low_balance_credits",
+            format!(
+                "must be between 0 (no credits.low events) and {} credits",
+                easel_core::credits::MAX_MOVEMENT
+            ),
         );
     }
     for (id, model) in &c.models {
@@ -305,6 +320,7 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
         );
     }
     validate_payments(c)?;
+    validate_deprecations(c)?;
     validate_moderation(c)?;
     validate_limits(c)?;
     validate_webhooks(c)?;
@@ -320,7 +336,6 @@ fn validate_invoicing(c: &Config) -> Result<(), (String, String)> {
         && inv
             .number_prefix
             .bytes()
-    validate_deprecations(c)?;
             .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !prefix_ok {
         return fail(
@@ -640,21 +655,6 @@ fn validate_webhooks(c: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// A plan sold through Stripe names a price the webhooks can map back to it, shows what it
-/// costs, and needs the keys that create and hear subscriptions.
-fn validate_plan_price(
-    c: &Config,
-    name: &str,
-    plan: &super::PlanConfig,
-) -> Result<(), (String, String)> {
-    let fail = |field: &str, reason: String| Err((format!("plans.{name}.{field}"), reason));
-    let Some(price) = &plan.stripe_price else {
-        if plan.price_eur_month.is_some() {
-            return fail(
-                "price_eur_month",
-                "is shown only for a plan sold through Stripe: set stripe_price too".into(),
-            );
-        }
 /// Each deprecation names an API operation once, gives at least the 90 days' notice of
 /// clause 14 between deprecation and sunset, and links a notice.
 fn validate_deprecations(c: &Config) -> Result<(), (String, String)> {
@@ -707,6 +707,21 @@ fn validate_deprecations(c: &Config) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// A plan sold through Stripe names a price the webhooks can map back to it, shows what it
+/// costs, and needs the keys that create and hear subscriptions.
+fn validate_plan_price(
+    c: &Config,
+    name: &str,
+    plan: &super::PlanConfig,
+) -> Result<(), (String, String)> {
+    let fail = |field: &str, reason: String| Err((format!("plans.{name}.{field}"), reason));
+    let Some(price) = &plan.stripe_price else {
+        if plan.price_eur_month.is_some() {
+            return fail(
+                "price_eur_month",
+                "is shown only for a plan sold through Stripe: set stripe_price too".into(),
+            );
+        }
         return Ok(());
     };
     let price_ok = price.len() > "price_".len()
@@ -1103,21 +1118,6 @@ mod tests {
     }
 
     #[test]
-    fn secret_scanning_settings_are_checked() {
-        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            base.api_keys.on_leak,
-            crate::config::OnLeak::Revoke,
-            "revoke by default"
-        );
-        assert!(
-            base.secret_scanning.github_public_keys.is_empty(),
-            "off by default"
-        );
-        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
-            let mut c = base.clone();
-            tweak(&mut c);
-    #[test]
     fn deprecations_give_notice_and_name_real_operations() {
         let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
         let check = |method: &str, route: &str, days: i64, link: &str| {
@@ -1176,6 +1176,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn secret_scanning_settings_are_checked() {
+        let base = crate::config::load(None, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            base.api_keys.on_leak,
+            crate::config::OnLeak::Revoke,
+            "revoke by default"
+        );
+        assert!(
+            base.secret_scanning.github_public_keys.is_empty(),
+            "off by default"
+        );
+        let check = |tweak: &dyn Fn(&mut crate::config::Config)| {
+            let mut c = base.clone();
+            tweak(&mut c);
             validate(&c).err().map(|(key, _)| key)
         };
         // GitHub's documented example key.

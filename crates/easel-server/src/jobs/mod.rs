@@ -148,6 +148,7 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
     let mut allowances_granted_for: Option<String> = None;
     let mut invoices_issued_for = None;
     let mut subscriptions_swept_at = i64::MIN / 2;
+    let mut expiring_keys_swept_at = i64::MIN / 2;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -174,6 +175,8 @@ pub async fn sweep(app: AppState, mut stop: tokio::sync::watch::Receiver<bool>) 
         crate::services::invoices::sweep(&app, &mut invoices_issued_for, now_ms()).await;
         // Subscriptions whose payment failed: notices, then the suspension (once a minute).
         crate::services::subscriptions::sweep(&app, &mut subscriptions_swept_at, now_ms()).await;
+        // Keys expiring soon: `key.expiring`, once per key (once a minute).
+        crate::services::keys::sweep_expiring(&app, &mut expiring_keys_swept_at, now_ms()).await;
         match app.store.unsettled_generation_jobs(SWEEP_BATCH).await {
             Ok(jobs) => {
                 for job in jobs {

@@ -9,6 +9,7 @@ use easel_core::time::now_ms;
 use easel_db::{ApiKey, AuditContext, NewKey, Rotation};
 
 use super::{OrNotFound, text};
+use crate::api::v1::keys::dto::ApiKeyObject;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::auth::rules::{self, KeyAction};
@@ -269,6 +270,40 @@ pub async fn revoke(
         .or_not_found("api_key", key_id)?;
     app.auth.invalidate_account(account_id);
     Ok(key)
+}
+
+/// How the API shows a key, for the store's `key.*` events (the same object as
+/// `GET /v1/api_keys/{id}`: never a secret or a hash).
+pub fn event_view() -> std::sync::Arc<easel_db::KeySnapshot> {
+    std::sync::Arc::new(|key: &ApiKey| {
+        serde_json::to_value(ApiKeyObject::from(key.clone())).unwrap_or_default()
+    })
+}
+
+/// How often a node looks for keys to send `key.expiring` for.
+const EXPIRING_SWEEP_EVERY_MS: i64 = 60_000;
+/// Most keys told per sweep; more wait for the next.
+const EXPIRING_BATCH: i64 = 200;
+
+/// The periodic sweep's part: `key.expiring` for keys expiring within
+/// `[api_keys] expiring_notice_days`, at most once a minute per node. The store tells each
+/// key once, however many nodes sweep at the same moment.
+pub async fn sweep_expiring(app: &App, last_run: &mut i64, now: i64) {
+    let days = app.config.api_keys.expiring_notice_days;
+    if days == 0 || now - *last_run < EXPIRING_SWEEP_EVERY_MS {
+        return;
+    }
+    *last_run = now;
+    let by = now.saturating_add(i64::from(days) * 86_400_000);
+    match app
+        .store
+        .notify_expiring_keys(now, by, EXPIRING_BATCH)
+        .await
+    {
+        Ok(0) => {}
+        Ok(told) => tracing::info!(keys = told, "sent key.expiring events"),
+        Err(e) => tracing::warn!(error = %e, "could not look for expiring keys; will retry"),
+    }
 }
 
 #[cfg(test)]

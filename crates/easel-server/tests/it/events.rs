@@ -59,10 +59,15 @@ both_backends!(
         generation(&app, &account_id, &key_id, Mode::Test).await;
         let res = app.get("/v1/events", &live).await.expect(200);
         let events = res.body["data"].as_array().cloned().unwrap_or_default();
-        assert_eq!(events.len(), 2, "test-mode events stay out of live mode");
+        assert_eq!(events.len(), 3, "test-mode events stay out of live mode");
         assert_eq!(events[0]["type"], "generation.queued");
         assert_eq!(events[0]["data"]["id"], second.as_str());
         assert_eq!(events[1]["data"]["id"], first.as_str());
+        assert_eq!(
+            events[2]["type"], "key.created",
+            "the live key's, first of all"
+        );
+        assert_eq!(events[2]["data"]["id"], key_id.as_str());
         assert_eq!(events[0]["livemode"], true);
         assert!(
             events[0]["id"]

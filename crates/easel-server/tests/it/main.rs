@@ -44,6 +44,7 @@ mod maintenance;
 mod members;
 mod models;
 mod moderation;
+mod notices;
 mod openai_compat;
 mod process;
 mod s3;
