@@ -474,6 +474,9 @@ both_backends!(
         )
         .await
         .expect(200);
+        app.post("/v1/moderations", &key, json!({"input": ["tour"]}))
+            .await
+            .expect(200);
         let tour_png = easel_test_utils::fakes::images::png(16, 16, 1);
         let edit = reqwest::multipart::Form::new()
             .text("prompt", "tour")
