@@ -28,6 +28,7 @@ const PAGES: &[(&str, &str)] = &[
     ("credits_card", "/console/partials/credits"),
     ("usage", "/console/usage"),
     ("billing", "/console/billing"),
+    ("plans", "/console/plans"),
     ("keys", "/console/keys"),
     ("generations", "/console/generations"),
     ("generations_failed", "/console/generations?status=failed"),
