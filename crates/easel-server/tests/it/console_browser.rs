@@ -317,6 +317,8 @@ async fn the_pages_no_other_script_reaches_pass_axe_in_headless_chromium() {
     let title = format!("API terms, version {in_force}");
     assert_eq!(seen["terms_title"], title, "{seen}");
     assert_eq!(seen["keys_before_accepting"], "/console/terms", "{seen}");
+    // The gate shows no sections: each would only lead back to it.
+    assert_eq!(seen["nav_on_gate"], false, "{seen}");
     assert_eq!(seen["blocked_unticked"], true, "{seen}");
     assert_eq!(seen["after_accepting"], "/console", "{seen}");
     assert_eq!(
