@@ -484,7 +484,8 @@ async fn step(app: &App, s: &Subscription, now: i64) -> ApiResult<()> {
             let audit = AuditContext::new(Actor::system(), None)
                 .with("notice", to)
                 .with("suspend_on", suspend_on.as_str());
-            let _ = app
+            // The notice went out and is counted; a lost audit line must not resend it.
+            if let Err(e) = app
                 .store
                 .append_audit(
                     Some(&s.account_id),
@@ -492,7 +493,10 @@ async fn step(app: &App, s: &Subscription, now: i64) -> ApiResult<()> {
                     ("subscription", &s.subscription_id),
                     audit,
                 )
-                .await;
+                .await
+            {
+                tracing::warn!(account.id = %s.account_id, error = %e, "could not record a payment notice in the audit log");
+            }
             Ok(())
         }
         Step::Suspend => {
