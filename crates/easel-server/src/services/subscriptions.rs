@@ -182,9 +182,19 @@ struct Item {
     id: String,
 }
 
-/// What a member asked of their subscription.
+/// What a member asks of their subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// Move the account to this plan (another sold plan now, the default plan when the
+    /// period paid for ends).
+    MoveTo(&'a str),
+    /// Keep the current plan: undo a cancellation at the period's end.
+    Keep,
+}
+
+/// What a request means for the subscription at Stripe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+enum Change {
     /// Another sold plan, from now (Stripe prorates).
     Plan(String),
     /// Back to the default plan when the period paid for ends.
@@ -194,7 +204,7 @@ pub enum Change {
 }
 
 /// What moving the account to `plan` means for its subscription.
-pub fn change_to(state: &AppState, current: &Subscription, plan: &str) -> ApiResult<Change> {
+fn change_to(state: &AppState, current: &Subscription, plan: &str) -> ApiResult<Change> {
     if plan == state.config.default_plan {
         return Ok(Change::CancelAtPeriodEnd);
     }
@@ -209,11 +219,15 @@ pub fn change_to(state: &AppState, current: &Subscription, plan: &str) -> ApiRes
 pub async fn change(
     state: &AppState,
     account_id: &str,
-    change: Change,
+    request: Request<'_>,
     audit: AuditContext,
 ) -> ApiResult<()> {
     require_selling(state)?;
     let current = live_subscription(state, account_id).await?;
+    let change = match request {
+        Request::MoveTo(plan) => change_to(state, &current, plan)?,
+        Request::Keep => Change::Resume,
+    };
     let path = format!("/v1/subscriptions/{}", current.subscription_id);
     let what = "change the subscription";
     let detail = match &change {

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::console::form::Form;
 use crate::console::pages::render;
 use crate::http::error::{ApiError, ApiResult};
-use crate::services::subscriptions::{self, Change, Subscriber};
+use crate::services::subscriptions::{self, Request, Subscriber};
 
 fn day(ms: i64) -> String {
     let when = crate::cli::output::when(Some(ms.div_euclid(1000)));
@@ -221,19 +221,8 @@ pub async fn subscribe(state: AppState, member: Member, Form(form): Form<PlanFor
 /// at the end of the period paid for.
 pub async fn change(state: AppState, member: Member, Form(form): Form<PlanForm>) -> Response {
     act(&state, &member, || async {
-        let current = state
-            .store
-            .get_subscription(&member.account.id)
-            .await?
-            .filter(easel_db::Subscription::is_live)
-            .ok_or_else(|| {
-                ApiError::new(
-                    crate::http::error::ErrorCode::subscription_missing,
-                    "The account has no subscription to change; subscribe to a plan first.",
-                )
-            })?;
-        let change = subscriptions::change_to(&state, &current, form.plan.trim())?;
-        subscriptions::change(&state, &member.account.id, change, member.caller.audit()).await?;
+        let request = Request::MoveTo(form.plan.trim());
+        subscriptions::change(&state, &member.account.id, request, member.caller.audit()).await?;
         Ok(None)
     })
     .await
@@ -245,7 +234,7 @@ pub async fn resume(state: AppState, member: Member, _: Form<PlanForm>) -> Respo
         subscriptions::change(
             &state,
             &member.account.id,
-            Change::Resume,
+            Request::Keep,
             member.caller.audit(),
         )
         .await?;
