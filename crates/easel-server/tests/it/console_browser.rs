@@ -411,17 +411,8 @@ async fn rows_to_show(app: &TestApp, account_id: &str, live: &str) -> (String, S
 async fn new_terms(app: &TestApp, db: &TestDb) -> (String, String) {
     let day = 86_400_000;
     let now = easel_core::time::now_ms();
-    let rfc3339 = |ms: i64| {
-        time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("bad time {ms}"))
-    };
-    let in_force = rfc3339(now - day)[..10].to_string();
-    let effective = rfc3339(now + 31 * day);
+    let in_force = crate::support::rfc3339(now - day)[..10].to_string();
+    let effective = crate::support::rfc3339(now + 31 * day);
     let next = effective[..10].to_string();
     let version = easel_db::TermsVersion {
         version: in_force.clone(),

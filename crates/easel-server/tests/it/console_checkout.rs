@@ -9,19 +9,8 @@ use serde_json::json;
 
 use crate::console_pages::{owner_session, set_password};
 use crate::support::console::{Console, Page};
-use crate::support::fake_stripe::app_with_stripe;
+use crate::support::fake_stripe::{app_with_stripe, pay_as_member, stripe_link};
 use crate::support::{TestApp, eventually};
-
-/// The link the hand-over page follows to Stripe's page.
-fn stripe_link(page: &Page) -> String {
-    assert_eq!(page.status, 200, "{}", page.html);
-    page.html
-        .split("id=\"to-stripe\" href=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .map(|s| s.replace("&amp;", "&"))
-        .unwrap_or_else(|| panic!("no link to Stripe: {}", page.html))
-}
 
 async fn buy(console: &Console, cookies: &[&str], csrf: &str, eur: &str) -> Page {
     console
@@ -141,22 +130,7 @@ both_backends!(
         assert_eq!(form.get("success_url"), Some(&success.as_str()));
 
         // Paying: Stripe sends the member back, then its webhook credits the live balance.
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let paid = client
-            .post(&pay_page)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(paid.status(), 303);
-        let back = paid
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let back = pay_as_member(&pay_page).await;
         let session_id = pay_page.rsplit('/').next().unwrap_or_default();
         assert!(
             back.ends_with(&format!("checkout=success&session_id={session_id}")),

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::console_pages::{owner_session, set_password};
 use crate::support::console::{Console, Page, Session};
-use crate::support::fake_stripe::{FakeStripe, app_with_stripe};
-use crate::support::{TestApp, eventually};
+use crate::support::fake_stripe::{FakeStripe, app_with_stripe, pay_as_member, stripe_link};
+use crate::support::{TestApp, eventually, mails};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -49,17 +49,6 @@ async fn start(db: &TestDb, mail_dir: Option<&Path>) -> (TestApp, FakeStripe) {
     stripe.add_price("price_1Starter", 1900);
     stripe.add_price("price_1Pro", 4900);
     (app, stripe)
-}
-
-/// The link the hand-over page follows to Stripe's page.
-fn stripe_link(page: &Page) -> String {
-    assert_eq!(page.status, 200, "{}", page.html);
-    page.html
-        .split("id=\"to-stripe\" href=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .map(|s| s.replace("&amp;", "&"))
-        .unwrap_or_else(|| panic!("no link to Stripe: {}", page.html))
 }
 
 async fn post(console: &Console, session: &Session, path: &str, plan: &str) -> Page {
@@ -100,21 +89,7 @@ async fn subscribe_and_pay(
     let handed = post(console, owner, "/console/plans/subscribe", plan).await;
     assert_eq!(handed.header("cache-control"), Some("no-store"));
     let pay_page = stripe_link(&handed);
-    let paid = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .post(&pay_page)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(paid.status(), 303);
-    let back = paid
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let back = pay_as_member(&pay_page).await;
     assert_eq!(back, format!("{}/console/plans?checkout=success", app.url));
     let applied = eventually(10_000, || async { plan_of(app, key).await == plan }).await;
     assert!(applied, "plan {}", plan_of(app, key).await);
@@ -336,17 +311,6 @@ both_backends!(
     }
 );
 
-/// Mails to `to` whose subject contains `subject`.
-fn mails(dir: &Path, to: &str, subject: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .filter(|m| m.contains(&format!("To: {to}")) && m.contains(subject))
-        .count()
-}
-
 both_backends!(
     a_failed_renewal_is_noticed_then_suspends_once_and_paying_reopens,
     |db: TestDb| async move {
@@ -507,6 +471,24 @@ both_backends!(
         .await
         .expect(200);
         assert_eq!(plan_of(&app, &live).await, "pro");
+        // A first invoice that fails is Checkout's business (no subscription yet): nothing
+        // becomes past due.
+        let first_failed = json!({
+            "id": "in_1FirstFail", "object": "invoice", "billing_reason": "subscription_create",
+            "customer": "cus_Old", "status": "open",
+            "parent": {"subscription_details": {"subscription": "sub_1Old", "metadata": {"account_id": account_id}}},
+        });
+        deliver(event("invoice.payment_failed", t + 2, first_failed))
+            .await
+            .expect(200);
+        let row = app
+            .state
+            .store
+            .get_subscription(&account_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no subscription"));
+        assert_eq!(row.past_due_since, None, "{row:?}");
         // Subscriptions and invoices Easel did not create are not its business.
         let foreign = json!({
             "id": "in_1Foreign", "object": "invoice", "billing_reason": "subscription_cycle",

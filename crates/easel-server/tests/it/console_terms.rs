@@ -4,6 +4,8 @@
 //! API keeps working), and acceptance is recorded with time and address, audited.
 
 use easel_test_utils::{TestDb, both_backends};
+
+use crate::support::rfc3339;
 use serde_json::Value;
 
 use crate::console_pages::owner_session;
@@ -15,16 +17,6 @@ fn admin(db: &TestDb, args: &[&str]) -> (bool, String) {
     let out = crate::support::binary::admin_mailing(db, args);
     let text = if out.ok { out.stdout } else { out.stderr };
     (out.ok, text)
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("bad time {ms}"))
 }
 
 both_backends!(

@@ -42,6 +42,16 @@ fn day(ms: i64) -> String {
 
 /// Makes succeeded generations (waiting for each), then moves every generation of the
 /// account into `period`, as if they had run then.
+/// The usage report of `period`, as `GET /v1/usage` gives it.
+async fn month_usage(app: &TestApp, key: &str, period: Period) -> Value {
+    let path = format!(
+        "/v1/usage?start_date={}&end_date={}",
+        day(period.start_ms()),
+        day(period.end_ms() - 86_400_000)
+    );
+    app.get(&path, key).await.expect(200).body
+}
+
 async fn usage_in(
     app: &TestApp,
     db: &TestDb,
@@ -207,18 +217,7 @@ both_backends!(
         );
 
         // The usage report of the same month says the same.
-        let usage = app
-            .get(
-                &format!(
-                    "/v1/usage?start_date={}&end_date={}",
-                    day(period.start_ms()),
-                    day(period.end_ms() - 86_400_000)
-                ),
-                &key,
-            )
-            .await
-            .expect(200)
-            .body;
+        let usage = month_usage(&app, &key, period).await;
         assert_eq!(usage["totals"]["credits"], sum, "{usage}");
         assert_eq!(usage["totals"]["eur"], invoice["total_eur"]);
         assert_eq!(usage["totals"]["generations"], 4);
@@ -365,18 +364,7 @@ both_backends!(
             create(&app, &key, body, Some(20)).await.expect(200);
         }
         let period = Period::containing(now_ms());
-        let usage = app
-            .get(
-                &format!(
-                    "/v1/usage?start_date={}&end_date={}",
-                    day(period.start_ms()),
-                    day(period.end_ms() - 86_400_000)
-                ),
-                &key,
-            )
-            .await
-            .expect(200)
-            .body;
+        let usage = month_usage(&app, &key, period).await;
         let (_, other_key) = funded(&app, "staying@example.com").await;
         create(&app, &other_key, image("sandbox-image", 256), Some(20))
             .await

@@ -5,6 +5,8 @@
 //! developers' and the operator's) as a notice until it ends or is canceled.
 
 use easel_test_utils::{TestDb, both_backends};
+
+use crate::support::rfc3339;
 use serde_json::Value;
 
 use crate::console_pages::owner_session;
@@ -13,16 +15,6 @@ use crate::support::binary::{admin, admin_mailing};
 use crate::support::console::Console;
 
 const HOUR_MS: i64 = 3_600_000;
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("bad time {ms}"))
-}
 
 fn announce(db: &TestDb, start: i64, end: i64, extra: &[&str]) -> crate::support::binary::Output {
     let (start, end) = (rfc3339(start), rfc3339(end));
@@ -90,14 +82,7 @@ both_backends!(
         assert!(planned_id.starts_with("mnt_"), "{planned}");
 
         // The owner was mailed about each.
-        let mails = std::fs::read_dir(db.dir.join("mail"))
-            .map(|entries| {
-                entries
-                    .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-                    .filter(|m| m.contains(&format!("To: {email}")) && m.contains("Maintenance on"))
-                    .count()
-            })
-            .unwrap_or(0);
+        let mails = crate::support::mails(&db.dir.join("mail"), email, "Maintenance on");
         assert_eq!(mails, 2);
 
         // Every account has the event, in the mode of its keys too.

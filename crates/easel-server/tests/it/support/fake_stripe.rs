@@ -741,3 +741,33 @@ pub async fn app_with_stripe(
     fake.set_target(&app.url);
     (app, fake)
 }
+
+/// The link the console's hand-over page follows to Stripe's page (Checkout or portal).
+pub fn stripe_link(page: &super::console::Page) -> String {
+    assert_eq!(page.status, 200, "{}", page.html);
+    page.html
+        .split("id=\"to-stripe\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|s| s.replace("&amp;", "&"))
+        .unwrap_or_else(|| panic!("no link to Stripe: {}", page.html))
+}
+
+/// Pays on the fake's Checkout page as the member's browser would; returns where Stripe
+/// sends them back (the 303's `Location`).
+pub async fn pay_as_member(pay_page: &str) -> String {
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .post(pay_page)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(paid.status(), 303);
+    paid.headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}

@@ -412,3 +412,25 @@ pub async fn serve_loopback(router: axum::Router) -> std::net::SocketAddr {
     });
     addr
 }
+
+/// Unix milliseconds as RFC 3339, as the CLI takes times.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("bad time {ms}"))
+}
+
+/// How many mails the file mailer wrote to `to` in `dir` that contain `needle`.
+pub fn mails(dir: &std::path::Path, to: &str, needle: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|m| m.contains(&format!("To: {to}")) && m.contains(needle))
+        .count()
+}
