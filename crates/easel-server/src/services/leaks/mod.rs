@@ -18,7 +18,6 @@ use easel_core::audit::{Actor, ActorType};
 use easel_core::roles::Role;
 use easel_db::{ApiKey, AuditContext, LeakAction, LeakOutcome, LeakReport};
 
-use crate::api::v1::keys::dto::ApiKeyObject;
 use crate::app::App;
 use crate::config::OnLeak;
 use crate::http::error::ApiResult;
@@ -85,9 +84,9 @@ pub async fn report(
         action,
     };
     let audit = AuditContext::new(reporter.actor(), request_id);
-    let snapshot =
-        |key: &ApiKey| serde_json::to_value(ApiKeyObject::from(key.clone())).unwrap_or_default();
-    let key = match app.store.report_leaked_key(leak, audit, &snapshot).await? {
+    // The key as the API shows it, like every other key event.
+    let snapshot = super::keys::event_view();
+    let key = match app.store.report_leaked_key(leak, audit, &*snapshot).await? {
         LeakOutcome::Unknown => return Ok(false),
         LeakOutcome::Unchanged(_) => return Ok(true),
         LeakOutcome::Acted(key) => key,
