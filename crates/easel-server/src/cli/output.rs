@@ -25,6 +25,12 @@ pub fn when(secs: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Unix milliseconds as the UTC day, `YYYY-MM-DD` (notices, mails, pages).
+pub fn day(ms: i64) -> String {
+    let full = when(Some(ms.div_euclid(1000)));
+    full.get(..10).unwrap_or(&full).to_string()
+}
+
 /// Parses an RFC 3339 time (`2026-12-01T00:00:00Z`) into Unix milliseconds.
 pub fn parse_time(s: &str) -> anyhow::Result<i64> {
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {

@@ -63,14 +63,13 @@ pub async fn deprecation(State(app): State<AppState>, request: Request, next: Ne
         return next.run(request).await;
     };
     let mut response = if now_ms() >= d.sunset_at {
-        let date = crate::cli::output::when(Some(d.sunset_at.div_euclid(1000)));
         ApiError::new(
             ErrorCode::endpoint_sunset,
             format!(
                 "{} {} was removed on {}; {} says what to use instead.",
                 d.method.to_ascii_uppercase(),
                 d.route,
-                date.get(..10).unwrap_or(&date),
+                crate::cli::output::day(d.sunset_at),
                 d.link
             ),
         )

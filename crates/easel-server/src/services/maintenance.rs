@@ -135,7 +135,7 @@ pub async fn announce(app: &App, a: Announcement, audit: AuditContext) -> ApiRes
     );
     let subject = format!(
         "Maintenance on {}",
-        day_and_time(window.starts_at).get(..10).unwrap_or_default()
+        crate::cli::output::day(window.starts_at)
     );
     for owner in app.store.owner_emails().await? {
         app.mailer

@@ -22,6 +22,7 @@ use easel_db::{
 use serde::Deserialize;
 
 use crate::app::{App, AppState};
+use crate::cli::output::day;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::Mail;
 use crate::services::stripe_api::{self, HostedPage};
@@ -437,11 +438,6 @@ async fn billing_contacts(app: &App, account_id: &str) -> ApiResult<Vec<String>>
     to.sort();
     to.dedup();
     Ok(to)
-}
-
-fn day(ms: i64) -> String {
-    let when = crate::cli::output::when(Some(ms.div_euclid(1000)));
-    when.get(..10).unwrap_or(&when).to_string()
 }
 
 /// Every minute or so (per node) until the work is done: mails the notices that are due

@@ -99,7 +99,7 @@ impl Member {
             }).collect::<Vec<_>>(),
             terms_upcoming => self.terms.upcoming.as_ref().map(|t| context! {
                 version => t.version,
-                date => crate::cli::output::when(Some(t.effective_at.div_euclid(1000))).get(..10).unwrap_or("").to_string(),
+                date => crate::cli::output::day(t.effective_at),
                 summary => t.summary,
             }),
         }

@@ -76,10 +76,6 @@ async fn deprecated_calls(
     if state.config.deprecations.is_empty() {
         return Ok(Vec::new());
     }
-    let day = |ms: i64| {
-        let when = crate::cli::output::when(Some(ms.div_euclid(1000)));
-        when.get(..10).unwrap_or(&when).to_string()
-    };
     let calls = state.store.deprecated_calls(&member.account.id).await?;
     Ok(calls
         .iter()
@@ -90,8 +86,8 @@ async fn deprecated_calls(
                 route => d.route,
                 mode => c.mode.as_str(),
                 calls => c.calls,
-                last => day(c.last_at),
-                sunset => day(d.sunset_at),
+                last => crate::cli::output::day(c.last_at),
+                sunset => crate::cli::output::day(d.sunset_at),
                 link => d.link,
             })
         })

@@ -12,15 +12,11 @@ use minijinja::context;
 use super::keys::forbidden;
 use super::member::Member;
 use crate::app::AppState;
+use crate::cli::output::day;
 use crate::console::form::Form;
 use crate::console::pages::render;
 use crate::http::error::{ApiError, ApiResult};
 use crate::services::subscriptions::{self, Request, Subscriber};
-
-fn day(ms: i64) -> String {
-    let when = crate::cli::output::when(Some(ms.div_euclid(1000)));
-    when.get(..10).unwrap_or(&when).to_string()
-}
 
 /// `?checkout=success|canceled&changed=1`: how the member came back.
 #[derive(Debug, Default, serde::Deserialize)]
