@@ -142,6 +142,11 @@ pub mod action {
     /// The operator announced a maintenance window (every account is told).
     pub const MAINTENANCE_ANNOUNCED: &str = "maintenance.announced";
     pub const MAINTENANCE_CANCELED: &str = "maintenance.canceled";
+    /// The operator opened an incident on the status page.
+    pub const INCIDENT_OPENED: &str = "incident.opened";
+    /// The operator posted an update to an incident (resolving it is the last one).
+    pub const INCIDENT_UPDATED: &str = "incident.updated";
+    pub const INCIDENT_RESOLVED: &str = "incident.resolved";
     pub const OPERATOR_CREATED: &str = "operator.created";
     pub const OPERATOR_LOGIN: &str = "operator.login";
     pub const OPERATOR_LOGIN_FAILED: &str = "operator.login_failed";

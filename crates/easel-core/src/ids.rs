@@ -39,6 +39,8 @@ pub enum IdKind {
     Lease,
     Invitation,
     Maintenance,
+    Incident,
+    IncidentUpdate,
 }
 
 impl IdKind {
@@ -66,6 +68,8 @@ impl IdKind {
             IdKind::Lease => "lease",
             IdKind::Invitation => "invite",
             IdKind::Maintenance => "mnt",
+            IdKind::Incident => "inc",
+            IdKind::IncidentUpdate => "incu",
         }
     }
 
@@ -198,6 +202,8 @@ mod tests {
             Lease,
             Invitation,
             Maintenance,
+            Incident,
+            IncidentUpdate,
         ];
         let prefixes: std::collections::HashSet<&str> = kinds.iter().map(|k| k.prefix()).collect();
         assert_eq!(prefixes.len(), kinds.len());

@@ -24,6 +24,7 @@ pub mod users;
 #[macro_use]
 mod sql;
 mod sqlite;
+pub mod status;
 pub mod subscriptions;
 pub mod webhooks;
 mod worker_sql;
@@ -43,6 +44,7 @@ pub use moderation::*;
 pub use postgres::PgStore;
 pub use sessions::*;
 pub use sqlite::SqliteStore;
+pub use status::*;
 pub use subscriptions::*;
 pub use users::*;
 pub use webhooks::*;
@@ -762,6 +764,7 @@ pub trait Store:
     + UserStore
     + SubscriptionStore
     + MaintenanceStore
+    + StatusStore
     + MigrationStore
 {
 }
@@ -783,6 +786,7 @@ impl<T> Store for T where
         + UserStore
         + SubscriptionStore
         + MaintenanceStore
+        + StatusStore
         + MigrationStore
 {
 }

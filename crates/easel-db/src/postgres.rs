@@ -49,6 +49,8 @@ impl PgStore {
     const END_LEASE_COUNTED: &'static str = crate::worker_sql::PG_END_LEASE_COUNTED;
     const INSERT_EVENTS: &'static str = crate::worker_sql::PG_INSERT_EVENTS;
     const NEXT_DUE: &'static str = crate::sql::PG_NEXT_DUE;
+    /// Membership in the JSON array of text bound as `$1` (see `sql.rs` on why not `IN`).
+    const IN_JSON_ARRAY: &'static str = "= ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))";
 
     fn write_creations() -> &'static str {
         &crate::sql::PG_WRITE_CREATIONS
@@ -207,6 +209,7 @@ impl_session_store!(PgStore, Postgres);
 impl_user_store!(PgStore, Postgres);
 impl_subscription_store!(PgStore, Postgres);
 impl_maintenance_store!(PgStore, Postgres);
+impl_status_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]

@@ -61,6 +61,8 @@ impl SqliteStore {
     const END_LEASE_COUNTED: &'static str = crate::worker_sql::SQLITE_END_LEASE_COUNTED;
     const INSERT_EVENTS: &'static str = crate::worker_sql::SQLITE_INSERT_EVENTS;
     const NEXT_DUE: &'static str = crate::sql::SQLITE_NEXT_DUE;
+    /// Membership in the JSON array of text bound as `$1`.
+    const IN_JSON_ARRAY: &'static str = "IN (SELECT value FROM json_each($1))";
 
     fn write_creations() -> &'static str {
         &crate::sql::SQLITE_WRITE_CREATIONS
@@ -188,6 +190,7 @@ impl_session_store!(SqliteStore, Sqlite);
 impl_user_store!(SqliteStore, Sqlite);
 impl_subscription_store!(SqliteStore, Sqlite);
 impl_maintenance_store!(SqliteStore, Sqlite);
+impl_status_store!(SqliteStore, Sqlite);
 impl_worker_store!(SqliteStore, Sqlite, "");
 
 #[async_trait]

@@ -54,6 +54,8 @@ pub struct App {
     pub workers: crate::workers::Workers,
     /// What wakes the background loops that wait for the database to change.
     pub wakeups: Arc<crate::wakeups::Wakeups>,
+    /// The status page's last read of the database.
+    pub status_cache: crate::status::view::Cache,
 }
 
 impl App {
@@ -137,6 +139,7 @@ impl App {
             jobs: OnceLock::new(),
             workers: crate::workers::Workers::default(),
             wakeups: Arc::default(),
+            status_cache: crate::status::view::Cache::default(),
             config,
             store,
             auth,

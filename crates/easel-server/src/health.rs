@@ -23,7 +23,7 @@ pub struct Health {
 }
 
 /// A path no object has: asking for it proves the store answers without reading data.
-const PROBE_PATH: &str = "readyz/probe";
+pub(crate) const PROBE_PATH: &str = "readyz/probe";
 
 /// Liveness: answers while the process serves HTTP.
 pub async fn healthz() -> Json<Health> {

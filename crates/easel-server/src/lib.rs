@@ -22,6 +22,7 @@ pub mod request_log;
 pub mod router;
 pub mod server;
 pub mod services;
+pub mod status;
 pub mod wakeups;
 pub mod webhooks;
 pub mod workers;

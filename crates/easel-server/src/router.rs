@@ -130,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::metrics))
         .route("/readyz", get(health::readyz))
         .merge(crate::console::router(state.clone()))
+        .merge(crate::status::pages::router())
         // After routing (it names path parameters from the matched route), before any
         // middleware or handler that could carry a path or query value to storage.
         .layer(middleware::from_fn(crate::http::text::check_uri))

@@ -45,6 +45,8 @@ pub(crate) mod subscription_store;
 #[macro_use]
 pub(crate) mod maintenance_store;
 #[macro_use]
+pub(crate) mod status_store;
+#[macro_use]
 pub(crate) mod worker_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;

@@ -25,7 +25,9 @@ pub use sections::{
     StripeConfig,
 };
 pub use sections::{ConsoleConfig, DeprecationConfig, SignupMode};
-pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig, WorkersConfig};
+pub use sections::{
+    EnginesConfig, LimitsConfig, MetricsConfig, StatusConfig, WebhooksConfig, WorkersConfig,
+};
 pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
 
@@ -65,6 +67,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
+    pub status: StatusConfig,
     pub webhooks: WebhooksConfig,
     pub engines: EnginesConfig,
     pub workers: WorkersConfig,

@@ -701,6 +701,24 @@ impl std::fmt::Debug for MetricsConfig {
     }
 }
 
+/// `[status]`: the public status page and its probes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// The page's name (`page.name` in the JSON).
+    pub page_name: String,
+    /// Seconds between probe rounds; the probe lease lasts three of them.
+    pub probe_interval_seconds: u64,
+    /// A due job waiting longer than this makes the queue (and its model) degraded.
+    pub queue_degraded_seconds: u64,
+    /// A due webhook delivery waiting longer than this makes webhooks degraded.
+    pub webhooks_degraded_seconds: u64,
+    /// A database probe slower than this makes the database degraded.
+    pub database_degraded_ms: u64,
+    /// How long a node reuses what it read for the page.
+    pub cache_seconds: u64,
+}
+
 /// `[webhooks]`: delivery of events to developers' endpoints.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

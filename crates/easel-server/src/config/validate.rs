@@ -279,6 +279,42 @@ fn validate_runtime(c: &Config) -> Result<(), (String, String)> {
     if w.quarantine_after_lost == 0 {
         return fail("workers.quarantine_after_lost", "must be at least 1".into());
     }
+    let st = &c.status;
+    for (key, value, min, max) in [
+        (
+            "status.probe_interval_seconds",
+            st.probe_interval_seconds,
+            1,
+            3_600,
+        ),
+        (
+            "status.queue_degraded_seconds",
+            st.queue_degraded_seconds,
+            1,
+            86_400,
+        ),
+        (
+            "status.webhooks_degraded_seconds",
+            st.webhooks_degraded_seconds,
+            1,
+            86_400,
+        ),
+        (
+            "status.database_degraded_ms",
+            st.database_degraded_ms,
+            1,
+            60_000,
+        ),
+        ("status.cache_seconds", st.cache_seconds, 0, 300),
+    ] {
+        if !(min..=max).contains(&value) {
+            return fail(key, format!("must be between {min} and {max}"));
+        }
+    }
+    let name = st.page_name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return fail("status.page_name", "must be 1 to 100 characters".into());
+    }
     let g = &c.generations;
     let default_ok = c
         .model(&g.default_image_model)

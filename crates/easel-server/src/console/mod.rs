@@ -11,7 +11,7 @@ mod developer;
 mod developers;
 mod form;
 mod links;
-mod pages;
+pub(crate) mod pages;
 pub(crate) mod session;
 mod signin;
 mod throttle;

@@ -18,17 +18,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_function("asset", |name: String| {
         minijinja::Value::from_safe_string(super::assets::url(&name))
     });
-    // HTML-escapes as minijinja does, but leaves `/` alone: URLs and paths stay readable
-    // in the page's source (`&#x2f;` is valid, but noise no browser needs).
-    env.set_formatter(|out, state, value| {
-        if state.auto_escape() == minijinja::AutoEscape::Html
-            && !value.is_safe()
-            && let Some(text) = value.as_str()
-        {
-            return write_escaped(out, text);
-        }
-        minijinja::escape_formatter(out, state, value)
-    });
+    readable_escaping(&mut env);
     // Embedded at compile time; a template that fails to parse fails the tests, not a user.
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
@@ -82,8 +72,22 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+/// HTML-escapes as minijinja does, but leaves `/` alone: URLs and paths stay readable in the
+/// page's source (`&#x2f;` is valid, but noise no browser needs).
+pub(crate) fn readable_escaping(env: &mut Environment<'static>) {
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() == minijinja::AutoEscape::Html
+            && !value.is_safe()
+            && let Some(text) = value.as_str()
+        {
+            return write_escaped(out, text);
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+}
+
 /// Writes `text` with `&`, `<`, `>`, `"` and `'` escaped: safe in element content and in
-/// quoted attribute values.
+/// quoted attribute values (HTML's and XML's).
 fn write_escaped(out: &mut minijinja::Output, text: &str) -> Result<(), minijinja::Error> {
     let mut rest = text;
     while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {

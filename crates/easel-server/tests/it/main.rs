@@ -48,6 +48,7 @@ mod notices;
 mod openai_compat;
 mod process;
 mod s3;
+mod status;
 mod stripe;
 mod wakeups;
 mod webhook_signatures;

@@ -112,7 +112,7 @@ impl Server {
         self.child.id()
     }
 
-    fn terminate(&mut self) -> bool {
+    pub fn terminate(&mut self) -> bool {
         let _ = std::process::Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -127,7 +127,7 @@ impl Server {
         false
     }
 
-    fn stderr_lines(&self) -> Vec<String> {
+    pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
     }
 }
@@ -144,7 +144,7 @@ impl Drop for Server {
 }
 
 /// A blocking GET (process tests run outside a runtime): status and JSON body.
-fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
+pub fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
     let (url, key) = (url.to_string(), key.to_string());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()

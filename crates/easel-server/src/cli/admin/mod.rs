@@ -8,6 +8,7 @@ mod account;
 mod audit;
 mod credits;
 mod engines;
+mod incident;
 mod invoices;
 mod key;
 mod maintenance;
@@ -66,6 +67,9 @@ pub enum AdminCommand {
     /// Maintenance windows: announce (48 hours ahead at least), list, cancel.
     #[command(subcommand)]
     Maintenance(maintenance::MaintenanceCommand),
+    /// Incidents on the status page: open, update, resolve, list.
+    #[command(subcommand)]
+    Incident(incident::IncidentCommand),
 }
 
 /// Runs an admin command against the configured database.
@@ -92,6 +96,7 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Worker(c) => worker::run(&app, c).await,
         AdminCommand::Terms(c) => terms::run(&app, c).await,
         AdminCommand::Maintenance(c) => maintenance::run(&app, c).await,
+        AdminCommand::Incident(c) => incident::run(&app, c).await,
         AdminCommand::Engines(_) => Ok(()),
     }
 }

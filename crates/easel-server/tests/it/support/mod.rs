@@ -104,6 +104,9 @@ pub fn test_config(db: &TestDb) -> Config {
         easel_server::webhooks::ports::PortRange::new(1, u16::MAX)
             .into_iter()
             .collect();
+    // No status probes unless a test asks for them (tests/it/status.rs).
+    config.status.probe_interval_seconds = 3600;
+    config.status.cache_seconds = 0;
     // Limits high enough that only the tests about limits meet them (they set their own).
     for plan in config.plans.values_mut() {
         plan.requests_per_minute = 1_000_000;
