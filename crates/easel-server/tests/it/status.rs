@@ -710,3 +710,64 @@ fn probe_lease_moves_to_the_surviving_node_sqlite() {
 fn probe_lease_moves_to_the_surviving_node_postgres() {
     probe_lease_moves_to_the_surviving_node(Backend::Postgres);
 }
+
+/// The page in headless Chromium with the network blocked: nothing is fetched from
+/// elsewhere, no script error, no serious accessibility violation, nothing wider than a
+/// phone, and what a reader sees matches what the probes found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_reads_well_in_headless_chromium() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start_with(&db, |c| c.status.probe_interval_seconds = 1).await;
+    admin(
+        &db,
+        &[
+            "incident",
+            "open",
+            "--name",
+            "Slow video generations",
+            "--message",
+            "Videos take longer than usual; we are adding capacity.",
+            "--component",
+            "sandbox-video=degraded_performance",
+        ],
+    );
+    let probed = crate::support::eventually(10_000, || async {
+        db.count("SELECT COUNT(*) FROM status_components").await >= 7
+    })
+    .await;
+    assert!(probed, "the probes ran");
+    let seen = crate::console_browser::run_script(&app, "status_page.cjs", &[]).await;
+    assert_eq!(seen["status"], 200, "{seen}");
+    assert_eq!(
+        seen["elsewhere"],
+        json!([]),
+        "nothing loads from elsewhere: {seen}"
+    );
+    assert_eq!(seen["errors"], json!([]), "{seen}");
+    assert_eq!(seen["a11y"], json!({"desktop": [], "phone": []}), "{seen}");
+    for (name, w) in seen["widths"].as_object().into_iter().flatten() {
+        assert!(
+            w["page"].as_i64() <= w["screen"].as_i64(),
+            "{name} is wider than the screen: {w}"
+        );
+    }
+    assert_eq!(seen["overall"], "Minor Service Outage", "{seen}");
+    let components = seen["components"].as_array().cloned().unwrap_or_default();
+    assert_eq!(components.len(), 7, "{seen}");
+    for c in &components {
+        assert_eq!(c["bars"], 90, "{c}");
+        assert!(
+            c["last"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(": no downtime")),
+            "today's bar of a probed component: {c}"
+        );
+        let want = if c["id"] == "component-sandbox-video" {
+            "Degraded performance"
+        } else {
+            "Operational"
+        };
+        assert_eq!(c["status"], want, "{c}");
+    }
+    app.stop().await;
+}
