@@ -26,7 +26,11 @@ async fn public(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, 
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let status = res.status().as_u16();
     let headers = res.headers().clone();
-    (status, headers, res.text().await.unwrap_or_default())
+    let body = res
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: body: {e}"));
+    (status, headers, body)
 }
 
 async fn json_of(app: &TestApp, path: &str) -> Value {
