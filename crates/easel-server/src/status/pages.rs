@@ -18,7 +18,7 @@ use super::view::{self, ComponentView, Snapshot, maintenance_status, percent};
 use crate::app::AppState;
 use crate::cli::output::{day, when};
 use crate::config::Config;
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::error::ApiError;
 
 /// The page's id in the JSON (a Statuspage page has one; Easel serves one page).
 const PAGE_ID: &str = "easel";
@@ -363,16 +363,13 @@ fn cache_briefly(state: &AppState, response: &mut Response) {
     );
 }
 
-async fn with_data(
-    state: &AppState,
-    build: impl FnOnce(&Data) -> serde_json::Value,
-) -> ApiResult<Response> {
-    let snapshot = view::snapshot(&state.0).await?;
+async fn with_data(state: &AppState, build: impl FnOnce(&Data) -> serde_json::Value) -> Response {
+    let snapshot = view::snapshot(&state.0).await;
     let data = Data::new(&state.config, &snapshot);
-    Ok(json(state, build(&data)))
+    json(state, build(&data))
 }
 
-async fn summary(state: AppState) -> ApiResult<Response> {
+async fn summary(state: AppState) -> Response {
     with_data(&state, |d| {
         let mut maintenances = d.maintenances(Some("in_progress"));
         maintenances.extend(d.maintenances(Some("scheduled")));
@@ -387,7 +384,7 @@ async fn summary(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn status(state: AppState) -> ApiResult<Response> {
+async fn status(state: AppState) -> Response {
     with_data(
         &state,
         |d| serde_json::json!({ "page": d.page(), "status": d.status() }),
@@ -395,7 +392,7 @@ async fn status(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn components(state: AppState) -> ApiResult<Response> {
+async fn components(state: AppState) -> Response {
     with_data(
         &state,
         |d| serde_json::json!({ "page": d.page(), "components": d.components_json() }),
@@ -403,7 +400,7 @@ async fn components(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn incidents(state: AppState) -> ApiResult<Response> {
+async fn incidents(state: AppState) -> Response {
     with_data(
         &state,
         |d| serde_json::json!({ "page": d.page(), "incidents": d.incidents(false) }),
@@ -411,7 +408,7 @@ async fn incidents(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn unresolved(state: AppState) -> ApiResult<Response> {
+async fn unresolved(state: AppState) -> Response {
     with_data(
         &state,
         |d| serde_json::json!({ "page": d.page(), "incidents": d.incidents(true) }),
@@ -419,7 +416,7 @@ async fn unresolved(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn maintenances(state: AppState) -> ApiResult<Response> {
+async fn maintenances(state: AppState) -> Response {
     with_data(
         &state,
         |d| serde_json::json!({ "page": d.page(), "scheduled_maintenances": d.maintenances(None) }),
@@ -427,7 +424,7 @@ async fn maintenances(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn upcoming(state: AppState) -> ApiResult<Response> {
+async fn upcoming(state: AppState) -> Response {
     with_data(&state, |d| {
         serde_json::json!({
             "page": d.page(),
@@ -437,7 +434,7 @@ async fn upcoming(state: AppState) -> ApiResult<Response> {
     .await
 }
 
-async fn active(state: AppState) -> ApiResult<Response> {
+async fn active(state: AppState) -> Response {
     with_data(&state, |d| {
         serde_json::json!({
             "page": d.page(),
@@ -487,10 +484,7 @@ fn status_words(status: &str) -> &'static str {
 
 /// `GET /status`
 async fn page(state: AppState) -> Response {
-    let snapshot = match view::snapshot(&state.0).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+    let snapshot = view::snapshot(&state.0).await;
     let config = &state.config;
     let data = Data::new(config, &snapshot);
     let (indicator, description) = snapshot.indicator(&data.components);
@@ -568,6 +562,7 @@ async fn page(state: AppState) -> Response {
         past => past,
         updated_at => time(now),
         first_day => snapshot_first_day(now),
+        unreachable => snapshot.database_unreachable,
     };
     let html = match TEMPLATES
         .get_template("status.html")
@@ -599,10 +594,7 @@ fn snapshot_first_day(now: i64) -> String {
 /// `GET /status/history.atom`: incidents (each update an entry's content) and maintenance
 /// windows, newest first.
 async fn feed(state: AppState) -> Response {
-    let snapshot = match view::snapshot(&state.0).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+    let snapshot = view::snapshot(&state.0).await;
     let config = &state.config;
     let data = Data::new(config, &snapshot);
     let mut entries: Vec<(i64, Value)> = Vec::new();

@@ -10,7 +10,6 @@ use easel_db::{ComponentState, Incident, Maintenance, Period, Tally, TallyRow};
 
 use super::{Component, components, covers};
 use crate::app::App;
-use crate::http::error::{ApiError, ApiResult};
 
 /// Days of bars and of the longest uptime.
 pub const DAYS: i64 = 90;
@@ -24,6 +23,9 @@ const PAST_MAINTENANCE_MS: i64 = 30 * 86_400_000;
 pub struct Snapshot {
     read_at: Instant,
     pub now: i64,
+    /// The last read failed: this is an older read (or an empty one), and the database and
+    /// the API are shown down, as they are for anyone calling the API now.
+    pub database_unreachable: bool,
     pub states: Vec<ComponentState>,
     pub days: Vec<TallyRow>,
     pub hours: Vec<TallyRow>,
@@ -35,54 +37,62 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub struct Cache(std::sync::Mutex<Option<Arc<Snapshot>>>);
 
-/// The page's data: the cached snapshot while it is fresh, else a new read.
-pub async fn snapshot(app: &App) -> ApiResult<Arc<Snapshot>> {
+/// The page's data: the cached snapshot while it is fresh, else a new read. A status page
+/// must answer when the database does not, so a failed read serves the last good one (or
+/// nothing but components) with the database and the API shown down.
+pub async fn snapshot(app: &App) -> Arc<Snapshot> {
     let ttl = Duration::from_secs(app.config.status.cache_seconds);
-    if let Ok(cached) = app.status_cache.0.lock()
-        && let Some(s) = cached.as_ref()
+    let cached = app
+        .status_cache
+        .0
+        .lock()
+        .ok()
+        .and_then(|cached| cached.clone());
+    if let Some(s) = &cached
         && s.read_at.elapsed() < ttl
     {
-        return Ok(Arc::clone(s));
+        return Arc::clone(s);
     }
-    let snapshot = Arc::new(read(app, now_ms()).await?);
-    if let Ok(mut cached) = app.status_cache.0.lock() {
-        *cached = Some(Arc::clone(&snapshot));
+    let now = now_ms();
+    match read(app, now).await {
+        Ok(snapshot) => {
+            let snapshot = Arc::new(snapshot);
+            if let Ok(mut cached) = app.status_cache.0.lock() {
+                *cached = Some(Arc::clone(&snapshot));
+            }
+            snapshot
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "status page: cannot read the database; showing the last read");
+            let last = cached.as_deref();
+            Arc::new(Snapshot {
+                read_at: Instant::now(),
+                now,
+                database_unreachable: true,
+                states: last.map(|s| s.states.clone()).unwrap_or_default(),
+                days: last.map(|s| s.days.clone()).unwrap_or_default(),
+                hours: last.map(|s| s.hours.clone()).unwrap_or_default(),
+                incidents: last.map(|s| s.incidents.clone()).unwrap_or_default(),
+                maintenance: last.map(|s| s.maintenance.clone()).unwrap_or_default(),
+            })
+        }
     }
-    Ok(snapshot)
 }
 
 /// Reads the page's data at `now`.
-pub async fn read(app: &App, now: i64) -> ApiResult<Snapshot> {
+pub async fn read(app: &App, now: i64) -> easel_db::DbResult<Snapshot> {
     let store = &app.store;
     let first_day = Period::Day.start(now) - (DAYS - 1) * Period::Day.ms();
     let first_hour = Period::Hour.start(now) - 23 * Period::Hour.ms();
-    let unavailable = |e: easel_db::DbError| {
-        tracing::warn!(error = %e, "status page: cannot read");
-        ApiError::new(
-            crate::http::error::ErrorCode::service_unavailable,
-            "The status page cannot be read right now; try again shortly.",
-        )
-    };
     Ok(Snapshot {
         read_at: Instant::now(),
         now,
-        states: store.component_states().await.map_err(unavailable)?,
-        days: store
-            .status_tallies(Period::Day, first_day)
-            .await
-            .map_err(unavailable)?,
-        hours: store
-            .status_tallies(Period::Hour, first_hour)
-            .await
-            .map_err(unavailable)?,
-        incidents: store
-            .list_incidents(LIST_LIMIT, false)
-            .await
-            .map_err(unavailable)?,
-        maintenance: store
-            .list_maintenance(now - PAST_MAINTENANCE_MS)
-            .await
-            .map_err(unavailable)?,
+        database_unreachable: false,
+        states: store.component_states().await?,
+        days: store.status_tallies(Period::Day, first_day).await?,
+        hours: store.status_tallies(Period::Hour, first_hour).await?,
+        incidents: store.list_incidents(LIST_LIMIT, false).await?,
+        maintenance: store.list_maintenance(now - PAST_MAINTENANCE_MS).await?,
     })
 }
 
@@ -161,7 +171,11 @@ impl Snapshot {
                     .max_by_key(|s| severity(s))
                     .cloned();
                 let maintained = self.active_maintenance().any(|w| covers(w, code));
-                let mut status = if maintained {
+                let unreachable =
+                    self.database_unreachable && (code == "database" || code == "api");
+                let mut status = if unreachable {
+                    "major_outage".to_owned()
+                } else if maintained {
                     "under_maintenance".to_owned()
                 } else {
                     probe

@@ -646,6 +646,55 @@ both_backends!(
     }
 );
 
+both_backends!(
+    the_page_answers_when_the_database_does_not,
+    |db: TestDb| async move {
+        let app = TestApp::start(&db).await;
+        admin(
+            &db,
+            &[
+                "incident",
+                "open",
+                "--name",
+                "Disk trouble",
+                "--message",
+                "One disk is slow.",
+                "--component",
+                "database=degraded_performance",
+            ],
+        );
+        let before = statuspage(&app, "summary.json").await;
+        assert_eq!(
+            component(&before, "database")["status"],
+            "degraded_performance"
+        );
+        // Reads of the status tables now fail as they would with the database away.
+        db.execute("ALTER TABLE status_components RENAME TO status_components_away")
+            .await;
+        let (status, _, html) = public(&app, "/status").await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("id=\"unreachable\""), "{html}");
+        assert!(
+            html.contains("Disk trouble"),
+            "the last read's incident is still shown"
+        );
+        let during = statuspage(&app, "summary.json").await;
+        assert_eq!(component(&during, "database")["status"], "major_outage");
+        assert_eq!(component(&during, "api")["status"], "major_outage");
+        assert_eq!(component(&during, "queue")["status"], "operational");
+        assert_eq!(during["status"]["indicator"], "critical");
+        db.execute("ALTER TABLE status_components_away RENAME TO status_components")
+            .await;
+        let after = statuspage(&app, "summary.json").await;
+        assert_eq!(
+            component(&after, "database")["status"],
+            "degraded_performance"
+        );
+        assert_eq!(after["status"]["indicator"], "minor");
+        app.stop().await;
+    }
+);
+
 /// Two server processes probe nothing twice: one holds the lease; killed with SIGKILL, the
 /// other takes over within the lease's three rounds, and the hand-over is not downtime.
 fn probe_lease_moves_to_the_surviving_node(backend: Backend) {
