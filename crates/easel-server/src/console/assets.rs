@@ -1,4 +1,4 @@
-//! The consoles' front-end files, embedded in the binary: vendored npm packages under
+//! The consoles' and the public docs' front-end files, embedded in the binary: vendored npm packages under
 //! `assets/vendor/<package>-<version>/` (each with its LICENSE) and our own small script.
 //! Each is served at `/console/assets/<content hash>/<name>`, so a URL names one exact
 //! content and can be cached for a year; a new build with a changed file gets a new URL.
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 /// name, content type, bytes.
-const FILES: [(&str, &str, &[u8]); 4] = [
+const FILES: [(&str, &str, &[u8]); 6] = [
     (
         "htmx.min.js",
         "text/javascript; charset=utf-8",
@@ -33,6 +33,17 @@ const FILES: [(&str, &str, &[u8]); 4] = [
         "console.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/console.js"),
+    ),
+    // The API reference at /docs/api (its licences beside it in the vendor directory).
+    (
+        "redoc.standalone.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/vendor/redoc-2.5.4/redoc.standalone.js"),
+    ),
+    (
+        "docs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/docs.js"),
     ),
 ];
 

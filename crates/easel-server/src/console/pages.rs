@@ -84,7 +84,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 /// Writes `text` with `&`, `<`, `>`, `"` and `'` escaped: safe in element content and in
 /// quoted attribute values.
-fn write_escaped(out: &mut minijinja::Output, text: &str) -> Result<(), minijinja::Error> {
+pub(super) fn write_escaped(
+    out: &mut minijinja::Output,
+    text: &str,
+) -> Result<(), minijinja::Error> {
     let mut rest = text;
     while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
         out.write_str(&rest[..at])?;
