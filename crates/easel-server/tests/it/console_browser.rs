@@ -22,7 +22,7 @@ fn node_modules() -> String {
 
 /// Runs a browser script (`tests/browser/NAME`) against `app` with `args` after the URL and
 /// before the screenshot directory; returns the JSON object it printed.
-async fn run_script(app: &TestApp, name: &str, args: &[&str]) -> Value {
+pub(crate) async fn run_script(app: &TestApp, name: &str, args: &[&str]) -> Value {
     let chromium = chromium();
     let modules = node_modules();
     let shots = std::env::var("EASEL_TEST_SCREENSHOTS")
