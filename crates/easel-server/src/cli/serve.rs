@@ -30,8 +30,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// What the operator sees on start; the secrets only on the very first one.
 fn print_banner(running: &Running, public_url: &str) {
     println!("Easel is running: {public_url}");
+    println!("  home:      {public_url}/");
     println!("  console:   {public_url}/console");
-    println!("  API docs:  {public_url}/openapi.json");
+    println!("  API docs:  {public_url}/docs/api");
+    println!("  OpenAPI:   {public_url}/openapi.json");
+    // Last of the lines every start prints: the process tests read up to it.
     println!("  database:  {}", running.app.store.dialect());
     if let Some(first) = &running.first_start {
         println!();
@@ -46,7 +49,7 @@ fn print_banner(running: &Running, public_url: &str) {
         );
         println!("  test API key:    {}", first.test_key);
         println!();
-        println!("Try it:");
+        println!("Try it (getting started: {public_url}/docs):");
         println!(
             "  curl -H 'Authorization: Bearer {}' {public_url}/v1/account",
             first.test_key

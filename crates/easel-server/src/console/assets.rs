@@ -1,19 +1,21 @@
-//! The consoles' front-end files, embedded in the binary: vendored npm packages under
+//! The consoles' and the public docs' front-end files, embedded in the binary: vendored npm packages under
 //! `assets/vendor/<package>-<version>/` (each with its LICENSE) and our own small script.
 //! Each is served at `/console/assets/<content hash>/<name>`, so a URL names one exact
 //! content and can be cached for a year; a new build with a changed file gets a new URL.
-//! Nothing is loaded from anywhere else.
+//! Nothing is loaded from anywhere else: a vendored file that would is patched as it is
+//! embedded ([`PATCHES`]), never edited in the repository.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 /// name, content type, bytes.
-const FILES: [(&str, &str, &[u8]); 4] = [
+const FILES: [(&str, &str, &[u8]); 6] = [
     (
         "htmx.min.js",
         "text/javascript; charset=utf-8",
@@ -34,25 +36,74 @@ const FILES: [(&str, &str, &[u8]); 4] = [
         "text/javascript; charset=utf-8",
         include_bytes!("assets/console.js"),
     ),
+    // The API reference at /docs/api (its licences beside it in the vendor directory).
+    (
+        "redoc.standalone.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/vendor/redoc-2.5.4/redoc.standalone.js"),
+    ),
+    (
+        "docs.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/docs.js"),
+    ),
+];
+
+/// Changes made to a vendored file as it is embedded (file, text, replacement), so the file
+/// in the repository stays byte for byte the one npm published. Each must match exactly
+/// once; a test fails when an upgraded package no longer has the text.
+const PATCHES: [(&str, &str, &str); 1] = [
+    // Redoc 2.5.4 always shows Redocly's logo from its CDN in the menu's footer; the page's
+    // CSP would refuse it (a console error) and nothing may load from elsewhere. An empty
+    // `src` fails at once without a request, and the component then hides the image.
+    (
+        "redoc.standalone.js",
+        r#"src:"https://cdn.redoc.ly/redoc/logo-mini.svg""#,
+        r#"src:"""#,
+    ),
 ];
 
 struct Asset {
     hash: String,
     content_type: &'static str,
-    bytes: &'static [u8],
+    bytes: Bytes,
+}
+
+/// `bytes` with the [`PATCHES`] of `name` applied; `None` if one does not match once.
+fn patched(name: &str, bytes: &'static [u8]) -> Option<Bytes> {
+    let mut patches = PATCHES
+        .iter()
+        .filter(|(file, _, _)| *file == name)
+        .peekable();
+    if patches.peek().is_none() {
+        return Some(Bytes::from_static(bytes));
+    }
+    let mut text = std::str::from_utf8(bytes).ok()?.to_string();
+    for (_, from, to) in patches {
+        if text.matches(from).count() != 1 {
+            return None;
+        }
+        text = text.replacen(from, to, 1);
+    }
+    Some(Bytes::from(text))
 }
 
 static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
     FILES
         .iter()
-        .map(|(name, content_type, bytes)| {
-            let hash = hex::encode(Sha256::digest(bytes))[..16].to_string();
+        .filter_map(|(name, content_type, bytes)| {
+            let Some(bytes) = patched(name, bytes) else {
+                // Served without it, the page would load nothing rather than half a page.
+                tracing::error!(asset = name, "a patch of this vendored file does not apply");
+                return None;
+            };
+            let hash = hex::encode(Sha256::digest(&bytes))[..16].to_string();
             let asset = Asset {
                 hash,
                 content_type,
                 bytes,
             };
-            (*name, asset)
+            Some((*name, asset))
         })
         .collect()
 });
@@ -72,7 +123,7 @@ pub async fn serve(Path((hash, name)): Path<(String, String)>) -> Response {
     let Some(asset) = ASSETS.get(name.as_str()).filter(|a| a.hash == hash) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let mut response = asset.bytes.into_response();
+    let mut response = asset.bytes.clone().into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -91,7 +142,7 @@ pub async fn serve(Path((hash, name)): Path<(String, String)>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{ASSETS, FILES, url};
+    use super::{ASSETS, FILES, PATCHES, url};
 
     #[test]
     fn every_file_has_a_content_addressed_url() {
@@ -103,7 +154,28 @@ mod tests {
                 "{u}"
             );
         }
-        assert_eq!(ASSETS.len(), FILES.len(), "two files share a name");
+        assert_eq!(
+            ASSETS.len(),
+            FILES.len(),
+            "two files share a name, or a patch failed"
+        );
         assert_eq!(url("nope.js"), "");
+    }
+
+    #[test]
+    fn vendored_files_are_patched_exactly_as_listed() {
+        for (name, from, to) in PATCHES {
+            let asset = &ASSETS[name];
+            let text = String::from_utf8_lossy(&asset.bytes);
+            assert!(!text.contains(from), "{name} still has {from}");
+            assert!(text.contains(to), "{name}");
+        }
+        // Nothing in the reference's bundle fetches from a CDN any more.
+        let redoc = String::from_utf8_lossy(&ASSETS["redoc.standalone.js"].bytes).into_owned();
+        assert!(!redoc.contains("cdn.redoc.ly"));
+        // A text that is not there, or is there twice, is refused rather than ignored.
+        let twice: &'static [u8] = b"a a";
+        assert!(super::patched("redoc.standalone.js", twice).is_none());
+        assert!(super::patched("console.js", twice).is_some_and(|b| b.as_ref() == twice));
     }
 }

@@ -9,6 +9,7 @@ mod assets;
 mod csrf;
 mod developer;
 mod developers;
+mod docs;
 mod form;
 mod links;
 pub(crate) mod pages;
@@ -24,7 +25,7 @@ use crate::app::AppState;
 
 pub use session::SessionKey;
 
-/// `/console/…`, `/developers` and `/abuse`.
+/// `/console/…`, `/developers`, `/abuse`, `/`, `/docs` and `/docs/api`.
 pub fn router(state: AppState) -> Router<AppState> {
     // Every route added here is behind the CSRF check: a new form without its token fails.
     let console = Router::new()
@@ -44,5 +45,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/assets/{hash}/{name}", get(assets::serve))
         .route("/developers", get(developers::developers))
         .route("/abuse", get(abuse::form).post(abuse::submit))
+        .route("/", get(docs::home))
+        .route("/docs", get(docs::guide))
+        .route("/docs/api", get(docs::reference))
         .merge(console)
 }

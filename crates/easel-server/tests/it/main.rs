@@ -28,6 +28,8 @@ mod crash;
 mod credits;
 mod deprecations;
 mod developers;
+mod docs_links;
+mod docs_pages;
 mod engines;
 mod error_messages;
 mod events;

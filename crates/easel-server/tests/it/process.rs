@@ -168,6 +168,31 @@ pub fn get(url: &str, key: &str) -> (u16, serde_json::Value) {
     .unwrap_or((0, serde_json::Value::Null))
 }
 
+/// A blocking GET without a key: status and content type.
+fn page(url: &str) -> (u16, String) {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async {
+            let res = reqwest::get(&url).await.ok()?;
+            let kind = res
+                .headers()
+                .get("content-type")?
+                .to_str()
+                .ok()?
+                .to_string();
+            Some((res.status().as_u16(), kind))
+        })
+    })
+    .join()
+    .ok()
+    .flatten()
+    .unwrap_or((0, String::new()))
+}
+
 #[test]
 fn first_start_prints_secrets_once_and_the_key_works() {
     let db = tokio::runtime::Runtime::new()
@@ -181,6 +206,27 @@ fn first_start_prints_secrets_once_and_the_key_works() {
     );
     let password = first.line("operator login:");
     assert!(password.contains("admin / "), "{password}");
+    // Where to read next: the landing page, the rendered reference and the guide, each
+    // at the public URL and each answering there.
+    for (prefix, path) in [("home:", "/"), ("API docs:", "/docs/api")] {
+        let line = first.line(prefix);
+        let printed = line.split_whitespace().last().unwrap_or_default();
+        assert_eq!(printed, format!("{}{path}", first.url), "{line}");
+        assert_eq!(
+            page(printed),
+            (200, "text/html; charset=utf-8".into()),
+            "{printed}"
+        );
+    }
+    let guide = format!("{}/docs", first.url);
+    assert!(
+        first
+            .line("Try it")
+            .contains(&format!("getting started: {guide})")),
+        "{:?}",
+        first.banner
+    );
+    assert_eq!(page(&guide).0, 200);
     let key = first.test_key();
     assert!(key.starts_with("vs_test_"), "{key}");
     let (status, body) = get(&format!("{}/v1/account", first.url), &key);
@@ -207,6 +253,8 @@ fn first_start_prints_secrets_once_and_the_key_works() {
     );
     let (status, _) = get(&format!("{}/v1/account", again.url), &key);
     assert_eq!(status, 200, "the first start's key survives restarts");
+    let docs = again.line("API docs:");
+    assert!(docs.ends_with(&format!("{}/docs/api", again.url)), "{docs}");
     assert!(again.terminate());
 }
 
