@@ -131,12 +131,14 @@ fn load_config(
 
 fn init_logging(format: LogFormat, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    // Admin commands log only warnings so their stdout stays clean and stderr quiet; the
-    // server and a worker run for long and say what they do.
+    // Admin commands log only warnings so their stdout stays clean and stderr quiet (a
+    // failure is one line there); the server and a worker run for long and say what they
+    // do. A slow statement in a one-off command is nothing its user can act on: sqlx's
+    // warning about one stays in the server's logs only.
     let default = if serving {
         "info,sqlx=warn,tower_http=info"
     } else {
-        "warn"
+        "warn,sqlx=error"
     };
     let filter = EnvFilter::try_from_env("EASEL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
