@@ -54,6 +54,8 @@ pub struct App {
     pub workers: crate::workers::Workers,
     /// What wakes the background loops that wait for the database to change.
     pub wakeups: Arc<crate::wakeups::Wakeups>,
+    /// What `/metrics` reports of this node.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -137,6 +139,7 @@ impl App {
             jobs: OnceLock::new(),
             workers: crate::workers::Workers::default(),
             wakeups: Arc::default(),
+            metrics: crate::metrics::Metrics::new(&config),
             config,
             store,
             auth,

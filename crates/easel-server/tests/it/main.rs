@@ -42,6 +42,7 @@ mod limits;
 mod mail;
 mod maintenance;
 mod members;
+mod metrics;
 mod models;
 mod moderation;
 mod notices;
