@@ -106,7 +106,7 @@ pub fn router(state: AppState) -> Router {
     let (workers, _) = crate::api::worker::api();
     let openapi = Arc::new(openapi);
     let config = state.config.http.clone();
-    let metered = state.clone();
+    let metered = Arc::clone(&state.metrics.http);
     // Workers have their own body limit and timeout (long polls, output uploads) and
     // their own credential, so they sit outside the API's limits and authentication.
     let workers = crate::api::worker::router(workers, &state.config)

@@ -8,8 +8,8 @@
 //! atomic additions, with no allocation.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -18,7 +18,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::text::{self, Histogram, REQUEST_BUCKETS};
-use crate::app::AppState;
 
 /// The route label of a request that matched no route.
 pub const UNMATCHED: &str = "unmatched";
@@ -145,13 +144,17 @@ impl HttpMetrics {
 /// The middleware: times the request and counts its answer. It sits outside every other
 /// layer (so a timeout, a refused body or a caught panic is counted as what the client
 /// got) but is applied per route, which is where axum has set `MatchedPath`.
-pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    app.metrics.http.record(
+    metrics.record(
         &method,
         route,
         response.status().as_u16(),

@@ -15,6 +15,7 @@ pub mod text;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ pub use http::track;
 
 /// Everything this node counts for `/metrics`.
 pub struct Metrics {
-    pub http: http::HttpMetrics,
+    pub http: Arc<http::HttpMetrics>,
     pub generations: generations::GenerationMetrics,
     pub webhooks: WebhookMetrics,
     database: database::DatabaseFigures,
@@ -41,7 +42,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(config: &Config) -> Metrics {
         Metrics {
-            http: http::HttpMetrics::default(),
+            http: Arc::default(),
             generations: generations::GenerationMetrics::new(
                 config.models.keys().map(String::as_str),
             ),
