@@ -486,3 +486,25 @@ fn workers(
         text::sample(out, name, &[], g.workers_quarantined);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_names_its_model_in_either_mode_and_others_name_none() {
+        assert_eq!(
+            queue_model("generation:sandbox-image"),
+            Some("sandbox-image")
+        );
+        assert_eq!(queue_model("generation:gpu-image:test"), Some("gpu-image"));
+        assert_eq!(queue_model("mail"), None);
+    }
+
+    #[test]
+    fn an_age_is_never_negative() {
+        assert_eq!(seconds_since(1_000, 3_500), 2.5);
+        assert_eq!(seconds_since(5_000, 3_500), 0.0, "due in the future");
+        assert_eq!(seconds_since(i64::MIN, 0), i64::MAX as f64 / 1000.0);
+    }
+}
