@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use easel_core::mode::Mode;
 use easel_server::config::Config;
@@ -386,10 +385,31 @@ both_backends!(
     }
 );
 
+/// The value of an unlabelled sample or one with `label`, read from the text without the
+/// parser (for polling; the parser reads the final scrape).
+async fn quick_value(app: &TestApp, series: &str) -> f64 {
+    let text = app
+        .raw(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET /metrics: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 both_backends!(
     webhook_attempts_are_counted_by_result_and_pending_deliveries_follow,
     |db: TestDb| async move {
-        let app = TestApp::start_with(&db, config).await;
+        // Retries after 3 s and 3 s: a delivery that keeps failing gives up after 6 s.
+        let app = TestApp::start_with(&db, |c| {
+            config(c);
+            c.webhooks.retry_seconds = vec![3, 3];
+        })
+        .await;
         let (account_id, key) = app.account("hooks-metrics@example.com", "test").await;
         // One receiver fails once then succeeds; one port has nobody listening.
         let flaky = Receiver::start(vec![Reply::Status(500)]).await;
@@ -401,35 +421,39 @@ both_backends!(
         endpoint(&app, &key, &nobody, json!(["credits.granted"])).await;
         credit_event(&app, &account_id, Mode::Test).await;
 
-        let attempts =
-            |s: &Scrape, result| s.count("easel_webhook_attempts_total", &[("result", result)]);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let s = loop {
-            let s = scrape(&app).await;
-            let done = attempts(&s, "http_error") >= 1.0 && attempts(&s, "network_error") >= 1.0;
-            if done || tokio::time::Instant::now() >= deadline {
-                break s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let failed_once = attempts(&s, "http_error") >= 1.0;
-        assert!(failed_once, "{}", s.text);
+        let http_error = "easel_webhook_attempts_total{result=\"http_error\"}";
+        let network_error = "easel_webhook_attempts_total{result=\"network_error\"}";
+        let pending = "easel_webhook_deliveries_pending";
+        let failed_once = eventually(2_500, || async {
+            quick_value(&app, http_error).await == 1.0
+                && quick_value(&app, network_error).await == 1.0
+        })
+        .await;
+        assert!(failed_once, "both first attempts failed");
         assert_eq!(
-            s.expect("easel_webhook_deliveries_pending", &[]),
+            quick_value(&app, pending).await,
             2.0,
             "both wait for a retry"
         );
-        // The retry after 1 s reaches the receiver; the closed port stays pending.
+        // The flaky receiver takes the retry; the closed port is tried twice more, then
+        // given up.
         flaky.wait_for(2, 10_000).await;
         let settled = eventually(10_000, || async {
-            let s = scrape(&app).await;
-            attempts(&s, "success") == 1.0
-                && s.count("easel_webhook_deliveries_pending", &[]) == 1.0
+            quick_value(&app, network_error).await == 3.0 && quick_value(&app, pending).await == 0.0
         })
         .await;
         let s = scrape(&app).await;
         assert!(settled, "{}", s.text);
-        assert_eq!(attempts(&s, "http_error"), 1.0);
+        let attempts = |result| s.expect("easel_webhook_attempts_total", &[("result", result)]);
+        assert_eq!(
+            (
+                attempts("success"),
+                attempts("http_error"),
+                attempts("network_error")
+            ),
+            (1.0, 1.0, 3.0)
+        );
+        assert_eq!(s.expect("easel_webhook_delivery_oldest_seconds", &[]), 0.0);
         app.stop().await;
     }
 );
