@@ -14,6 +14,7 @@ pub mod error;
 pub mod invoices;
 pub mod leaks;
 pub mod maintenance;
+pub mod metrics;
 mod migrations;
 pub mod model;
 pub mod moderation;
@@ -400,6 +401,17 @@ pub trait SystemStore: Send + Sync {
     async fn ping(&self) -> DbResult<()>;
 }
 
+/// The figures `/metrics` reads from the database.
+#[async_trait]
+pub trait MetricsStore: Send + Sync {
+    /// Queue depths and running jobs per queue, open holds, pending webhook deliveries and
+    /// quarantined workers at `now`: each from a partial index of the rows it counts
+    /// ([`metrics::QUERIES`]).
+    async fn gauges(&self, now: i64) -> DbResult<metrics::Gauges>;
+    /// This process's connection pools, read without a query.
+    fn pools(&self) -> Vec<metrics::PoolGauge>;
+}
+
 /// Where [`JobStore::jobs_ahead`] stops counting.
 pub const JOBS_AHEAD_CAP: i64 = 10_000;
 
@@ -765,6 +777,7 @@ pub trait Store:
     + SubscriptionStore
     + MaintenanceStore
     + StatusStore
+    + MetricsStore
     + MigrationStore
 {
 }
@@ -787,6 +800,7 @@ impl<T> Store for T where
         + SubscriptionStore
         + MaintenanceStore
         + StatusStore
+        + MetricsStore
         + MigrationStore
 {
 }

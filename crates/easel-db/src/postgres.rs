@@ -115,6 +115,15 @@ impl PgStore {
         &self.pool
     }
 
+    fn pool_gauges(&self) -> Vec<crate::metrics::PoolGauge> {
+        vec![crate::metrics::PoolGauge {
+            pool: "main",
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
     /// For single-statement writes.
     fn writer(&self) -> &PgPool {
         &self.pool
@@ -211,6 +220,7 @@ impl_subscription_store!(PgStore, Postgres);
 impl_maintenance_store!(PgStore, Postgres);
 impl_status_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
+impl_metrics_store!(PgStore, Postgres);
 
 #[async_trait]
 impl MigrationStore for PgStore {

@@ -134,6 +134,18 @@ impl SqliteStore {
         &self.read
     }
 
+    fn pool_gauges(&self) -> Vec<crate::metrics::PoolGauge> {
+        [("read", &self.read), ("write", &self.write)]
+            .into_iter()
+            .map(|(pool, p)| crate::metrics::PoolGauge {
+                pool,
+                size: p.size(),
+                idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+                max: p.options().get_max_connections(),
+            })
+            .collect()
+    }
+
     /// For single-statement writes: the one writer connection, in autocommit.
     fn writer(&self) -> &SqlitePool {
         &self.write
@@ -192,6 +204,7 @@ impl_subscription_store!(SqliteStore, Sqlite);
 impl_maintenance_store!(SqliteStore, Sqlite);
 impl_status_store!(SqliteStore, Sqlite);
 impl_worker_store!(SqliteStore, Sqlite, "");
+impl_metrics_store!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl MigrationStore for SqliteStore {

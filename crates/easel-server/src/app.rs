@@ -56,6 +56,8 @@ pub struct App {
     pub wakeups: Arc<crate::wakeups::Wakeups>,
     /// The status page's last read of the database.
     pub status_cache: crate::status::view::Cache,
+    /// What `/metrics` reports of this node.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -140,6 +142,7 @@ impl App {
             workers: crate::workers::Workers::default(),
             wakeups: Arc::default(),
             status_cache: crate::status::view::Cache::default(),
+            metrics: crate::metrics::Metrics::new(&config),
             config,
             store,
             auth,

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
     let (workers, _) = crate::api::worker::api();
     let openapi = Arc::new(openapi);
     let config = state.config.http.clone();
+    let metered = Arc::clone(&state.metrics.http);
     // Workers have their own body limit and timeout (long polls, output uploads) and
     // their own credential, so they sit outside the API's limits and authentication.
     let workers = crate::api::worker::router(workers, &state.config)
@@ -162,6 +163,9 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(middleware::from_fn(request_context))
+        // Outermost, so it counts what the client got; a `Router` layer runs per route,
+        // after routing, so it sees the route template (`MatchedPath`).
+        .layer(middleware::from_fn_with_state(metered, crate::metrics::track))
 }
 
 /// The 404 of every unknown route (and of routes switched off by the config).

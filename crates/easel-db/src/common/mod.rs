@@ -48,6 +48,8 @@ pub(crate) mod maintenance_store;
 pub(crate) mod status_store;
 #[macro_use]
 pub(crate) mod worker_store;
+#[macro_use]
+mod metrics_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
 pub(crate) mod worker_rows;

@@ -683,8 +683,12 @@ pub struct LimitsConfig {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// The scraper's bearer token; empty disables `/metrics`.
+    /// The scraper's bearer token. Empty: only loopback scrapes (when `loopback`).
     pub token: String,
+    /// Whether a scrape from this machine's loopback (not relayed by a proxy) needs no token.
+    pub loopback: bool,
+    /// How long the figures read from the database are reused by later scrapes (ms).
+    pub cache_ms: u64,
 }
 
 // The token never reaches a log line.
@@ -697,6 +701,8 @@ impl std::fmt::Debug for MetricsConfig {
         };
         f.debug_struct("MetricsConfig")
             .field("token", &token)
+            .field("loopback", &self.loopback)
+            .field("cache_ms", &self.cache_ms)
             .finish()
     }
 }

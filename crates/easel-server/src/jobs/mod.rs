@@ -101,8 +101,17 @@ pub async fn settle_ended(app: AppState, job: easel_db::Job) {
         error_code: code,
         error_message: message,
     };
-    if let Err(e) = app.store.end_generation(&job.id, end, now_ms()).await {
-        tracing::error!(job.id = %job.id, error = %e, "could not settle the generation of an ended job");
+    let now = now_ms();
+    match app.store.end_generation(&job.id, end, now).await {
+        Ok(g) => {
+            if g.status.is_terminal() && crate::metrics::generations::changed_at(g.finished_at, now)
+            {
+                app.metrics.generations.entered(&g.model, g.status);
+            }
+        }
+        Err(e) => {
+            tracing::error!(job.id = %job.id, error = %e, "could not settle the generation of an ended job")
+        }
     }
     app.generation_ended.notify_waiters();
 }

@@ -15,6 +15,7 @@ use easel_queue::{JobError, RunInfo};
 use super::failure;
 use super::{RunGeneration, codes, err};
 use crate::app::AppState;
+use crate::metrics::generations::changed_at;
 use crate::outputs::Outputs;
 use crate::services::generations::GenerationInput;
 use crate::services::moderation::output::{Verdict, blocked_message};
@@ -100,11 +101,15 @@ pub async fn finish_checked(
 
 /// Marks the generation running and reads its input.
 async fn load(app: &AppState, run: &RunInfo) -> Result<Generation, JobError> {
+    let now = now_ms();
     let g = app
         .store
-        .mark_generation_running(&run.job_id, now_ms())
+        .mark_generation_running(&run.job_id, now)
         .await
         .map_err(|e| JobError::Retryable(err(codes::INTERNAL, e)))?;
+    if g.status == easel_core::jobs::JobStatus::Running && changed_at(g.started_at, now) {
+        app.metrics.generations.entered(&g.model, g.status);
+    }
     if g.status.is_terminal() {
         // The generation ended without its job (a store out of step): never run it.
         return Err(JobError::Fatal(err(
@@ -290,12 +295,19 @@ async fn moderate_outputs(
                 .with("reason", reason);
             let message = blocked_message(&categories);
             let policy = app.config.pricing.blocked_output_policy;
+            let audit_now = audit.now;
             match app
                 .store
                 .block_generation(&run.job_id, &run.worker, policy, &message, audit)
                 .await
             {
-                Ok(_) => {
+                Ok(ended) => {
+                    if let Some(ended) = ended
+                        && ended.status.is_terminal()
+                        && changed_at(ended.finished_at, audit_now)
+                    {
+                        app.metrics.generations.entered(&ended.model, ended.status);
+                    }
                     app.generation_ended.notify_waiters();
                     Ok(true)
                 }
@@ -352,7 +364,8 @@ async fn settle(
     // here (never more: the hold is the ceiling).
     let charged = g.credits_estimated;
     let stored: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-    match app
+    let now = now_ms();
+    let result = app
         .store
         .succeed_generation(
             &run.job_id,
@@ -360,10 +373,22 @@ async fn settle(
             outputs,
             charged,
             end.completion,
-            now_ms(),
+            now,
         )
-        .await
+        .await;
+    // Succeeded, or canceled when a cancel was asked for meanwhile.
+    if let Ok(Some(ended)) = &result
+        && ended.status.is_terminal()
+        && changed_at(ended.finished_at, now)
     {
+        app.metrics.generations.entered(&ended.model, ended.status);
+        if ended.status == easel_core::jobs::JobStatus::Succeeded {
+            app.metrics
+                .generations
+                .ran(&ended.model, end.started.elapsed());
+        }
+    }
+    match result {
         Ok(Some(ended)) if ended.deleted_at.is_some() => {
             // Deleted while running: the files just stored must not outlive it.
             for path in stored {

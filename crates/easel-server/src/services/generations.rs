@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::config::ModelConfig;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::jobs::RunGeneration;
+use crate::metrics::generations::changed_at;
 
 /// A generation request as the API receives it (native and OpenAI shapes map onto it).
 #[derive(Debug, Clone, Default)]
@@ -414,6 +415,10 @@ pub async fn create(
             });
         }
     };
+    state
+        .metrics
+        .generations
+        .entered(&model_id, JobStatus::Queued);
     if let Some(jobs) = state.jobs.get() {
         jobs.wake(&queue);
     }
@@ -518,11 +523,15 @@ async fn charge_invalid_input_fee(state: &AppState, caller: &Caller, e: ApiError
 /// expired is 409 `generation_already_ended`.
 pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Generation> {
     use crate::services::OrNotFound;
+    let now = now_ms();
     let g = state
         .store
-        .cancel_generation(&caller.account_id, caller.mode, id, now_ms())
+        .cancel_generation(&caller.account_id, caller.mode, id, now)
         .await
         .or_not_found("generation", id)?;
+    if g.status == JobStatus::Canceled && changed_at(g.finished_at, now) {
+        state.metrics.generations.entered(&g.model, g.status);
+    }
     if g.status.is_terminal() && g.status != JobStatus::Canceled {
         return Err(ApiError::new(
             ErrorCode::generation_already_ended,
@@ -546,11 +555,15 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Ge
 /// reach, logged for the operator. Deleting twice is 404.
 pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Generation> {
     use crate::services::OrNotFound;
+    let now = now_ms();
     let g = state
         .store
-        .delete_generation(&caller.account_id, caller.mode, id, now_ms())
+        .delete_generation(&caller.account_id, caller.mode, id, now)
         .await
         .or_not_found("generation", id)?;
+    if g.status == JobStatus::Canceled && changed_at(g.finished_at, now) {
+        state.metrics.generations.entered(&g.model, g.status);
+    }
     if let Some(jobs) = state.jobs.get() {
         jobs.cancel_local(&g.job_id);
     }

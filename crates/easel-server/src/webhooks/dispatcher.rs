@@ -274,6 +274,7 @@ impl Dispatcher {
         }
         let sent = deliver::attempt(&app.webhooks, &task, now).await;
         let succeeded = sent.succeeded();
+        app.metrics.webhooks.attempted(sent.status, succeeded);
         let wait = if d.manual || succeeded {
             None
         } else {

@@ -82,6 +82,9 @@ pub async fn describe(
             "internal_error: the generation already ended".into(),
         ));
     }
+    if crate::metrics::generations::changed_at(g.started_at, lease.claimed_at) {
+        app.metrics.generations.entered(&g.model, g.status);
+    }
     let (request, input) = crate::jobs::run::describe(&g, lease.attempt)?;
     let now = now_ms();
     let until_deadline = Duration::from_millis(u64::try_from(lease.deadline_at - now).unwrap_or(0));

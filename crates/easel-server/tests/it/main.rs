@@ -44,6 +44,7 @@ mod limits;
 mod mail;
 mod maintenance;
 mod members;
+mod metrics;
 mod models;
 mod moderation;
 mod notices;
