@@ -39,6 +39,8 @@ pub enum IdKind {
     Lease,
     Invitation,
     Maintenance,
+    /// An export of an account's data (clause 13).
+    Export,
 }
 
 impl IdKind {
@@ -66,6 +68,7 @@ impl IdKind {
             IdKind::Lease => "lease",
             IdKind::Invitation => "invite",
             IdKind::Maintenance => "mnt",
+            IdKind::Export => "exp",
         }
     }
 

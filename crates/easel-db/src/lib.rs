@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+pub mod data_rights;
 pub mod error;
 pub mod invoices;
 pub mod leaks;
@@ -34,6 +35,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod wake;
+pub use common::data_rights_store::export_object_path;
+pub use data_rights::*;
 pub use error::DbError;
 pub use invoices::*;
 pub use leaks::*;
@@ -762,6 +765,7 @@ pub trait Store:
     + UserStore
     + SubscriptionStore
     + MaintenanceStore
+    + DataRightsStore
     + MigrationStore
 {
 }
@@ -783,6 +787,7 @@ impl<T> Store for T where
         + UserStore
         + SubscriptionStore
         + MaintenanceStore
+        + DataRightsStore
         + MigrationStore
 {
 }

@@ -46,6 +46,8 @@ pub(crate) mod subscription_store;
 pub(crate) mod maintenance_store;
 #[macro_use]
 pub(crate) mod worker_store;
+#[macro_use]
+pub(crate) mod data_rights_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
 pub(crate) mod worker_rows;

@@ -24,7 +24,7 @@ pub use sections::{
     ModelConfig, OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config,
     StripeConfig,
 };
-pub use sections::{ConsoleConfig, DeprecationConfig, SignupMode};
+pub use sections::{ConsoleConfig, DataRightsConfig, DeprecationConfig, SignupMode};
 pub use sections::{EnginesConfig, LimitsConfig, MetricsConfig, WebhooksConfig, WorkersConfig};
 pub use sections::{GithubPublicKey, OnLeak, SecretScanningConfig};
 pub use sections::{ModerationConfig, ModerationFailure, OutputModerationConfig};
@@ -62,6 +62,7 @@ pub struct Config {
     pub secret_scanning: SecretScanningConfig,
     pub console: ConsoleConfig,
     pub request_log: RequestLogConfig,
+    pub data_rights: DataRightsConfig,
     pub mail: MailConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,

@@ -60,9 +60,31 @@ pub enum AccountCommand {
         json: bool,
     },
     /// Terminate an account: all keys are revoked and open generations canceled at once.
-    /// Final; its outputs are deleted as their retention ends.
+    /// Final; its data is erased when `[data_rights] terminated_retention_days` have passed.
     Terminate {
         id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export everything held about an account into a tar.gz (one JSON-lines file per kind
+    /// of record and a manifest.json), built here, now.
+    Export {
+        id: String,
+        /// Where to write the archive (default: `easel-export-<account>-<export>.tar.gz` in
+        /// the current directory).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase an account now: terminate it, delete its outputs, inputs, prompts, logs,
+    /// sessions and keys, and replace its personal data with placeholders (invoices and
+    /// the ledger are kept). Final.
+    Erase {
+        id: String,
+        /// Confirms the erasure (nothing is done without it).
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -270,6 +292,12 @@ pub async fn run(app: &App, command: AccountCommand) -> anyhow::Result<()> {
         }
         AccountCommand::Terminate { id, json } => {
             change(app, &id, StateChange::Terminate, json).await
+        }
+        AccountCommand::Export { id, out, json } => {
+            super::data_rights::export(app, &id, out, json).await
+        }
+        AccountCommand::Erase { id, yes, json } => {
+            super::data_rights::erase(app, &id, yes, json).await
         }
     }
 }

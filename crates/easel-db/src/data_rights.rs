@@ -1,0 +1,1156 @@
+//! Data rights (clause 13): exports of an account's data and its erasure.
+//!
+//! An export is a row moved through states by whichever node claims it under a lease; its
+//! records are read kind by kind ([`EXPORT_KINDS`]) as JSON objects the database itself
+//! builds, each kind naming its columns explicitly so that no secret (key hashes, webhook
+//! secrets, password hashes, session and invitation tokens, cached idempotent responses)
+//! can reach an archive by a column being added later.
+//!
+//! An erasure deletes what the account's data is made of (logs, events, sessions, key
+//! secrets) in batches, then replaces the personal data of what must stay (the account,
+//! its people, its keys, its generations, its invoices' buyer) with placeholders that are
+//! not derived from the values, in one transaction that also marks the erasure done.
+
+use async_trait::async_trait;
+
+use crate::{AuditContext, DbResult};
+
+/// The state of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportState {
+    /// Waiting for a node to build it.
+    Pending,
+    /// A node is building it (under a lease).
+    Building,
+    /// Built; its archive can be downloaded once until `expires_at`.
+    Ready,
+    /// Downloaded (its one download); the archive is deleted.
+    Downloaded,
+    /// Could not be built (`failure_reason`).
+    Failed,
+    /// Not downloaded in time; the archive is deleted.
+    Expired,
+}
+
+impl ExportState {
+    /// The wire and storage spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExportState::Pending => "pending",
+            ExportState::Building => "building",
+            ExportState::Ready => "ready",
+            ExportState::Downloaded => "downloaded",
+            ExportState::Failed => "failed",
+            ExportState::Expired => "expired",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(s: &str) -> Option<ExportState> {
+        [
+            ExportState::Pending,
+            ExportState::Building,
+            ExportState::Ready,
+            ExportState::Downloaded,
+            ExportState::Failed,
+            ExportState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// An export of an account's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataExport {
+    /// `exp_…`
+    pub id: String,
+    pub account_id: String,
+    pub state: ExportState,
+    /// Who asked: `user_…`, `key_…` or `cli`.
+    pub requested_by: String,
+    /// Builds started (a lapsed lease counts as one).
+    pub attempts: i64,
+    /// Where the archive is in the object store, once built.
+    pub object_path: Option<String>,
+    pub bytes: Option<i64>,
+    /// SHA-256 of the archive, hex.
+    pub sha256: Option<String>,
+    /// Records per kind, as the manifest says (a JSON object).
+    pub counts: Option<serde_json::Value>,
+    pub failure_reason: Option<String>,
+    pub created_at: i64,
+    pub ready_at: Option<i64>,
+    /// Until when a ready export can be downloaded.
+    pub expires_at: Option<i64>,
+    pub downloaded_at: Option<i64>,
+    /// When its archive was deleted from the object store.
+    pub purged_at: Option<i64>,
+}
+
+/// How a build ended.
+#[derive(Debug, Clone)]
+pub enum ExportOutcome {
+    /// The archive is stored at `object_path`.
+    Ready {
+        object_path: String,
+        bytes: i64,
+        sha256: String,
+        counts: serde_json::Value,
+        expires_at: i64,
+    },
+    /// It could not be built; it will not be retried.
+    Failed { reason: String },
+}
+
+/// What asking for an export's one download found.
+#[derive(Debug, Clone)]
+pub enum DownloadClaim {
+    /// This caller has the download; the archive may be read now (and only now).
+    Granted(DataExport),
+    /// The export is not downloadable (not ready yet, already downloaded, expired, failed).
+    Refused(DataExport),
+}
+
+/// Why an account is being erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureReason {
+    /// The owner asked; it waits for the cooling-off period and can be canceled meanwhile.
+    OwnerRequest,
+    /// The operator erased it (`easel admin account erase`).
+    Operator,
+    /// The account was terminated and its retention period has ended.
+    Terminated,
+}
+
+impl ErasureReason {
+    /// The storage spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::OwnerRequest => "owner_request",
+            ErasureReason::Operator => "operator",
+            ErasureReason::Terminated => "terminated",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(s: &str) -> Option<ErasureReason> {
+        [
+            ErasureReason::OwnerRequest,
+            ErasureReason::Operator,
+            ErasureReason::Terminated,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// The state of an erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureState {
+    Scheduled,
+    Running,
+    Done,
+    Canceled,
+}
+
+impl ErasureState {
+    /// The storage spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErasureState::Scheduled => "scheduled",
+            ErasureState::Running => "running",
+            ErasureState::Done => "done",
+            ErasureState::Canceled => "canceled",
+        }
+    }
+
+    /// Parses the storage spelling.
+    pub fn parse(s: &str) -> Option<ErasureState> {
+        [
+            ErasureState::Scheduled,
+            ErasureState::Running,
+            ErasureState::Done,
+            ErasureState::Canceled,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// An account's erasure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub account_id: String,
+    pub reason: ErasureReason,
+    pub state: ErasureState,
+    pub requested_by: String,
+    pub requested_at: i64,
+    /// When it runs (or ran).
+    pub due_at: i64,
+    /// Whether the request suspended the account (a cancellation then lifts it).
+    pub suspended_by_request: bool,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub canceled_at: Option<i64>,
+    pub erased_at: Option<i64>,
+}
+
+/// What a new erasure request asks for.
+#[derive(Debug, Clone)]
+pub struct NewErasure {
+    pub account_id: String,
+    pub reason: ErasureReason,
+    /// `user_…`, `key_…` or `cli`.
+    pub requested_by: String,
+    pub due_at: i64,
+    /// Suspend an active account meanwhile, with this reason.
+    pub suspend_reason: Option<String>,
+}
+
+/// The placeholders an erasure writes, chosen by the caller (random, never derived from
+/// the values they replace).
+#[derive(Debug, Clone)]
+pub struct Placeholders {
+    /// The account's name.
+    pub account_name: String,
+    /// A unique address for the account's contact e-mail.
+    pub account_email: String,
+    /// Unique addresses for the users erased, in the order of the user ids given.
+    pub user_emails: Vec<String>,
+    /// What replaces free text (key names, prompts, error messages, details).
+    pub text: String,
+    /// What replaces a webhook endpoint's URL.
+    pub url: String,
+    /// What replaces the buyer on the account's invoices; `None` keeps it (an operator
+    /// whose law requires invoices to name the buyer for their whole retention).
+    pub invoice_buyer: Option<String>,
+}
+
+/// What an erasure's final step changed, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScrubCounts {
+    pub users: u64,
+    pub sessions: u64,
+    pub api_keys: u64,
+    pub key_secrets: u64,
+    pub generations: u64,
+    pub outputs: u64,
+    pub strikes: u64,
+    pub end_users: u64,
+    pub abuse_reports: u64,
+    pub webhook_endpoints: u64,
+    pub invoices: u64,
+    pub invitations: u64,
+    pub audit_entries: u64,
+}
+
+/// Exports and erasures.
+#[async_trait]
+pub trait DataRightsStore: Send + Sync {
+    /// Records a pending export (`id` given), audited as `account.export_requested`. An
+    /// account with an export pending or building already is refused
+    /// (`export_in_progress`); an unknown one is NotFound.
+    async fn create_export(
+        &self,
+        id: &str,
+        account_id: &str,
+        requested_by: &str,
+        audit: AuditContext,
+    ) -> DbResult<DataExport>;
+    /// One export of an account.
+    async fn get_export(&self, account_id: &str, id: &str) -> DbResult<DataExport>;
+    /// One export by id, whatever its account (for its signed download URL).
+    async fn find_export(&self, id: &str) -> DbResult<DataExport>;
+    /// An account's exports, newest first.
+    async fn list_exports(&self, account_id: &str, limit: u32) -> DbResult<Vec<DataExport>>;
+    /// Claims the oldest export waiting to be built (pending, or building under a lease
+    /// that lapsed before `now`) for `owner` until `lease_until`, counting an attempt. One
+    /// that already had `max_attempts` is marked failed instead (audited), and the next
+    /// one is looked at. Of several nodes claiming at once, one gets each export.
+    async fn claim_export(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        max_attempts: i64,
+        now: i64,
+    ) -> DbResult<Option<DataExport>>;
+    /// Extends a build's lease; false if `owner` no longer holds it.
+    async fn renew_export_lease(&self, id: &str, owner: &str, lease_until: i64) -> DbResult<bool>;
+    /// Ends a build held by `owner`: ready (audited `account.export_ready`) or failed
+    /// (audited `account.export_failed`). False (nothing written) if the lease was lost.
+    async fn finish_export(
+        &self,
+        id: &str,
+        owner: &str,
+        outcome: ExportOutcome,
+        audit: AuditContext,
+    ) -> DbResult<bool>;
+    /// Takes an export's one download at `audit.now`: a ready, unexpired export becomes
+    /// downloaded (audited `account.export_downloaded`) and is granted; any other is
+    /// refused as it is. Of several callers at once, one is granted.
+    async fn take_export_download(&self, id: &str, audit: AuditContext) -> DbResult<DownloadClaim>;
+    /// Exports whose archive should now be deleted: downloaded, failed, or past their
+    /// expiry at `now`, and not yet purged.
+    async fn exports_to_purge(&self, now: i64, limit: i64) -> DbResult<Vec<DataExport>>;
+    /// Records that an export's archive is deleted; a ready one becomes expired.
+    async fn mark_export_purged(&self, id: &str, now: i64) -> DbResult<()>;
+    /// One page of an account's records of one kind (an index into [`EXPORT_KINDS`]):
+    /// `(key, JSON object)` pairs in key order, after the key `after`.
+    async fn export_page(
+        &self,
+        kind: usize,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> DbResult<Vec<(String, String)>>;
+
+    /// Records an erasure (audited `account.erasure_requested`), suspending an active
+    /// account meanwhile when asked to (audited, with `account.suspended` events). An
+    /// account with an erasure scheduled, running or done is refused
+    /// (`erasure_already_requested`), an unknown one is NotFound.
+    async fn request_erasure(&self, new: NewErasure, audit: AuditContext) -> DbResult<Erasure>;
+    /// An account's erasure, if one was ever asked for.
+    async fn get_erasure(&self, account_id: &str) -> DbResult<Erasure>;
+    /// Cancels an owner's erasure request that has not started (audited
+    /// `account.erasure_canceled`); lifts the suspension the request made, if it is still
+    /// the request's (the account is still suspended with `suspend_reason`). Anything else
+    /// is refused (`erasure_not_cancelable`), none is NotFound.
+    async fn cancel_erasure(
+        &self,
+        account_id: &str,
+        suspend_reason: &str,
+        audit: AuditContext,
+    ) -> DbResult<Erasure>;
+    /// Schedules the erasure of every terminated account that has none, due `retention_ms`
+    /// after its termination. Returns how many were scheduled.
+    async fn schedule_terminated_erasures(&self, retention_ms: i64, now: i64) -> DbResult<u64>;
+    /// Claims the erasure due soonest (scheduled and due at `now`, or running under a
+    /// lease that lapsed) for `owner` until `lease_until`, counting an attempt. With
+    /// `only`, that account's erasure, scheduled (due or not) or with a lapsed lease.
+    async fn claim_erasure(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+        only: Option<&str>,
+    ) -> DbResult<Option<Erasure>>;
+    /// Extends an erasure's lease; false if `owner` no longer holds it.
+    async fn renew_erasure_lease(
+        &self,
+        account_id: &str,
+        owner: &str,
+        lease_until: i64,
+    ) -> DbResult<bool>;
+    /// Hands a failed erasure back to the schedule, due again at `retry_at`.
+    async fn erasure_failed(
+        &self,
+        account_id: &str,
+        owner: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> DbResult<()>;
+    /// Deletes up to `limit` rows of the account's request log, webhook attempts and
+    /// deliveries, events and idempotency records (in that order, foreign keys allowing);
+    /// `(table, rows)` of what it deleted, empty when nothing is left.
+    async fn erase_records(&self, account_id: &str, limit: i64) -> DbResult<Vec<(String, u64)>>;
+    /// Redacts up to `limit` audit entries of the account and of its people (their
+    /// details' personal values replaced by `text`); how many.
+    async fn redact_audit(
+        &self,
+        account_id: &str,
+        text: &str,
+        limit: i64,
+        now: i64,
+    ) -> DbResult<u64>;
+    /// The users only this account has (its members who belong to no other account):
+    /// theirs is the personal data an erasure replaces.
+    async fn sole_users(&self, account_id: &str) -> DbResult<Vec<String>>;
+    /// The final step, held by `owner`: replaces the account's personal data with
+    /// `placeholders`, deletes its sessions, key secrets, invitations and end users,
+    /// redacts what audit entries are left, and marks the erasure done, in one
+    /// transaction, audited `account.erased` with the counts. `users` are the
+    /// [`sole_users`](Self::sole_users), matched with `placeholders.user_emails`.
+    async fn scrub_account(
+        &self,
+        account_id: &str,
+        owner: &str,
+        users: &[String],
+        placeholders: &Placeholders,
+        audit: AuditContext,
+    ) -> DbResult<ScrubCounts>;
+}
+
+/// How a column reaches an exported JSON object.
+#[derive(Debug, Clone, Copy)]
+pub enum Col {
+    /// As it is stored (text, number or NULL).
+    Plain(&'static str),
+    /// Stored as JSON text: embedded as JSON.
+    Json(&'static str),
+    /// A boolean (SQLite stores 0/1): `true`/`false`.
+    Bool(&'static str),
+}
+
+/// Records nested in each exported record (an array, possibly empty).
+#[derive(Debug, Clone, Copy)]
+pub struct Nested {
+    /// The field of the parent record.
+    pub field: &'static str,
+    /// `FROM … WHERE …` of the nested rows, referring to the parent as `t`.
+    pub from: &'static str,
+    /// Their order.
+    pub order: &'static str,
+    pub columns: &'static [(&'static str, Col)],
+}
+
+/// One kind of exported record: one `<name>.jsonl` file of the archive.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportKind {
+    /// The file name without `.jsonl`.
+    pub name: &'static str,
+    /// What the records are, for the manifest.
+    pub description: &'static str,
+    /// `FROM … WHERE …` with `$1` the account id; the table's alias is `t`.
+    pub from: &'static str,
+    /// A unique text expression the records are paged by.
+    pub key: &'static str,
+    pub columns: &'static [(&'static str, Col)],
+    pub nested: Option<Nested>,
+}
+
+/// Everything an export holds, kind by kind. Secrets are never listed: API key hashes,
+/// webhook signing secrets, password hashes, session and invitation token hashes, cached
+/// idempotent responses (which can hold a new key's secret).
+pub const EXPORT_KINDS: &[ExportKind] = {
+    use Col::{Bool, Json, Plain};
+    &[
+        ExportKind {
+            name: "account",
+            description: "The organisation: business and contact details, plan, state.",
+            from: "accounts t WHERE t.id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("name", Plain("t.name")),
+                ("legal_name", Plain("t.legal_name")),
+                ("contact_email", Plain("t.contact_email")),
+                ("contact_phone", Plain("t.contact_phone")),
+                ("address", Plain("t.address")),
+                ("country", Plain("t.country")),
+                ("plan", Plain("t.plan")),
+                ("state", Plain("t.state")),
+                ("suspended_reason", Plain("t.suspended_reason")),
+                ("suspended_until", Plain("t.suspended_until")),
+                ("terminated_at", Plain("t.terminated_at")),
+                ("requests_per_minute", Plain("t.requests_per_minute")),
+                ("requests_per_day", Plain("t.requests_per_day")),
+                ("concurrent_jobs", Plain("t.concurrent_jobs")),
+                ("live_blocked", Plain("t.live_blocked")),
+                ("created_at", Plain("t.created_at")),
+                ("updated_at", Plain("t.updated_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "members",
+            description: "Members and their people: e-mail, name, role, age attestation and terms acceptance (no password hash).",
+            from: "members t JOIN users u ON u.id = t.user_id WHERE t.account_id = $1",
+            key: "t.user_id",
+            columns: &[
+                ("user_id", Plain("t.user_id")),
+                ("role", Plain("t.role")),
+                ("email", Plain("u.email")),
+                ("name", Plain("u.name")),
+                ("email_verified_at", Plain("u.email_verified_at")),
+                ("adult_attested_at", Plain("u.adult_attested_at")),
+                ("terms_version", Plain("u.terms_version")),
+                ("terms_accepted_at", Plain("u.terms_accepted_at")),
+                ("terms_accepted_ip", Plain("u.terms_accepted_ip")),
+                ("member_since", Plain("t.created_at")),
+                ("user_created_at", Plain("u.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "invitations",
+            description: "Invitations to join the account (no link token).",
+            from: "invitations t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("email", Plain("t.email")),
+                ("role", Plain("t.role")),
+                ("invited_by", Plain("t.invited_by")),
+                ("created_at", Plain("t.created_at")),
+                ("expires_at", Plain("t.expires_at")),
+                ("accepted_at", Plain("t.accepted_at")),
+                ("accepted_by", Plain("t.accepted_by")),
+                ("revoked_at", Plain("t.revoked_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "sessions",
+            description: "Console sessions of the members: times, address and browser (no session token).",
+            from: "console_sessions t WHERE t.principal_kind = 'user' AND t.principal_id IN (SELECT m.user_id FROM members m WHERE m.account_id = $1)",
+            key: "t.principal_id || ':' || CAST(t.created_at AS TEXT) || ':' || substr(t.id_hash, 1, 12)",
+            columns: &[
+                ("user_id", Plain("t.principal_id")),
+                ("created_at", Plain("t.created_at")),
+                ("last_seen_at", Plain("t.last_seen_at")),
+                ("idle_expires_at", Plain("t.idle_expires_at")),
+                ("expires_at", Plain("t.expires_at")),
+                ("ip", Plain("t.ip")),
+                ("user_agent", Plain("t.user_agent")),
+                ("revoked_at", Plain("t.revoked_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "api_keys",
+            description: "API keys: name, mode, scopes, limits, times and the first characters of each secret (never a secret or its hash).",
+            from: "api_keys t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("user_id", Plain("t.user_id")),
+                ("mode", Plain("t.mode")),
+                ("name", Plain("t.name")),
+                ("scopes", Json("t.scopes")),
+                ("allowed_models", Json("t.allowed_models")),
+                ("spend_cap_credits", Plain("t.spend_cap_credits")),
+                ("spend_cap_period", Plain("t.spend_cap_period")),
+                ("expires_at", Plain("t.expires_at")),
+                ("revoked_at", Plain("t.revoked_at")),
+                ("revoked_reason", Plain("t.revoked_reason")),
+                ("rotated_at", Plain("t.rotated_at")),
+                ("last_used_at", Plain("t.last_used_at")),
+                ("cooldown_until", Plain("t.cooldown_until")),
+                ("leak_url", Plain("t.leak_url")),
+                ("leak_source", Plain("t.leak_source")),
+                ("leak_reported_at", Plain("t.leak_reported_at")),
+                ("created_at", Plain("t.created_at")),
+                ("updated_at", Plain("t.updated_at")),
+            ],
+            nested: Some(Nested {
+                field: "secrets",
+                from: "api_key_secrets s WHERE s.key_id = t.id",
+                order: "s.created_at",
+                columns: &[
+                    ("display_prefix", Plain("s.display_prefix")),
+                    ("created_at", Plain("s.created_at")),
+                    ("expires_at", Plain("s.expires_at")),
+                ],
+            }),
+        },
+        ExportKind {
+            name: "generations",
+            description: "Generations with their input (prompts, parameters, end-user id, metadata), cost, outcome and outputs' metadata.",
+            from: "generations t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("api_key_id", Plain("t.api_key_id")),
+                ("mode", Plain("t.mode")),
+                ("model", Plain("t.model")),
+                ("kind", Plain("t.kind")),
+                ("status", Plain("t.status")),
+                ("input", Json("t.input")),
+                ("end_user", Plain("t.end_user")),
+                ("metadata", Json("t.metadata")),
+                ("licence", Plain("t.licence")),
+                ("credits_estimated", Plain("t.credits_estimated")),
+                ("credits_charged", Plain("t.credits_charged")),
+                ("error_code", Plain("t.error_code")),
+                ("error_message", Plain("t.error_message")),
+                ("engine_usage", Json("t.engine_usage")),
+                ("created_at", Plain("t.created_at")),
+                ("started_at", Plain("t.started_at")),
+                ("finished_at", Plain("t.finished_at")),
+                ("deleted_at", Plain("t.deleted_at")),
+            ],
+            nested: Some(Nested {
+                field: "outputs",
+                from: "outputs o WHERE o.generation_id = t.id",
+                order: "o.idx",
+                columns: &[
+                    ("index", Plain("o.idx")),
+                    ("content_type", Plain("o.content_type")),
+                    ("width", Plain("o.width")),
+                    ("height", Plain("o.height")),
+                    ("duration_ms", Plain("o.duration_ms")),
+                    ("bytes", Plain("o.bytes")),
+                    ("expires_at", Plain("o.expires_at")),
+                    ("deleted_at", Plain("o.deleted_at")),
+                    ("created_at", Plain("o.created_at")),
+                ],
+            }),
+        },
+        ExportKind {
+            name: "ledger",
+            description: "Every credit movement, with the balance after it.",
+            from: "ledger_entries t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("mode", Plain("t.mode")),
+                ("type", Plain("t.type")),
+                ("amount", Plain("t.amount")),
+                ("held_change", Plain("t.held_change")),
+                ("balance_after", Plain("t.balance_after")),
+                ("held_after", Plain("t.held_after")),
+                ("reference_type", Plain("t.reference_type")),
+                ("reference_id", Plain("t.reference_id")),
+                ("actor_type", Plain("t.actor_type")),
+                ("actor_id", Plain("t.actor_id")),
+                ("reason", Plain("t.reason")),
+                ("created_at", Plain("t.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "balances",
+            description: "Current balance and held credits per mode.",
+            from: "credit_balances t WHERE t.account_id = $1",
+            key: "t.mode",
+            columns: &[
+                ("mode", Plain("t.mode")),
+                ("balance", Plain("t.balance")),
+                ("held", Plain("t.held")),
+                ("updated_at", Plain("t.updated_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "holds",
+            description: "Credit holds placed by generations and how they were settled.",
+            from: "holds t WHERE t.account_id = $1",
+            key: "t.generation_id",
+            columns: &[
+                ("generation_id", Plain("t.generation_id")),
+                ("api_key_id", Plain("t.api_key_id")),
+                ("mode", Plain("t.mode")),
+                ("amount", Plain("t.amount")),
+                ("status", Plain("t.status")),
+                ("captured", Plain("t.captured")),
+                ("created_at", Plain("t.created_at")),
+                ("settled_at", Plain("t.settled_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "invoices",
+            description: "Issued invoices with their lines.",
+            from: "invoices t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("number", Plain("t.number")),
+                ("mode", Plain("t.mode")),
+                ("period", Plain("t.period")),
+                ("period_start", Plain("t.period_start")),
+                ("period_end", Plain("t.period_end")),
+                ("currency", Plain("t.currency")),
+                ("seller", Plain("t.seller")),
+                ("buyer", Plain("t.buyer")),
+                ("subtotal_credits", Plain("t.subtotal_credits")),
+                ("subtotal_eur", Plain("t.subtotal_eur")),
+                ("status", Plain("t.status")),
+                ("issued_at", Plain("t.issued_at")),
+            ],
+            nested: Some(Nested {
+                field: "lines",
+                from: "invoice_lines l WHERE l.invoice_id = t.id",
+                order: "l.idx",
+                columns: &[
+                    ("kind", Plain("l.kind")),
+                    ("model", Plain("l.model")),
+                    ("quantity", Plain("l.quantity")),
+                    ("unit_price_credits", Plain("l.unit_price_credits")),
+                    ("unit_price_eur", Plain("l.unit_price_eur")),
+                    ("amount_credits", Plain("l.amount_credits")),
+                    ("amount_eur", Plain("l.amount_eur")),
+                ],
+            }),
+        },
+        ExportKind {
+            name: "subscriptions",
+            description: "The plan subscription at the payment provider, if any.",
+            from: "subscriptions t WHERE t.account_id = $1",
+            key: "t.account_id",
+            columns: &[
+                ("subscription_id", Plain("t.subscription_id")),
+                ("customer_id", Plain("t.customer_id")),
+                ("plan", Plain("t.plan")),
+                ("status", Plain("t.status")),
+                ("current_period_end", Plain("t.current_period_end")),
+                ("cancel_at_period_end", Bool("t.cancel_at_period_end")),
+                ("past_due_since", Plain("t.past_due_since")),
+                ("suspended_at", Plain("t.suspended_at")),
+                ("created_at", Plain("t.created_at")),
+                ("updated_at", Plain("t.updated_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "events",
+            description: "Events (what webhooks deliver), with their data.",
+            from: "events t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("mode", Plain("t.mode")),
+                ("type", Plain("t.type")),
+                ("data", Json("t.data")),
+                ("created_at", Plain("t.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "webhook_endpoints",
+            description: "Webhook endpoints (never their signing secrets).",
+            from: "webhook_endpoints t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("mode", Plain("t.mode")),
+                ("url", Plain("t.url")),
+                ("description", Plain("t.description")),
+                ("enabled_events", Json("t.enabled_events")),
+                (
+                    "previous_secret_expires_at",
+                    Plain("t.previous_secret_expires_at"),
+                ),
+                ("disabled_at", Plain("t.disabled_at")),
+                ("disabled_reason", Plain("t.disabled_reason")),
+                ("failing_since", Plain("t.failing_since")),
+                ("created_at", Plain("t.created_at")),
+                ("updated_at", Plain("t.updated_at")),
+                ("deleted_at", Plain("t.deleted_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "webhook_deliveries",
+            description: "Webhook deliveries with each attempt's status, latency and response excerpt.",
+            from: "webhook_deliveries t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("endpoint_id", Plain("t.endpoint_id")),
+                ("mode", Plain("t.mode")),
+                ("event_id", Plain("t.event_id")),
+                ("event_type", Plain("t.event_type")),
+                ("state", Plain("t.state")),
+                ("attempts", Plain("t.attempts")),
+                ("manual", Bool("t.manual")),
+                ("next_attempt_at", Plain("t.next_attempt_at")),
+                ("last_attempt_at", Plain("t.last_attempt_at")),
+                ("last_status", Plain("t.last_status")),
+                ("last_error", Plain("t.last_error")),
+                ("created_at", Plain("t.created_at")),
+                ("updated_at", Plain("t.updated_at")),
+            ],
+            nested: Some(Nested {
+                field: "attempts_log",
+                from: "webhook_attempts a WHERE a.delivery_id = t.id",
+                order: "a.id",
+                columns: &[
+                    ("id", Plain("a.id")),
+                    ("attempted_at", Plain("a.attempted_at")),
+                    ("status_code", Plain("a.status_code")),
+                    ("latency_ms", Plain("a.latency_ms")),
+                    ("response_body", Plain("a.response_body")),
+                    ("error", Plain("a.error")),
+                    ("manual", Bool("a.manual")),
+                ],
+            }),
+        },
+        ExportKind {
+            name: "request_log",
+            description: "The API request log (kept for the configured retention).",
+            from: "request_log t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("request_id", Plain("t.request_id")),
+                ("mode", Plain("t.mode")),
+                ("api_key_id", Plain("t.api_key_id")),
+                ("method", Plain("t.method")),
+                ("path", Plain("t.path")),
+                ("status", Plain("t.status")),
+                ("end_user", Plain("t.end_user")),
+                ("latency_us", Plain("t.latency_us")),
+                ("error_code", Plain("t.error_code")),
+                ("prompt", Plain("t.prompt")),
+                ("created_at", Plain("t.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "audit_log",
+            description: "The account's audit log, and the entries about its members' sign-ins and sessions.",
+            from: "audit_log t WHERE t.account_id = $1 OR (t.account_id IS NULL AND (t.actor_id IN (SELECT m.user_id FROM members m WHERE m.account_id = $1) OR t.target_id IN (SELECT m.user_id FROM members m WHERE m.account_id = $1)))",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("actor_type", Plain("t.actor_type")),
+                ("actor_id", Plain("t.actor_id")),
+                ("actor_user_id", Plain("t.actor_user_id")),
+                ("action", Plain("t.action")),
+                ("target_type", Plain("t.target_type")),
+                ("target_id", Plain("t.target_id")),
+                ("request_id", Plain("t.request_id")),
+                ("details", Json("t.details")),
+                ("created_at", Plain("t.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "end_users",
+            description: "The account's own end users (the `user` ids it sent), their strikes and blocks.",
+            from: "end_users t WHERE t.account_id = $1",
+            key: "t.mode || ':' || t.end_user",
+            columns: &[
+                ("mode", Plain("t.mode")),
+                ("end_user", Plain("t.end_user")),
+                ("blocked_at", Plain("t.blocked_at")),
+                ("blocked_reason", Plain("t.blocked_reason")),
+                ("strikes", Plain("t.strikes")),
+                ("last_strike_at", Plain("t.last_strike_at")),
+                ("created_at", Plain("t.created_at")),
+                ("updated_at", Plain("t.updated_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "strikes",
+            description: "Moderation and abuse strikes against the account.",
+            from: "strikes t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("mode", Plain("t.mode")),
+                ("end_user", Plain("t.end_user")),
+                ("source", Plain("t.source")),
+                ("category", Plain("t.category")),
+                ("detail", Plain("t.detail")),
+                ("request_id", Plain("t.request_id")),
+                ("abuse_report_id", Plain("t.abuse_report_id")),
+                ("created_at", Plain("t.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "abuse_reports",
+            description: "Abuse reports about the account (without the reporter's address) and reports it filed.",
+            from: "abuse_reports t WHERE t.account_id = $1 OR t.reporter_account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("status", Plain("t.status")),
+                ("source", Plain("t.source")),
+                ("category", Plain("t.category")),
+                ("description", Plain("t.description")),
+                ("generation_id", Plain("t.generation_id")),
+                (
+                    "about_this_account",
+                    Bool("(t.account_id IS NOT NULL AND t.account_id = $1)"),
+                ),
+                (
+                    "filed_by_this_account",
+                    Bool("(t.reporter_account_id IS NOT NULL AND t.reporter_account_id = $1)"),
+                ),
+                // A third party's address never reaches the account it reported.
+                (
+                    "reporter_email",
+                    Plain("CASE WHEN t.reporter_account_id = $1 THEN t.reporter_email END"),
+                ),
+                ("deadline_at", Plain("t.deadline_at")),
+                ("created_at", Plain("t.created_at")),
+                ("resolved_at", Plain("t.resolved_at")),
+                ("resolution", Plain("t.resolution")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "deprecated_calls",
+            description: "Calls to deprecated API operations, per operation.",
+            from: "deprecated_calls t WHERE t.account_id = $1",
+            key: "t.mode || ' ' || t.method || ' ' || t.route",
+            columns: &[
+                ("mode", Plain("t.mode")),
+                ("method", Plain("t.method")),
+                ("route", Plain("t.route")),
+                ("calls", Plain("t.calls")),
+                ("first_at", Plain("t.first_at")),
+                ("last_at", Plain("t.last_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "idempotency_keys",
+            description: "Idempotency keys remembered for 24 hours (not the responses they replay).",
+            from: "idempotency_keys t WHERE t.account_id = $1",
+            key: "t.mode || ':' || t.key",
+            columns: &[
+                ("mode", Plain("t.mode")),
+                ("key", Plain("t.key")),
+                ("status", Plain("t.status")),
+                ("created_at", Plain("t.created_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "exports",
+            description: "The account's data exports, this one included.",
+            from: "data_exports t WHERE t.account_id = $1",
+            key: "t.id",
+            columns: &[
+                ("id", Plain("t.id")),
+                ("state", Plain("t.state")),
+                ("requested_by", Plain("t.requested_by")),
+                ("created_at", Plain("t.created_at")),
+                ("ready_at", Plain("t.ready_at")),
+                ("downloaded_at", Plain("t.downloaded_at")),
+            ],
+            nested: None,
+        },
+        ExportKind {
+            name: "erasure",
+            description: "The account's erasure request, if any.",
+            from: "account_erasures t WHERE t.account_id = $1",
+            key: "t.account_id",
+            columns: &[
+                ("reason", Plain("t.reason")),
+                ("state", Plain("t.state")),
+                ("requested_by", Plain("t.requested_by")),
+                ("requested_at", Plain("t.requested_at")),
+                ("due_at", Plain("t.due_at")),
+                ("canceled_at", Plain("t.canceled_at")),
+            ],
+            nested: None,
+        },
+    ]
+};
+
+/// The SQL dialect an export query is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+fn json_value(dialect: Dialect, col: Col) -> String {
+    match (dialect, col) {
+        (_, Col::Plain(e)) => e.to_string(),
+        (Dialect::Sqlite, Col::Json(e)) => format!("json({e})"),
+        (Dialect::Postgres, Col::Json(e)) => format!("CAST({e} AS json)"),
+        (Dialect::Sqlite, Col::Bool(e)) => {
+            format!(
+                "CASE WHEN {e} IS NULL THEN NULL WHEN {e} THEN json('true') ELSE json('false') END"
+            )
+        }
+        (Dialect::Postgres, Col::Bool(e)) => format!("CAST({e} AS boolean)"),
+    }
+}
+
+fn json_object(dialect: Dialect, columns: &[(&str, Col)], extra: Option<(&str, String)>) -> String {
+    let mut args: Vec<String> = columns
+        .iter()
+        .map(|(name, col)| format!("'{name}', {}", json_value(dialect, *col)))
+        .collect();
+    if let Some((name, value)) = extra {
+        args.push(format!("'{name}', {value}"));
+    }
+    let function = match dialect {
+        Dialect::Sqlite => "json_object",
+        Dialect::Postgres => "json_build_object",
+    };
+    format!("{function}({})", args.join(", "))
+}
+
+/// `SELECT key, json FROM … WHERE … [AND key > $2] ORDER BY key LIMIT $n` for one kind.
+pub(crate) fn export_sql(dialect: Dialect, kind: &ExportKind, after: bool) -> String {
+    let nested = kind.nested.map(|n| {
+        let object = json_object(dialect, n.columns, None);
+        let array = match dialect {
+            Dialect::Sqlite => format!(
+                "json((SELECT json_group_array(json(x)) FROM (SELECT {object} AS x FROM {} ORDER BY {})))",
+                n.from, n.order
+            ),
+            Dialect::Postgres => format!(
+                "(SELECT COALESCE(json_agg({object} ORDER BY {}), CAST('[]' AS json)) FROM {})",
+                n.order, n.from
+            ),
+        };
+        (n.field, array)
+    });
+    let object = json_object(dialect, kind.columns, nested);
+    let object = match dialect {
+        Dialect::Sqlite => object,
+        Dialect::Postgres => format!("CAST({object} AS text)"),
+    };
+    let (bound, limit) = if after {
+        (format!(" AND ({}) > $2", kind.key), "$3")
+    } else {
+        (String::new(), "$2")
+    };
+    // The kind's own WHERE may hold ORs: it is parenthesised before the bound is added.
+    let (table, filter) = kind
+        .from
+        .split_once(" WHERE ")
+        .unwrap_or((kind.from, "TRUE"));
+    format!(
+        "SELECT {key} AS k, {object} AS j FROM {table} WHERE ({filter}){bound} ORDER BY {key} LIMIT {limit}",
+        key = kind.key
+    )
+}
+
+/// Audit detail keys whose string values are enumerations, never personal data: they are
+/// kept when an entry is redacted.
+const KEPT_DETAIL_KEYS: &[&str] = &[
+    "plan",
+    "old_plan",
+    "new_plan",
+    "role",
+    "old_role",
+    "new_role",
+    "mode",
+    "state",
+    "scopes",
+    "scope",
+    "period",
+    "type",
+    "currency",
+    "jobs",
+    "outcome",
+    "source",
+    "category",
+    "resolution",
+    "status",
+    "licence",
+    "model",
+    "models",
+    "enabled_events",
+    "events",
+    "reason_code",
+    "erasure_reason",
+    "spend_cap_period",
+    "on_leak",
+    "kind",
+];
+
+/// Whether `s` is an Easel id (`prefix_` and a lower-case ULID), which names a record and
+/// says nothing about a person.
+fn is_id(s: &str) -> bool {
+    s.split_once('_').is_some_and(|(prefix, ulid)| {
+        !prefix.is_empty()
+            && prefix.bytes().all(|b| b.is_ascii_lowercase())
+            && ulid.len() == 26
+            && ulid
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    })
+}
+
+/// An audit entry's details with every string that could be personal replaced by `text`:
+/// numbers, booleans, ids and the enumerations of [`KEPT_DETAIL_KEYS`] stay, so the entry
+/// still says what happened and to what.
+pub fn redact_details(details: &serde_json::Value, text: &str) -> serde_json::Value {
+    fn walk(v: &serde_json::Value, kept: bool, text: &str) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) if kept || is_id(s) => Value::String(s.clone()),
+            Value::String(_) => Value::String(text.to_string()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|i| walk(i, kept, text)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            walk(v, KEPT_DETAIL_KEYS.contains(&k.as_str()), text),
+                        )
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    walk(details, false, text)
+}
+
+/// The audit entries an erasure redacts: the account's, and those about or by its people
+/// who belong to no other account, not yet redacted.
+pub(crate) const AUDIT_TO_REDACT: &str = "SELECT id, details FROM audit_log WHERE redacted_at IS NULL AND (account_id = $1 OR \
+     (account_id IS NULL AND (actor_id IN (SELECT user_id FROM members WHERE account_id = $1 AND user_id NOT IN (SELECT user_id FROM members WHERE account_id <> $1)) \
+     OR target_id IN (SELECT user_id FROM members WHERE account_id = $1 AND user_id NOT IN (SELECT user_id FROM members WHERE account_id <> $1))))) \
+     ORDER BY id LIMIT $2";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_what_happened_and_drops_who() {
+        let details = serde_json::json!({
+            "owner_email": "ada@example.com",
+            "plan": "pro",
+            "amount": 500,
+            "old": {"name": "Ada Ltd", "address": "1 Main St"},
+            "key_id": "key_01hzzzzzzzzzzzzzzzzzzzzzzz",
+            "scopes": ["keys:read"],
+            "ips": ["203.0.113.9"],
+            "ok": true,
+        });
+        let r = redact_details(&details, "[erased]");
+        assert_eq!(r["owner_email"], "[erased]");
+        assert_eq!(r["plan"], "pro");
+        assert_eq!(r["amount"], 500);
+        assert_eq!(r["old"]["name"], "[erased]");
+        assert_eq!(r["old"]["address"], "[erased]");
+        assert_eq!(r["key_id"], "key_01hzzzzzzzzzzzzzzzzzzzzzzz");
+        assert_eq!(r["scopes"][0], "keys:read");
+        assert_eq!(r["ips"][0], "[erased]");
+        assert_eq!(r["ok"], true);
+        // Something shaped like an id only in part is not one.
+        assert!(!is_id("ada_lovelace"));
+        assert!(!is_id("Ada_01hzzzzzzzzzzzzzzzzzzzzzzz"));
+    }
+
+    #[test]
+    fn export_kinds_have_unique_names_and_no_secret_columns() {
+        let mut names: Vec<&str> = EXPORT_KINDS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), EXPORT_KINDS.len());
+        for kind in EXPORT_KINDS {
+            let all = kind
+                .columns
+                .iter()
+                .chain(kind.nested.iter().flat_map(|n| n.columns.iter()));
+            for (name, col) in all {
+                let expr = match col {
+                    Col::Plain(e) | Col::Json(e) | Col::Bool(e) => *e,
+                };
+                for secret in ["hash", "secret", "response)", ".response", "token"] {
+                    let allowed = *name == "previous_secret_expires_at";
+                    assert!(
+                        allowed || !expr.contains(secret),
+                        "{}.{name} reads {expr}",
+                        kind.name
+                    );
+                }
+            }
+            for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+                for after in [false, true] {
+                    let sql = export_sql(dialect, kind, after);
+                    assert!(sql.contains("LIMIT $"), "{sql}");
+                }
+            }
+        }
+    }
+}
