@@ -12,7 +12,7 @@ CREATE TABLE data_exports (
     account_id      TEXT    NOT NULL REFERENCES accounts (id),
     state           TEXT    NOT NULL CHECK (state IN ('pending', 'building', 'ready', 'downloaded', 'failed', 'expired')),
     requested_by    TEXT    NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        BIGINT  NOT NULL DEFAULT 0,
     lease_owner     TEXT,
     lease_until     BIGINT,
     object_path     TEXT,
@@ -43,7 +43,7 @@ CREATE TABLE account_erasures (
     requested_at        BIGINT  NOT NULL,
     due_at              BIGINT  NOT NULL,
     suspended_by_request BOOLEAN NOT NULL DEFAULT FALSE,
-    attempts            INTEGER NOT NULL DEFAULT 0,
+    attempts            BIGINT  NOT NULL DEFAULT 0,
     lease_owner         TEXT,
     lease_until         BIGINT,
     last_error          TEXT,
@@ -56,7 +56,7 @@ CREATE TABLE account_erasures (
 CREATE INDEX account_erasures_due ON account_erasures (due_at) WHERE state IN ('scheduled', 'running');
 
 -- The audit log stays append-only, with one exception: an erasure replaces the personal
--- data in an entry's details, once, marking it redacted. Nothing else of an entry ever
+-- data in an entry's details and target (an end user's id), once, marking it redacted. Nothing else of an entry ever
 -- changes, and entries are never deleted or truncated.
 ALTER TABLE audit_log ADD COLUMN redacted_at BIGINT;
 CREATE FUNCTION audit_log_redact_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -68,7 +68,6 @@ BEGIN
         AND NEW.actor_id IS NOT DISTINCT FROM OLD.actor_id
         AND NEW.action IS NOT DISTINCT FROM OLD.action
         AND NEW.target_type IS NOT DISTINCT FROM OLD.target_type
-        AND NEW.target_id IS NOT DISTINCT FROM OLD.target_id
         AND NEW.request_id IS NOT DISTINCT FROM OLD.request_id
         AND NEW.created_at IS NOT DISTINCT FROM OLD.created_at
         AND NEW.actor_user_id IS NOT DISTINCT FROM OLD.actor_user_id

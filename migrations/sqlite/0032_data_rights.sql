@@ -12,7 +12,7 @@ CREATE TABLE data_exports (
     account_id      TEXT    NOT NULL REFERENCES accounts (id),
     state           TEXT    NOT NULL CHECK (state IN ('pending', 'building', 'ready', 'downloaded', 'failed', 'expired')),
     requested_by    TEXT    NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempts        BIGINT  NOT NULL DEFAULT 0,
     lease_owner     TEXT,
     lease_until     BIGINT,
     object_path     TEXT,
@@ -43,7 +43,7 @@ CREATE TABLE account_erasures (
     requested_at        BIGINT  NOT NULL,
     due_at              BIGINT  NOT NULL,
     suspended_by_request BOOLEAN NOT NULL DEFAULT FALSE,
-    attempts            INTEGER NOT NULL DEFAULT 0,
+    attempts            BIGINT  NOT NULL DEFAULT 0,
     lease_owner         TEXT,
     lease_until         BIGINT,
     last_error          TEXT,
@@ -56,7 +56,7 @@ CREATE TABLE account_erasures (
 CREATE INDEX account_erasures_due ON account_erasures (due_at) WHERE state IN ('scheduled', 'running');
 
 -- The audit log stays append-only, with one exception: an erasure replaces the personal
--- data in an entry's details, once, marking it redacted. Nothing else of an entry ever
+-- data in an entry's details and target (an end user's id), once, marking it redacted. Nothing else of an entry ever
 -- changes, and entries are never deleted.
 ALTER TABLE audit_log ADD COLUMN redacted_at BIGINT;
 DROP TRIGGER audit_log_no_update;
@@ -65,7 +65,7 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
         OR NEW.id IS NOT OLD.id OR NEW.account_id IS NOT OLD.account_id
         OR NEW.actor_type IS NOT OLD.actor_type OR NEW.actor_id IS NOT OLD.actor_id
         OR NEW.action IS NOT OLD.action OR NEW.target_type IS NOT OLD.target_type
-        OR NEW.target_id IS NOT OLD.target_id OR NEW.request_id IS NOT OLD.request_id
+        OR NEW.request_id IS NOT OLD.request_id
         OR NEW.created_at IS NOT OLD.created_at OR NEW.actor_user_id IS NOT OLD.actor_user_id
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');

@@ -156,19 +156,23 @@ macro_rules! impl_data_rights_store {
                 limit: i64,
                 now: i64,
             ) -> $crate::DbResult<u64> {
-                let rows: Vec<(String, String)> =
+                let rows: Vec<(String, String, Option<String>)> =
                     sqlx::query_as($crate::data_rights::AUDIT_TO_REDACT)
                         .bind(account_id)
                         .bind(limit)
                         .fetch_all(&mut **tx)
                         .await?;
-                for (id, details) in &rows {
+                for (id, details, target) in &rows {
                     let parsed = serde_json::from_str(details).unwrap_or_default();
                     let redacted = $crate::data_rights::redact_details(&parsed, text);
-                    sqlx::query("UPDATE audit_log SET details = $2, redacted_at = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(redacted.to_string())
-                        .bind(now)
+                    let target = $crate::data_rights::redact_target(target.as_deref(), text);
+                    sqlx::query(
+                        "UPDATE audit_log SET details = $2, redacted_at = $3, target_id = $4 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(redacted.to_string())
+                    .bind(now)
+                    .bind(target)
                         .execute(&mut **tx)
                         .await?;
                 }
