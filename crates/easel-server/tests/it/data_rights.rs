@@ -131,7 +131,7 @@ both_backends!(
         let password_hash = db
             .fetch_text("SELECT password_hash FROM users WHERE id = $1", &owner_id)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|| panic!("the owner has no password"));
         assert!(password_hash.starts_with("$argon2"), "{password_hash}");
         let logged = format!("SELECT COUNT(*) FROM request_log WHERE account_id = '{account_id}'");
         assert!(eventually(10_000, || async { count(&db, &logged).await > 0 }).await);
@@ -772,7 +772,7 @@ async fn books(db: &TestDb, account_id: &str) -> (Vec<String>, bool) {
                 account_id,
             )
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|| panic!("invoice {i} of {account_id} is gone"));
         numbers.push(row);
     }
     let lines = count(db, &format!("SELECT CAST(COALESCE(SUM(l.amount_credits), 0) AS BIGINT) FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE i.account_id = '{account_id}'")).await;
@@ -909,7 +909,7 @@ both_backends!(
         let user = db
             .fetch_text("SELECT email FROM users WHERE id = $1", &rich.owner_id)
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|| panic!("the owner's user is gone"));
         assert!(
             user.starts_with("erased-") && user.ends_with("@erased.invalid"),
             "{user}"
@@ -1107,7 +1107,7 @@ both_backends!(exports_and_erasure_work_on_s3, |db: TestDb| async move {
         .outputs
         .list(&account_id)
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("list: {e:#}"));
     assert!(stored.iter().any(|p| p.ends_with(".tar.gz")), "{stored:?}");
     let (status, _, bytes) = download(ready["download_url"].as_str().unwrap_or_default()).await;
     assert_eq!(status, 200);
@@ -1120,7 +1120,7 @@ both_backends!(exports_and_erasure_work_on_s3, |db: TestDb| async move {
         .outputs
         .list(&account_id)
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("list: {e:#}"));
     assert!(left.is_empty(), "{left:?}");
     app.stop().await;
 });
