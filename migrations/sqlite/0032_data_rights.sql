@@ -55,6 +55,10 @@ CREATE TABLE account_erasures (
 );
 CREATE INDEX account_erasures_due ON account_erasures (due_at) WHERE state IN ('scheduled', 'running');
 
+-- An erasure deletes an account's events once no delivery refers to them: found by this
+-- index, not by reading every delivery of every account for each event.
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
+
 -- The audit log stays append-only, with one exception: an erasure replaces the personal
 -- data in an entry's details and target (an end user's id), once, marking it redacted. Nothing else of an entry ever
 -- changes, and entries are never deleted.

@@ -295,12 +295,14 @@ pub trait DataRightsStore: Send + Sync {
     async fn exports_to_purge(&self, now: i64, limit: i64) -> DbResult<Vec<DataExport>>;
     /// Records that an export's archive is deleted; a ready one becomes expired.
     async fn mark_export_purged(&self, id: &str, now: i64) -> DbResult<()>;
-    /// One page of an account's records of one kind (an index into [`EXPORT_KINDS`]):
-    /// `(key, JSON object)` pairs in key order, after the key `after`.
+    /// One page of an account's records of one kind (an index into [`EXPORT_KINDS`]), of
+    /// one mode for kinds read by mode: `(key, JSON object)` pairs in key order, after the
+    /// key `after`.
     async fn export_page(
         &self,
         kind: usize,
         account_id: &str,
+        mode: Option<easel_core::mode::Mode>,
         after: Option<&str>,
         limit: i64,
     ) -> DbResult<Vec<(String, String)>>;
@@ -417,6 +419,9 @@ pub struct ExportKind {
     pub key: &'static str,
     pub columns: &'static [(&'static str, Col)],
     pub nested: Option<Nested>,
+    /// Read one mode at a time (the table's index is `(account_id, mode, id)`, so each
+    /// page is a range of it instead of a sort of the account's every row).
+    pub by_mode: bool,
 }
 
 /// Everything an export holds, kind by kind. Secrets are never listed: API key hashes,
@@ -451,6 +456,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("updated_at", Plain("t.updated_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "members",
@@ -471,6 +477,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("user_created_at", Plain("u.created_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "invitations",
@@ -489,6 +496,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("revoked_at", Plain("t.revoked_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "sessions",
@@ -506,6 +514,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("revoked_at", Plain("t.revoked_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "api_keys",
@@ -543,6 +552,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                     ("expires_at", Plain("s.expires_at")),
                 ],
             }),
+            by_mode: true,
         },
         ExportKind {
             name: "generations",
@@ -586,6 +596,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                     ("created_at", Plain("o.created_at")),
                 ],
             }),
+            by_mode: true,
         },
         ExportKind {
             name: "ledger",
@@ -608,6 +619,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("created_at", Plain("t.created_at")),
             ],
             nested: None,
+            by_mode: true,
         },
         ExportKind {
             name: "balances",
@@ -621,6 +633,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("updated_at", Plain("t.updated_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "holds",
@@ -638,6 +651,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("settled_at", Plain("t.settled_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "invoices",
@@ -673,6 +687,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                     ("amount_eur", Plain("l.amount_eur")),
                 ],
             }),
+            by_mode: true,
         },
         ExportKind {
             name: "subscriptions",
@@ -692,6 +707,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("updated_at", Plain("t.updated_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "events",
@@ -706,6 +722,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("created_at", Plain("t.created_at")),
             ],
             nested: None,
+            by_mode: true,
         },
         ExportKind {
             name: "webhook_endpoints",
@@ -731,6 +748,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("deleted_at", Plain("t.deleted_at")),
             ],
             nested: None,
+            by_mode: true,
         },
         ExportKind {
             name: "webhook_deliveries",
@@ -767,6 +785,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                     ("manual", Bool("a.manual")),
                 ],
             }),
+            by_mode: false,
         },
         ExportKind {
             name: "request_log",
@@ -788,6 +807,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("created_at", Plain("t.created_at")),
             ],
             nested: None,
+            by_mode: true,
         },
         ExportKind {
             name: "audit_log",
@@ -807,6 +827,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("created_at", Plain("t.created_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "end_users",
@@ -824,6 +845,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("updated_at", Plain("t.updated_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "strikes",
@@ -842,6 +864,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("created_at", Plain("t.created_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "abuse_reports",
@@ -874,6 +897,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("resolution", Plain("t.resolution")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "deprecated_calls",
@@ -889,6 +913,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("last_at", Plain("t.last_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "idempotency_keys",
@@ -902,6 +927,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("created_at", Plain("t.created_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "exports",
@@ -917,6 +943,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("downloaded_at", Plain("t.downloaded_at")),
             ],
             nested: None,
+            by_mode: false,
         },
         ExportKind {
             name: "erasure",
@@ -932,6 +959,7 @@ pub const EXPORT_KINDS: &[ExportKind] = {
                 ("canceled_at", Plain("t.canceled_at")),
             ],
             nested: None,
+            by_mode: false,
         },
     ]
 };
@@ -972,8 +1000,14 @@ fn json_object(dialect: Dialect, columns: &[(&str, Col)], extra: Option<(&str, S
     format!("{function}({})", args.join(", "))
 }
 
-/// `SELECT key, json FROM … WHERE … [AND key > $2] ORDER BY key LIMIT $n` for one kind.
-pub(crate) fn export_sql(dialect: Dialect, kind: &ExportKind, after: bool) -> String {
+/// `SELECT key, json FROM … WHERE … [AND t.mode = 'mode'] [AND key > $2] ORDER BY key
+/// LIMIT $n` for one kind (`mode` for kinds read [`by_mode`](ExportKind::by_mode)).
+pub(crate) fn export_sql(
+    dialect: Dialect,
+    kind: &ExportKind,
+    mode: Option<easel_core::mode::Mode>,
+    after: bool,
+) -> String {
     let nested = kind.nested.map(|n| {
         let object = json_object(dialect, n.columns, None);
         let array = match dialect {
@@ -1003,8 +1037,11 @@ pub(crate) fn export_sql(dialect: Dialect, kind: &ExportKind, after: bool) -> St
         .from
         .split_once(" WHERE ")
         .unwrap_or((kind.from, "TRUE"));
+    let mode = mode
+        .map(|m| format!(" AND t.mode = '{}'", m.as_str()))
+        .unwrap_or_default();
     format!(
-        "SELECT {key} AS k, {object} AS j FROM {table} WHERE ({filter}){bound} ORDER BY {key} LIMIT {limit}",
+        "SELECT {key} AS k, {object} AS j FROM {table} WHERE ({filter}){mode}{bound} ORDER BY {key} LIMIT {limit}",
         key = kind.key
     )
 }
@@ -1168,7 +1205,8 @@ mod tests {
             }
             for dialect in [Dialect::Sqlite, Dialect::Postgres] {
                 for after in [false, true] {
-                    let sql = export_sql(dialect, kind, after);
+                    let sql = export_sql(dialect, kind, Some(easel_core::mode::Mode::Live), after);
+                    assert!(sql.contains("t.mode = 'live'"), "{sql}");
                     assert!(sql.contains("LIMIT $"), "{sql}");
                 }
             }

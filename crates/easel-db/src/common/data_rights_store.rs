@@ -492,13 +492,14 @@ macro_rules! impl_data_rights_store {
                 &self,
                 kind: usize,
                 account_id: &str,
+                mode: Option<easel_core::mode::Mode>,
                 after: Option<&str>,
                 limit: i64,
             ) -> $crate::DbResult<Vec<(String, String)>> {
                 let kind = $crate::data_rights::EXPORT_KINDS
                     .get(kind)
                     .ok_or($crate::DbError::NotFound)?;
-                let sql = $crate::data_rights::export_sql($dialect, kind, after.is_some());
+                let sql = $crate::data_rights::export_sql($dialect, kind, mode, after.is_some());
                 let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(account_id);
                 if let Some(after) = after {
                     query = query.bind(after);

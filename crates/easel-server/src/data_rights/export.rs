@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use easel_core::audit::Actor;
 use easel_core::ids::IdKind;
+use easel_core::mode::Mode;
 use easel_core::time::now_ms;
 use easel_db::{AuditContext, DataExport, EXPORT_KINDS, ExportOutcome, ExportState};
 use serde_json::json;
@@ -216,25 +217,33 @@ pub async fn write_archive(
         let file = std::fs::File::create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut writer = std::io::BufWriter::new(file);
-        let mut after: Option<String> = None;
         let mut records = 0u64;
-        loop {
-            let page = app
-                .store
-                .export_page(i, account_id, after.as_deref(), PAGE)
-                .await
-                .with_context(|| format!("cannot read the account's {}", kind.name))?;
-            let full = page.len() as i64 == PAGE;
-            records += page.len() as u64;
-            after = page.last().map(|(k, _)| k.clone());
-            writer = tokio::task::spawn_blocking(move || archive::append(writer, page))
-                .await?
-                .with_context(|| format!("cannot write {name}"))?;
-            if let Some(lease) = lease.as_mut() {
-                lease.keep().await?;
-            }
-            if !full {
-                break;
+        let modes: &[Option<Mode>] = if kind.by_mode {
+            &[Some(Mode::Test), Some(Mode::Live)]
+        } else {
+            &[None]
+        };
+        for mode in modes {
+            let mut after: Option<String> = None;
+            loop {
+                let page = app
+                    .store
+                    .export_page(i, account_id, *mode, after.as_deref(), PAGE)
+                    .await
+                    .with_context(|| format!("cannot read the account's {}", kind.name))?;
+                let full = page.len() as i64 == PAGE;
+                records += page.len() as u64;
+                after = page.last().map(|(k, _)| k.clone());
+                let file = name.clone();
+                writer = tokio::task::spawn_blocking(move || archive::append(writer, page))
+                    .await?
+                    .with_context(|| format!("cannot write {file}"))?;
+                if let Some(lease) = lease.as_mut() {
+                    lease.keep().await?;
+                }
+                if !full {
+                    break;
+                }
             }
         }
         tokio::task::spawn_blocking(move || {

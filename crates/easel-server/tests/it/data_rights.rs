@@ -490,6 +490,21 @@ both_backends!(
         let body =
             json!({"model": "sandbox-image", "prompt": "a kite", "width": 256, "height": 256});
         create(&app, &key, body, Some(20)).await.expect(200);
+        // More records than one page holds, in both modes: every one is exported, once.
+        db.execute(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) \
+             INSERT INTO request_log (id, request_id, account_id, mode, api_key_id, method, path, \
+             status, latency_us, created_at) SELECT 'rlog_bulk' || CAST(i + 100000 AS TEXT), 'req_bulk', \
+             '{account_id}', CASE WHEN i % 3 = 0 THEN 'test' ELSE 'live' END, 'key_bulk', 'GET', \
+             '/v1/models', 200, 10, 1 FROM n"
+        ))
+        .await;
+        let logged = count(
+            &db,
+            &format!("SELECT COUNT(*) FROM request_log WHERE account_id = '{account_id}'"),
+        )
+        .await;
+        assert!(logged >= 2500, "{logged}");
         let out = db.dir.join("export.tar.gz");
         let out_arg = out.display().to_string();
         let v = admin(&db, &["account", "export", &account_id, "--out", &out_arg]);
@@ -500,6 +515,12 @@ both_backends!(
         let files = unpack(&bytes);
         assert_eq!(records(&files, "generations").len(), 1);
         assert!(!String::from_utf8_lossy(&bytes).contains(&key));
+        let logs = records(&files, "request_log");
+        let ids: std::collections::BTreeSet<&str> =
+            logs.iter().filter_map(|r| r["id"].as_str()).collect();
+        assert_eq!(ids.len(), logs.len(), "no record twice");
+        assert!(logs.len() as i64 >= logged, "{} of {logged}", logs.len());
+        assert_eq!(v["counts"]["request_log"], logs.len());
         // It never overwrites a file, and names an unknown account.
         let e = admin_fails(&db, &["account", "export", &account_id, "--out", &out_arg]);
         assert!(e.contains("must not exist"), "{e}");
