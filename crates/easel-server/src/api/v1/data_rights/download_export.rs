@@ -140,9 +140,11 @@ impl<S: Stream + Unpin> Stream for DeleteWhenDone<S> {
 
 impl<S> Drop for DeleteWhenDone<S> {
     fn drop(&mut self) {
-        if let Some((state, path)) = self.cleanup.take() {
-            // The sweep deletes it too if this does not get to run (a shutdown).
-            tokio::spawn(async move {
+        // The sweep deletes it too if this does not get to run (a shutdown).
+        if let (Some((state, path)), Ok(runtime)) =
+            (self.cleanup.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
                 if let Err(e) = state.outputs.delete(&path).await {
                     tracing::warn!(error = %format!("{e:#}"), "could not delete a downloaded export; the sweep will");
                 }
