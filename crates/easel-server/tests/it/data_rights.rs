@@ -1094,6 +1094,9 @@ both_backends!(
             !find_in_database(&db, "zyxwq").await.is_empty(),
             "kept during the retention"
         );
+        let shown = admin(&db, &["account", "show", &account_id]);
+        assert_eq!(shown["erasure"]["status"], "scheduled", "{shown}");
+        assert_eq!(shown["erasure"]["reason"], "terminated", "{shown}");
         easel_server::data_rights::sweep(&app.state, now_ms() + (days + 1) * 86_400_000).await;
         let state = "SELECT state FROM account_erasures WHERE account_id = $1";
         assert_eq!(
