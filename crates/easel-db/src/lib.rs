@@ -35,7 +35,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod wake;
-pub use common::data_rights_store::export_object_path;
+pub use common::export_store::export_object_path;
 pub use data_rights::*;
 pub use error::DbError;
 pub use invoices::*;
@@ -765,7 +765,8 @@ pub trait Store:
     + UserStore
     + SubscriptionStore
     + MaintenanceStore
-    + DataRightsStore
+    + ExportStore
+    + ErasureStore
     + MigrationStore
 {
 }
@@ -787,7 +788,8 @@ impl<T> Store for T where
         + UserStore
         + SubscriptionStore
         + MaintenanceStore
-        + DataRightsStore
+        + ExportStore
+        + ErasureStore
         + MigrationStore
 {
 }

@@ -207,7 +207,8 @@ impl_session_store!(PgStore, Postgres);
 impl_user_store!(PgStore, Postgres);
 impl_subscription_store!(PgStore, Postgres);
 impl_maintenance_store!(PgStore, Postgres);
-impl_data_rights_store!(PgStore, Postgres, crate::data_rights::Dialect::Postgres);
+impl_export_store!(PgStore, Postgres, crate::data_rights::Dialect::Postgres);
+impl_erasure_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]

@@ -188,7 +188,8 @@ impl_session_store!(SqliteStore, Sqlite);
 impl_user_store!(SqliteStore, Sqlite);
 impl_subscription_store!(SqliteStore, Sqlite);
 impl_maintenance_store!(SqliteStore, Sqlite);
-impl_data_rights_store!(SqliteStore, Sqlite, crate::data_rights::Dialect::Sqlite);
+impl_export_store!(SqliteStore, Sqlite, crate::data_rights::Dialect::Sqlite);
+impl_erasure_store!(SqliteStore, Sqlite);
 impl_worker_store!(SqliteStore, Sqlite, "");
 
 #[async_trait]

@@ -47,7 +47,9 @@ pub(crate) mod maintenance_store;
 #[macro_use]
 pub(crate) mod worker_store;
 #[macro_use]
-pub(crate) mod data_rights_store;
+pub(crate) mod export_store;
+#[macro_use]
+pub(crate) mod erasure_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
 pub(crate) mod worker_rows;
