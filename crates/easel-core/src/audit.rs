@@ -160,6 +160,26 @@ pub mod action {
     pub const WORKER_CREATED: &str = "worker.created";
     /// A remote worker's token was revoked.
     pub const WORKER_REVOKED: &str = "worker.revoked";
+    /// An export of the account's data was asked for (clause 13).
+    pub const EXPORT_REQUESTED: &str = "account.export_requested";
+    /// An export's archive was built and can be downloaded once.
+    pub const EXPORT_READY: &str = "account.export_ready";
+    /// An export could not be built (the reason is in the details).
+    pub const EXPORT_FAILED: &str = "account.export_failed";
+    /// An export's archive was downloaded (its one download).
+    pub const EXPORT_DOWNLOADED: &str = "account.export_downloaded";
+    /// The account's erasure was asked for (it runs when due).
+    pub const ERASURE_REQUESTED: &str = "account.erasure_requested";
+    /// A requested erasure was canceled during its cooling-off period.
+    pub const ERASURE_CANCELED: &str = "account.erasure_canceled";
+    /// An erasure began (the account is terminated first if it was not).
+    pub const ERASURE_STARTED: &str = "account.erasure_started";
+    /// An erasure deleted the account's stored objects (outputs, inputs, exports).
+    pub const ERASURE_OBJECTS_DELETED: &str = "account.erasure_objects_deleted";
+    /// An erasure deleted the account's logs, events, sessions and key secrets.
+    pub const ERASURE_RECORDS_DELETED: &str = "account.erasure_records_deleted";
+    /// An erasure replaced the account's personal data with placeholders; done.
+    pub const ACCOUNT_ERASED: &str = "account.erased";
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub enum IdKind {
     Maintenance,
     Incident,
     IncidentUpdate,
+    /// An export of an account's data (clause 13).
+    Export,
 }
 
 impl IdKind {
@@ -70,6 +72,7 @@ impl IdKind {
             IdKind::Maintenance => "mnt",
             IdKind::Incident => "inc",
             IdKind::IncidentUpdate => "incu",
+            IdKind::Export => "exp",
         }
     }
 
@@ -204,6 +207,7 @@ mod tests {
             Maintenance,
             Incident,
             IncidentUpdate,
+            Export,
         ];
         let prefixes: std::collections::HashSet<&str> = kinds.iter().map(|k| k.prefix()).collect();
         assert_eq!(prefixes.len(), kinds.len());

@@ -41,6 +41,9 @@ pub enum Action {
     TransferOwnership,
     /// Delete the organisation and its data.
     DeleteAccount,
+    /// Export all of the organisation's data (every member's, every log): the owner's
+    /// right of access, like deletion.
+    ExportData,
 }
 
 /// An API key scope, as written in the spec (`generations:write`).
@@ -166,7 +169,10 @@ impl Role {
         };
         match (self, action) {
             (Role::Owner, _) => true,
-            (Role::Admin, Action::TransferOwnership | Action::DeleteAccount) => false,
+            (
+                Role::Admin,
+                Action::TransferOwnership | Action::DeleteAccount | Action::ExportData,
+            ) => false,
             (Role::Admin, _) => true,
             (Role::Developer, Action::Scope(_)) => true,
             (Role::Developer, _) => false,
@@ -203,13 +209,14 @@ mod tests {
             Action::ManageMembers,
             Action::TransferOwnership,
             Action::DeleteAccount,
+            Action::ExportData,
         ];
-        // (role, [billing, members, transfer, delete])
+        // (role, [billing, members, transfer, delete, export])
         let expected = [
-            (Role::Owner, [true, true, true, true]),
-            (Role::Admin, [true, true, false, false]),
-            (Role::Developer, [false, false, false, false]),
-            (Role::Viewer, [false, false, false, false]),
+            (Role::Owner, [true, true, true, true, true]),
+            (Role::Admin, [true, true, false, false, false]),
+            (Role::Developer, [false, false, false, false, false]),
+            (Role::Viewer, [false, false, false, false, false]),
         ];
         for (role, row) in expected {
             for (action, want) in member_actions.iter().zip(row) {

@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod common;
+pub mod data_rights;
 pub mod error;
 pub mod invoices;
 pub mod leaks;
@@ -36,6 +37,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub mod wake;
+pub use common::export_store::export_object_path;
+pub use data_rights::*;
 pub use error::DbError;
 pub use invoices::*;
 pub use leaks::*;
@@ -778,6 +781,8 @@ pub trait Store:
     + MaintenanceStore
     + StatusStore
     + MetricsStore
+    + ExportStore
+    + ErasureStore
     + MigrationStore
 {
 }
@@ -801,6 +806,8 @@ impl<T> Store for T where
         + MaintenanceStore
         + StatusStore
         + MetricsStore
+        + ExportStore
+        + ErasureStore
         + MigrationStore
 {
 }

@@ -219,6 +219,8 @@ impl_user_store!(PgStore, Postgres);
 impl_subscription_store!(PgStore, Postgres);
 impl_maintenance_store!(PgStore, Postgres);
 impl_status_store!(PgStore, Postgres);
+impl_export_store!(PgStore, Postgres, crate::data_rights::Dialect::Postgres);
+impl_erasure_store!(PgStore, Postgres);
 impl_worker_store!(PgStore, Postgres, " FOR UPDATE SKIP LOCKED");
 impl_metrics_store!(PgStore, Postgres);
 

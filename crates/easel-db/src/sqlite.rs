@@ -203,6 +203,8 @@ impl_user_store!(SqliteStore, Sqlite);
 impl_subscription_store!(SqliteStore, Sqlite);
 impl_maintenance_store!(SqliteStore, Sqlite);
 impl_status_store!(SqliteStore, Sqlite);
+impl_export_store!(SqliteStore, Sqlite, crate::data_rights::Dialect::Sqlite);
+impl_erasure_store!(SqliteStore, Sqlite);
 impl_worker_store!(SqliteStore, Sqlite, "");
 impl_metrics_store!(SqliteStore, Sqlite);
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod data_rights;
 pub mod engines;
 pub mod health;
 pub mod http;

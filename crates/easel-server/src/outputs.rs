@@ -211,6 +211,84 @@ impl Outputs {
         }
     }
 
+    /// Every object whose path is under `prefix` (a directory, without the trailing `/`).
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        use futures::TryStreamExt;
+        let prefix = ObjectPath::from(prefix);
+        let listed: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .with_context(|| format!("cannot list objects under {prefix}"))?;
+        Ok(listed.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// Deletes every object under `prefix` (a directory); how many there were.
+    pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64> {
+        let paths = self.list(prefix).await?;
+        for path in &paths {
+            self.delete(path).await?;
+        }
+        Ok(paths.len() as u64)
+    }
+
+    /// Stores a local file as an object, in parts (it may be larger than memory should
+    /// hold); returns its size and SHA-256 (hex).
+    pub async fn put_file(
+        &self,
+        path: &str,
+        file: &std::path::Path,
+    ) -> anyhow::Result<(u64, String)> {
+        use sha2::Digest;
+        use tokio::io::AsyncReadExt;
+        const PART: usize = 8 * 1024 * 1024;
+        let mut source = tokio::fs::File::open(file)
+            .await
+            .with_context(|| format!("cannot open {}", file.display()))?;
+        let upload = self
+            .store
+            .put_multipart(&ObjectPath::from(path))
+            .await
+            .with_context(|| format!("cannot start storing {path}"))?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            let n = source.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            size += n as u64;
+            writer.wait_for_capacity(4).await?;
+            writer.write(chunk);
+        }
+        writer
+            .finish()
+            .await
+            .with_context(|| format!("cannot store {path}"))?;
+        Ok((size, hex::encode(hasher.finalize())))
+    }
+
+    /// An object as a stream of chunks, with its size.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+    ) -> Result<
+        (
+            u64,
+            futures::stream::BoxStream<'static, Result<bytes::Bytes, object_store::Error>>,
+        ),
+        object_store::Error,
+    > {
+        let got = self.store.get(&ObjectPath::from(path)).await?;
+        let size = got.meta.size;
+        Ok((size, got.into_stream()))
+    }
+
     /// The URL path of an output (what the signature covers).
     pub fn url_path(generation_id: &str, idx: u32, content_type: &str) -> String {
         format!(

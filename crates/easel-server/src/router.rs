@@ -19,8 +19,9 @@ use utoipa_axum::routes;
 
 use crate::api::v1::invoices;
 use crate::api::v1::{
-    abuse_reports, account, audit_log, end_users, events, generations, images, keys, leaked_keys,
-    ledger, members, models, payments, requests, usage, webhook_deliveries, webhook_endpoints,
+    abuse_reports, account, audit_log, data_rights, end_users, events, generations, images, keys,
+    leaked_keys, ledger, members, models, payments, requests, usage, webhook_deliveries,
+    webhook_endpoints,
 };
 use crate::app::AppState;
 use crate::health;
@@ -34,6 +35,17 @@ use crate::openapi::ApiDoc;
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(account::get::get_account))
+        .routes(routes!(
+            data_rights::list_exports::list_account_exports,
+            data_rights::create_export::create_account_export
+        ))
+        .routes(routes!(data_rights::get_export::get_account_export))
+        .routes(routes!(
+            data_rights::download_export::download_account_export
+        ))
+        .routes(routes!(
+            data_rights::request_erasure::request_account_erasure
+        ))
         .routes(routes!(keys::list::list_keys, keys::create::create_key))
         .routes(routes!(keys::get::get_key, keys::revoke::revoke_key))
         .routes(routes!(keys::rotate::rotate_key))

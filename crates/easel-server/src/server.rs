@@ -80,6 +80,7 @@ pub async fn run(
     let leases = tokio::spawn(crate::workers::sweep(app.clone(), stop_rx.clone()));
     let purger = tokio::spawn(purge_limits(app.clone(), stop_rx.clone()));
     let status = tokio::spawn(crate::status::run(app.clone(), stop_rx.clone()));
+    let data_rights = tokio::spawn(crate::data_rights::run(app.clone(), stop_rx.clone()));
     let deliveries = crate::webhooks::dispatcher::start(&app, stop_rx.clone());
     let keys = &app.config.api_keys;
     crate::wakeups::start(&app, stop_rx.clone()).await;
@@ -127,6 +128,7 @@ pub async fn run(
     let _ = leases.await;
     let _ = purger.await;
     let _ = status.await;
+    let _ = data_rights.await;
     let _ = deliveries.await;
     let _ = background.await;
     tracing::info!("shutdown complete");

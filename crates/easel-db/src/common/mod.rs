@@ -50,6 +50,10 @@ pub(crate) mod status_store;
 pub(crate) mod worker_store;
 #[macro_use]
 mod metrics_store;
+#[macro_use]
+pub(crate) mod export_store;
+#[macro_use]
+pub(crate) mod erasure_store;
 pub(crate) mod rows;
 pub(crate) mod webhook_rows;
 pub(crate) mod worker_rows;

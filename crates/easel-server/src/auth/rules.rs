@@ -37,6 +37,14 @@ pub const ROUTES: &[(Method, &str, Access)] = {
     &[
         (Method::GET, "/v1/account", S(AccountRead)),
         (Method::GET, "/v1/account/members", S(AccountRead)),
+        // The owner's data rights. Handlers also ask for the owner role and a key that
+        // holds every scope (`data_rights::require_owner`); a request needs the one write
+        // scope only owners and admins hold.
+        (Method::GET, "/v1/account/exports", S(AccountRead)),
+        (Method::POST, "/v1/account/exports", S(MembersWrite)),
+        (Method::GET, "/v1/account/exports/{id}", S(AccountRead)),
+        (Method::GET, "/v1/account/exports/{id}/download", Keyless),
+        (Method::POST, "/v1/account/erasure", S(MembersWrite)),
         (Method::POST, "/v1/account/members", S(MembersWrite)),
         (
             Method::PATCH,

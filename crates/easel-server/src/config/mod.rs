@@ -24,7 +24,7 @@ pub use sections::{
     ModelConfig, OutputsConfig, PaymentsConfig, PlanConfig, PricingConfig, QueueConfig, S3Config,
     StripeConfig,
 };
-pub use sections::{ConsoleConfig, DeprecationConfig, SignupMode};
+pub use sections::{ConsoleConfig, DataRightsConfig, DeprecationConfig, SignupMode};
 pub use sections::{
     EnginesConfig, LimitsConfig, MetricsConfig, StatusConfig, WebhooksConfig, WorkersConfig,
 };
@@ -64,6 +64,7 @@ pub struct Config {
     pub secret_scanning: SecretScanningConfig,
     pub console: ConsoleConfig,
     pub request_log: RequestLogConfig,
+    pub data_rights: DataRightsConfig,
     pub mail: MailConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,

@@ -553,6 +553,46 @@ pub struct RequestLogConfig {
     pub retention_days: u64,
 }
 
+/// `[data_rights]`: account exports and erasure (clause 13).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataRightsConfig {
+    /// Days between an owner's erasure request and the erasure.
+    pub erasure_cooling_off_days: u32,
+    /// Days a terminated account's data is kept before it is erased.
+    pub terminated_retention_days: u32,
+    /// Hours a built export can be downloaded before its archive is deleted.
+    pub export_ttl_hours: u32,
+    /// How long a node holds a build or an erasure without renewing it.
+    pub lease_seconds: u64,
+    /// Builds of one export tried before it fails.
+    pub export_max_attempts: u32,
+    /// Whether erased accounts' invoices keep the buyer.
+    pub keep_invoice_buyer: bool,
+}
+
+impl DataRightsConfig {
+    /// The cooling-off period, in milliseconds.
+    pub fn cooling_off_ms(&self) -> i64 {
+        i64::from(self.erasure_cooling_off_days) * 86_400_000
+    }
+
+    /// How long a terminated account's data is kept, in milliseconds.
+    pub fn terminated_retention_ms(&self) -> i64 {
+        i64::from(self.terminated_retention_days) * 86_400_000
+    }
+
+    /// How long a built export can be downloaded, in milliseconds.
+    pub fn export_ttl_ms(&self) -> i64 {
+        i64::from(self.export_ttl_hours) * 3_600_000
+    }
+
+    /// The lease of a build or an erasure, in milliseconds.
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
 /// `[mail]`: how Easel sends e-mail (abuse report outcomes, notices).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -530,7 +530,39 @@ fn validate_moderation(c: &Config) -> Result<(), (String, String)> {
                 .into(),
         ));
     }
+    validate_data_rights(c)?;
     validate_mail(c)
+}
+
+/// `[data_rights]`.
+fn validate_data_rights(c: &Config) -> Result<(), (String, String)> {
+    let d = &c.data_rights;
+    let checks: [(&str, u64, u64, u64); 5] = [
+        (
+            "erasure_cooling_off_days",
+            d.erasure_cooling_off_days.into(),
+            0,
+            90,
+        ),
+        (
+            "terminated_retention_days",
+            d.terminated_retention_days.into(),
+            0,
+            3650,
+        ),
+        ("export_ttl_hours", d.export_ttl_hours.into(), 1, 720),
+        ("lease_seconds", d.lease_seconds, 10, 3600),
+        ("export_max_attempts", d.export_max_attempts.into(), 1, 20),
+    ];
+    for (key, value, min, max) in checks {
+        if !(min..=max).contains(&value) {
+            return Err((
+                format!("data_rights.{key}"),
+                format!("must be between {min} and {max}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `[mail]`.
@@ -1359,7 +1391,7 @@ mod tests {
             c.moderation.input.categories.insert("fraud".into(), rules);
         };
         type Tweak<'a> = &'a dyn Fn(&mut crate::config::Config);
-        let cases: [(Tweak, &str); 19] = [
+        let cases: [(Tweak, &str); 21] = [
             (&bad_regex, "moderation.input"),
             (
                 &|c| c.moderation.input.disabled_categories = vec!["nope".into()],
@@ -1385,6 +1417,14 @@ mod tests {
             (
                 &|c| c.request_log.retention_days = 29,
                 "request_log.retention_days",
+            ),
+            (
+                &|c| c.data_rights.erasure_cooling_off_days = 91,
+                "data_rights.erasure_cooling_off_days",
+            ),
+            (
+                &|c| c.data_rights.export_ttl_hours = 0,
+                "data_rights.export_ttl_hours",
             ),
             (&|c| c.abuse.response_hours = 0, "abuse.response_hours"),
             (

@@ -140,6 +140,14 @@ error_codes! {
     subscription_active => CONFLICT, InvalidRequestError;
     subscription_missing => CONFLICT, InvalidRequestError;
     endpoint_sunset => GONE, InvalidRequestError;
+    export_in_progress => CONFLICT, InvalidRequestError;
+    export_not_ready => CONFLICT, InvalidRequestError;
+    export_failed => CONFLICT, InvalidRequestError;
+    export_already_downloaded => GONE, InvalidRequestError;
+    export_expired => GONE, InvalidRequestError;
+    erasure_already_requested => CONFLICT, InvalidRequestError;
+    erasure_not_cancelable => CONFLICT, InvalidRequestError;
+    erasure_in_progress => CONFLICT, InvalidRequestError;
 }
 
 impl ErrorCode {
@@ -153,6 +161,9 @@ impl ErrorCode {
             "account_not_suspended" => ErrorCode::account_not_suspended,
             "account_terminated" => ErrorCode::account_terminated,
             "abuse_report_resolved" => ErrorCode::abuse_report_resolved,
+            "export_in_progress" => ErrorCode::export_in_progress,
+            "erasure_already_requested" => ErrorCode::erasure_already_requested,
+            "erasure_not_cancelable" => ErrorCode::erasure_not_cancelable,
             _ => ErrorCode::parameter_invalid,
         }
     }

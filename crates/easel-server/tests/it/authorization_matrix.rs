@@ -431,6 +431,8 @@ impl Setup {
             (r, _) if r.starts_with("/v1/webhook_endpoints/{id}") => w.endpoint_id.clone(),
             (r, _) if r.starts_with("/v1/webhook_deliveries/{id}") => w.delivery_id.clone(),
             (r, _) if r.starts_with("/v1/invoices/{id}") => w.invoice_id.clone()?,
+            // Refused before any lookup (see `OWNER_ONLY`): any export id will do.
+            ("/v1/account/exports/{id}", _) => "exp_01m864a045xwwke0zd48j6933p".to_string(),
             // No API key reaches a lease: any lease id will do.
             (r, _) if r.starts_with("/worker/v1/leases/{lease_id}") => {
                 return own.then(|| {
@@ -470,6 +472,10 @@ impl Setup {
                 json!({"model": "sandbox-image", "prompt": "a matrix", "size": "256x256"})
             }
             ("POST", "/v1/moderations") => json!({"input": "a harbour at dawn"}),
+            ("POST", "/v1/account/exports") => return None,
+            ("POST", "/v1/account/erasure") => {
+                json!({"confirm": "acct_01m864a045xwwke0zd48j6933p"})
+            }
             ("POST", "/v1/end_users/{user}/block") => json!({"reason": "matrix"}),
             ("POST", "/v1/end_users/{user}/unblock") => return None,
             ("POST", "/v1/abuse_reports") => json!({
@@ -538,9 +544,27 @@ fn form(fields: &Value) -> reqwest::multipart::Form {
     )
 }
 
+/// The owner's data rights: past the route's scope, the role must be owner and the key
+/// must hold every scope, which no key of the matrix (each holds one) does.
+const OWNER_ONLY: &[&str] = &[
+    "/v1/account/exports",
+    "/v1/account/exports/{id}",
+    "/v1/account/erasure",
+];
+
 /// What the rules say a key holding only `scope`, of a member with `role`, gets.
 fn expected(op: &Op, role: Role, scope: Scope) -> Result<(), &'static str> {
+    let owner_only = OWNER_ONLY.contains(&op.route.as_str());
     match op.declared {
+        Declared::Scope(needed)
+            if owner_only && needed == scope && role.allows(Action::Scope(needed)) =>
+        {
+            Err(if role == Role::Owner {
+                "insufficient_scope"
+            } else {
+                "insufficient_role"
+            })
+        }
         Declared::Keyless | Declared::KeyOptional => Ok(()),
         Declared::Worker => Err("invalid_worker_token"),
         Declared::Scope(needed) if needed != scope => Err("insufficient_scope"),

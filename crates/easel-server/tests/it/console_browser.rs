@@ -588,3 +588,67 @@ async fn an_owner_subscribes_switches_and_sees_a_failed_renewal_in_headless_chro
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_exports_downloads_once_and_cancels_an_erasure_in_headless_chromium() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::start(&db).await;
+    let (account_id, _) = app.account("keeper@rights.example", "live").await;
+    let owner = app.owner_id(&account_id).await;
+    crate::console_pages::set_password(&app, &owner, "amber kettle north 58").await;
+    let args = [
+        "keeper@rights.example",
+        "amber kettle north 58",
+        account_id.as_str(),
+    ];
+    let seen = run_script(&app, "console_data_rights.cjs", &args).await;
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    assert!(
+        seen["asked"]
+            .as_str()
+            .is_some_and(|t| t.contains("being prepared")),
+        "{seen}"
+    );
+    assert_eq!(seen["status_ready"], "ready", "{seen}");
+    assert_eq!(seen["gzip"], true, "{seen}");
+    assert!(seen["downloaded_bytes"].as_u64() > Some(100), "{seen}");
+    assert!(
+        seen["download_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("easel-export-exp_") && n.ends_with(".tar.gz")),
+        "{seen}"
+    );
+    // Downloaded once: no link any more.
+    assert_eq!(seen["status_after"], "downloaded", "{seen}");
+    assert_eq!(seen["links_after"], 0, "{seen}");
+    assert!(
+        seen["erasure"]
+            .as_str()
+            .is_some_and(|t| t.contains("will be erased on")),
+        "{seen}"
+    );
+    assert!(
+        seen["banner"]
+            .as_str()
+            .is_some_and(|t| t.contains("suspended")),
+        "{seen}"
+    );
+    assert!(
+        seen["canceled"]
+            .as_str()
+            .is_some_and(|t| t.contains("canceled")),
+        "{seen}"
+    );
+    assert_eq!(seen["form_back"], true, "{seen}");
+    let state = app
+        .state
+        .store
+        .get_account(&account_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state.state, easel_core::account::AccountState::Active);
+    for (page, violations) in seen["a11y"].as_object().cloned().unwrap_or_default() {
+        assert_eq!(violations, serde_json::json!([]), "{page}: {violations}");
+    }
+    app.stop().await;
+}

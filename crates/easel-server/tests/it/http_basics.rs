@@ -583,6 +583,28 @@ both_backends!(
         .await
         .expect(404);
         app.delete(&hook_path, &key).await.expect(200);
+        // Data rights: an export (a tampered download URL is refused), and an erasure
+        // request refused for its confirmation (a real one would suspend the account).
+        let export = app
+            .post("/v1/account/exports", &key, json!({}))
+            .await
+            .expect(202);
+        let export_id = export.body["id"].as_str().unwrap_or_default().to_string();
+        app.get("/v1/account/exports", &key).await.expect(200);
+        let ready = crate::data_rights::settled(&app, &key, &export_id).await;
+        assert_eq!(ready["status"], "ready", "{ready}");
+        let url = ready["download_url"].as_str().unwrap_or_default();
+        let tampered = url
+            .trim_start_matches(&app.url)
+            .replace("signature=", "signature=0");
+        app.call("GET", &tampered, None, None).await.expect(403);
+        app.post(
+            "/v1/account/erasure",
+            &key,
+            json!({"confirm": "acct_01m864a045xwwke0zd48j6933p"}),
+        )
+        .await
+        .expect(400);
         // Errors are documented too: each operation's 4XX is checked as well.
         app.get("/v1/keys/key_01m864a045xwwke0zd48j6933p", &key)
             .await

@@ -26,6 +26,7 @@ mod console_terms;
 mod content_policy;
 mod crash;
 mod credits;
+mod data_rights;
 mod deprecations;
 mod developers;
 mod docs_links;

@@ -3,6 +3,7 @@
 pub mod abuse_reports;
 pub mod account;
 pub mod audit_log;
+pub mod data_rights;
 pub mod end_users;
 pub mod events;
 pub mod generations;

@@ -60,9 +60,31 @@ pub enum AccountCommand {
         json: bool,
     },
     /// Terminate an account: all keys are revoked and open generations canceled at once.
-    /// Final; its outputs are deleted as their retention ends.
+    /// Final; its data is erased when `[data_rights] terminated_retention_days` have passed.
     Terminate {
         id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export everything held about an account into a tar.gz (one JSON-lines file per kind
+    /// of record and a manifest.json), built here, now.
+    Export {
+        id: String,
+        /// Where to write the archive (default: `easel-export-<account>-<export>.tar.gz` in
+        /// the current directory).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase an account now: terminate it, delete its outputs, inputs, prompts, logs,
+    /// sessions and keys, and replace its personal data with placeholders (invoices and
+    /// the ledger are kept). Final.
+    Erase {
+        id: String,
+        /// Confirms the erasure (nothing is done without it).
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -143,6 +165,20 @@ pub struct AccountView {
     created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     members: Option<Vec<MemberView>>,
+    /// Its erasure, if one was asked for or scheduled (`account show` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    erasure: Option<ErasureView>,
+}
+
+/// An account's erasure as the operator sees it.
+#[derive(Debug, Serialize)]
+pub struct ErasureView {
+    /// `scheduled`, `running`, `done` or `canceled`.
+    pub status: &'static str,
+    /// `owner_request`, `operator` or `terminated`.
+    pub reason: &'static str,
+    pub due_at: i64,
+    pub erased_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,6 +218,7 @@ fn view(a: Account, members: Option<Vec<Member>>) -> AccountView {
         live_blocked: a.live_blocked,
         created_at: ms_to_secs(a.created_at),
         members: members.map(|m| m.into_iter().map(MemberView::from).collect()),
+        erasure: None,
     }
 }
 
@@ -200,6 +237,14 @@ fn describe(a: &AccountView) -> String {
         s.push_str(&format!(
             "  reason={reason:?} until={}",
             when(a.suspended_until)
+        ));
+    }
+    if let Some(e) = &a.erasure {
+        s.push_str(&format!(
+            "  erasure={} ({}) due={}",
+            e.status,
+            e.reason,
+            when(Some(e.due_at))
         ));
     }
     for m in a.members.iter().flatten() {
@@ -235,7 +280,17 @@ pub async fn run(app: &App, command: AccountCommand) -> anyhow::Result<()> {
                 .or_not_found("account", &id)
                 .map_err(cli_error)?;
             let members = app.store.list_members(&id).await?;
-            let v = view(account, Some(members));
+            let mut v = view(account, Some(members));
+            v.erasure = match app.store.get_erasure(&id).await {
+                Ok(e) => Some(ErasureView {
+                    status: e.state.as_str(),
+                    reason: e.reason.as_str(),
+                    due_at: ms_to_secs(e.due_at),
+                    erased_at: e.erased_at.map(ms_to_secs),
+                }),
+                Err(easel_db::DbError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            };
             emit(json, &v, || describe(&v))
         }
         AccountCommand::Suspend {
@@ -270,6 +325,12 @@ pub async fn run(app: &App, command: AccountCommand) -> anyhow::Result<()> {
         }
         AccountCommand::Terminate { id, json } => {
             change(app, &id, StateChange::Terminate, json).await
+        }
+        AccountCommand::Export { id, out, json } => {
+            super::data_rights::export(app, &id, out, json).await
+        }
+        AccountCommand::Erase { id, yes, json } => {
+            super::data_rights::erase(app, &id, yes, json).await
         }
     }
 }

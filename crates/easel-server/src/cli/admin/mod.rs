@@ -7,6 +7,7 @@ mod abuse;
 mod account;
 mod audit;
 mod credits;
+mod data_rights;
 mod engines;
 mod incident;
 mod invoices;
@@ -29,7 +30,8 @@ use crate::http::error::ApiError;
 /// `easel admin <command>`
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Accounts (organisations): create, list, show, suspend, unsuspend, terminate.
+    /// Accounts (organisations): create, list, show, suspend, unsuspend, terminate, export,
+    /// erase.
     #[command(subcommand)]
     Account(account::AccountCommand),
     /// API keys: create, list, revoke, rotate.

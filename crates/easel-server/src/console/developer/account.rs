@@ -98,8 +98,10 @@ async fn account_page(
         .filter(|r| member.role.may_manage(*r))
         .map(Role::as_str)
         .collect();
+    let rights = super::data_rights::view(state, member).await;
     let a = &member.account;
     let ctx = context! {
+        rights => rights,
         layout => member.layout("account"),
         details => context! {
             name => a.name, legal_name => a.legal_name, email => a.contact_email,
@@ -136,7 +138,11 @@ pub async fn page(
 }
 
 /// After a form: the page again, with what happened or why not.
-async fn after(state: &AppState, member: &Member, result: ApiResult<String>) -> Response {
+pub(super) async fn after(
+    state: &AppState,
+    member: &Member,
+    result: ApiResult<String>,
+) -> Response {
     match result {
         Ok(notice) => account_page(state, member, StatusCode::OK, None, Some(notice)).await,
         Err(e) if e.code.status() == StatusCode::FORBIDDEN => forbidden(member, e),

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod billing;
 pub mod choice;
+pub mod data_rights;
 pub mod end_users;
 pub mod generations;
 pub mod invite;
@@ -44,6 +45,18 @@ pub fn routes() -> Router<AppState> {
         .route("/console/invite", get(invite::form).post(invite::accept))
         .route("/console/account", get(account::page))
         .route("/console/account/details", post(account::set_details))
+        .route(
+            "/console/account/exports",
+            post(data_rights::request_export),
+        )
+        .route(
+            "/console/account/erasure",
+            post(data_rights::request_erasure),
+        )
+        .route(
+            "/console/account/erasure/cancel",
+            post(data_rights::cancel_erasure),
+        )
         .route("/console/members/invite", post(account::invite))
         .route("/console/members/{user_id}/role", post(account::set_role))
         .route("/console/members/{user_id}/remove", post(account::remove))
