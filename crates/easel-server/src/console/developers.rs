@@ -21,6 +21,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
         ("developers.html", include_str!("templates/developers.html")),
+        (
+            "public_header.html",
+            include_str!("templates/public_header.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "developers template does not parse");

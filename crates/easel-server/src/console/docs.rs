@@ -23,6 +23,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("home.html", include_str!("templates/home.html")),
         ("guide.html", include_str!("templates/guide.html")),
         ("api_docs.html", include_str!("templates/api_docs.html")),
+        (
+            "public_header.html",
+            include_str!("templates/public_header.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "docs template does not parse");

@@ -422,16 +422,21 @@ pub fn round(
                 changed_at: to,
             })
             .collect(),
-        tallies: tallies
-            .into_iter()
-            .map(|((period, starts_at, component), tally)| TallyRow {
-                period,
-                starts_at,
-                component,
-                tally,
-            })
-            .collect(),
+        tallies: rows(tallies),
     }
+}
+
+/// Tallies keyed by (period, start, component) as the store's rows.
+fn rows(tallies: BTreeMap<(Period, i64, String), Tally>) -> Vec<TallyRow> {
+    tallies
+        .into_iter()
+        .map(|((period, starts_at, component), tally)| TallyRow {
+            period,
+            starts_at,
+            component,
+            tally,
+        })
+        .collect()
 }
 
 /// Adds rounds to one (their tallies summed per row), keeping the last states.
@@ -447,15 +452,7 @@ fn merge(rounds: &[Round]) -> Round {
     }
     Round {
         states: rounds.last().map(|r| r.states.clone()).unwrap_or_default(),
-        tallies: tallies
-            .into_iter()
-            .map(|((period, starts_at, component), tally)| TallyRow {
-                period,
-                starts_at,
-                component,
-                tally,
-            })
-            .collect(),
+        tallies: rows(tallies),
     }
 }
 

@@ -36,6 +36,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "status_feed.xml",
             include_str!("../console/templates/status_feed.xml"),
         ),
+        (
+            "public_header.html",
+            include_str!("../console/templates/public_header.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!(template = name, error = %e, "status template does not parse");
