@@ -19,7 +19,6 @@ use crate::app::AppState;
 use crate::data_rights::export;
 use crate::http::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
 use crate::http::extract::Query;
-use crate::outputs::UrlRefusal;
 
 /// Download an export
 ///
@@ -50,29 +49,14 @@ pub async fn download_account_export(
     request_id: Option<axum::Extension<crate::http::middleware::RequestId>>,
     Query(params): Query<SignedParams>,
 ) -> ApiResult<Response> {
-    let (Some(expires), Some(signature)) = (params.expires, params.signature) else {
-        return Err(ApiError::new(
-            ErrorCode::signature_invalid,
-            "Export downloads are signed: use the export's `download_url` as given.",
-        ));
-    };
     let path = export::download_path(&id);
+    params.check(
+        &state,
+        &path,
+        "Export downloads are signed: use the export's `download_url` as given.",
+        "export",
+    )?;
     let now = now_ms();
-    match state.outputs.verify(&path, expires, &signature, now) {
-        Ok(()) => {}
-        Err(UrlRefusal::BadSignature) => {
-            return Err(ApiError::new(
-                ErrorCode::signature_invalid,
-                "The URL's signature does not match it; use the URL exactly as given.",
-            ));
-        }
-        Err(UrlRefusal::Expired) => {
-            return Err(ApiError::new(
-                ErrorCode::url_expired,
-                "This URL has expired; fetch the export again for a fresh one.",
-            ));
-        }
-    }
     if !IdKind::Export.is_valid(&id) {
         return Err(ApiError::not_found("export", &id));
     }

@@ -24,6 +24,34 @@ pub struct SignedParams {
     pub signature: Option<String>,
 }
 
+impl SignedParams {
+    /// Checks that these parameters sign `path` now, returning the URL's expiry (Unix
+    /// seconds). `missing` says what to use when they are absent; `refetch` names what to
+    /// fetch again for a fresh URL once it expired.
+    pub fn check(
+        &self,
+        state: &AppState,
+        path: &str,
+        missing: &'static str,
+        refetch: &str,
+    ) -> ApiResult<i64> {
+        let (Some(expires), Some(signature)) = (self.expires, self.signature.as_deref()) else {
+            return Err(ApiError::new(ErrorCode::signature_invalid, missing));
+        };
+        match state.outputs.verify(path, expires, signature, now_ms()) {
+            Ok(()) => Ok(expires),
+            Err(UrlRefusal::BadSignature) => Err(ApiError::new(
+                ErrorCode::signature_invalid,
+                "The URL's signature does not match it; use the URL exactly as given.",
+            )),
+            Err(UrlRefusal::Expired) => Err(ApiError::new(
+                ErrorCode::url_expired,
+                format!("This URL has expired; fetch the {refetch} again for a fresh one."),
+            )),
+        }
+    }
+}
+
 /// Download an output
 ///
 /// The `url` of an output: no API key needed, the signature is the permission. A changed
@@ -51,29 +79,14 @@ pub async fn download_output(
     Path((generation_id, file)): Path<(String, String)>,
     Query(params): Query<SignedParams>,
 ) -> ApiResult<Response> {
-    let (Some(expires), Some(signature)) = (params.expires, params.signature) else {
-        return Err(ApiError::new(
-            ErrorCode::signature_invalid,
-            "Output URLs are signed: use the `url` of the output as the generation gives it.",
-        ));
-    };
     let path = format!("/v1/outputs/{generation_id}/{file}");
+    let expires = params.check(
+        &state,
+        &path,
+        "Output URLs are signed: use the `url` of the output as the generation gives it.",
+        "generation",
+    )?;
     let now = now_ms();
-    match state.outputs.verify(&path, expires, &signature, now) {
-        Ok(()) => {}
-        Err(UrlRefusal::BadSignature) => {
-            return Err(ApiError::new(
-                ErrorCode::signature_invalid,
-                "The URL's signature does not match it; use the URL exactly as given.",
-            ));
-        }
-        Err(UrlRefusal::Expired) => {
-            return Err(ApiError::new(
-                ErrorCode::url_expired,
-                "This URL has expired; fetch the generation again for a fresh one.",
-            ));
-        }
-    }
     let gone = || ApiError::not_found("output", &path);
     let idx: u32 = file
         .split('.')
